@@ -1,0 +1,1 @@
+"""Herald: governed proactive messaging for AI agents."""

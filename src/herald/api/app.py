@@ -1,0 +1,53 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from herald.api import problems
+from herald.api.routes import agents, channels, messages, ops, proactive, records
+from herald.config import Settings
+from herald.messaging.worker import Worker
+from herald.runtime import Runtime
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
+    """Build the app. With ``run_worker`` the process also runs a worker (the embedded ``herald serve`` mode)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime(settings)
+        app.state.runtime = rt
+        stop = asyncio.Event()
+        task = None
+        if run_worker:
+            worker = Worker(rt)
+            app.state.worker = worker
+            task = asyncio.create_task(worker.run(stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            rt.waker.wake()
+            if task is not None:
+                await task
+                await app.state.worker.stop_heartbeat()
+            if runtime is None:
+                await rt.close()
+
+    app = FastAPI(
+        title="Herald",
+        version="0.1.0",
+        summary="Governed proactive messaging for AI agents.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    problems.install(app)
+    for module in (proactive, messages, agents, channels, records, ops):
+        app.include_router(module.router)
+    return app

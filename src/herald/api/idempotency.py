@@ -1,0 +1,101 @@
+"""Create requests with an ``Idempotency-Key``: the same key and body replay the first response; the same key
+with another body is a 409. The record is written in the creating transaction, so a crash cannot leave a created
+object without its key (or the reverse)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.errors import Conflict, RequestError, ValidationFailed
+from herald.runtime import Runtime
+from herald.storage.models import AuditEntry, IdempotencyRecord
+from herald.storage.types import utcnow
+from herald.tenancy.service import Principal
+
+Create = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
+_HEADER = "idempotency-key"
+
+
+def _fingerprint(request: Request, body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(f"{request.method} {request.url.path}\n{canonical}".encode()).hexdigest()
+
+
+def _replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
+    if record.request_hash != fingerprint:
+        raise Conflict(
+            "this Idempotency-Key was already used with a different request", field="Idempotency-Key"
+        )
+    return JSONResponse(
+        record.response, status_code=record.status_code, headers={"Idempotent-Replayed": "true"}
+    )
+
+
+async def keep_audit(rt: Runtime, exc: RequestError) -> None:
+    """Persist the audit rows a failed request carries, after its own transaction rolled back."""
+    if exc.audit:
+        async with rt.sessions.begin() as session:
+            await session.execute(insert(AuditEntry), exc.audit)
+
+
+async def create_once(
+    rt: Runtime, principal: Principal, request: Request, body: Any, create: Create, *, status_code: int = 201
+) -> JSONResponse:
+    """Run ``create`` in one transaction, at most once per idempotency key; wake workers after commit."""
+    try:
+        return await _create_once(rt, principal, request, body, create, status_code)
+    except RequestError as exc:
+        await keep_audit(rt, exc)
+        raise
+
+
+async def _create_once(
+    rt: Runtime, principal: Principal, request: Request, body: Any, create: Create, status_code: int
+) -> JSONResponse:
+    key = request.headers.get(_HEADER)
+    if key is None:
+        async with rt.sessions.begin() as session:
+            payload = await create(session)
+        rt.waker.wake()
+        return JSONResponse(payload, status_code=status_code)
+    if not 1 <= len(key) <= 200:
+        raise ValidationFailed("must be 1 to 200 characters", field="Idempotency-Key")
+    fingerprint = _fingerprint(request, body)
+    try:
+        async with rt.sessions.begin() as session:
+            found = await session.get(IdempotencyRecord, (principal.tenant_id, key))
+            if found is not None:
+                return _replay(found, fingerprint)
+            payload = await create(session)
+            session.add(
+                IdempotencyRecord(
+                    tenant_id=principal.tenant_id,
+                    key=key,
+                    request_hash=fingerprint,
+                    status_code=status_code,
+                    response=payload,
+                    created_at=utcnow(),
+                )
+            )
+    except IntegrityError:
+        # A concurrent request with the same key committed first: answer as it did.
+        async with rt.sessions() as session:
+            record = (
+                await session.execute(
+                    select(IdempotencyRecord).where(
+                        IdempotencyRecord.tenant_id == principal.tenant_id, IdempotencyRecord.key == key
+                    )
+                )
+            ).scalar_one()
+        return _replay(record, fingerprint)
+    rt.waker.wake()
+    return JSONResponse(payload, status_code=status_code)

@@ -1,0 +1,57 @@
+"""Operations endpoints: ``/health`` and ``/metrics`` (no tenant data, so no tenant key)."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import func, select, text
+
+from herald.api.deps import RuntimeDep
+from herald.errors import Unauthorized
+from herald.messaging.outbox import QUEUE_DEPTH
+from herald.storage.models import WorkerHeartbeat
+from herald.storage.types import utcnow
+
+router = APIRouter(tags=["operations"])
+_WORKER_STALE = timedelta(seconds=30)
+
+
+@router.get("/health")
+async def health(rt: RuntimeDep) -> JSONResponse:
+    """200 when the database answers and a worker has reported in the last 30 seconds; else 503."""
+    body: dict[str, Any] = {"status": "ok", "database": "ok", "workers": 0}
+    try:
+        async with rt.sessions() as session:
+            await session.execute(text("SELECT 1"))
+            body["workers"] = (
+                await session.execute(
+                    select(func.count()).where(WorkerHeartbeat.last_seen >= utcnow() - _WORKER_STALE)
+                )
+            ).scalar_one()
+    except Exception:
+        body.update(status="unavailable", database="unreachable")
+        return JSONResponse(body, status_code=503)
+    if body["workers"] == 0:
+        body["status"] = "degraded: no worker alive"
+        return JSONResponse(body, status_code=503)
+    return JSONResponse(body)
+
+
+@router.get("/metrics")
+async def metrics(request: Request, rt: RuntimeDep) -> Response:
+    """Prometheus text format; guarded by ``HERALD_METRICS_TOKEN`` when one is set."""
+    token = rt.settings.metrics_token
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized("metrics need 'Authorization: Bearer <HERALD_METRICS_TOKEN>'")
+    async with rt.sessions() as session:
+        depth: dict[str, int] = dict((await session.execute(QUEUE_DEPTH)).tuples().all())
+    for status in ("queued", "sending", "pending_approval"):
+        rt.metrics.queue_depth.labels(status).set(depth.get(status, 0))
+    return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,192 @@
+"""Request and response bodies. Requests forbid unknown fields, so a typo is a 422, not silent acceptance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+
+from herald.governance import MaturityLevel
+from herald.messaging.service import Priority
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+Level = Annotated[MaturityLevel, BeforeValidator(_upper)]
+PriorityName = Annotated[str, BeforeValidator(_upper)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (for example Europe/London)") from exc
+    return value
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class SendRequest(Strict):
+    agent_id: Identifier
+    platform: str = Field(min_length=1, max_length=32)
+    recipient_id: str = Field(min_length=1, max_length=500)
+    content: str = Field(min_length=1, max_length=100_000)
+    subject: str | None = Field(default=None, max_length=1000)
+    send_now: bool = True
+    scheduled_for: datetime | None = None
+    timezone: str = "UTC"
+    template_variables: dict[str, Any] = Field(default_factory=dict)
+    governance_metadata: dict[str, Any] = Field(default_factory=dict)
+    priority: PriorityName = "MEDIUM"
+    channel_id: str | None = Field(default=None, max_length=40)
+
+    _tz = field_validator("timezone")(check_timezone)
+
+    @field_validator("scheduled_for")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+    @field_validator("priority")
+    @classmethod
+    def _priority(cls, value: str) -> str:
+        if value not in Priority.__members__:
+            raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
+        return value
+
+
+class ScheduleRequest(SendRequest):
+    scheduled_for: datetime
+
+
+class ApproveRequest(Strict):
+    approver_user_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RejectRequest(Strict):
+    approver_user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    provider: str
+    channel_id: str | None
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    provider_message_id: str | None
+    error: str | None
+    retry_after: float | None
+
+
+class MessageOut(BaseModel):
+    id: str
+    agent_id: str | None
+    agent_maturity_level: str | None
+    platform: str
+    recipient_id: str
+    channel_id: str | None
+    simulated: bool
+    subject: str | None
+    content: str
+    status: str
+    priority: str
+    scheduled_for: datetime | None
+    expires_at: datetime | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+    approved_by: str | None
+    governance_metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+class MessageDetail(MessageOut):
+    attempt_log: list[AttemptOut]
+
+
+class AgentCreate(Strict):
+    id: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    maturity_level: Level
+    callback_url: AnyHttpUrl | None = None
+
+
+class AgentPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    maturity_level: Level | None = None
+    callback_url: AnyHttpUrl | None = None
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    maturity_level: str
+    callback_url: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChannelCreate(Strict):
+    platform: str = Field(min_length=1, max_length=32)
+    provider: str | None = Field(default=None, min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    base_url: AnyHttpUrl | None = None
+    is_default: bool = False
+
+
+class ChannelOut(BaseModel):
+    id: str
+    platform: str
+    provider: str
+    name: str
+    base_url: str | None
+    is_default: bool
+    credentials_set: list[str]
+    created_at: datetime
+
+
+class AuditOut(BaseModel):
+    id: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    needs_review: bool
+    created_at: datetime
+
+
+class DevInboxOut(BaseModel):
+    id: str
+    message_id: str
+    platform: str
+    recipient_id: str
+    subject: str | None
+    content: str
+    received_at: datetime
+
+
+def page(items: list[Any], limit: int, cursor_of: str = "id") -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": ...}``; the cursor is present only when another page may exist."""
+    next_cursor = items[-1][cursor_of] if len(items) == limit and items else None
+    return {"items": items, "next_cursor": next_cursor}

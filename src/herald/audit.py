@@ -1,0 +1,51 @@
+"""Audit entries and events: rows built here, written in the caller's transaction."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from herald.ids import new_id
+from herald.storage.types import utcnow
+
+
+def audit_row(
+    tenant_id: str,
+    actor: str,
+    action: str,
+    object_type: str,
+    object_id: str,
+    detail: dict[str, Any] | None = None,
+    *,
+    needs_review: bool = False,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("aud"),
+        "tenant_id": tenant_id,
+        "actor": actor,
+        "action": action,
+        "object_type": object_type,
+        "object_id": object_id,
+        "detail": detail or {},
+        "needs_review": needs_review,
+        "created_at": at or utcnow(),
+    }
+
+
+def event_row(
+    tenant_id: str,
+    type_: str,
+    subject_id: str,
+    data: dict[str, Any] | None = None,
+    *,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    return {
+        "id": new_id("evt"),
+        "tenant_id": tenant_id,
+        "type": type_,
+        "subject_id": subject_id,
+        "data": data or {},
+        "created_at": at or utcnow(),
+    }

@@ -1,0 +1,45 @@
+"""Channel registry: provider name to adapter class. Explicit, and refuses duplicate names."""
+
+from __future__ import annotations
+
+from herald.channels.base import Channel, ChannelConfig, OutboundMessage
+from herald.channels.devinbox import DevInboxChannel
+from herald.channels.webhook import WebhookChannel
+
+PLATFORMS = frozenset(
+    {
+        "slack", "discord", "teams", "whatsapp", "telegram", "google_chat", "signal",
+        "messenger", "line", "sms", "voice", "email", "webhook",
+    }
+)  # fmt: skip
+
+_REGISTRY: dict[str, type[Channel]] = {}
+
+
+def register(cls: type[Channel]) -> type[Channel]:
+    if cls.provider in _REGISTRY:
+        raise ValueError(f"channel provider {cls.provider!r} is registered twice")
+    _REGISTRY[cls.provider] = cls
+    return cls
+
+
+def provider_class(provider: str) -> type[Channel] | None:
+    return _REGISTRY.get(provider)
+
+
+def providers() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+register(DevInboxChannel)
+register(WebhookChannel)
+
+__all__ = [
+    "PLATFORMS",
+    "Channel",
+    "ChannelConfig",
+    "OutboundMessage",
+    "provider_class",
+    "providers",
+    "register",
+]

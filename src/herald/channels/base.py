@@ -1,0 +1,87 @@
+"""The channel protocol: a channel is declarations plus one async ``send``.
+
+``send`` returns the provider's message id or raises :class:`~herald.errors.RetryableDeliveryError` (with the
+provider's retry-after when it gave one) or :class:`~herald.errors.PermanentDeliveryError`. Retries, leases, rate
+limits and bookkeeping live in the worker, not here.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import time
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import httpx
+from pydantic import BaseModel, ConfigDict
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    """What a channel needs to deliver one message."""
+
+    id: str
+    tenant_id: str
+    platform: str
+    recipient_id: str
+    content: str
+    subject: str | None = None
+    attempt: int = 1
+
+
+class NoCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A configured channel as the worker sees it: decrypted credentials, never serialised."""
+
+    id: str | None
+    tenant_id: str
+    platform: str
+    provider: str
+    credentials: dict[str, Any] = field(repr=False)
+    base_url: str | None = None
+
+
+class Channel(ABC):
+    """Base class of every provider adapter."""
+
+    provider: ClassVar[str]
+    # Platforms this provider can speak for; "*" means any.
+    platforms: ClassVar[frozenset[str]]
+    credentials_model: ClassVar[type[BaseModel]] = NoCredentials
+    max_length: ClassVar[int | None] = None
+
+    def __init__(self, config: ChannelConfig, http: httpx.AsyncClient) -> None:
+        self.config = config
+        self.http = http
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} provider={self.provider} id={self.config.id}>"
+
+    @classmethod
+    def serves(cls, platform: str) -> bool:
+        return "*" in cls.platforms or platform in cls.platforms
+
+    @abstractmethod
+    async def send(self, message: OutboundMessage) -> str:
+        """Deliver ``message``; return the provider's message id."""
+
+
+def parse_retry_after(value: str | None) -> float | None:
+    """Seconds to wait from a Retry-After header: delta-seconds or an HTTP date."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())

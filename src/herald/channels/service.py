@@ -1,0 +1,133 @@
+"""Configured channels: create (credentials validated, then encrypted), list, delete."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from sqlalchemy import delete, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.audit import audit_row
+from herald.channels import PLATFORMS, provider_class, providers
+from herald.errors import NotFound, ValidationFailed
+from herald.ids import new_id
+from herald.runtime import Runtime
+from herald.storage.models import AuditEntry
+from herald.storage.models import Channel as ChannelRow
+from herald.storage.types import utcnow
+from herald.tenancy.service import Principal
+
+# The provider a channel gets when it names none (PROVIDERS.md); those not built yet are refused clearly.
+DEFAULT_PROVIDER = {
+    "slack": "slack", "discord": "discord_bot", "teams": "teams_workflow", "whatsapp": "whatsapp_cloud",
+    "telegram": "telegram", "google_chat": "google_chat_webhook", "signal": "signal_cli_rest",
+    "messenger": "messenger", "line": "line", "sms": "twilio", "voice": "twilio", "email": "smtp",
+    "webhook": "webhook",
+}  # fmt: skip
+
+
+def _credentials_error(exc: ValidationError) -> ValidationFailed:
+    first = exc.errors()[0]
+    field = ".".join(["credentials", *(str(p) for p in first["loc"])])
+    return ValidationFailed(str(first["msg"]).removeprefix("Value error, "), field=field)
+
+
+async def create_channel(
+    rt: Runtime,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    platform: str,
+    provider: str | None,
+    name: str,
+    credentials: dict[str, Any],
+    base_url: str | None,
+    is_default: bool,
+) -> ChannelRow:
+    if platform not in PLATFORMS:
+        raise ValidationFailed(
+            f"unknown platform {platform!r}; one of: {', '.join(sorted(PLATFORMS))}", field="platform"
+        )
+    provider = provider or DEFAULT_PROVIDER[platform]
+    cls = provider_class(provider)
+    if cls is None:
+        raise ValidationFailed(
+            f"provider {provider!r} is not available in this Herald; available: {', '.join(providers())}",
+            field="provider",
+        )
+    if not cls.serves(platform):
+        raise ValidationFailed(
+            f"provider {provider!r} does not serve platform {platform!r}", field="provider"
+        )
+    try:
+        checked = cls.credentials_model.model_validate(credentials)
+    except ValidationError as exc:
+        raise _credentials_error(exc) from exc
+    now = utcnow()
+    if is_default:
+        await session.execute(
+            update(ChannelRow)
+            .where(ChannelRow.tenant_id == principal.tenant_id, ChannelRow.platform == platform)
+            .values(is_default=False)
+        )
+    row = ChannelRow(
+        id=new_id("chn"),
+        tenant_id=principal.tenant_id,
+        platform=platform,
+        provider=provider,
+        name=name,
+        credentials=rt.credentials.seal(checked.model_dump(mode="json")),
+        base_url=base_url,
+        is_default=is_default,
+        created_at=now,
+    )
+    session.add(row)
+    await session.flush()
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id, principal.actor, "channel.created", "channel", row.id,
+                {"platform": platform, "provider": provider, "is_default": is_default}, at=now,
+            )
+        ],
+    )  # fmt: skip
+    return row
+
+
+def credential_names(rt: Runtime, row: ChannelRow) -> list[str]:
+    """Which credential fields are set: names only, never values."""
+    return sorted(rt.credentials.open(row.credentials))
+
+
+async def get_channel(session: AsyncSession, tenant_id: str, channel_id: str) -> ChannelRow:
+    row = (
+        await session.execute(
+            select(ChannelRow).where(ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id)
+        )
+    ).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no channel {channel_id!r}")
+    return row
+
+
+async def list_channels(
+    session: AsyncSession, tenant_id: str, *, platform: str | None, limit: int, cursor: str | None
+) -> list[ChannelRow]:
+    query = select(ChannelRow).where(ChannelRow.tenant_id == tenant_id)
+    if platform is not None:
+        query = query.where(ChannelRow.platform == platform)
+    if cursor is not None:
+        query = query.where(ChannelRow.id > cursor)
+    return list((await session.execute(query.order_by(ChannelRow.id).limit(limit))).scalars())
+
+
+async def delete_channel(rt: Runtime, session: AsyncSession, principal: Principal, channel_id: str) -> None:
+    await get_channel(session, principal.tenant_id, channel_id)
+    await session.execute(delete(ChannelRow).where(ChannelRow.id == channel_id))
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(principal.tenant_id, principal.actor, "channel.deleted", "channel", channel_id)],
+    )
+    rt.forget_channel(channel_id)

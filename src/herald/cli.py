@@ -1,0 +1,169 @@
+"""The ``herald`` command: serve, worker, migrate, keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import sys
+from typing import Any
+
+import click
+
+from herald.config import Settings, load_settings
+from herald.errors import ConfigError
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        click.echo(f"herald: {exc}", err=True)
+        sys.exit(2)
+
+
+def _logging(settings: Settings) -> None:
+    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group()
+def main() -> None:
+    """Herald: governed proactive messaging for AI agents."""
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations."""
+    settings = _settings()
+    _logging(settings)
+
+    async def run() -> None:
+        from herald.storage.engine import create_engine
+        from herald.storage.migrate import upgrade
+
+        engine = create_engine(settings.async_database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(run())
+    click.echo("database is up to date")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def serve(host: str, port: int) -> None:
+    """API, dashboard and worker in one process (the embedded default)."""
+    settings = _settings()
+    _logging(settings)
+    asyncio.run(_serve(settings, host, port, run_worker=True))
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+def api(host: str, port: int) -> None:
+    """The API alone; run workers with `herald worker`."""
+    settings = _settings()
+    _logging(settings)
+    asyncio.run(_serve(settings, host, port, run_worker=False))
+
+
+async def _serve(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
+    import uvicorn
+
+    from herald.api.app import create_app
+    from herald.bootstrap import dev_key
+    from herald.runtime import Runtime
+    from herald.storage.migrate import upgrade
+
+    rt = Runtime(settings)
+    await upgrade(rt.engine)
+    if settings.is_development:
+        key = await dev_key(rt)
+        _announce(host, port, key)
+    app = create_app(settings, runtime=rt, run_worker=run_worker)
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower()))
+    try:
+        await server.serve()
+    finally:
+        await rt.close()
+
+
+def _announce(host: str, port: int, key: str | None) -> None:
+    base = f"http://{host}:{port}"
+    click.echo("")
+    if key is None:
+        click.echo("Development tenant exists; make a key with: herald keys create --tenant dev")
+        key = "<key>"
+    else:
+        click.echo(f"Development API key: {key}")
+    click.echo("Try it (agent_123 is SUPERVISED; agent_intern's messages wait for approval):")
+    click.echo(
+        f"  curl -s {base}/api/v1/messaging/proactive/send -H 'Authorization: Bearer {key}' "
+        '-H \'Content-Type: application/json\' -d \'{"agent_id":"agent_123","platform":"slack",'
+        '"recipient_id":"C12345","content":"Hello! I have important updates.","send_now":true}\''
+    )
+    click.echo(f"  curl -s '{base}/api/v1/devinbox?platform=slack' -H 'Authorization: Bearer {key}'")
+    click.echo("")
+
+
+@main.command()
+def worker() -> None:
+    """A worker alone: run several against one PostgreSQL to scale out."""
+    settings = _settings()
+    _logging(settings)
+
+    async def run() -> None:
+        from herald.messaging.worker import Worker
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await upgrade(rt.engine)
+            w = Worker(rt)
+            await w.run(stop)
+            await w.stop_heartbeat()
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+
+
+@main.group()
+def keys() -> None:
+    """Manage tenant API keys."""
+
+
+@keys.command("create")
+@click.option("--tenant", "tenant_name", required=True, help="tenant name; created if it does not exist")
+@click.option("--name", default="", help="a label for the key")
+def keys_create(tenant_name: str, name: str) -> None:
+    """Create an API key; the key is printed alone on the last line, once."""
+    settings = _settings()
+
+    async def run() -> dict[str, Any]:
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+        from herald.tenancy.service import create_api_key, get_or_create_tenant
+
+        rt = Runtime(settings)
+        try:
+            await upgrade(rt.engine)
+            async with rt.sessions.begin() as session:
+                tenant = await get_or_create_tenant(session, tenant_name)
+                key = await create_api_key(session, tenant, name=name)
+                return {"tenant_id": tenant.id, "key": key}
+        finally:
+            await rt.close()
+
+    result = asyncio.run(run())
+    click.echo(f"tenant {tenant_name} ({result['tenant_id']}): new API key (shown once, store it now):")
+    click.echo(result["key"])

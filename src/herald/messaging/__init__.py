@@ -1,0 +1,1 @@
+"""The message pipeline: accept (govern, render, route, store), then the worker dispatches the outbox."""

@@ -1,0 +1,369 @@
+"""Accepting and deciding on messages: the producer-facing half of the pipeline.
+
+``accept`` runs intent → govern → render → route → outbox in the caller's transaction; the caller commits, so
+a 2xx means the message is durable. State changes (approve, reject, cancel) are conditional UPDATEs, so two
+humans acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import IntEnum
+from typing import Any
+
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.audit import audit_row, event_row
+from herald.channels import PLATFORMS, provider_class
+from herald.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from herald.governance import Decision, MaturityLevel, decide
+from herald.ids import new_id
+from herald.messaging import templates
+from herald.messaging.waker import CHANNEL as NOTIFY_CHANNEL
+from herald.runtime import Runtime
+from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
+from herald.storage.models import Channel as ChannelRow
+from herald.storage.types import utcnow
+from herald.tenancy.service import Principal, load_level
+
+
+class Priority(IntEnum):
+    """Lower sorts first in the outbox."""
+
+    CRITICAL = 0
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+
+class Status:
+    PENDING_APPROVAL = "pending_approval"
+    QUEUED = "queued"
+    SENDING = "sending"
+    SENT = "sent"
+    DELIVERED = "delivered"
+    READ = "read"
+    FAILED = "failed"
+    REJECTED = "rejected"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+    ALL = frozenset(
+        {PENDING_APPROVAL, QUEUED, SENDING, SENT, DELIVERED, READ, FAILED, REJECTED, CANCELLED, EXPIRED}
+    )
+    CANCELLABLE = frozenset({PENDING_APPROVAL, QUEUED})
+
+
+@dataclass
+class Intent:
+    """What a producer wants sent: who speaks, to whom, what."""
+
+    agent_id: str
+    platform: str
+    recipient_id: str
+    content: str
+    subject: str | None = None
+    scheduled_for: datetime | None = None
+    timezone: str = "UTC"
+    template_variables: dict[str, Any] = field(default_factory=dict)
+    governance_metadata: dict[str, Any] = field(default_factory=dict)
+    priority: Priority = Priority.MEDIUM
+    channel_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    channel_id: str | None
+    provider: str
+    simulated: bool
+
+
+async def resolve_route(
+    rt: Runtime, session: AsyncSession, tenant_id: str, platform: str, channel_id: str | None
+) -> Route:
+    """The channel a message will use: the named one, else the platform's default, else (development) the dev inbox."""
+    if channel_id is not None:
+        row = (
+            await session.execute(
+                select(ChannelRow.id, ChannelRow.provider, ChannelRow.platform).where(
+                    ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id
+                )
+            )
+        ).one_or_none()
+        if row is None:
+            raise ValidationFailed(f"no channel {channel_id!r}", field="channel_id")
+        if row.platform != platform:
+            raise ValidationFailed(
+                f"channel {channel_id!r} serves {row.platform!r}, not {platform!r}", field="channel_id"
+            )
+        return Route(row.id, row.provider, simulated=row.provider == "devinbox")
+    default = (
+        await session.execute(
+            select(ChannelRow.id, ChannelRow.provider)
+            .where(ChannelRow.tenant_id == tenant_id, ChannelRow.platform == platform, ChannelRow.is_default)
+            .limit(1)
+        )
+    ).one_or_none()
+    if default is not None:
+        return Route(default.id, default.provider, simulated=default.provider == "devinbox")
+    if rt.settings.is_development:
+        return Route(None, "devinbox", simulated=True)
+    raise ValidationFailed(
+        f"no channel is configured for platform {platform!r}: create one with POST /api/v1/channels",
+        field="platform",
+    )
+
+
+async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:
+    async def load(tenant: str, agent: str) -> MaturityLevel | None:
+        return await load_level(session, tenant, agent)
+
+    level = await rt.governance.level(tenant_id, agent_id, load)
+    if level is None:
+        raise ValidationFailed(
+            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
+        )
+    return level
+
+
+async def accept(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Message:
+    """Govern, render, route and store one message. Raises a RequestError naming the field at fault."""
+    if intent.platform not in PLATFORMS:
+        raise ValidationFailed(
+            f"unknown platform {intent.platform!r}; one of: {', '.join(sorted(PLATFORMS))}", field="platform"
+        )
+    level = await _level(rt, session, principal.tenant_id, intent.agent_id)
+    decision = decide(level)
+    if decision is Decision.BLOCK:
+        detail = {
+            "maturity_level": level.value,
+            "platform": intent.platform,
+            "recipient_id": intent.recipient_id,
+        }
+        raise Forbidden(
+            f"agent {intent.agent_id!r} is at maturity level STUDENT and may not send proactive messages",
+            field="agent_id",
+            audit=[
+                audit_row(
+                    principal.tenant_id, principal.actor, "message.blocked", "agent", intent.agent_id, detail
+                )
+            ],
+        )
+
+    now = utcnow()
+    send_at = intent.scheduled_for or now
+    content = templates.render(
+        intent.content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
+    )
+    subject = intent.subject
+    if subject is not None:
+        subject = templates.render(
+            subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
+        )
+    route = await resolve_route(rt, session, principal.tenant_id, intent.platform, intent.channel_id)
+    limit = None if route.simulated else getattr(provider_class(route.provider), "max_length", None)
+    if limit is not None and len(content) > limit:
+        raise ValidationFailed(
+            f"content is {len(content)} characters; {route.provider} takes {limit}", field="content"
+        )
+
+    held = decision is Decision.REQUIRE_APPROVAL
+    message = Message(
+        id=new_id("msg"),
+        tenant_id=principal.tenant_id,
+        agent_id=intent.agent_id,
+        agent_maturity_level=level.value,
+        platform=intent.platform,
+        recipient_id=intent.recipient_id,
+        channel_id=route.channel_id,
+        simulated=route.simulated,
+        subject=subject,
+        content=content,
+        status=Status.PENDING_APPROVAL if held else Status.QUEUED,
+        priority=int(intent.priority),
+        run_at=send_at,
+        scheduled_for=intent.scheduled_for,
+        expires_at=now + timedelta(seconds=rt.settings.approval_ttl_seconds) if held else None,
+        attempts=0,
+        max_attempts=rt.settings.max_attempts,
+        governance_metadata=intent.governance_metadata,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    await session.flush()
+    detail = {"decision": decision.value, "maturity_level": level.value, "status": message.status}
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id, principal.actor, "message.accepted", "message", message.id, detail,
+                needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
+            )
+        ],
+    )  # fmt: skip
+    event_type = "approval.requested" if held else "message.queued"
+    await session.execute(
+        insert(Event), [event_row(principal.tenant_id, event_type, message.id, detail, at=now)]
+    )
+    if not held and send_at <= now:
+        await notify_workers(rt, session)
+    rt.metrics.messages.labels(message.status, message.platform).inc()
+    return message
+
+
+async def notify_workers(rt: Runtime, session: AsyncSession) -> None:
+    """NOTIFY other processes on PostgreSQL (delivered at commit); in-process workers are woken by the caller."""
+    if rt.dialect == "postgresql":
+        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+
+
+async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:
+    message = (
+        await session.execute(select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id))
+    ).scalar_one_or_none()
+    if message is None:
+        raise NotFound(f"no message {message_id!r}")
+    return message
+
+
+async def attempts_of(session: AsyncSession, message_id: str) -> list[Attempt]:
+    query = select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.number, Attempt.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_messages(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    agent_id: str | None = None,
+    platform: str | None = None,
+    recipient_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> list[Message]:
+    """Newest first; ``cursor`` is the id of the last message of the previous page."""
+    query = select(Message).where(Message.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Message.status == status)
+    if agent_id is not None:
+        query = query.where(Message.agent_id == agent_id)
+    if platform is not None:
+        query = query.where(Message.platform == platform)
+    if recipient_id is not None:
+        query = query.where(Message.recipient_id == recipient_id)
+    if cursor is not None:
+        query = query.where(Message.id < cursor)
+    return list((await session.execute(query.order_by(Message.id.desc()).limit(limit))).scalars())
+
+
+async def _transition(
+    session: AsyncSession, tenant_id: str, message_id: str, allowed: frozenset[str], values: dict[str, Any]
+) -> Message:
+    """Move a message to a new state only if it is still in an allowed one; else 404 or 409."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id, Message.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 0:
+        current = await get_message(session, tenant_id, message_id)
+        raise Conflict(
+            f"message {message_id} is {current.status}; this needs one of: {', '.join(sorted(allowed))}"
+        )
+    message = await get_message(session, tenant_id, message_id)
+    await session.refresh(message)
+    return message
+
+
+async def approve(
+    rt: Runtime, session: AsyncSession, principal: Principal, message_id: str, approver: str
+) -> Message:
+    now = utcnow()
+    current = await get_message(session, principal.tenant_id, message_id)
+    if current.status == Status.PENDING_APPROVAL and current.expires_at and current.expires_at <= now:
+        raise Conflict(f"message {message_id} expired awaiting approval at {current.expires_at.isoformat()}")
+    run_at = max(now, current.scheduled_for) if current.scheduled_for else now
+    message = await _transition(
+        session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
+        {"status": Status.QUEUED, "approved_by": approver, "run_at": run_at, "expires_at": None, "updated_at": now},
+    )  # fmt: skip
+    await _record_decision(session, principal, message, "approved", approver, None, now)
+    if run_at <= now:
+        await notify_workers(rt, session)
+    return message
+
+
+async def reject(
+    session: AsyncSession, principal: Principal, message_id: str, approver: str, reason: str | None
+) -> Message:
+    now = utcnow()
+    message = await _transition(
+        session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
+        {"status": Status.REJECTED, "approved_by": approver, "last_error": reason, "updated_at": now},
+    )  # fmt: skip
+    await _record_decision(session, principal, message, "rejected", approver, reason, now)
+    return message
+
+
+async def cancel(session: AsyncSession, principal: Principal, message_id: str) -> Message:
+    now = utcnow()
+    message = await _transition(
+        session,
+        principal.tenant_id,
+        message_id,
+        Status.CANCELLABLE,
+        {"status": Status.CANCELLED, "updated_at": now},
+    )
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(principal.tenant_id, principal.actor, "message.cancelled", "message", message_id, at=now)],
+    )
+    await session.execute(
+        insert(Event), [event_row(principal.tenant_id, "message.cancelled", message_id, at=now)]
+    )
+    return message
+
+
+async def _record_decision(
+    session: AsyncSession,
+    principal: Principal,
+    message: Message,
+    decision: str,
+    approver: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    session.add(
+        Approval(
+            id=new_id("apr"),
+            tenant_id=principal.tenant_id,
+            message_id=message.id,
+            decision=decision,
+            approver=approver,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    detail = {"approver": approver, "reason": reason}
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id,
+                principal.actor,
+                f"message.{decision}",
+                "message",
+                message.id,
+                detail,
+                at=now,
+            )
+        ],
+    )
+    await session.execute(
+        insert(Event), [event_row(principal.tenant_id, f"message.{decision}", message.id, detail, at=now)]
+    )

@@ -1,0 +1,50 @@
+"""Wakes idle workers when work arrives: an in-process event, plus LISTEN/NOTIFY across PostgreSQL processes.
+
+Polling every ``poll_interval_seconds`` remains the fallback, so a lost notification only delays, never loses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+CHANNEL = "herald_outbox"
+log = logging.getLogger(__name__)
+
+
+class Waker:
+    def __init__(self) -> None:
+        self._event = asyncio.Event()
+        self._listener: Any = None
+
+    def wake(self) -> None:
+        self._event.set()
+
+    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - a bounded nap, not a cancellable call
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._event.wait(), timeout)
+        self._event.clear()
+
+    async def listen(self, async_url: str) -> None:
+        """Subscribe to NOTIFY on PostgreSQL; a failure leaves polling in charge."""
+        url = make_url(async_url)
+        if url.get_backend_name() != "postgresql":
+            return
+        dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        try:
+            self._listener = await asyncpg.connect(dsn)
+            await self._listener.add_listener(CHANNEL, lambda *_: self._event.set())
+        except (OSError, asyncpg.PostgresError) as exc:
+            log.warning("LISTEN unavailable, polling only: %s", type(exc).__name__)
+            self._listener = None
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(Exception):
+                await self._listener.close()
+            self._listener = None

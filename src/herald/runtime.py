@@ -1,0 +1,92 @@
+"""The runtime: everything a process shares (engine, caches, HTTP client, channels), built once."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from herald.channels import Channel, ChannelConfig, provider_class
+from herald.channels.devinbox import DevInboxChannel, DevInboxStore
+from herald.config import Settings
+from herald.errors import PermanentDeliveryError
+from herald.governance import GovernanceCache
+from herald.messaging.waker import Waker
+from herald.metrics import Metrics
+from herald.security import CredentialBox
+from herald.storage.engine import create_engine, session_factory
+from herald.storage.models import Channel as ChannelRow
+from herald.tenancy.service import Principal
+
+_CHANNEL_TTL = 30.0
+
+
+class Runtime:
+    def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        self.settings = settings
+        self.engine = engine or create_engine(settings.async_database_url)
+        self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
+        self.governance = GovernanceCache()
+        self.credentials = CredentialBox(settings.secret_key)
+        self.http = httpx.AsyncClient(
+            timeout=httpx.Timeout(settings.send_timeout_seconds, connect=5.0),
+            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
+            headers={"user-agent": "herald/0.1"},
+        )
+        self.devinbox = DevInboxStore(self.sessions)
+        self.waker = Waker()
+        self.metrics = Metrics()
+        self._channels: dict[str, tuple[Channel, float]] = {}
+        # API key hash -> (principal, expiry): keeps authentication off the database on the hot path.
+        self.key_cache: dict[str, tuple[Principal, float]] = {}
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def devinbox_channel(self, tenant_id: str, platform: str) -> DevInboxChannel:
+        config = ChannelConfig(
+            id=None, tenant_id=tenant_id, platform=platform, provider="devinbox", credentials={}
+        )
+        return DevInboxChannel(config, self.devinbox)
+
+    async def channel(self, channel_id: str) -> Channel:
+        """The adapter for a configured channel, with decrypted credentials cached briefly."""
+        cached = self._channels.get(channel_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        async with self.sessions() as session:
+            row = (
+                await session.execute(select(ChannelRow).where(ChannelRow.id == channel_id))
+            ).scalar_one_or_none()
+        if row is None:
+            raise PermanentDeliveryError(f"channel {channel_id} no longer exists")
+        adapter = self.build_channel(row)
+        self._channels[channel_id] = (adapter, time.monotonic() + _CHANNEL_TTL)
+        return adapter
+
+    def build_channel(self, row: ChannelRow) -> Channel:
+        if row.provider == "devinbox":
+            return self.devinbox_channel(row.tenant_id, row.platform)
+        cls = provider_class(row.provider)
+        if cls is None:
+            raise PermanentDeliveryError(f"provider {row.provider!r} is not available in this Herald")
+        config = ChannelConfig(
+            id=row.id,
+            tenant_id=row.tenant_id,
+            platform=row.platform,
+            provider=row.provider,
+            credentials=self.credentials.open(row.credentials),
+            base_url=row.base_url,
+        )
+        return cls(config, self.http)
+
+    def forget_channel(self, channel_id: str) -> None:
+        self._channels.pop(channel_id, None)
+
+    async def close(self) -> None:
+        await self.waker.close()
+        await self.http.aclose()
+        await self.engine.dispose()

@@ -1,0 +1,172 @@
+"""Shared fixtures: every integration test runs on SQLite and on PostgreSQL, each test on a fresh database
+cloned from a migrated template (a file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL).
+
+PostgreSQL comes from ``HERALD_TEST_POSTGRES_URL`` (default: the local server). When ``CI`` is set and the
+server is unreachable the PostgreSQL tests fail; elsewhere they are skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+
+from herald.api.app import create_app
+from herald.config import Settings, load_settings
+from herald.governance import MaturityLevel
+from herald.messaging.worker import Worker
+from herald.runtime import Runtime
+from herald.storage.engine import create_engine
+from herald.storage.migrate import upgrade
+from herald.tenancy.service import create_api_key, get_or_create_tenant
+
+PG_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECRET = "test-secret-key-that-is-long-enough-0123456789"
+_counter = itertools.count()
+
+
+async def _migrate(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await upgrade(engine)
+    finally:
+        await engine.dispose()
+
+
+def _pg_base() -> str:
+    return PG_URL.rsplit("/", 1)[0]
+
+
+async def _pg_admin(sql: str) -> None:
+    conn = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("tpl") / "template.db"
+    asyncio.run(_migrate(f"sqlite+aiosqlite:///{path}"))
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_template() -> Iterator[str]:
+    name = f"herald_tpl_{os.getpid()}"
+    try:
+        asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name}"))
+        asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}: {exc}")
+        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {exc}")
+    asyncio.run(_migrate(f"{_pg_base().replace('postgresql://', 'postgresql+asyncpg://')}/{name}"))
+    yield name
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, migrated database for one test, as a plain URL (the form users configure)."""
+    if request.param == "sqlite":
+        path = tmp_path / "herald.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    if "sqlite_only" in request.keywords:
+        pytest.skip("SQLite-only test")
+    template = request.getfixturevalue("pg_template")
+    name = f"herald_t_{os.getpid()}_{next(_counter)}"
+    asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))
+    yield f"{_pg_base()}/{name}"
+    asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+
+
+@pytest.fixture
+def backend(database_url: str) -> str:
+    return "postgresql" if database_url.startswith("postgresql") else "sqlite"
+
+
+def make_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "env": "development",
+        "secret_key": SECRET,
+        "data_dir": tmp_path / "var",
+        "retry_base_seconds": 0.0,
+        "poll_interval_seconds": 0.05,
+    }
+    values.update(overrides)
+    return load_settings(**values)
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """Override in a test module to change settings for its tests."""
+    return {}
+
+
+@pytest.fixture
+async def rt(database_url: str, tmp_path: Path, settings_overrides: dict[str, Any]) -> AsyncIterator[Runtime]:
+    runtime = Runtime(make_settings(database_url, tmp_path, **settings_overrides))
+    yield runtime
+    await runtime.close()
+
+
+@pytest.fixture
+async def client(rt: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(rt.settings, runtime=rt, run_worker=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as c:
+        yield c
+
+
+async def new_tenant(rt: Runtime, name: str) -> dict[str, str]:
+    async with rt.sessions.begin() as session:
+        tenant = await get_or_create_tenant(session, name)
+        key = await create_api_key(session, tenant)
+    return {"Authorization": f"Bearer {key}"}
+
+
+@pytest.fixture
+async def auth(rt: Runtime) -> dict[str, str]:
+    """Headers carrying an API key of tenant "acme"."""
+    return await new_tenant(rt, "acme")
+
+
+@pytest.fixture
+def worker(rt: Runtime) -> Worker:
+    return Worker(rt, worker_id="test-worker")
+
+
+async def make_agent(
+    client: httpx.AsyncClient, headers: dict[str, str], agent_id: str, level: MaturityLevel | str
+) -> dict[str, Any]:
+    response = await client.post(
+        "/api/v1/agents", json={"id": agent_id, "maturity_level": str(level)}, headers=headers
+    )
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def send_body(agent_id: str = "agent_123", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "agent_id": agent_id,
+        "platform": "slack",
+        "recipient_id": "C12345",
+        "content": "Hello! I have important updates.",
+        "send_now": True,
+    }
+    body.update(overrides)
+    return body
