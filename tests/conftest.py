@@ -79,12 +79,12 @@ def pg_template() -> Iterator[str]:
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, migrated database for one test, as a plain URL (the form users configure)."""
     if request.param == "sqlite":
+        if "postgres_only" in request.keywords:
+            pytest.skip("PostgreSQL-only test (needs concurrent writers or LISTEN/NOTIFY)")
         path = tmp_path / "herald.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         yield f"sqlite:///{path}"
         return
-    if "sqlite_only" in request.keywords:
-        pytest.skip("SQLite-only test")
     template = request.getfixturevalue("pg_template")
     name = f"herald_t_{os.getpid()}_{next(_counter)}"
     asyncio.run(_pg_admin(f"CREATE DATABASE {name} TEMPLATE {template}"))

@@ -41,7 +41,9 @@ async def test_intern_waits_for_approval_then_is_delivered(
     assert [m["id"] for m in queue["items"]] == [message["id"]]
 
     approved = await client.post(
-        f"/api/v1/messaging/proactive/approve/{message['id']}", json={"approver_user_id": "user_456"}, headers=auth
+        f"/api/v1/messaging/proactive/approve/{message['id']}",
+        json={"approver_user_id": "user_456"},
+        headers=auth,
     )
     assert approved.status_code == 200, approved.text
     assert approved.json()["status"] == "queued"
@@ -52,7 +54,9 @@ async def test_intern_waits_for_approval_then_is_delivered(
     assert detail["status"] == "sent"
     assert detail["sent_at"] is not None
     inbox = (await client.get("/api/v1/devinbox?platform=slack", headers=auth)).json()["items"]
-    assert [(i["recipient_id"], i["content"]) for i in inbox] == [("C12345", "Hello! I have important updates.")]
+    assert [(i["recipient_id"], i["content"]) for i in inbox] == [
+        ("C12345", "Hello! I have important updates.")
+    ]
     queue = (await client.get("/api/v1/messaging/proactive/queue", headers=auth)).json()
     assert queue["items"] == []
 

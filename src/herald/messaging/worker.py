@@ -73,6 +73,7 @@ class Worker:
         self._last_heartbeat = 0.0
         self._started_at = utcnow()
         self.last_loop_at: float = 0.0
+        self.claimed_total = 0
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -136,9 +137,11 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[outbox.Claimed]:
         async with self.rt.sessions.begin() as session:
-            return await outbox.claim(
+            claimed = await outbox.claim(
                 session, self.rt.dialect, self.id, limit, utcnow(), self.rt.settings.lease_seconds
             )
+        self.claimed_total += len(claimed)
+        return claimed
 
     async def _process(self, claimed: list[outbox.Claimed]) -> None:
         outcomes = await asyncio.gather(*(self._send(c) for c in claimed))

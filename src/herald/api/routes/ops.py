@@ -51,7 +51,7 @@ async def metrics(request: Request, rt: RuntimeDep) -> Response:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Unauthorized("metrics need 'Authorization: Bearer <HERALD_METRICS_TOKEN>'")
     async with rt.sessions() as session:
-        depth: dict[str, int] = dict((await session.execute(QUEUE_DEPTH)).tuples().all())
+        depth: dict[str, int] = {row[0]: row[1] for row in await session.execute(QUEUE_DEPTH)}
     for status in ("queued", "sending", "pending_approval"):
         rt.metrics.queue_depth.labels(status).set(depth.get(status, 0))
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)
