@@ -137,6 +137,19 @@ def worker() -> None:
     asyncio.run(run())
 
 
+@main.command("fake-providers")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=9000, show_default=True, type=int)
+def fake_providers(host: str, port: int) -> None:
+    """Serve fake versions of every provider API (point a channel's base_url here)."""
+    import uvicorn
+
+    from herald.fakes import create_fake_app
+
+    click.echo(f"fake providers on http://{host}:{port} (control API under /_fake, docs at /_fake/docs)")
+    uvicorn.run(create_fake_app(), host=host, port=port, log_level="warning")
+
+
 @main.group()
 def keys() -> None:
     """Manage tenant API keys."""

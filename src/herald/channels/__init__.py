@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from herald.channels.base import Channel, ChannelConfig, OutboundMessage
 from herald.channels.devinbox import DevInboxChannel
+from herald.channels.slack import SlackChannel
 from herald.channels.webhook import WebhookChannel
 
 PLATFORMS = frozenset(
@@ -33,6 +34,7 @@ def providers() -> list[str]:
 
 register(DevInboxChannel)
 register(WebhookChannel)
+register(SlackChannel)
 
 __all__ = [
     "PLATFORMS",

@@ -1,0 +1,51 @@
+"""Slack: ``chat.postMessage`` with a bot token.
+
+Slack answers HTTP 200 with ``{"ok": false, "error": ...}`` for most failures, so the error name decides the
+class; rate limiting is HTTP 429 with ``Retry-After``. The message id is ``ts`` (unique within the channel).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from herald.channels.base import Channel, OutboundMessage
+from herald.channels.http import call, json_body, origin, raise_for_status
+from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+
+RETRYABLE_ERRORS = frozenset(
+    {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+)
+
+
+class SlackCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    bot_token: str = Field(min_length=10, repr=False, description="xoxb-... with chat:write")
+    signing_secret: str | None = Field(default=None, repr=False, description="for inbound events")
+
+
+class SlackChannel(Channel):
+    provider = "slack"
+    platforms: ClassVar[frozenset[str]] = frozenset({"slack"})
+    credentials_model = SlackCredentials
+    max_length = 40_000
+    default_origin = "https://slack.com"
+
+    async def send(self, message: OutboundMessage) -> str:
+        creds = SlackCredentials.model_validate(self.config.credentials)
+        response = await call(
+            self.http, self.provider, "POST",
+            f"{origin(self.config.base_url, self.default_origin)}/api/chat.postMessage",
+            json={"channel": message.recipient_id, "text": message.content},
+            headers={"authorization": f"Bearer {creds.bot_token}"},
+        )  # fmt: skip
+        raise_for_status(response, self.provider)
+        body = json_body(response)
+        if body.get("ok") is True and body.get("ts"):
+            return str(body["ts"])
+        error = str(body.get("error") or "malformed answer")
+        if error in RETRYABLE_ERRORS:
+            raise RetryableDeliveryError(f"slack: {error}")
+        raise PermanentDeliveryError(f"slack: {error}")

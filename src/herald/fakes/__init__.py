@@ -1,0 +1,26 @@
+"""Fake provider servers: every provider's API on one local port, for tests and for trying Herald offline.
+
+``herald fake-providers --port P`` serves :func:`create_fake_app`; point a channel's ``base_url`` at it.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from herald.fakes import slack
+from herald.fakes.base import FakeState, control_router
+
+PROVIDER_FAKES = (slack,)
+
+
+def create_fake_app(state: FakeState | None = None) -> FastAPI:
+    state = state or FakeState()
+    app = FastAPI(title="Herald fake providers", docs_url="/_fake/docs", openapi_url="/_fake/openapi.json")
+    app.state.fake = state
+    app.include_router(control_router(state))
+    for module in PROVIDER_FAKES:
+        app.include_router(module.router(state))
+    return app
+
+
+__all__ = ["FakeState", "create_fake_app"]
