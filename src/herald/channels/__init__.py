@@ -32,9 +32,13 @@ def providers() -> list[str]:
     return sorted(_REGISTRY)
 
 
-register(DevInboxChannel)
-register(WebhookChannel)
-register(SlackChannel)
+# Every adapter, explicitly (no folder scanning). Add new ones at the end of this list.
+for _adapter in (
+    DevInboxChannel,
+    WebhookChannel,
+    SlackChannel,
+):
+    register(_adapter)
 
 __all__ = [
     "PLATFORMS",

@@ -53,7 +53,10 @@ class Channel(ABC):
     # Platforms this provider can speak for; "*" means any.
     platforms: ClassVar[frozenset[str]]
     credentials_model: ClassVar[type[BaseModel]] = NoCredentials
+    # Longest text one provider message takes. Longer content is split into several provider messages when
+    # ``split_long`` is set (chat platforms), else refused with a 422 when the message is accepted.
     max_length: ClassVar[int | None] = None
+    split_long: ClassVar[bool] = False
 
     def __init__(self, config: ChannelConfig, http: httpx.AsyncClient) -> None:
         self.config = config
@@ -69,6 +72,23 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> str:
         """Deliver ``message``; return the provider's message id."""
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split ``text`` into chunks of at most ``limit`` characters, preferring line then word boundaries."""
+    chunks: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit + 1)
+        if cut <= limit // 2:
+            cut = rest.rfind(" ", 0, limit + 1)
+        if cut <= limit // 2:
+            cut = limit
+        chunks.append(rest[:cut].rstrip())
+        rest = rest[cut:].lstrip()
+    if rest or not chunks:
+        chunks.append(rest)
+    return chunks
 
 
 def parse_retry_after(value: str | None) -> float | None:

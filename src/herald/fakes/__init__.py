@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from herald.fakes import slack
+from herald.fakes import slack  # new fakes: add to this import and to PROVIDER_FAKES
 from herald.fakes.base import FakeState, control_router
 
 PROVIDER_FAKES = (slack,)

@@ -163,7 +163,8 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
             subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
         )
     route = await resolve_route(rt, session, principal.tenant_id, intent.platform, intent.channel_id)
-    limit = None if route.simulated else getattr(provider_class(route.provider), "max_length", None)
+    adapter = None if route.simulated else provider_class(route.provider)
+    limit = adapter.max_length if adapter is not None and not adapter.split_long else None
     if limit is not None and len(content) > limit:
         raise ValidationFailed(
             f"content is {len(content)} characters; {route.provider} takes {limit}", field="content"
