@@ -80,6 +80,9 @@ class Runtime:
             provider=row.provider,
             credentials=self.credentials.open(row.credentials),
             base_url=row.base_url,
+            cost_per_message=row.cost_per_message,
+            rate_per_second=row.rate_per_second,
+            recipient_rate_per_second=row.recipient_rate_per_second,
         )
         return cls(config, self.http)
 

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from herald.channels.base import Channel, ChannelConfig, OutboundMessage
 from herald.channels.devinbox import DevInboxChannel
+from herald.channels.discord_bot import DiscordBotChannel
+from herald.channels.discord_webhook import DiscordWebhookChannel
+from herald.channels.google_chat_webhook import GoogleChatWebhookChannel
+from herald.channels.signal_cli_rest import SignalCliRestChannel
 from herald.channels.slack import SlackChannel
+from herald.channels.teams_webhook import TeamsWebhookChannel
+from herald.channels.teams_workflow import TeamsWorkflowChannel
 from herald.channels.webhook import WebhookChannel
 
 PLATFORMS = frozenset(
@@ -37,6 +43,12 @@ for _adapter in (
     DevInboxChannel,
     WebhookChannel,
     SlackChannel,
+    DiscordBotChannel,
+    DiscordWebhookChannel,
+    TeamsWorkflowChannel,
+    TeamsWebhookChannel,
+    GoogleChatWebhookChannel,
+    SignalCliRestChannel,
 ):
     register(_adapter)
 

@@ -44,6 +44,9 @@ class ChannelConfig:
     provider: str
     credentials: dict[str, Any] = field(repr=False)
     base_url: str | None = None
+    cost_per_message: float = 0.0
+    rate_per_second: float | None = None  # overrides of the provider's defaults
+    recipient_rate_per_second: float | None = None
 
 
 class Channel(ABC):
@@ -57,6 +60,10 @@ class Channel(ABC):
     # ``split_long`` is set (chat platforms), else refused with a 422 when the message is accepted.
     max_length: ClassVar[int | None] = None
     split_long: ClassVar[bool] = False
+    # Published rate limits (messages per second) per channel and per recipient; None means none known.
+    rate_per_second: ClassVar[float | None] = None
+    recipient_rate_per_second: ClassVar[float | None] = None
+    burst: ClassVar[float] = 1.0
 
     def __init__(self, config: ChannelConfig, http: httpx.AsyncClient) -> None:
         self.config = config
@@ -68,6 +75,14 @@ class Channel(ABC):
     @classmethod
     def serves(cls, platform: str) -> bool:
         return "*" in cls.platforms or platform in cls.platforms
+
+    @property
+    def channel_rate(self) -> float | None:
+        return self.config.rate_per_second or self.rate_per_second
+
+    @property
+    def recipient_rate(self) -> float | None:
+        return self.config.recipient_rate_per_second or self.recipient_rate_per_second
 
     @abstractmethod
     async def send(self, message: OutboundMessage) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -13,6 +14,14 @@ from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 def origin(base_url: str | None, default: str) -> str:
     """The provider's scheme://host[:port]; a channel's ``base_url`` replaces it (tests, self-hosted gateways)."""
     return (base_url or default).rstrip("/")
+
+
+def rebase(url: str, base_url: str | None) -> str:
+    """A full provider URL (webhooks) with its scheme://host[:port] replaced by ``base_url``; path and query stay."""
+    if not base_url:
+        return url
+    target, base = urlsplit(url), urlsplit(base_url)
+    return urlunsplit((base.scheme, base.netloc, base.path.rstrip("/") + target.path, target.query, ""))
 
 
 async def call(

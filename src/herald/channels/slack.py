@@ -31,6 +31,8 @@ class SlackChannel(Channel):
     platforms: ClassVar[frozenset[str]] = frozenset({"slack"})
     credentials_model = SlackCredentials
     max_length = 40_000
+    recipient_rate_per_second = 1.0  # about one message per second per channel
+    burst = 3.0
     default_origin = "https://slack.com"
 
     async def send(self, message: OutboundMessage) -> str:

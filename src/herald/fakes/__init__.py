@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from herald.fakes import slack  # new fakes: add to this import and to PROVIDER_FAKES
+from herald.fakes import discord, google_chat, signal_cli, slack, teams  # new fakes: add to this import and to PROVIDER_FAKES
 from herald.fakes.base import FakeState, control_router
 
-PROVIDER_FAKES = (slack,)
+PROVIDER_FAKES = (slack, discord, teams, google_chat, signal_cli)
 
 
 def create_fake_app(state: FakeState | None = None) -> FastAPI:

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Boolean, Integer, String, bindparam, text
+from sqlalchemy import JSON, Boolean, Integer, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -28,7 +29,7 @@ UPDATE messages
         ORDER BY priority, run_at
         LIMIT :limit {lock})
 RETURNING id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, subject, content,
-          attempts, max_attempts
+          attempts, max_attempts, priority, route_plan, route_step
 """
 
 # A lease that ran out means its worker died (or stalled past the lease): put the row back, or fail it if its
@@ -67,7 +68,7 @@ def claim_statement(dialect: str) -> TextualSelect:
             bindparam("owner", type_=String()),
             bindparam("limit", type_=Integer()),
         )
-        .columns(simulated=Boolean())
+        .columns(simulated=Boolean(), route_plan=JSON())
     )
 
 
@@ -84,6 +85,14 @@ class Claimed:
     content: str
     attempts: int
     max_attempts: int
+    priority: int
+    route_plan: list[dict[str, Any]]
+    route_step: int
+
+    def next_step(self) -> dict[str, Any] | None:
+        """The fallback after the current route step, if any."""
+        following = self.route_step + 1
+        return self.route_plan[following] if following < len(self.route_plan) else None
 
 
 async def claim(

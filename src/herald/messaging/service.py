@@ -16,15 +16,14 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
-from herald.channels import PLATFORMS, provider_class
 from herald.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from herald.governance import Decision, MaturityLevel, decide
 from herald.ids import new_id
 from herald.messaging import templates
 from herald.messaging.waker import CHANNEL as NOTIFY_CHANNEL
+from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
-from herald.storage.models import Channel as ChannelRow
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal, load_level
 
@@ -61,8 +60,8 @@ class Intent:
     """What a producer wants sent: who speaks, to whom, what."""
 
     agent_id: str
-    platform: str
-    recipient_id: str
+    platform: str | None
+    recipient_id: str | None
     content: str
     subject: str | None = None
     scheduled_for: datetime | None = None
@@ -71,49 +70,8 @@ class Intent:
     governance_metadata: dict[str, Any] = field(default_factory=dict)
     priority: Priority = Priority.MEDIUM
     channel_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    channel_id: str | None
-    provider: str
-    simulated: bool
-
-
-async def resolve_route(
-    rt: Runtime, session: AsyncSession, tenant_id: str, platform: str, channel_id: str | None
-) -> Route:
-    """The channel a message will use: the named one, else the platform's default, else (development) the dev inbox."""
-    if channel_id is not None:
-        row = (
-            await session.execute(
-                select(ChannelRow.id, ChannelRow.provider, ChannelRow.platform).where(
-                    ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id
-                )
-            )
-        ).one_or_none()
-        if row is None:
-            raise ValidationFailed(f"no channel {channel_id!r}", field="channel_id")
-        if row.platform != platform:
-            raise ValidationFailed(
-                f"channel {channel_id!r} serves {row.platform!r}, not {platform!r}", field="channel_id"
-            )
-        return Route(row.id, row.provider, simulated=row.provider == "devinbox")
-    default = (
-        await session.execute(
-            select(ChannelRow.id, ChannelRow.provider)
-            .where(ChannelRow.tenant_id == tenant_id, ChannelRow.platform == platform, ChannelRow.is_default)
-            .limit(1)
-        )
-    ).one_or_none()
-    if default is not None:
-        return Route(default.id, default.provider, simulated=default.provider == "devinbox")
-    if rt.settings.is_development:
-        return Route(None, "devinbox", simulated=True)
-    raise ValidationFailed(
-        f"no channel is configured for platform {platform!r}: create one with POST /api/v1/channels",
-        field="platform",
-    )
+    contact_id: str | None = None
+    fallback: list[tuple[str, str]] = field(default_factory=list)
 
 
 async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:
@@ -130,24 +88,21 @@ async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: s
 
 async def accept(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Message:
     """Govern, render, route and store one message. Raises a RequestError naming the field at fault."""
-    if intent.platform not in PLATFORMS:
-        raise ValidationFailed(
-            f"unknown platform {intent.platform!r}; one of: {', '.join(sorted(PLATFORMS))}", field="platform"
-        )
     level = await _level(rt, session, principal.tenant_id, intent.agent_id)
     decision = decide(level)
     if decision is Decision.BLOCK:
-        detail = {
+        blocked = {
             "maturity_level": level.value,
             "platform": intent.platform,
             "recipient_id": intent.recipient_id,
+            "contact_id": intent.contact_id,
         }
         raise Forbidden(
             f"agent {intent.agent_id!r} is at maturity level STUDENT and may not send proactive messages",
             field="agent_id",
             audit=[
                 audit_row(
-                    principal.tenant_id, principal.actor, "message.blocked", "agent", intent.agent_id, detail
+                    principal.tenant_id, principal.actor, "message.blocked", "agent", intent.agent_id, blocked
                 )
             ],
         )
@@ -162,29 +117,38 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
         subject = templates.render(
             subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
         )
-    route = await resolve_route(rt, session, principal.tenant_id, intent.platform, intent.channel_id)
-    adapter = None if route.simulated else provider_class(route.provider)
-    limit = adapter.max_length if adapter is not None and not adapter.split_long else None
-    if limit is not None and len(content) > limit:
-        raise ValidationFailed(
-            f"content is {len(content)} characters; {route.provider} takes {limit}", field="content"
-        )
-
+    route = await planner.plan(
+        rt, session, principal.tenant_id, platform=intent.platform, recipient_id=intent.recipient_id,
+        channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
+        fallback=intent.fallback,
+    )  # fmt: skip
+    for index, step in enumerate(route.steps):
+        limit = planner.length_limit(step)
+        if limit is not None and len(content) > limit:
+            raise ValidationFailed(
+                f"content is {len(content)} characters; {step.provider} ({step.platform}) takes at most {limit}",
+                field="content" if index == 0 else f"fallback.{index - 1}",
+            )
+    first = route.steps[0]
+    run_at = route.quiet_delay(send_at, intent.priority.name)
     held = decision is Decision.REQUIRE_APPROVAL
     message = Message(
         id=new_id("msg"),
         tenant_id=principal.tenant_id,
         agent_id=intent.agent_id,
         agent_maturity_level=level.value,
-        platform=intent.platform,
-        recipient_id=intent.recipient_id,
-        channel_id=route.channel_id,
-        simulated=route.simulated,
+        platform=first.platform,
+        recipient_id=first.recipient_id,
+        channel_id=first.channel_id,
+        simulated=first.simulated,
+        contact_id=intent.contact_id,
+        route_plan=[step.as_dict() for step in route.steps],
+        route_step=0,
         subject=subject,
         content=content,
         status=Status.PENDING_APPROVAL if held else Status.QUEUED,
         priority=int(intent.priority),
-        run_at=send_at,
+        run_at=run_at,
         scheduled_for=intent.scheduled_for,
         expires_at=now + timedelta(seconds=rt.settings.approval_ttl_seconds) if held else None,
         attempts=0,
@@ -195,7 +159,13 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
     )
     session.add(message)
     await session.flush()
-    detail = {"decision": decision.value, "maturity_level": level.value, "status": message.status}
+    detail: dict[str, Any] = {
+        "decision": decision.value,
+        "maturity_level": level.value,
+        "status": message.status,
+    }
+    if run_at > send_at:
+        detail["quiet_hours_until"] = run_at.isoformat()
     await session.execute(
         insert(AuditEntry),
         [
@@ -209,7 +179,7 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
     await session.execute(
         insert(Event), [event_row(principal.tenant_id, event_type, message.id, detail, at=now)]
     )
-    if not held and send_at <= now:
+    if not held and run_at <= now:
         await notify_workers(rt, session)
     rt.metrics.messages.labels(message.status, message.platform).inc()
     return message

@@ -14,7 +14,7 @@ import os
 import random
 import socket
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,6 +27,7 @@ from herald.errors import ConfigError, DeliveryError, PermanentDeliveryError, Re
 from herald.ids import new_id
 from herald.messaging import outbox
 from herald.messaging.service import Status
+from herald.routing import circuit, ratelimit
 from herald.runtime import Runtime
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
@@ -40,18 +41,28 @@ WORKER_ACTOR = "worker"
 
 @dataclass(slots=True)
 class Outcome:
+    """What became of one claimed message in this batch.
+
+    ``kind``: ``sent``; ``error`` (a provider failure: retried, or final when permanent or out of attempts,
+    then the next route step if there is one); ``deferred`` (not tried: a rate limit or a circuit made it
+    wait, so no attempt is counted); ``skipped`` (not tried: the circuit is open, so the next step now).
+    """
+
     claimed: outbox.Claimed
     provider: str
     started_at: datetime
-    duration: float
+    duration: float = 0.0
+    kind: str = "sent"
     provider_message_id: str | None = None
     error: str | None = None
     retry_after: float | None = None
     permanent: bool = False
+    run_at: datetime | None = None
+    cost: float = 0.0
 
     @property
     def ok(self) -> bool:
-        return self.error is None
+        return self.kind == "sent"
 
 
 def backoff_seconds(attempt: int, base: float, cap: float, retry_after: float | None) -> float:
@@ -144,58 +155,146 @@ class Worker:
         return claimed
 
     async def _process(self, claimed: list[outbox.Claimed]) -> None:
-        outcomes = await asyncio.gather(*(self._send(c) for c in claimed))
+        channels = await self._channels_for(claimed)
+        outcomes: list[Outcome | None] = [None] * len(claimed)
+        try:
+            async with self.rt.sessions.begin() as session:
+                gates = await self._gate(session, claimed, channels)
+        except Exception:
+            log.exception("worker %s: gating failed; these messages wait a second", self.id)
+            now = utcnow()
+            gates = [
+                Outcome(
+                    c, "unknown", now, kind="deferred", error="gate failed", run_at=now + timedelta(seconds=1)
+                )
+                for c in claimed
+            ]
+        sends = []
+        for index, (item, gate) in enumerate(zip(claimed, gates, strict=True)):
+            if gate is not None:
+                outcomes[index] = gate
+            else:
+                sends.append((index, item))
+        results = await asyncio.gather(*(self._send(item, channels[item.id]) for _, item in sends))
+        for (index, _), result in zip(sends, results, strict=True):
+            outcomes[index] = result
+        done = [o for o in outcomes if o is not None]
         for attempt in range(3):
             try:
                 async with self.rt.sessions.begin() as session:
-                    await self._complete(session, outcomes)
+                    await self._complete(session, done)
                 break
             except Exception:
                 # The lease still guards these rows; if completion keeps failing they are retried after it.
                 log.exception(
-                    "worker %s: recording %d outcomes failed (try %d)", self.id, len(outcomes), attempt + 1
+                    "worker %s: recording %d outcomes failed (try %d)", self.id, len(done), attempt + 1
                 )
                 await asyncio.sleep(0.2 * (attempt + 1))
-        for outcome in outcomes:
-            self.rt.metrics.attempt_seconds.labels(
-                outcome.provider, "sent" if outcome.ok else "error"
-            ).observe(outcome.duration)
+        for outcome in done:
+            if outcome.kind in ("sent", "error"):
+                self.rt.metrics.attempt_seconds.labels(outcome.provider, outcome.kind).observe(
+                    outcome.duration
+                )
 
-    async def _send(self, claimed: outbox.Claimed) -> Outcome:
+    async def _channels_for(self, claimed: list[outbox.Claimed]) -> dict[str, Channel | Exception]:
+        channels: dict[str, Channel | Exception] = {}
+        for item in claimed:
+            try:
+                channels[item.id] = await self._channel_for(item)
+            except Exception as exc:
+                channels[item.id] = exc
+        return channels
+
+    async def _channel_for(self, claimed: outbox.Claimed) -> Channel:
+        if claimed.channel_id is None:
+            return self.rt.devinbox_channel(claimed.tenant_id, claimed.platform)
+        return await self.rt.channel(claimed.channel_id)
+
+    async def _gate(
+        self, session: AsyncSession, claimed: list[outbox.Claimed], channels: dict[str, Channel | Exception]
+    ) -> list[Outcome | None]:
+        """Hold back what must not be sent now: open circuits (fall back or wait) and rate limits (wait)."""
+        now = utcnow()
+        health = await circuit.load(session, {c.channel_id for c in claimed if c.channel_id}, now)
+        gates: list[Outcome | None] = [None] * len(claimed)
+        probing: set[str] = set()
+        wants: list[list[ratelimit.Limit]] = []
+        asking: list[int] = []
+        for index, item in enumerate(claimed):
+            channel = channels[item.id]
+            if isinstance(channel, Exception) or item.channel_id is None:
+                continue
+            view = health[item.channel_id]
+            if view.state == "open":
+                if item.next_step() is not None:
+                    gates[index] = Outcome(item, channel.provider, now, kind="skipped", error="circuit open")
+                else:
+                    reopen = view.reopens_at or now + circuit.COOLDOWN
+                    gates[index] = Outcome(
+                        item, channel.provider, now, kind="deferred", error="circuit open", run_at=reopen
+                    )
+                continue
+            if view.state == "half_open":
+                if item.channel_id in probing:
+                    later = now + timedelta(seconds=1)
+                    gates[index] = Outcome(
+                        item, channel.provider, now, kind="deferred", error="circuit half-open", run_at=later
+                    )
+                    continue
+                probing.add(item.channel_id)
+            limits = self._limits(item, channel)
+            if limits:
+                wants.append(limits)
+                asking.append(index)
+        if wants:
+            waits = await ratelimit.acquire(session, self.rt.dialect, wants, now)
+            for index, wait in zip(asking, waits, strict=True):
+                if wait > 0:
+                    item = claimed[index]
+                    gates[index] = Outcome(
+                        item, "rate_limit", now, kind="deferred", error="rate limited",
+                        run_at=now + timedelta(seconds=wait),
+                    )  # fmt: skip
+        return gates
+
+    @staticmethod
+    def _limits(item: outbox.Claimed, channel: Channel) -> list[ratelimit.Limit]:
+        burst = max(channel.burst, 1.0)
+        limits = []
+        if channel.channel_rate:
+            limits.append(ratelimit.Limit(f"ch:{item.channel_id}", channel.channel_rate, burst))
+        if channel.recipient_rate:
+            key = f"to:{item.channel_id}:{item.recipient_id}"
+            limits.append(ratelimit.Limit(key, channel.recipient_rate, burst))
+        return limits
+
+    async def _send(self, claimed: outbox.Claimed, channel: Channel | Exception) -> Outcome:
         started_at = utcnow()
         clock = time.perf_counter()
-        provider = "devinbox"
+        if isinstance(channel, Exception):
+            reason = channel.reason if isinstance(channel, DeliveryError) else str(channel)
+            return self._failed(claimed, "unknown", started_at, clock, reason, None, permanent=True)
+        provider = channel.provider
+        message = OutboundMessage(
+            id=claimed.id,
+            tenant_id=claimed.tenant_id,
+            platform=claimed.platform,
+            recipient_id=claimed.recipient_id,
+            content=claimed.content,
+            subject=claimed.subject,
+            attempt=claimed.attempts,
+        )
         try:
-            channel = await self._channel_for(claimed)
-            provider = channel.provider
-            message = OutboundMessage(
-                id=claimed.id,
-                tenant_id=claimed.tenant_id,
-                platform=claimed.platform,
-                recipient_id=claimed.recipient_id,
-                content=claimed.content,
-                subject=claimed.subject,
-                attempt=claimed.attempts,
-            )
             async with asyncio.timeout(self.rt.settings.send_timeout_seconds):
                 provider_id = await channel.send(message)
-        except TimeoutError:
-            return self._failed(claimed, provider, started_at, clock, "timed out", None, permanent=False)
-        except RetryableDeliveryError as exc:
-            return self._failed(
-                claimed, provider, started_at, clock, exc.reason, exc.retry_after, permanent=False
-            )
-        except (PermanentDeliveryError, ConfigError) as exc:
-            return self._failed(claimed, provider, started_at, clock, str(exc), None, permanent=True)
-        except DeliveryError as exc:
-            return self._failed(claimed, provider, started_at, clock, exc.reason, None, permanent=False)
         except Exception as exc:
-            log.exception("channel %s raised unexpectedly for %s", provider, claimed.id)
-            return self._failed(claimed, provider, started_at, clock, f"internal error: {type(exc).__name__}", None,
-                                permanent=False)  # fmt: skip
+            error, retry_after, permanent = _classify(exc, provider, claimed.id)
+            return self._failed(claimed, provider, started_at, clock, error, retry_after, permanent=permanent)
+        parts = provider_id.count(",") + 1 if channel.split_long else 1
         return Outcome(
-            claimed, provider, started_at, time.perf_counter() - clock, provider_message_id=provider_id
-        )
+            claimed, provider, started_at, time.perf_counter() - clock, provider_message_id=provider_id,
+            cost=channel.config.cost_per_message * parts,
+        )  # fmt: skip
 
     @staticmethod
     def _failed(
@@ -209,84 +308,101 @@ class Worker:
         permanent: bool,
     ) -> Outcome:
         return Outcome(
-            claimed, provider, started_at, time.perf_counter() - clock,
+            claimed, provider, started_at, time.perf_counter() - clock, kind="error",
             error=error, retry_after=retry_after, permanent=permanent,
         )  # fmt: skip
 
-    async def _channel_for(self, claimed: outbox.Claimed) -> Channel:
-        if claimed.channel_id is None:
-            return self.rt.devinbox_channel(claimed.tenant_id, claimed.platform)
-        return await self.rt.channel(claimed.channel_id)
-
     async def _complete(self, session: AsyncSession, outcomes: list[Outcome]) -> None:
-        """Record every outcome of a batch in one transaction: status, attempt rows, audit and events."""
+        """Record every outcome of a batch in one transaction: status, attempt rows, audit, events, circuits."""
         now = utcnow()
-        settings = self.rt.settings
-        sent: list[dict[str, Any]] = []
-        retry: list[dict[str, Any]] = []
-        failed: list[dict[str, Any]] = []
-        attempts: list[dict[str, Any]] = []
-        audits: list[dict[str, Any]] = []
-        events: list[dict[str, Any]] = []
-        for o in outcomes:
-            c = o.claimed
-            attempts.append(
-                {
-                    "id": new_id("att"),
-                    "tenant_id": c.tenant_id,
-                    "message_id": c.id,
-                    "channel_id": c.channel_id,
-                    "provider": o.provider,
-                    "number": c.attempts,
-                    "started_at": o.started_at,
-                    "duration_ms": round(o.duration * 1000, 3),
-                    "outcome": "sent" if o.ok else ("failed" if o.permanent else "retry"),
-                    "provider_message_id": o.provider_message_id,
-                    "error": o.error,
-                    "retry_after": o.retry_after,
-                }
+        batch = _Batch(now)
+        for outcome in outcomes:
+            self._settle(batch, outcome)
+        table = _messages()
+        await self._update(session, batch.sent, {
+            "status": Status.SENT, "sent_at": bindparam("b_now"), "provider_message_id": bindparam("b_pid"),
+            "last_error": None, "cost": bindparam("b_cost"),
+        })  # fmt: skip
+        await self._update(
+            session, batch.failed, {"status": Status.FAILED, "last_error": bindparam("b_error")}
+        )
+        await self._update(session, batch.retry, {
+            "status": Status.QUEUED, "run_at": bindparam("b_run_at"), "last_error": bindparam("b_error"),
+        })  # fmt: skip
+        await self._update(session, batch.deferred, {
+            "status": Status.QUEUED, "run_at": bindparam("b_run_at"), "attempts": table.c.attempts - 1,
+        })  # fmt: skip
+        await self._update(session, batch.fallback, {
+            "status": Status.QUEUED, "run_at": bindparam("b_now"), "last_error": bindparam("b_error"),
+            "attempts": 0, "route_step": bindparam("b_step"), "platform": bindparam("b_platform"),
+            "recipient_id": bindparam("b_recipient"), "channel_id": bindparam("b_channel"),
+            "simulated": bindparam("b_simulated"),
+        })  # fmt: skip
+        if batch.attempts:
+            await session.execute(insert(Attempt), batch.attempts)
+        if batch.audits:
+            await session.execute(insert(AuditEntry), batch.audits)
+        if batch.events:
+            await session.execute(insert(Event), batch.events)
+        if batch.successes or batch.failures:
+            await circuit.record(session, batch.successes, batch.failures, now)
+        if batch.fallback:
+            self.rt.waker.wake()
+
+    def _settle(self, batch: _Batch, o: Outcome) -> None:
+        """Decide what one outcome does to its message: sent, retry later, next route step, or failed."""
+        c, now = o.claimed, batch.now
+        if o.kind == "deferred":
+            batch.deferred.append({"b_id": c.id, "b_now": now, "b_run_at": o.run_at})
+            return
+        batch.attempts.append(_attempt_row(o))
+        if o.ok:
+            batch.sent.append({"b_id": c.id, "b_pid": o.provider_message_id, "b_now": now, "b_cost": o.cost})
+            batch.record(
+                c, "message.sent", {"provider": o.provider, "provider_message_id": o.provider_message_id}
             )
-            if o.ok:
-                sent.append({"b_id": c.id, "b_pid": o.provider_message_id, "b_now": now})
-                detail: dict[str, Any] = {
-                    "provider": o.provider,
-                    "provider_message_id": o.provider_message_id,
-                }
-                audits.append(
-                    audit_row(c.tenant_id, WORKER_ACTOR, "message.sent", "message", c.id, detail, at=now)
+            self.rt.metrics.messages.labels(Status.SENT, c.platform).inc()
+            if c.channel_id:
+                batch.successes.add(c.channel_id)
+            return
+        if c.channel_id and o.kind == "error" and not o.permanent:
+            count, _ = batch.failures.get(c.channel_id, (0, ""))
+            batch.failures[c.channel_id] = (count + 1, o.error or "")
+        final = o.kind == "skipped" or o.permanent or c.attempts >= c.max_attempts
+        step = c.next_step() if final else None
+        if step is not None:
+            batch.fallback.append({
+                "b_id": c.id, "b_now": now, "b_error": o.error, "b_step": c.route_step + 1,
+                "b_platform": step["platform"], "b_recipient": step["recipient_id"],
+                "b_channel": step["channel_id"], "b_simulated": bool(step["simulated"]),
+            })  # fmt: skip
+            batch.record(
+                c, "message.fallback", {"from": c.platform, "to": step["platform"], "error": o.error}
+            )
+        elif final:
+            batch.failed.append({"b_id": c.id, "b_error": o.error, "b_now": now})
+            batch.record(
+                c, "message.failed", {"provider": o.provider, "error": o.error, "attempts": c.attempts}
+            )
+            self.rt.metrics.messages.labels(Status.FAILED, c.platform).inc()
+        else:
+            settings = self.rt.settings
+            delay = backoff_seconds(
+                c.attempts, settings.retry_base_seconds, settings.retry_max_seconds, o.retry_after
+            )
+            run_at = now + timedelta(seconds=delay)
+            batch.retry.append({"b_id": c.id, "b_error": o.error, "b_now": now, "b_run_at": run_at})
+            detail = {
+                "provider": o.provider,
+                "error": o.error,
+                "attempts": c.attempts,
+                "next_attempt_at": run_at.isoformat(),
+            }
+            batch.audits.append(
+                audit_row(
+                    c.tenant_id, WORKER_ACTOR, "message.retry_scheduled", "message", c.id, detail, at=now
                 )
-                events.append(event_row(c.tenant_id, "message.sent", c.id, detail, at=now))
-                self.rt.metrics.messages.labels(Status.SENT, c.platform).inc()
-            elif o.permanent or c.attempts >= c.max_attempts:
-                failed.append({"b_id": c.id, "b_error": o.error, "b_now": now})
-                detail = {"provider": o.provider, "error": o.error, "attempts": c.attempts}
-                audits.append(
-                    audit_row(c.tenant_id, WORKER_ACTOR, "message.failed", "message", c.id, detail, at=now)
-                )
-                events.append(event_row(c.tenant_id, "message.failed", c.id, detail, at=now))
-                self.rt.metrics.messages.labels(Status.FAILED, c.platform).inc()
-            else:
-                delay = backoff_seconds(c.attempts, settings.retry_base_seconds, settings.retry_max_seconds,
-                                        o.retry_after)  # fmt: skip
-                run_at = now + timedelta(seconds=delay)
-                retry.append({"b_id": c.id, "b_error": o.error, "b_now": now, "b_run_at": run_at})
-                detail = {"provider": o.provider, "error": o.error, "attempts": c.attempts,
-                          "next_attempt_at": run_at.isoformat()}  # fmt: skip
-                audits.append(
-                    audit_row(
-                        c.tenant_id, WORKER_ACTOR, "message.retry_scheduled", "message", c.id, detail, at=now
-                    )
-                )
-        await self._update(session, sent, {"status": Status.SENT, "sent_at": bindparam("b_now"),
-                                           "provider_message_id": bindparam("b_pid"), "last_error": None})  # fmt: skip
-        await self._update(session, failed, {"status": Status.FAILED, "last_error": bindparam("b_error")})
-        await self._update(session, retry, {"status": Status.QUEUED, "run_at": bindparam("b_run_at"),
-                                            "last_error": bindparam("b_error")})  # fmt: skip
-        await session.execute(insert(Attempt), attempts)
-        if audits:
-            await session.execute(insert(AuditEntry), audits)
-        if events:
-            await session.execute(insert(Event), events)
+            )
 
     async def _update(
         self, session: AsyncSession, rows: list[dict[str, Any]], values: dict[str, Any]
@@ -294,8 +410,7 @@ class Worker:
         """Executemany; guarded by the lease so a worker that lost its lease cannot overwrite the new owner."""
         if not rows:
             return
-        table = Message.__table__
-        assert isinstance(table, Table)
+        table = _messages()
         statement = (
             update(table)
             .where(
@@ -373,3 +488,55 @@ class Worker:
                     .where(WorkerHeartbeat.id == self.id)
                     .values(last_seen=utcnow() - timedelta(days=1))
                 )
+
+
+@dataclass
+class _Batch:
+    """The rows one batch's outcomes turn into, written together by ``Worker._complete``."""
+
+    now: datetime
+    sent: list[dict[str, Any]] = field(default_factory=list)
+    retry: list[dict[str, Any]] = field(default_factory=list)
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    deferred: list[dict[str, Any]] = field(default_factory=list)
+    fallback: list[dict[str, Any]] = field(default_factory=list)
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
+    successes: set[str] = field(default_factory=set)
+    failures: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+    def record(self, c: outbox.Claimed, action: str, detail: dict[str, Any]) -> None:
+        self.audits.append(audit_row(c.tenant_id, WORKER_ACTOR, action, "message", c.id, detail, at=self.now))
+        self.events.append(event_row(c.tenant_id, action, c.id, detail, at=self.now))
+
+
+def _classify(exc: BaseException, provider: str, message_id: str) -> tuple[str, float | None, bool]:
+    """(error text, retry-after, permanent?) for what a channel raised."""
+    if isinstance(exc, TimeoutError):
+        return "timed out", None, False
+    if isinstance(exc, RetryableDeliveryError):
+        return exc.reason, exc.retry_after, False
+    if isinstance(exc, PermanentDeliveryError | ConfigError):
+        return str(exc), None, True
+    if isinstance(exc, DeliveryError):
+        return exc.reason, None, False
+    log.error("channel %s raised unexpectedly for %s", provider, message_id, exc_info=exc)
+    return f"internal error: {type(exc).__name__}", None, False
+
+
+def _attempt_row(o: Outcome) -> dict[str, Any]:
+    c = o.claimed
+    outcome = {"sent": "sent", "skipped": "skipped"}.get(o.kind) or ("failed" if o.permanent else "retry")
+    return {
+        "id": new_id("att"), "tenant_id": c.tenant_id, "message_id": c.id, "channel_id": c.channel_id,
+        "provider": o.provider, "number": c.attempts, "started_at": o.started_at,
+        "duration_ms": round(o.duration * 1000, 3), "outcome": outcome,
+        "provider_message_id": o.provider_message_id, "error": o.error, "retry_after": o.retry_after,
+    }  # fmt: skip
+
+
+def _messages() -> Table:
+    table = Message.__table__
+    assert isinstance(table, Table)
+    return table

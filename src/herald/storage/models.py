@@ -20,6 +20,8 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
+    # Priority routing, fallback chains and default quiet hours (see herald.routing.policy).
+    delivery_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -63,7 +65,51 @@ class Channel(Base):
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     base_url: Mapped[str | None] = mapped_column(Text, default=None)
     is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    cost_per_message: Mapped[float] = mapped_column(default=0.0)
+    # Overrides of the provider's published limits (messages per second); None keeps the provider default.
+    rate_per_second: Mapped[float | None] = mapped_column(default=None)
+    recipient_rate_per_second: Mapped[float | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ChannelHealth(Base):
+    """The circuit breaker of one channel, shared by every worker."""
+
+    __tablename__ = "channel_health"
+
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default="closed")
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0)
+    opened_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class RateBucket(Base):
+    """A token bucket (per channel, or per channel and recipient), shared by every worker on the database."""
+
+    __tablename__ = "rate_buckets"
+
+    key: Mapped[str] = mapped_column(String(600), primary_key=True)
+    tokens: Mapped[float]
+    updated_at: Mapped[datetime]
+
+
+class Contact(Base):
+    """A person: addresses per platform, time zone, quiet hours, opt-outs, own fallback order."""
+
+    __tablename__ = "contacts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    addresses: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    timezone: Mapped[str | None] = mapped_column(String(64), default=None)
+    quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
+    channel_order: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class Message(Base):
@@ -79,6 +125,11 @@ class Message(Base):
     recipient_id: Mapped[str] = mapped_column(String(500))
     channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # The fallback chain: [{"platform", "recipient_id", "channel_id", "simulated"}, ...]; route_step is current.
+    route_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    route_step: Mapped[int] = mapped_column(Integer, default=0)
+    cost: Mapped[float] = mapped_column(default=0.0)
     subject: Mapped[str | None] = mapped_column(Text, default=None)
     content: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
@@ -121,6 +172,7 @@ class Message(Base):
         ),
         Index("ix_messages_tenant_status", "tenant_id", "status", "id"),
         Index("ix_messages_tenant_agent", "tenant_id", "agent_id", "id"),
+        Index("ix_messages_receipt", "channel_id", "provider_message_id"),
     )
 
 

@@ -1,0 +1,59 @@
+"""Discord: an incoming webhook, ``POST https://discord.com/api/webhooks/{id}/{token}?wait=true``.
+
+The webhook URL (credentials) is the secret and names the channel, so ``recipient_id`` is not used. With
+``wait=true`` Discord answers 200 with the message object (without it, 204 and no id). Errors and rate limits are
+Discord's as for bots; 404 with code 10015 (Unknown Webhook) means the webhook was deleted: permanent.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from herald.channels.base import Channel, OutboundMessage, split_text
+from herald.channels.discord_bot import MAX_CONTENT, message_id, raise_for_discord
+from herald.channels.http import call, rebase
+
+WEBHOOK_HOSTS = frozenset({"discord.com", "discordapp.com", "ptb.discord.com", "canary.discord.com"})
+_WEBHOOK_PATH = re.compile(r"/api(?:/v\d+)?/webhooks/\d+/[A-Za-z0-9_-]+/?")
+
+
+class DiscordWebhookCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+
+    webhook_url: str = Field(
+        repr=False, description="https://discord.com/api/webhooks/{id}/{token} (channel settings, Integrations)"
+    )
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme != "https" or parts.hostname not in WEBHOOK_HOSTS or not _WEBHOOK_PATH.fullmatch(parts.path):
+            raise ValueError("webhook_url must be a Discord webhook URL: https://discord.com/api/webhooks/{id}/{token}")
+        return value
+
+
+class DiscordWebhookChannel(Channel):
+    provider = "discord_webhook"
+    platforms: ClassVar[frozenset[str]] = frozenset({"discord"})
+    credentials_model = DiscordWebhookCredentials
+    max_length = MAX_CONTENT
+    split_long = True
+    default_origin = "https://discord.com"
+
+    async def send(self, message: OutboundMessage) -> str:
+        creds = DiscordWebhookCredentials.model_validate(self.config.credentials)
+        url = rebase(creds.webhook_url, self.config.base_url)
+        ids: list[str] = []
+        for chunk in split_text(message.content, MAX_CONTENT):
+            response = await call(
+                self.http, self.provider, "POST", url, params={"wait": "true"}, json={"content": chunk}
+            )
+            raise_for_discord(response, self.provider)
+            ids.append(message_id(response, self.provider))
+        return ",".join(ids)

@@ -1,0 +1,1 @@
+"""Delivery policy: recipient forms, priority routing, fallback chains, quiet hours."""
