@@ -11,7 +11,7 @@ import asyncio
 import itertools
 import os
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -158,6 +158,35 @@ async def make_agent(
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body
+
+
+def use_transport(rt: Runtime, handler: Callable[[httpx.Request], httpx.Response]) -> list[httpx.Request]:
+    """Point the runtime's HTTP client at ``handler``; return the list of requests it receives."""
+    seen: list[httpx.Request] = []
+
+    def record(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return handler(request)
+
+    rt.http = httpx.AsyncClient(transport=httpx.MockTransport(record))
+    return seen
+
+
+WEBHOOK_SECRET = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3ODkw"
+
+
+async def webhook_channel(
+    client: httpx.AsyncClient, headers: dict[str, str], platform: str = "slack", **extra: Any
+) -> dict[str, Any]:
+    """A default channel for ``platform`` using the generic signed webhook provider."""
+    body = {
+        "platform": platform, "provider": "webhook", "name": f"{platform} relay", "is_default": True,
+        "credentials": {"url": f"https://relay.example/{platform}", "secret": WEBHOOK_SECRET}, **extra,
+    }  # fmt: skip
+    response = await client.post("/api/v1/channels", json=body, headers=headers)
+    assert response.status_code == 201, response.text
+    channel: dict[str, Any] = response.json()
+    return channel
 
 
 def send_body(agent_id: str = "agent_123", **overrides: Any) -> dict[str, Any]:

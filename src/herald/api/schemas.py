@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, 
 
 from herald.governance import MaturityLevel
 from herald.messaging.service import Priority
+from herald.routing.quiet_hours import QuietHours
 
 
 def _upper(value: Any) -> Any:
@@ -40,10 +41,19 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class SendRequest(Strict):
-    agent_id: Identifier
+class FallbackStep(Strict):
     platform: str = Field(min_length=1, max_length=32)
     recipient_id: str = Field(min_length=1, max_length=500)
+
+
+class SendRequest(Strict):
+    """``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``)."""
+
+    agent_id: Identifier
+    platform: str | None = Field(default=None, min_length=1, max_length=32)
+    recipient_id: str | None = Field(default=None, min_length=1, max_length=500)
+    contact_id: str | None = Field(default=None, max_length=40)
+    fallback: list[FallbackStep] = Field(default_factory=list, max_length=10)
     content: str = Field(min_length=1, max_length=100_000)
     subject: str | None = Field(default=None, max_length=1000)
     send_now: bool = True
@@ -102,6 +112,11 @@ class MessageOut(BaseModel):
     recipient_id: str
     channel_id: str | None
     simulated: bool
+    contact_id: str | None
+    route_plan: list[dict[str, Any]]
+    route_step: int
+    cost: float
+    run_at: datetime
     subject: str | None
     content: str
     status: str
@@ -152,6 +167,17 @@ class ChannelCreate(Strict):
     credentials: dict[str, Any] = Field(default_factory=dict)
     base_url: AnyHttpUrl | None = None
     is_default: bool = False
+    cost_per_message: float = Field(default=0.0, ge=0, le=1000)
+    rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    recipient_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+
+
+class CircuitOut(BaseModel):
+    state: str
+    consecutive_failures: int
+    opened_at: datetime | None
+    reopens_at: datetime | None
+    last_error: str | None
 
 
 class ChannelOut(BaseModel):
@@ -162,7 +188,67 @@ class ChannelOut(BaseModel):
     base_url: str | None
     is_default: bool
     credentials_set: list[str]
+    cost_per_message: float
+    rate_per_second: float | None
+    recipient_rate_per_second: float | None
+    circuit: CircuitOut
     created_at: datetime
+
+
+class ChannelTest(Strict):
+    recipient_id: str = Field(min_length=1, max_length=500)
+    content: str = Field(default="Herald test message", min_length=1, max_length=10_000)
+    subject: str | None = Field(default=None, max_length=1000)
+
+
+class ChannelTestOut(BaseModel):
+    ok: bool
+    provider: str
+    provider_message_id: str | None
+    error: str | None
+    retryable: bool | None
+    retry_after: float | None
+    duration_ms: float
+
+
+class ContactCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    addresses: dict[str, str] = Field(default_factory=dict)
+    timezone: str | None = None
+    quiet_hours: QuietHours | None = None
+    opt_outs: list[str] = Field(default_factory=list)
+    channel_order: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ContactPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    addresses: dict[str, str] | None = None
+    timezone: str | None = None
+    quiet_hours: QuietHours | None = None
+    opt_outs: list[str] | None = None
+    channel_order: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ContactOut(BaseModel):
+    id: str
+    name: str
+    addresses: dict[str, str]
+    timezone: str | None
+    quiet_hours: dict[str, Any] | None
+    opt_outs: list[str]
+    channel_order: list[str] | None
+    created_at: datetime
+    updated_at: datetime
 
 
 class AuditOut(BaseModel):

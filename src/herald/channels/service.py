@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,9 +11,10 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row
-from herald.channels import PLATFORMS, provider_class, providers
-from herald.errors import NotFound, ValidationFailed
+from herald.channels import PLATFORMS, OutboundMessage, provider_class, providers
+from herald.errors import DeliveryError, NotFound, RetryableDeliveryError, ValidationFailed
 from herald.ids import new_id
+from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry
 from herald.storage.models import Channel as ChannelRow
@@ -44,6 +47,9 @@ async def create_channel(
     credentials: dict[str, Any],
     base_url: str | None,
     is_default: bool,
+    cost_per_message: float = 0.0,
+    rate_per_second: float | None = None,
+    recipient_rate_per_second: float | None = None,
 ) -> ChannelRow:
     if platform not in PLATFORMS:
         raise ValidationFailed(
@@ -80,6 +86,9 @@ async def create_channel(
         credentials=rt.credentials.seal(checked.model_dump(mode="json")),
         base_url=base_url,
         is_default=is_default,
+        cost_per_message=cost_per_message,
+        rate_per_second=rate_per_second,
+        recipient_rate_per_second=recipient_rate_per_second,
         created_at=now,
     )
     session.add(row)
@@ -131,3 +140,39 @@ async def delete_channel(rt: Runtime, session: AsyncSession, principal: Principa
         [audit_row(principal.tenant_id, principal.actor, "channel.deleted", "channel", channel_id)],
     )
     rt.forget_channel(channel_id)
+
+
+async def test_channel(
+    rt: Runtime,
+    session: AsyncSession,
+    tenant_id: str,
+    channel_id: str,
+    *,
+    recipient_id: str,
+    content: str,
+    subject: str | None,
+) -> dict[str, Any]:
+    """Send one message straight through the adapter (not the outbox) and report what the provider said."""
+    row = await get_channel(session, tenant_id, channel_id)
+    problem = recipient_problem(row.platform, recipient_id)
+    if problem:
+        raise ValidationFailed(problem, field="recipient_id")
+    adapter = rt.build_channel(row)
+    message = OutboundMessage(
+        id=new_id("tst"), tenant_id=tenant_id, platform=row.platform, recipient_id=recipient_id,
+        content=content, subject=subject,
+    )  # fmt: skip
+    started = time.perf_counter()
+    result: dict[str, Any] = {"ok": True, "provider": row.provider, "provider_message_id": None, "error": None,
+                              "retryable": None, "retry_after": None}  # fmt: skip
+    try:
+        async with asyncio.timeout(rt.settings.send_timeout_seconds):
+            result["provider_message_id"] = await adapter.send(message)
+    except TimeoutError:
+        result.update(ok=False, error="timed out", retryable=True)
+    except RetryableDeliveryError as exc:
+        result.update(ok=False, error=exc.reason, retryable=True, retry_after=exc.retry_after)
+    except DeliveryError as exc:
+        result.update(ok=False, error=exc.reason, retryable=False)
+    result["duration_ms"] = round((time.perf_counter() - started) * 1000, 3)
+    return result

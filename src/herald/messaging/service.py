@@ -201,7 +201,7 @@ async def get_message(session: AsyncSession, tenant_id: str, message_id: str) ->
 
 
 async def attempts_of(session: AsyncSession, message_id: str) -> list[Attempt]:
-    query = select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.number, Attempt.id)
+    query = select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.started_at, Attempt.id)
     return list((await session.execute(query)).scalars())
 
 

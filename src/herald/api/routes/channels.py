@@ -10,19 +10,29 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.idempotency import create_once
-from herald.api.schemas import ChannelCreate, ChannelOut, page
+from herald.api.schemas import ChannelCreate, ChannelOut, ChannelTest, ChannelTestOut, CircuitOut, page
 from herald.channels import service
+from herald.routing import circuit
 from herald.runtime import Runtime
 from herald.storage.models import Channel
+from herald.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
 
-def channel_out(rt: Runtime, row: Channel) -> dict[str, Any]:
+def channel_out(rt: Runtime, row: Channel, health: circuit.CircuitView) -> dict[str, Any]:
     return ChannelOut(
         id=row.id, platform=row.platform, provider=row.provider, name=row.name, base_url=row.base_url,
-        is_default=row.is_default, credentials_set=service.credential_names(rt, row), created_at=row.created_at,
+        is_default=row.is_default, credentials_set=service.credential_names(rt, row),
+        cost_per_message=row.cost_per_message, rate_per_second=row.rate_per_second,
+        recipient_rate_per_second=row.recipient_rate_per_second,
+        circuit=CircuitOut.model_validate(health, from_attributes=True), created_at=row.created_at,
     ).model_dump(mode="json")  # fmt: skip
+
+
+async def channels_out(rt: Runtime, session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:
+    health = await circuit.load(session, {r.id for r in rows}, utcnow())
+    return [channel_out(rt, r, health[r.id]) for r in rows]
 
 
 @router.post("", status_code=201, response_model=ChannelOut)
@@ -33,9 +43,10 @@ async def create_channel(
         row = await service.create_channel(
             rt, session, principal, platform=body.platform, provider=body.provider, name=body.name,
             credentials=body.credentials, base_url=str(body.base_url).rstrip("/") if body.base_url else None,
-            is_default=body.is_default,
+            is_default=body.is_default, cost_per_message=body.cost_per_message,
+            rate_per_second=body.rate_per_second, recipient_rate_per_second=body.recipient_rate_per_second,
         )  # fmt: skip
-        return channel_out(rt, row)
+        return (await channels_out(rt, session, [row]))[0]
 
     # The fingerprint must not keep credentials in clear: hash over the body as sent, stored only as a digest.
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
@@ -53,13 +64,15 @@ async def list_channels(
         rows = await service.list_channels(
             session, principal.tenant_id, platform=platform, limit=limit, cursor=cursor
         )
-    return page([channel_out(rt, r) for r in rows], limit)
+        items = await channels_out(rt, session, rows)
+    return page(items, limit)
 
 
 @router.get("/{channel_id}", response_model=ChannelOut)
 async def get_channel(channel_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
-        return channel_out(rt, await service.get_channel(session, principal.tenant_id, channel_id))
+        row = await service.get_channel(session, principal.tenant_id, channel_id)
+        return (await channels_out(rt, session, [row]))[0]
 
 
 @router.delete("/{channel_id}", status_code=204)
@@ -67,3 +80,15 @@ async def delete_channel(channel_id: str, rt: RuntimeDep, principal: CurrentPrin
     async with rt.sessions.begin() as session:
         await service.delete_channel(rt, session, principal, channel_id)
     return Response(status_code=204)
+
+
+@router.post("/{channel_id}/test", response_model=ChannelTestOut)
+async def test_channel(
+    channel_id: str, body: ChannelTest, rt: RuntimeDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Send one test message through the channel now and report the provider's answer."""
+    async with rt.sessions() as session:
+        return await service.test_channel(
+            rt, session, principal.tenant_id, channel_id,
+            recipient_id=body.recipient_id, content=body.content, subject=body.subject,
+        )  # fmt: skip

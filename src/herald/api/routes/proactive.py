@@ -63,6 +63,8 @@ def intent_from(body: SendRequest) -> Intent:
         governance_metadata=body.governance_metadata,
         priority=Priority[body.priority],
         channel_id=body.channel_id,
+        contact_id=body.contact_id,
+        fallback=[(step.platform, step.recipient_id) for step in body.fallback],
     )
 
 
