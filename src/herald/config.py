@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     approval_ttl_seconds: int = Field(default=86_400, ge=60)
     send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     metrics_token: str = Field(default="", repr=False)
+    public_url: str = ""  # where providers reach this Herald (signed callbacks name it); empty: as requested
     log_level: str = "INFO"
 
     @field_validator("database_url")

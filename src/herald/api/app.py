@@ -9,7 +9,17 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from herald.api import problems
-from herald.api.routes import agents, channels, contacts, delivery, messages, ops, proactive, records
+from herald.api.routes import (
+    agents,
+    channels,
+    contacts,
+    delivery,
+    interfaces,
+    messages,
+    ops,
+    proactive,
+    records,
+)
 from herald.config import Settings
 from herald.messaging.worker import Worker
 from herald.runtime import Runtime
@@ -48,6 +58,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     if runtime is not None:
         app.state.runtime = runtime
     problems.install(app)
-    for module in (proactive, messages, agents, channels, contacts, delivery, records, ops):
+    for module in (proactive, messages, agents, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
     return app

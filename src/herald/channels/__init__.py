@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from herald.channels.apprise import AppriseChannel
 from herald.channels.base import Channel, ChannelConfig, OutboundMessage
 from herald.channels.devinbox import DevInboxChannel
 from herald.channels.discord_bot import DiscordBotChannel
 from herald.channels.discord_webhook import DiscordWebhookChannel
 from herald.channels.google_chat_webhook import GoogleChatWebhookChannel
+from herald.channels.line import LineChannel
+from herald.channels.messenger import MessengerChannel
+from herald.channels.resend import ResendChannel
+from herald.channels.sendgrid import SendGridChannel
 from herald.channels.signal_cli_rest import SignalCliRestChannel
 from herald.channels.slack import SlackChannel
+from herald.channels.smtp import SmtpChannel
 from herald.channels.teams_webhook import TeamsWebhookChannel
 from herald.channels.teams_workflow import TeamsWorkflowChannel
+from herald.channels.telegram import TelegramChannel
+from herald.channels.twilio import TwilioChannel
 from herald.channels.webhook import WebhookChannel
+from herald.channels.whatsapp_cloud import WhatsAppCloudChannel
 
 PLATFORMS = frozenset(
     {
@@ -49,6 +58,15 @@ for _adapter in (
     TeamsWebhookChannel,
     GoogleChatWebhookChannel,
     SignalCliRestChannel,
+    TelegramChannel,
+    WhatsAppCloudChannel,
+    MessengerChannel,
+    LineChannel,
+    TwilioChannel,
+    SendGridChannel,
+    ResendChannel,
+    SmtpChannel,
+    AppriseChannel,
 ):
     register(_adapter)
 

@@ -61,6 +61,7 @@ class Channel(ABC):
     max_length: ClassVar[int | None] = None
     split_long: ClassVar[bool] = False
     # Published rate limits (messages per second) per channel and per recipient; None means none known.
+    requires_base_url: ClassVar[bool] = False  # self-hosted APIs (signal-cli REST) have no public origin
     rate_per_second: ClassVar[float | None] = None
     recipient_rate_per_second: ClassVar[float | None] = None
     burst: ClassVar[float] = 1.0

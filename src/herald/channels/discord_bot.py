@@ -24,8 +24,12 @@ MAX_CONTENT = 2_000
 class DiscordBotCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    bot_token: str = Field(min_length=10, repr=False, description="the bot's token (sent as Authorization: Bot ...)")
-    public_key: str | None = Field(default=None, repr=False, description="for inbound interactions (Ed25519, hex)")
+    bot_token: str = Field(
+        min_length=10, repr=False, description="the bot's token (sent as Authorization: Bot ...)"
+    )
+    public_key: str | None = Field(
+        default=None, repr=False, description="for inbound interactions (Ed25519, hex)"
+    )
 
     @field_validator("bot_token")
     @classmethod

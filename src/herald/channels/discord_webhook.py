@@ -11,6 +11,7 @@ import re
 from typing import ClassVar
 from urllib.parse import urlsplit
 
+import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from herald.channels.base import Channel, OutboundMessage, split_text
@@ -25,7 +26,8 @@ class DiscordWebhookCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     webhook_url: str = Field(
-        repr=False, description="https://discord.com/api/webhooks/{id}/{token} (channel settings, Integrations)"
+        repr=False,
+        description="https://discord.com/api/webhooks/{id}/{token} (channel settings, Integrations)",
     )
 
     @field_validator("webhook_url")
@@ -33,8 +35,14 @@ class DiscordWebhookCredentials(BaseModel):
     def _check_url(cls, value: str) -> str:
         value = value.strip()
         parts = urlsplit(value)
-        if parts.scheme != "https" or parts.hostname not in WEBHOOK_HOSTS or not _WEBHOOK_PATH.fullmatch(parts.path):
-            raise ValueError("webhook_url must be a Discord webhook URL: https://discord.com/api/webhooks/{id}/{token}")
+        if (
+            parts.scheme != "https"
+            or parts.hostname not in WEBHOOK_HOSTS
+            or not _WEBHOOK_PATH.fullmatch(parts.path)
+        ):
+            raise ValueError(
+                "webhook_url must be a Discord webhook URL: https://discord.com/api/webhooks/{id}/{token}"
+            )
         return value
 
 
@@ -48,12 +56,11 @@ class DiscordWebhookChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> str:
         creds = DiscordWebhookCredentials.model_validate(self.config.credentials)
-        url = rebase(creds.webhook_url, self.config.base_url)
+        # wait=true makes Discord answer with the message (and its id); the URL's own query (thread_id) stays.
+        url = httpx.URL(rebase(creds.webhook_url, self.config.base_url)).copy_merge_params({"wait": "true"})
         ids: list[str] = []
         for chunk in split_text(message.content, MAX_CONTENT):
-            response = await call(
-                self.http, self.provider, "POST", url, params={"wait": "true"}, json={"content": chunk}
-            )
+            response = await call(self.http, self.provider, "POST", str(url), json={"content": chunk})
             raise_for_discord(response, self.provider)
             ids.append(message_id(response, self.provider))
         return ",".join(ids)

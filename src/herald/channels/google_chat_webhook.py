@@ -89,7 +89,9 @@ class GoogleChatWebhookChannel(Channel):
         creds = GoogleChatWebhookCredentials.model_validate(self.config.credentials)
         size = len(message.content.encode())
         if size > MAX_BYTES:
-            raise PermanentDeliveryError(f"{self.provider}: message is {size} bytes, over the 32,000-byte limit")
+            raise PermanentDeliveryError(
+                f"{self.provider}: message is {size} bytes, over the 32,000-byte limit"
+            )
         response = await call(
             self.http, self.provider, "POST", rebase(creds.webhook_url, self.config.base_url),
             json={"text": message.content},
@@ -97,5 +99,7 @@ class GoogleChatWebhookChannel(Channel):
         raise_for_google(response, self.provider)
         name = json_body(response).get("name")
         if not name:
-            raise PermanentDeliveryError(f"{self.provider}: HTTP {response.status_code} without a message name")
+            raise PermanentDeliveryError(
+                f"{self.provider}: HTTP {response.status_code} without a message name"
+            )
         return str(name)

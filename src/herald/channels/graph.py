@@ -40,7 +40,9 @@ def raise_graph_error(
     code, subcode = _int(error.get("code")), _int(error.get("error_subcode"))
     label = f"graph error {code}" + (f"/{subcode}" if subcode is not None else "") if code is not None else ""
     message = str(error.get("message") or "").strip()
-    reason = f"{provider}: HTTP {status}" + (f", {label}" if label else "") + (f": {message}" if message else "")
+    reason = (
+        f"{provider}: HTTP {status}" + (f", {label}" if label else "") + (f": {message}" if message else "")
+    )
     retry_after = parse_retry_after(response.headers.get("retry-after"))
     if code in retryable:
         raise RetryableDeliveryError(reason, retry_after=retry_after)

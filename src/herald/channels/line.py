@@ -32,7 +32,9 @@ RETRY_KEY_NAMESPACE = uuid.UUID("6f1f7a52-3c2e-5d0b-9a53-1c1e4b9f2a10")
 class LineCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel_access_token: str = Field(min_length=10, repr=False, description="long-lived or v2.1 channel token")
+    channel_access_token: str = Field(
+        min_length=10, repr=False, description="long-lived or v2.1 channel token"
+    )
     channel_secret: str | None = Field(default=None, repr=False, description="for inbound x-line-signature")
 
 
@@ -56,7 +58,11 @@ class LineChannel(Channel):
         ids: list[str] = []
         for group, start in enumerate(range(0, len(chunks), MESSAGES_PER_REQUEST)):
             texts = chunks[start : start + MESSAGES_PER_REQUEST]
-            ids.extend(await self._push(url, creds.channel_access_token, message, texts, retry_key(message.id, group)))
+            ids.extend(
+                await self._push(
+                    url, creds.channel_access_token, message, texts, retry_key(message.id, group)
+                )
+            )
         return ",".join(ids)
 
     async def _push(
@@ -72,7 +78,11 @@ class LineChannel(Channel):
         body = json_body(response)
         if response.is_success:
             sent = body.get("sentMessages")
-            ids = [str(m["id"]) for m in sent if isinstance(m, dict) and m.get("id")] if isinstance(sent, list) else []
+            ids = (
+                [str(m["id"]) for m in sent if isinstance(m, dict) and m.get("id")]
+                if isinstance(sent, list)
+                else []
+            )
             if not ids:
                 raise PermanentDeliveryError("line: malformed answer (no sentMessages[0].id)")
             return ids
@@ -81,9 +91,13 @@ class LineChannel(Channel):
         if status == 429:
             if "monthly limit" in str(body.get("message", "")).lower():
                 raise PermanentDeliveryError(reason)  # the monthly quota is spent until next month
-            raise RetryableDeliveryError(reason, retry_after=parse_retry_after(response.headers.get("retry-after")))
+            raise RetryableDeliveryError(
+                reason, retry_after=parse_retry_after(response.headers.get("retry-after"))
+            )
         if status >= 500:
-            raise RetryableDeliveryError(reason, retry_after=parse_retry_after(response.headers.get("retry-after")))
+            raise RetryableDeliveryError(
+                reason, retry_after=parse_retry_after(response.headers.get("retry-after"))
+            )
         raise PermanentDeliveryError(reason)
 
 

@@ -33,7 +33,9 @@ PERMANENT_CODES = frozenset({190, 551})
 class MessengerCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    page_access_token: str = Field(min_length=10, repr=False, description="page access token (pages_messaging)")
+    page_access_token: str = Field(
+        min_length=10, repr=False, description="page access token (pages_messaging)"
+    )
     page_id: str = Field(min_length=1, max_length=64, pattern=GRAPH_ID_PATTERN)
     app_secret: str | None = Field(default=None, repr=False, description="for inbound X-Hub-Signature-256")
     verify_token: str | None = Field(default=None, repr=False, description="for the inbound hub.* handshake")
@@ -54,7 +56,11 @@ class MessengerChannel(Channel):
         url = f"{origin(self.config.base_url, self.default_origin)}/{creds.graph_version}/{creds.page_id}/messages"
         ids = []
         for chunk in split_text(message.content, self.max_length):
-            body = {"recipient": {"id": message.recipient_id}, "messaging_type": "UPDATE", "message": {"text": chunk}}
+            body = {
+                "recipient": {"id": message.recipient_id},
+                "messaging_type": "UPDATE",
+                "message": {"text": chunk},
+            }
             ids.append(await self._post(url, creds.page_access_token, body))
         return ",".join(ids)
 

@@ -66,6 +66,8 @@ async def create_channel(
         raise ValidationFailed(
             f"provider {provider!r} does not serve platform {platform!r}", field="provider"
         )
+    if cls.requires_base_url and not base_url:
+        raise ValidationFailed(f"provider {provider!r} needs base_url: where its API runs", field="base_url")
     try:
         checked = cls.credentials_model.model_validate(credentials)
     except ValidationError as exc:

@@ -55,6 +55,7 @@ def raise_for_signal(response: httpx.Response, provider: str) -> None:
 
 class SignalCliRestChannel(Channel):
     provider = "signal_cli_rest"
+    requires_base_url = True
     platforms: ClassVar[frozenset[str]] = frozenset({"signal"})
     credentials_model = SignalCliRestCredentials
 

@@ -27,7 +27,8 @@ class TeamsWorkflowCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     webhook_url: str = Field(
-        repr=False, description="the Workflows trigger URL, with its sig=... (Teams: Workflows, 'Post to a channel')"
+        repr=False,
+        description="the Workflows trigger URL, with its sig=... (Teams: Workflows, 'Post to a channel')",
     )
 
     @field_validator("webhook_url")
@@ -84,6 +85,8 @@ class TeamsWorkflowChannel(Channel):
         error = json_body(response).get("error")
         reason = None
         if isinstance(error, dict):
-            reason = ": ".join(str(part) for part in (error.get("code"), error.get("message")) if part) or None
+            reason = (
+                ": ".join(str(part) for part in (error.get("code"), error.get("message")) if part) or None
+            )
         raise_for_status(response, self.provider, reason)
         return message.id

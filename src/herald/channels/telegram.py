@@ -63,7 +63,9 @@ class TelegramChannel(Channel):
         description = str(body.get("description") or "no description")
         reason = f"telegram: {code} {description}"
         if code == 429 or code >= 500 or response.status_code == 429 or response.status_code >= 500:
-            raise RetryableDeliveryError(reason, retry_after=_retry_after(body, response.headers.get("retry-after")))
+            raise RetryableDeliveryError(
+                reason, retry_after=_retry_after(body, response.headers.get("retry-after"))
+            )
         raise PermanentDeliveryError(reason)
 
 

@@ -120,7 +120,9 @@ def _sid_or_raise(response: httpx.Response) -> str:
             return str(body["sid"])
         raise PermanentDeliveryError("twilio: malformed answer (no sid)")
     code = body.get("code")
-    text = f"twilio answered HTTP {status}" + (f": {code} {body.get('message') or ''}".rstrip() if code else "")
+    text = f"twilio answered HTTP {status}" + (
+        f": {code} {body.get('message') or ''}".rstrip() if code else ""
+    )
     if status == 429 or code in RATE_LIMITED_CODES or status >= 500:
         raise RetryableDeliveryError(text, retry_after=parse_retry_after(response.headers.get("retry-after")))
     raise PermanentDeliveryError(text)

@@ -81,7 +81,11 @@ class WhatsAppCloudChannel(Channel):
             f"{origin(self.config.base_url, self.default_origin)}"
             f"/{creds.graph_version}/{creds.phone_number_id}/messages"
         )
-        envelope = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": message.recipient_id}
+        envelope = {
+            "messaging_product": "whatsapp",
+            "recipient_type": "individual",
+            "to": message.recipient_id,
+        }
         template = template_of(message.content)
         if template is not None:
             bodies = [{**envelope, "type": "template", "template": template}]

@@ -7,10 +7,36 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from herald.fakes import discord, google_chat, signal_cli, slack, teams  # new fakes: add to this import and to PROVIDER_FAKES
+from herald.fakes import (
+    apprise,
+    discord,
+    google_chat,
+    graph,
+    line,
+    resend,
+    sendgrid,
+    signal_cli,
+    slack,
+    teams,
+    telegram,
+    twilio,
+)  # new fakes: add to this import and to PROVIDER_FAKES
 from herald.fakes.base import FakeState, control_router
 
-PROVIDER_FAKES = (slack, discord, teams, google_chat, signal_cli)
+PROVIDER_FAKES = (
+    slack,
+    discord,
+    teams,
+    google_chat,
+    signal_cli,
+    telegram,
+    graph,
+    line,
+    twilio,
+    sendgrid,
+    resend,
+    apprise,
+)
 
 
 def create_fake_app(state: FakeState | None = None) -> FastAPI:

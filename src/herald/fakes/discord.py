@@ -29,7 +29,9 @@ def router(state: FakeState) -> APIRouter:
         if scheme != "Bot" or not token_is_valid(token):
             return _error(401, 0, "401: Unauthorized")
         if not channel_id.isdigit():
-            return _invalid_form("channel_id", "NUMBER_TYPE_COERCE", f'Value "{channel_id}" is not snowflake.')
+            return _invalid_form(
+                "channel_id", "NUMBER_TYPE_COERCE", f'Value "{channel_id}" is not snowflake.'
+            )
         problem, content = _content(recorded)
         if problem is not None:
             return problem
@@ -71,7 +73,9 @@ def _content(recorded: Recorded) -> tuple[Response | None, str]:
     if not isinstance(content, str) or not content.strip():
         return _error(400, 50006, "Cannot send an empty message"), ""
     if len(content) > MAX_CONTENT:
-        return _invalid_form("content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."), ""
+        return _invalid_form(
+            "content", "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_CONTENT} or fewer in length."
+        ), ""
     return None, content
 
 
@@ -89,7 +93,9 @@ async def _behaviour(state: FakeState, provider: str) -> Response | str:
             },
         )  # fmt: skip
     if behaviour.kind == "server_error":
-        return JSONResponse({"message": f"{behaviour.status}: Server Error", "code": 0}, status_code=behaviour.status)
+        return JSONResponse(
+            {"message": f"{behaviour.status}: Server Error", "code": 0}, status_code=behaviour.status
+        )
     return behaviour.kind
 
 
@@ -105,7 +111,8 @@ def _message(state: FakeState, channel_id: str, content: str, webhook_id: str | 
     if webhook_id:
         message["webhook_id"] = webhook_id
     return JSONResponse(
-        message, headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset-After": "1"}
+        message,
+        headers={"X-RateLimit-Limit": "5", "X-RateLimit-Remaining": "4", "X-RateLimit-Reset-After": "1"},
     )
 
 

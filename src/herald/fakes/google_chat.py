@@ -70,7 +70,9 @@ def router(state: FakeState) -> APIRouter:
     return api
 
 
-def _error(status: int, code_name: str, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
+def _error(
+    status: int, code_name: str, message: str, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     error: dict[str, Any] = {"code": status, "message": message, "status": code_name}
     if details:
         error["details"] = details

@@ -9,6 +9,7 @@ the Graph shape ``{"error": {"message", "type", "code", "error_subcode", "error_
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from typing import Any
@@ -37,7 +38,9 @@ def router(state: FakeState) -> APIRouter:
         await state.record(provider, request)
         token = bearer(request) or request.query_params.get("access_token") or params.get("access_token")
         if not token_is_valid(token if isinstance(token, str) else None):
-            return _error(401, 190, "Invalid OAuth access token - Cannot parse access token", "OAuthException")
+            return _error(
+                401, 190, "Invalid OAuth access token - Cannot parse access token", "OAuthException"
+            )
         if not _VERSION.match(version):
             return _error(400, 100, f"Unknown path components: /v{version}/{object_id}/messages")
         if provider == WHATSAPP:
@@ -47,17 +50,22 @@ def router(state: FakeState) -> APIRouter:
     return api
 
 
-async def _whatsapp(state: FakeState, body: dict[str, Any]) -> JSONResponse:
+def _whatsapp_refusal(body: dict[str, Any]) -> JSONResponse | None:
+    """The Graph error a malformed WhatsApp body gets, or None when it is well formed."""
     to, kind = body.get("to"), body.get("type", "text")
     if body.get("recipient_type", "individual") != "individual":
         return _error(400, 100, "(#100) Invalid parameter", details="Param recipient_type must be individual")
     if not to:
-        return _error(400, 131008, "(#131008) Required parameter is missing", details="Parameter 'to' is required")
+        return _error(
+            400, 131008, "(#131008) Required parameter is missing", details="Parameter 'to' is required"
+        )
     if kind == "text":
         text = body.get("text")
         text_body = text.get("body") if isinstance(text, dict) else None
         if not isinstance(text_body, str) or not text_body:
-            return _error(400, 131008, "(#131008) Required parameter is missing", details="text['body'] is required")
+            return _error(
+                400, 131008, "(#131008) Required parameter is missing", details="text['body'] is required"
+            )
         if len(text_body) > WHATSAPP_MAX_LENGTH:
             return _error(
                 400, 100, "(#100) Invalid parameter",
@@ -69,9 +77,21 @@ async def _whatsapp(state: FakeState, body: dict[str, Any]) -> JSONResponse:
         if not isinstance(template, dict) or not template.get("name"):
             return _error(400, 131008, "(#131008) Required parameter is missing", details="template['name']")
         if not isinstance(language, dict) or not language.get("code"):
-            return _error(400, 131008, "(#131008) Required parameter is missing", details="template['language']")
+            return _error(
+                400, 131008, "(#131008) Required parameter is missing", details="template['language']"
+            )
     else:
-        return _error(400, 100, "(#100) Invalid parameter", details=f"the fake supports text and template, not {kind}")
+        return _error(
+            400, 100, "(#100) Invalid parameter", details=f"the fake supports text and template, not {kind}"
+        )
+    return None
+
+
+async def _whatsapp(state: FakeState, body: dict[str, Any]) -> JSONResponse:
+    to, kind = body.get("to"), body.get("type", "text")
+    refused = _whatsapp_refusal(body)
+    if refused is not None:
+        return refused
     behaviour = await state.behaviour(WHATSAPP)
     if behaviour.kind == "rate_limited":
         return _error(
@@ -89,7 +109,11 @@ async def _whatsapp(state: FakeState, body: dict[str, Any]) -> JSONResponse:
         message["message_status"] = "accepted"
     wa_id = "".join(c for c in str(to) if c.isdigit()) or str(to)
     return JSONResponse(
-        {"messaging_product": "whatsapp", "contacts": [{"input": str(to), "wa_id": wa_id}], "messages": [message]}
+        {
+            "messaging_product": "whatsapp",
+            "contacts": [{"input": str(to), "wa_id": wa_id}],
+            "messages": [message],
+        }
     )
 
 
@@ -104,7 +128,11 @@ async def _messenger(state: FakeState, body: dict[str, Any]) -> JSONResponse:
     if not isinstance(text, str) or not text:
         return _error(400, 100, "(#100) Must send either message or sender action")
     if len(text) > MESSENGER_MAX_LENGTH:
-        return _error(400, 100, f"(#100) Length of param message[text] must be less than or equal to {MESSENGER_MAX_LENGTH}")
+        return _error(
+            400,
+            100,
+            f"(#100) Length of param message[text] must be less than or equal to {MESSENGER_MAX_LENGTH}",
+        )
     behaviour = await state.behaviour(MESSENGER)
     if behaviour.kind == "rate_limited":
         return _error(
@@ -112,7 +140,12 @@ async def _messenger(state: FakeState, body: dict[str, Any]) -> JSONResponse:
             headers={"Retry-After": str(int(behaviour.retry_after))},
         )  # fmt: skip
     if behaviour.kind == "server_error":
-        return _error(behaviour.status, 2, "An unexpected error has occurred. Please retry your request later.", transient=True)
+        return _error(
+            behaviour.status,
+            2,
+            "An unexpected error has occurred. Please retry your request later.",
+            transient=True,
+        )
     if str(psid).startswith("UNKNOWN"):
         return _error(400, 100, "(#100) No matching user found", subcode=2018001)
     if behaviour.kind == "permanent":
@@ -133,10 +166,8 @@ def _params(request: Request, raw: bytes) -> dict[str, Any]:
         fields.update({k: v[0] for k, v in parse_qs(raw.decode(errors="replace")).items()})
     for key, value in list(fields.items()):
         if isinstance(value, str) and value.startswith("{"):
-            try:
+            with contextlib.suppress(ValueError):
                 fields[key] = json.loads(value)
-            except ValueError:
-                pass
     return fields
 
 

@@ -82,7 +82,9 @@ async def _answer(state: FakeState, body: dict[str, Any], headers: dict[str, str
     if behaviour.kind == "server_error":
         return _error(behaviour.status, "An error occurred in the API server.", headers=headers)
     if behaviour.kind == "permanent" or str(body["to"]).startswith("UNKNOWN"):
-        return _error(400, "The property, 'to', in the request body is invalid (line: -, column: -)", headers=headers)
+        return _error(
+            400, "The property, 'to', in the request body is invalid (line: -, column: -)", headers=headers
+        )
     sent = [
         {"id": str(460_000_000_000_000_000 + state.next_id()), "quoteToken": secrets.token_urlsafe(24)}
         for _ in body["messages"]
@@ -102,14 +104,19 @@ def _problems(body: dict[str, Any]) -> list[dict[str, str]]:
         problems.append({"message": "Size must be between 1 and 5", "property": "messages"})
     for index, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("type") != "text":
-            problems.append({"message": "The fake supports text messages only", "property": f"messages[{index}].type"})
+            problems.append(
+                {"message": "The fake supports text messages only", "property": f"messages[{index}].type"}
+            )
             continue
         text = message.get("text")
         if not isinstance(text, str) or not text:
             problems.append({"message": "Must not be empty", "property": f"messages[{index}].text"})
         elif len(text) > MAX_LENGTH:
             problems.append(
-                {"message": f"Length must be between 0 and {MAX_LENGTH}", "property": f"messages[{index}].text"}
+                {
+                    "message": f"Length must be between 0 and {MAX_LENGTH}",
+                    "property": f"messages[{index}].text",
+                }
             )
     return problems
 

@@ -76,8 +76,13 @@ def _shape_problem(body: dict[str, Any]) -> tuple[str, str] | None:
     if not body.get("subject") and not body.get("template_id"):
         return "The subject is required. You can get around this requirement if you use a template with a subject defined or if every personalization has a subject defined.", "subject"  # fmt: skip
     content = body.get("content")
-    if not isinstance(content, list) or not content or not all(
-        isinstance(c, dict) and c.get("type") and isinstance(c.get("value"), str) and c["value"] for c in content
+    if (
+        not isinstance(content, list)
+        or not content
+        or not all(
+            isinstance(c, dict) and c.get("type") and isinstance(c.get("value"), str) and c["value"]
+            for c in content
+        )
     ):
         return "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block.", "content"  # fmt: skip
     return None

@@ -1,8 +1,8 @@
 """Fake signal-cli REST API (bbernhard/signal-cli-rest-api): ``POST /v2/send``.
 
-It has no auth of its own (it runs next to Herald); the sender ``number`` must be a registered account. Success
-is 201 ``{"timestamp": "<ms>"}``; errors are ``{"error": "..."}``, and Signal's rate limit is a 429 with challenge
-tokens and signal-cli's ``or wait "N" seconds``.
+It has no auth of its own (it runs next to Herald); the sender ``number`` must be a registered account (here: any
+but ``+999...``). Success is 201 ``{"timestamp": "<ms>"}``; errors are ``{"error": "..."}``, and Signal's rate
+limit is a 429 with challenge tokens and signal-cli's ``or wait "N" seconds``.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse
 from herald.fakes.base import FakeState, token_is_valid
 
 PROVIDER = "signal_cli_rest"
+UNREGISTERED_PREFIX = "+999"  # 999 is no country calling code: such a sender is never a registered account
 
 
 def router(state: FakeState) -> APIRouter:
@@ -31,9 +32,13 @@ def router(state: FakeState) -> APIRouter:
         number, recipients = body.get("number"), body.get("recipients")
         if not isinstance(number, str) or not number:
             return _error(400, "Couldn't process request - number missing")
-        if not token_is_valid(number):
+        if not token_is_valid(number) or number.startswith(UNREGISTERED_PREFIX):
             return _error(400, f"User {number} is not registered.")
-        if not isinstance(recipients, list) or not recipients or not all(isinstance(r, str) for r in recipients):
+        if (
+            not isinstance(recipients, list)
+            or not recipients
+            or not all(isinstance(r, str) for r in recipients)
+        ):
             return _error(400, "Couldn't process request - please provide at least one recipient")
         if not isinstance(body.get("message"), str):
             return _error(400, "Couldn't process request - message missing")
@@ -42,7 +47,7 @@ def router(state: FakeState) -> APIRouter:
             token = str(uuid.uuid4())
             return JSONResponse(
                 {
-                    "error": f'Failed to send message due to rate limiting: {recipients[0]}: CAPTCHA proof required '
+                    "error": f"Failed to send message due to rate limiting: {recipients[0]}: CAPTCHA proof required "
                     f'for sending to "{recipients[0]}", available options "RECAPTCHA" with challenge token "{token}", '
                     f'or wait "{int(behaviour.retry_after)}" seconds. Use the attached challenge tokens to lift the '
                     "rate limit restrictions via the '/v1/accounts/{number}/rate-limit-challenge' endpoint.",
@@ -54,7 +59,9 @@ def router(state: FakeState) -> APIRouter:
         if behaviour.kind == "server_error":
             return _error(behaviour.status, "signal-cli is not responding")
         if behaviour.kind == "permanent":
-            return _error(400, f'Failed to send (some) messages:\n{recipients[0]}: Unregistered user "{recipients[0]}"')
+            return _error(
+                400, f'Failed to send (some) messages:\n{recipients[0]}: Unregistered user "{recipients[0]}"'
+            )
         return JSONResponse({"timestamp": str(int(time.time() * 1000) + state.next_id())}, status_code=201)
 
     return api

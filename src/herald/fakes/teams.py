@@ -33,15 +33,21 @@ def router(state: FakeState) -> APIRouter:
         sig = request.query_params.get("sig")
         if not sig:
             return _logic_error(
-                401, "DirectApiAuthorizationRequired", "The request must be authenticated only by Shared Access scheme."
+                401,
+                "DirectApiAuthorizationRequired",
+                "The request must be authenticated only by Shared Access scheme.",
             )
         if not token_is_valid(sig):
             return _logic_error(
-                401, "DirectApiInvalidAuthorizationSignature", "The provided authorization signature is invalid."
+                401,
+                "DirectApiInvalidAuthorizationSignature",
+                "The provided authorization signature is invalid.",
             )
         if not _is_card_envelope(recorded.json):
             return _logic_error(
-                400, "InvalidRequestContent", "The request content is not the Teams message envelope with an Adaptive Card."
+                400,
+                "InvalidRequestContent",
+                "The request content is not the Teams message envelope with an Adaptive Card.",
             )
         behaviour = await state.behaviour(WORKFLOW)
         if behaviour.kind == "rate_limited":
@@ -50,7 +56,9 @@ def router(state: FakeState) -> APIRouter:
                 headers={"Retry-After": str(int(behaviour.retry_after))},
             )  # fmt: skip
         if behaviour.kind == "server_error":
-            return _logic_error(behaviour.status, "ServiceUnavailable", "The service is temporarily unavailable.")
+            return _logic_error(
+                behaviour.status, "ServiceUnavailable", "The service is temporarily unavailable."
+            )
         if behaviour.kind == "permanent":
             return _logic_error(404, "WorkflowNotFound", f"The workflow '{workflow_id}' could not be found.")
         return Response(status_code=202)

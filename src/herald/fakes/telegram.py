@@ -47,7 +47,10 @@ def router(state: FakeState) -> APIRouter:
         result = {
             "message_id": state.next_id(),
             "from": {"id": _bot_id(token), "is_bot": True, "first_name": "Herald fake bot"},
-            "chat": {"id": _chat(chat_id), "type": "private" if str(chat_id).lstrip("-").isdigit() else "channel"},
+            "chat": {
+                "id": _chat(chat_id),
+                "type": "private" if str(chat_id).lstrip("-").isdigit() else "channel",
+            },
             "date": int(time.time()),
             "text": text,
         }

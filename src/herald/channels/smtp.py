@@ -1,0 +1,144 @@
+"""SMTP: one plain-text email per message through any mail server (aiosmtplib).
+
+STARTTLS on 587 (the default) or implicit TLS on 465 (``use_tls``); AUTH when a username is given. SMTP has no
+provider message id, so the adapter generates the ``Message-ID`` header and returns it. Reply codes decide the
+class: 4xx (greylisting, mailbox busy, too many connections) and connection failures or timeouts are
+retryable, 5xx (550 unknown recipient, 535 authentication failed, 554 refused) are permanent.
+
+The channel's ``base_url`` is not used: host and port come from the credentials.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import ssl
+from email.message import EmailMessage
+from typing import ClassVar
+
+import aiosmtplib
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from herald.channels.base import Channel, OutboundMessage
+from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+DEFAULT_SUBJECT = "Message"
+
+
+class SmtpCredentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field(min_length=1, max_length=255, pattern=r"^[^\s/]+$")
+    port: int = Field(default=587, ge=1, le=65_535)
+    username: str | None = Field(default=None, description="AUTH user; omit for servers without AUTH")
+    password: str | None = Field(default=None, repr=False)
+    from_email: str = Field(pattern=EMAIL_PATTERN)
+    from_name: str | None = None
+    starttls: bool = Field(default=True, description="upgrade with STARTTLS (required when true)")
+    use_tls: bool = Field(default=False, description="implicit TLS from the first byte (port 465)")
+    ca_cert: str | None = Field(
+        default=None,
+        description="PEM of an extra CA (or the server's own self-signed certificate) to trust besides the system's",
+    )
+    validate_certs: bool = Field(default=True, description="false skips certificate checks (not advised)")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SmtpCredentials:
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both username and password, or neither")
+        if self.use_tls and self.starttls:
+            # Implicit TLS already encrypts the session; STARTTLS would be refused by the server.
+            self.starttls = False
+        return self
+
+
+class SmtpChannel(Channel):
+    provider = "smtp"
+    platforms: ClassVar[frozenset[str]] = frozenset({"email"})
+    credentials_model = SmtpCredentials
+    split_long = False
+    timeout: ClassVar[float] = 30.0  # seconds for connecting and for each SMTP reply
+
+    async def send(self, message: OutboundMessage) -> str:
+        creds = SmtpCredentials.model_validate(self.config.credentials)
+        try:
+            email_message = build_email(creds, message)
+        except ValueError as exc:  # e.g. a line break in the recipient or subject (header injection)
+            raise PermanentDeliveryError(f"smtp: cannot build the email: {exc}") from exc
+        message_id = email_message["Message-ID"]
+        tls_context = None
+        if creds.ca_cert and (creds.starttls or creds.use_tls):
+            try:
+                tls_context = ssl.create_default_context(cadata=creds.ca_cert)
+            except (ssl.SSLError, ValueError) as exc:
+                raise PermanentDeliveryError("smtp: ca_cert is not a valid PEM certificate") from exc
+            tls_context.load_default_certs()  # the extra CA adds to the system's, it does not replace them
+            if not creds.validate_certs:
+                tls_context.check_hostname = False
+                tls_context.verify_mode = ssl.CERT_NONE
+        try:
+            await aiosmtplib.send(
+                email_message,
+                hostname=creds.host,
+                port=creds.port,
+                username=creds.username,
+                password=creds.password,
+                use_tls=creds.use_tls,
+                start_tls=creds.starttls,
+                validate_certs=creds.validate_certs,
+                tls_context=tls_context,
+                timeout=self.timeout,
+            )
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            refusals = exc.recipients
+            code = refusals[0].code if refusals else 550
+            raise _by_code(code, "; ".join(f"{r.code} {r.message}" for r in refusals)) from exc
+        except aiosmtplib.SMTPResponseException as exc:
+            raise _by_code(exc.code, f"{exc.code} {exc.message}") from exc
+        except TimeoutError as exc:  # aiosmtplib's connect and read timeouts included
+            raise RetryableDeliveryError("smtp timed out") from exc
+        except ssl.SSLCertVerificationError as exc:
+            raise PermanentDeliveryError(f"smtp: server certificate not trusted: {exc.verify_message}") from exc
+        except aiosmtplib.SMTPNotSupported as exc:
+            raise PermanentDeliveryError(f"smtp: {exc.message}") from exc
+        except OSError as exc:  # refused, reset, disconnected, TLS failures (aiosmtplib's connect errors too)
+            certificate = _certificate_problem(exc)
+            if certificate:
+                raise PermanentDeliveryError(f"smtp: server certificate not trusted: {certificate}") from exc
+            raise RetryableDeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}") from exc
+        except aiosmtplib.SMTPException as exc:
+            # The plain class: the server lacks STARTTLS or AUTH that the settings ask for. A setup problem.
+            raise PermanentDeliveryError(f"smtp: {exc.message}") from exc
+        except ValueError as exc:  # settings aiosmtplib refuses before connecting
+            raise PermanentDeliveryError(f"smtp: {exc}") from exc
+        return str(message_id)
+
+
+def build_email(creds: SmtpCredentials, message: OutboundMessage) -> EmailMessage:
+    """The plain-text email for ``message``, with a fresh ``Message-ID`` on the sender's domain."""
+    email_message = EmailMessage()
+    email_message["From"] = email.utils.formataddr((creds.from_name or "", creds.from_email))
+    email_message["To"] = message.recipient_id
+    email_message["Subject"] = message.subject or DEFAULT_SUBJECT
+    email_message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    email_message["Message-ID"] = email.utils.make_msgid(domain=creds.from_email.rpartition("@")[2])
+    email_message.set_content(message.content)
+    return email_message
+
+
+def _by_code(code: int, detail: str) -> RetryableDeliveryError | PermanentDeliveryError:
+    """SMTP reply classes: 5xx is permanent, anything else (4xx, odd codes) is worth another try."""
+    text = f"smtp refused: {detail}"
+    if 500 <= code < 600:
+        return PermanentDeliveryError(text)
+    return RetryableDeliveryError(text)
+
+
+def _certificate_problem(exc: BaseException) -> str | None:
+    """The verification failure behind ``exc`` (aiosmtplib wraps it), if that is what it is."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLCertVerificationError):
+            return str(seen.verify_message or seen)
+        seen = seen.__cause__ or seen.__context__
+    return None

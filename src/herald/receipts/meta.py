@@ -1,0 +1,44 @@
+"""WhatsApp Cloud API status webhooks: JSON signed with ``X-Hub-Signature-256: sha256=<hex HMAC(app secret)>``.
+
+Statuses arrive as ``entry[].changes[].value.statuses[]``; a ``read`` may come without a ``delivered`` and events
+may come out of order (``receipts.apply`` only moves forward).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from herald.errors import Unauthorized, ValidationFailed
+from herald.receipts import CallbackRequest, Receipt
+
+
+def hub_signature(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(credentials: dict[str, Any], request: CallbackRequest) -> None:
+    secret = str(credentials.get("app_secret") or "")
+    given = request.headers.get("x-hub-signature-256", "")
+    if not secret or not hmac.compare_digest(hub_signature(secret, request.body).encode(), given.encode()):
+        raise Unauthorized("X-Hub-Signature-256 does not match (is the channel's app_secret set?)")
+
+
+async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
+    verify(credentials, request)
+    try:
+        payload = json.loads(request.body)
+    except ValueError as exc:
+        raise ValidationFailed("the body is not JSON", field="body") from exc
+    receipts = []
+    for entry in payload.get("entry", []) if isinstance(payload, dict) else []:
+        for change in entry.get("changes", []):
+            for status in change.get("value", {}).get("statuses", []):
+                state = status.get("status")
+                if state in ("delivered", "read", "failed") and status.get("id"):
+                    errors = status.get("errors") or [{}]
+                    error = errors[0].get("title") or errors[0].get("message") if state == "failed" else None
+                    receipts.append(Receipt(str(status["id"]), state, error))
+    return receipts

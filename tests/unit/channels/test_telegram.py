@@ -1,0 +1,107 @@
+"""Telegram adapter against the fake Bot API: request shape, id, each error class, retry-after, splitting."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from herald.channels.telegram import TelegramChannel
+from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.fakes.base import Behaviour
+from tests.unit.channels.conftest import Fake, outbound
+
+TOKEN = "123456789:AAHfake-test-token_abc"
+CREDS = {"bot_token": TOKEN}
+
+
+async def test_posts_send_message_and_returns_message_id(fake: Fake) -> None:
+    telegram = fake.adapter("telegram", "telegram", CREDS)
+    message_id = await telegram.send(outbound("987654321", "Hello from Herald", platform="telegram"))
+    (request,) = fake.requests("telegram")
+    assert request.method == "POST"
+    assert request.path == f"/bot{TOKEN}/sendMessage"
+    assert request.json == {"chat_id": "987654321", "text": "Hello from Herald"}
+    assert "authorization" not in request.headers
+    assert message_id.isdigit()
+
+
+async def test_bad_token_is_permanent(fake: Fake) -> None:
+    telegram = fake.adapter("telegram", "telegram", {"bot_token": "123456:invalid-token"})
+    with pytest.raises(PermanentDeliveryError, match="401 Unauthorized"):
+        await telegram.send(outbound("987654321", platform="telegram"))
+
+
+async def test_unknown_chat_is_permanent(fake: Fake) -> None:
+    with pytest.raises(PermanentDeliveryError, match="chat not found"):
+        await fake.adapter("telegram", "telegram", CREDS).send(outbound("@UNKNOWN_chat", platform="telegram"))
+
+
+async def test_blocked_by_user_is_permanent(fake: Fake) -> None:
+    fake.script("telegram", Behaviour(kind="permanent"))
+    with pytest.raises(PermanentDeliveryError, match="403 Forbidden: bot was blocked"):
+        await fake.adapter("telegram", "telegram", CREDS).send(outbound("987654321", platform="telegram"))
+
+
+async def test_flood_control_is_retryable_with_parameters_retry_after(fake: Fake) -> None:
+    fake.script("telegram", Behaviour(kind="rate_limited", retry_after=17))
+    with pytest.raises(RetryableDeliveryError, match="429") as caught:
+        await fake.adapter("telegram", "telegram", CREDS).send(outbound("987654321", platform="telegram"))
+    assert caught.value.retry_after == 17
+
+
+async def test_retry_after_header_is_the_fallback() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            429, json={"ok": False, "error_code": 429, "description": "Too Many Requests"},
+            headers={"Retry-After": "9"},
+        )  # fmt: skip
+
+    from herald.channels.base import ChannelConfig
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        config = ChannelConfig(id="chn_t", tenant_id="ten_t", platform="telegram", provider="telegram",
+                               credentials=CREDS)  # fmt: skip
+        with pytest.raises(RetryableDeliveryError) as caught:
+            await TelegramChannel(config, http).send(outbound("987654321", platform="telegram"))
+    assert caught.value.retry_after == 9
+
+
+async def test_server_error_is_retryable(fake: Fake) -> None:
+    fake.script("telegram", Behaviour(kind="server_error", status=502))
+    with pytest.raises(RetryableDeliveryError, match="502"):
+        await fake.adapter("telegram", "telegram", CREDS).send(outbound("987654321", platform="telegram"))
+
+
+async def test_timeout_is_retryable(fake: Fake) -> None:
+    fake.script("telegram", Behaviour(kind="timeout", delay=1))
+    with pytest.raises(RetryableDeliveryError, match="timed out"):
+        await fake.adapter("telegram", "telegram", CREDS).send(outbound("987654321", platform="telegram"))
+
+
+async def test_long_text_is_split_into_ordered_messages(fake: Fake) -> None:
+    paragraphs = [f"part {n} " + "x" * 3000 for n in range(3)]
+    ids = await fake.adapter("telegram", "telegram", CREDS).send(
+        outbound("987654321", "\n".join(paragraphs), platform="telegram")
+    )
+    requests = fake.requests("telegram")
+    assert [r.json["text"] for r in requests] == paragraphs
+    assert all(len(r.json["text"]) <= 4096 for r in requests)
+    assert ids.split(",") == sorted(ids.split(","), key=int)
+    assert len(ids.split(",")) == 3
+
+
+def test_declares_its_length_limit_and_splits() -> None:
+    assert TelegramChannel.max_length == 4096
+    assert TelegramChannel.split_long is True
+    assert TelegramChannel.default_origin == "https://api.telegram.org"
+
+
+def test_credentials_never_show_in_repr(fake: Fake) -> None:
+    telegram = fake.adapter("telegram", "telegram", {"bot_token": TOKEN, "secret_token": "inbound-secret_1"})
+    assert TOKEN not in repr(telegram)
+    assert TOKEN not in repr(telegram.config)
+    creds = TelegramChannel.credentials_model.model_validate(
+        {"bot_token": TOKEN, "secret_token": "inbound-secret_1"}
+    )
+    assert TOKEN not in repr(creds)
+    assert "inbound-secret_1" not in repr(creds)

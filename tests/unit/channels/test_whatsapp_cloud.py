@@ -1,0 +1,149 @@
+"""WhatsApp Cloud API adapter against the fake Graph API: request shape, templates, error codes, splitting."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from herald.channels.base import ChannelConfig
+from herald.channels.whatsapp_cloud import WhatsAppCloudChannel, template_of
+from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.fakes.base import Behaviour
+from tests.unit.channels.conftest import Fake, outbound
+
+TOKEN = "EAAGfake-whatsapp-access-token"
+CREDS = {"access_token": TOKEN, "phone_number_id": "106540352242922"}
+
+
+def wa(fake: Fake, credentials: dict[str, str] | None = None) -> WhatsAppCloudChannel:
+    adapter = fake.adapter("whatsapp_cloud", "whatsapp", credentials or CREDS)
+    assert isinstance(adapter, WhatsAppCloudChannel)
+    return adapter
+
+
+async def test_posts_text_message_and_returns_wamid(fake: Fake) -> None:
+    wamid = await wa(fake).send(outbound("15551234567", "Hello from Herald", platform="whatsapp"))
+    (request,) = fake.requests("whatsapp_cloud")
+    assert request.method == "POST"
+    assert request.path == "/v21.0/106540352242922/messages"
+    assert request.headers["authorization"] == f"Bearer {TOKEN}"
+    assert request.json == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": "15551234567",
+        "type": "text", "text": {"body": "Hello from Herald"},
+    }  # fmt: skip
+    assert wamid.startswith("wamid.")
+    assert fake.requests("messenger") == []
+
+
+async def test_graph_version_is_configurable(fake: Fake) -> None:
+    await wa(fake, {**CREDS, "graph_version": "v22.0"}).send(outbound("15551234567", platform="whatsapp"))
+    assert fake.requests("whatsapp_cloud")[0].path == "/v22.0/106540352242922/messages"
+
+
+async def test_template_content_is_sent_as_template_message(fake: Fake) -> None:
+    template = {"name": "hello_world", "language": {"code": "en_US"}}
+    wamid = await wa(fake).send(
+        outbound("15551234567", json.dumps({"template": template}), platform="whatsapp")
+    )
+    (request,) = fake.requests("whatsapp_cloud")
+    assert request.json == {
+        "messaging_product": "whatsapp", "recipient_type": "individual", "to": "15551234567",
+        "type": "template", "template": template,
+    }  # fmt: skip
+    assert wamid.startswith("wamid.")
+
+
+def test_only_a_lone_template_object_counts_as_template() -> None:
+    assert template_of('{"template": {"name": "x", "language": {"code": "en"}}}') == {
+        "name": "x", "language": {"code": "en"},
+    }  # fmt: skip
+    assert template_of('{"template": {"name": "x"}, "other": 1}') is None
+    assert template_of('{"template": "hello_world"}') is None
+    assert template_of("{not json") is None
+    assert template_of("template: hello") is None
+
+
+async def test_bad_token_is_permanent(fake: Fake) -> None:
+    with pytest.raises(PermanentDeliveryError, match="190"):
+        await wa(fake, {**CREDS, "access_token": "EAAG-invalid-token"}).send(
+            outbound("15551234567", platform="whatsapp")
+        )
+
+
+async def test_undeliverable_recipient_is_permanent(fake: Fake) -> None:
+    fake.script("whatsapp_cloud", Behaviour(kind="permanent"))
+    with pytest.raises(PermanentDeliveryError, match="131026"):
+        await wa(fake).send(outbound("15551234567", platform="whatsapp"))
+
+
+async def test_incomplete_template_is_permanent(fake: Fake) -> None:
+    with pytest.raises(PermanentDeliveryError, match="131008"):
+        await wa(fake).send(outbound("15551234567", '{"template": {"name": "x"}}', platform="whatsapp"))
+
+
+async def test_throughput_limit_is_retryable_with_retry_after(fake: Fake) -> None:
+    fake.script("whatsapp_cloud", Behaviour(kind="rate_limited", retry_after=11))
+    with pytest.raises(RetryableDeliveryError, match="130429") as caught:
+        await wa(fake).send(outbound("15551234567", platform="whatsapp"))
+    assert caught.value.retry_after == 11
+
+
+@pytest.mark.parametrize(("status", "code"), [(503, "graph error 2"), (500, "131000")])
+async def test_server_error_is_retryable(fake: Fake, status: int, code: str) -> None:
+    fake.script("whatsapp_cloud", Behaviour(kind="server_error", status=status))
+    with pytest.raises(RetryableDeliveryError, match=code):
+        await wa(fake).send(outbound("15551234567", platform="whatsapp"))
+
+
+async def test_timeout_is_retryable(fake: Fake) -> None:
+    fake.script("whatsapp_cloud", Behaviour(kind="timeout", delay=1))
+    with pytest.raises(RetryableDeliveryError, match="timed out"):
+        await wa(fake).send(outbound("15551234567", platform="whatsapp"))
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "retryable"),
+    [
+        (400, 131056, True), (400, 131000, True), (400, 2, True), (400, 100, False), (400, 131008, False),
+        (400, 131047, False), (401, 190, False), (400, 999999, False), (429, 999999, True), (502, 999999, True),
+    ],
+)  # fmt: skip
+async def test_error_codes_decide_the_class(status: int, code: int, retryable: bool) -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            status, json={"error": {"message": "m", "type": "OAuthException", "code": code}}
+        )
+
+    async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
+        config = ChannelConfig(id="chn_w", tenant_id="ten_w", platform="whatsapp", provider="whatsapp_cloud",
+                               credentials=CREDS)  # fmt: skip
+        expected = RetryableDeliveryError if retryable else PermanentDeliveryError
+        with pytest.raises(expected, match=str(code)):
+            await WhatsAppCloudChannel(config, http).send(outbound("15551234567", platform="whatsapp"))
+
+
+async def test_long_text_is_split_into_ordered_messages(fake: Fake) -> None:
+    paragraphs = [f"part {n} " + "y" * 3000 for n in range(3)]
+    ids = await wa(fake).send(outbound("15551234567", "\n".join(paragraphs), platform="whatsapp"))
+    requests = fake.requests("whatsapp_cloud")
+    assert [r.json["text"]["body"] for r in requests] == paragraphs
+    assert len(ids.split(",")) == 3
+    assert all(i.startswith("wamid.") for i in ids.split(","))
+
+
+def test_declares_its_length_limit_and_splits() -> None:
+    assert WhatsAppCloudChannel.max_length == 4096
+    assert WhatsAppCloudChannel.split_long is True
+    assert WhatsAppCloudChannel.default_origin == "https://graph.facebook.com"
+
+
+def test_credentials_never_show_in_repr(fake: Fake) -> None:
+    secrets = {"app_secret": "app-secret-value-1", "verify_token": "verify-token-value-1"}
+    adapter = wa(fake, {**CREDS, **secrets})
+    assert TOKEN not in repr(adapter)
+    assert TOKEN not in repr(adapter.config)
+    creds = WhatsAppCloudChannel.credentials_model.model_validate({**CREDS, **secrets})
+    for value in (TOKEN, *secrets.values()):
+        assert value not in repr(creds)
