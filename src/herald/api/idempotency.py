@@ -75,17 +75,20 @@ async def _create_once(
             found = await session.get(IdempotencyRecord, (principal.tenant_id, key))
             if found is not None:
                 return _replay(found, fingerprint)
-            payload = await create(session)
-            session.add(
-                IdempotencyRecord(
-                    tenant_id=principal.tenant_id,
-                    key=key,
-                    request_hash=fingerprint,
-                    status_code=status_code,
-                    response=payload,
-                    created_at=utcnow(),
-                )
+            # Claim the key before creating: a concurrent retry blocks on it, then replays our answer.
+            record = IdempotencyRecord(
+                tenant_id=principal.tenant_id,
+                key=key,
+                request_hash=fingerprint,
+                status_code=0,
+                response={},
+                created_at=utcnow(),
             )
+            session.add(record)
+            await session.flush()
+            payload = await create(session)
+            record.status_code = status_code
+            record.response = payload
     except IntegrityError:
         # A concurrent request with the same key committed first: answer as it did.
         async with rt.sessions() as session:

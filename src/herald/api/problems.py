@@ -53,6 +53,9 @@ def install(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = []
         for item in exc.errors():
+            if item.get("type") == "json_invalid":
+                errors.append({"field": "body", "message": "the request body is not valid JSON"})
+                continue
             field = _field(item.get("loc", ()))
             message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
             errors.append({"field": field, "message": message})

@@ -6,7 +6,15 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AnyHttpUrl, BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
 
 from herald.governance import MaturityLevel
 from herald.messaging.service import Priority
@@ -22,8 +30,26 @@ PriorityName = Annotated[str, BeforeValidator(_upper)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
 
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no channel wants one: refuse it on the field that carries it.
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def check_timezone(value: str) -> str:
@@ -35,9 +61,11 @@ def check_timezone(value: str) -> str:
 
 
 def as_utc(value: datetime | None) -> datetime | None:
-    """Times without an offset are taken as UTC."""
+    """Times without an offset are taken as UTC; the far future (year 9000 on) is refused."""
     if value is None:
         return None
+    if value.year >= 9000:
+        raise ValueError("must be before the year 9000")
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -56,8 +84,8 @@ class SendRequest(Strict):
     fallback: list[FallbackStep] = Field(default_factory=list, max_length=10)
     content: str = Field(min_length=1, max_length=100_000)
     subject: str | None = Field(default=None, max_length=1000)
-    send_now: bool = True
     scheduled_for: datetime | None = None
+    send_now: bool = True
     timezone: str = "UTC"
     template_variables: dict[str, Any] = Field(default_factory=dict)
     governance_metadata: dict[str, Any] = Field(default_factory=dict)
@@ -76,6 +104,14 @@ class SendRequest(Strict):
     def _priority(cls, value: str) -> str:
         if value not in Priority.__members__:
             raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
+        return value
+
+    @field_validator("send_now")
+    @classmethod
+    def _send_now(cls, value: bool, info: ValidationInfo) -> bool:
+        # Every accepted message is sent as soon as governance allows; "not now" needs a time.
+        if not value and info.data.get("scheduled_for") is None:
+            raise ValueError("send_now false needs scheduled_for (or use /schedule)")
         return value
 
 

@@ -23,7 +23,7 @@ _THROTTLED = {429, 502, 503, 504}
 class WebhookCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(repr=False)  # may carry a token in its path or query
     secret: str = Field(min_length=16, repr=False)
 
 
