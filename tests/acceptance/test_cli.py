@@ -219,7 +219,12 @@ def test_worker_killed_holding_leases_loses_nothing(tmp_path: Path, database_url
             for i in range(3):
                 r = await c.post(
                     "/api/v1/messaging/proactive/send",
-                    json={"agent_id": "bot", "platform": "slack", "recipient_id": "C1", "content": f"m{i}"},
+                    json={
+                        "agent_id": "bot",
+                        "platform": "slack",
+                        "recipient_id": "C12345",
+                        "content": f"m{i}",
+                    },
                     headers=app_headers,
                 )
                 ids.append(r.json()["id"])
