@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
 import httpx
@@ -23,8 +24,18 @@ from herald.tenancy.service import Principal
 _CHANNEL_TTL = 30.0
 
 
+def _quiet_http_logs() -> None:
+    """httpx logs every request URL at INFO; some providers put tokens in the URL (Telegram's bot token,
+    webhook URLs), so those lines stay off unless asked for with DEBUG on these loggers explicitly."""
+    for name in ("httpx", "httpcore"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.WARNING)
+
+
 class Runtime:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
+        _quiet_http_logs()
         self.settings = settings
         self.engine = engine or create_engine(settings.async_database_url)
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)

@@ -12,15 +12,38 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import re
 import uuid
 import warnings
 from typing import ClassVar
 
 import apprise
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from herald.channels.base import Channel, OutboundMessage
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+
+
+class _RedactUrls(logging.Filter):
+    """Apprise logs the URLs it loads (only partly masked) and urllib3 logs request paths; both may carry the
+    tokens of the channel's Apprise URL, so URLs and request paths are blanked in those log lines."""
+
+    _URL = re.compile(r"\b([a-z][a-z0-9+.-]*)://\S+", re.IGNORECASE)
+    _REQUEST_LINE = re.compile(r'"([A-Z]+) /\S*')
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno < logging.DEBUG:
+            return False  # Apprise's TRACE lines list every parsed URL part, tokens included
+        text = record.getMessage()
+        redacted = self._REQUEST_LINE.sub(r'"\1 /[redacted]', self._URL.sub(r"\1://[redacted]", text))
+        if redacted != text:
+            record.msg, record.args = redacted, None
+        return True
+
+
+for _logger in ("apprise", "urllib3.connectionpool"):
+    logging.getLogger(_logger).addFilter(_RedactUrls())
 
 
 @functools.cache
@@ -39,7 +62,8 @@ def _services(url: str) -> apprise.Apprise | None:
 
 
 class AppriseCredentials(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # The whole URL is the secret: keep it out of validation error texts too.
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
     url: str = Field(min_length=4, max_length=4_096, repr=False, description="an Apprise URL; embeds tokens")
 
@@ -60,13 +84,14 @@ class AppriseChannel(Channel):
     timeout: ClassVar[float] = 60.0  # a ceiling over Apprise's own socket timeouts (4 s connect and read)
 
     async def send(self, message: OutboundMessage) -> str:
-        try:
-            creds = AppriseCredentials.model_validate(self.config.credentials)
-        except ValidationError as exc:
-            raise PermanentDeliveryError("apprise: the channel's URL is not a valid Apprise URL") from exc
+        # Parsing happens once, in the worker thread with the send (loading Apprise's plugins the first time
+        # takes a moment and must not block the event loop).
+        url = self.config.credentials.get("url")
+        if not isinstance(url, str) or not url:
+            raise PermanentDeliveryError("apprise: the channel's URL is not a valid Apprise URL")
         try:
             ok, status = await asyncio.wait_for(
-                asyncio.to_thread(_notify, creds.url, message.content, message.subject or ""), self.timeout
+                asyncio.to_thread(_notify, url, message.content, message.subject or ""), self.timeout
             )
         except TimeoutError as exc:
             # The thread cannot be cancelled; it finishes on its own, the outcome unknown.

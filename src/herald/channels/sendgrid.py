@@ -54,7 +54,7 @@ class SendGridChannel(Channel):
         )  # fmt: skip
         status = response.status_code
         if 200 <= status < 300:
-            message_id = response.headers.get("x-message-id")
+            message_id = str(response.headers.get("x-message-id") or "")
             if message_id:
                 return message_id
             raise PermanentDeliveryError(f"sendgrid answered HTTP {status} without X-Message-Id")

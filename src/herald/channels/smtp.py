@@ -65,17 +65,6 @@ class SmtpChannel(Channel):
             email_message = build_email(creds, message)
         except ValueError as exc:  # e.g. a line break in the recipient or subject (header injection)
             raise PermanentDeliveryError(f"smtp: cannot build the email: {exc}") from exc
-        message_id = email_message["Message-ID"]
-        tls_context = None
-        if creds.ca_cert and (creds.starttls or creds.use_tls):
-            try:
-                tls_context = ssl.create_default_context(cadata=creds.ca_cert)
-            except (ssl.SSLError, ValueError) as exc:
-                raise PermanentDeliveryError("smtp: ca_cert is not a valid PEM certificate") from exc
-            tls_context.load_default_certs()  # the extra CA adds to the system's, it does not replace them
-            if not creds.validate_certs:
-                tls_context.check_hostname = False
-                tls_context.verify_mode = ssl.CERT_NONE
         try:
             await aiosmtplib.send(
                 email_message,
@@ -86,32 +75,48 @@ class SmtpChannel(Channel):
                 use_tls=creds.use_tls,
                 start_tls=creds.starttls,
                 validate_certs=creds.validate_certs,
-                tls_context=tls_context,
+                tls_context=_tls_context(creds),
                 timeout=self.timeout,
             )
-        except aiosmtplib.SMTPRecipientsRefused as exc:
-            refusals = exc.recipients
-            code = refusals[0].code if refusals else 550
-            raise _by_code(code, "; ".join(f"{r.code} {r.message}" for r in refusals)) from exc
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _by_code(exc.code, f"{exc.code} {exc.message}") from exc
-        except TimeoutError as exc:  # aiosmtplib's connect and read timeouts included
-            raise RetryableDeliveryError("smtp timed out") from exc
-        except ssl.SSLCertVerificationError as exc:
-            raise PermanentDeliveryError(f"smtp: server certificate not trusted: {exc.verify_message}") from exc
-        except aiosmtplib.SMTPNotSupported as exc:
-            raise PermanentDeliveryError(f"smtp: {exc.message}") from exc
-        except OSError as exc:  # refused, reset, disconnected, TLS failures (aiosmtplib's connect errors too)
-            certificate = _certificate_problem(exc)
-            if certificate:
-                raise PermanentDeliveryError(f"smtp: server certificate not trusted: {certificate}") from exc
-            raise RetryableDeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}") from exc
-        except aiosmtplib.SMTPException as exc:
-            # The plain class: the server lacks STARTTLS or AUTH that the settings ask for. A setup problem.
-            raise PermanentDeliveryError(f"smtp: {exc.message}") from exc
-        except ValueError as exc:  # settings aiosmtplib refuses before connecting
-            raise PermanentDeliveryError(f"smtp: {exc}") from exc
-        return str(message_id)
+        except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
+            raise classify(exc) from exc
+        return str(email_message["Message-ID"])
+
+
+def _tls_context(creds: SmtpCredentials) -> ssl.SSLContext | None:
+    """A context trusting ``ca_cert`` besides the system's CAs; None leaves it to aiosmtplib's defaults."""
+    if not creds.ca_cert or not (creds.starttls or creds.use_tls):
+        return None
+    try:
+        context = ssl.create_default_context(cadata=creds.ca_cert)
+    except (ssl.SSLError, ValueError) as exc:
+        raise PermanentDeliveryError("smtp: ca_cert is not a valid PEM certificate") from exc
+    context.load_default_certs()  # the extra CA adds to the system's, it does not replace them
+    if not creds.validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def classify(exc: Exception) -> RetryableDeliveryError | PermanentDeliveryError:
+    """The delivery error for what aiosmtplib raised (order matters: several classes share bases)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refusals = exc.recipients
+        code = refusals[0].code if refusals else 550
+        return _by_code(code, "; ".join(f"{r.code} {r.message}" for r in refusals))
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _by_code(exc.code, f"{exc.code} {exc.message}")
+    if isinstance(exc, TimeoutError):  # aiosmtplib's connect and read timeouts included
+        return RetryableDeliveryError("smtp timed out")
+    certificate = _certificate_problem(exc)
+    if certificate:
+        return PermanentDeliveryError(f"smtp: server certificate not trusted: {certificate}")
+    if isinstance(exc, OSError):  # refused, reset, disconnected, TLS failures (aiosmtplib's connect errors)
+        return RetryableDeliveryError(f"smtp unreachable: {type(exc).__name__}: {exc}")
+    # SMTPNotSupported and the plain SMTPException: the server lacks STARTTLS, AUTH or SMTPUTF8 that this email
+    # or the settings need; ValueError: settings aiosmtplib refuses up front. Setup problems, not passing ones.
+    detail = exc.message if isinstance(exc, aiosmtplib.SMTPException) else str(exc)
+    return PermanentDeliveryError(f"smtp: {detail}")
 
 
 def build_email(creds: SmtpCredentials, message: OutboundMessage) -> EmailMessage:
@@ -135,9 +140,11 @@ def _by_code(code: int, detail: str) -> RetryableDeliveryError | PermanentDelive
 
 
 def _certificate_problem(exc: BaseException) -> str | None:
-    """The verification failure behind ``exc`` (aiosmtplib wraps it), if that is what it is."""
+    """The verification failure behind ``exc`` (aiosmtplib may wrap it), if that is what it is."""
     seen: BaseException | None = exc
-    while seen is not None:
+    for _ in range(10):  # a bounded walk down the cause chain
+        if seen is None:
+            break
         if isinstance(seen, ssl.SSLCertVerificationError):
             return str(seen.verify_message or seen)
         seen = seen.__cause__ or seen.__context__

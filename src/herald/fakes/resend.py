@@ -37,16 +37,10 @@ def router(state: FakeState) -> APIRouter:
         if not token_is_valid(token):
             return _error(403, "invalid_api_key", "API key is invalid")
         body: dict[str, Any] = recorded.json if isinstance(recorded.json, dict) else {}
-        for name in ("from", "to", "subject"):
-            if not body.get(name):
-                return _error(422, "missing_required_field", f"Missing `{name}` field.")
-        if not body.get("text") and not body.get("html"):
-            return _error(422, "missing_required_field", "Missing `html` or `text` field.")
-        if not _FROM.match(str(body["from"])):
-            return _error(422, "invalid_from_address", "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")  # fmt: skip
+        problem = _body_problem(body)
+        if problem is not None:
+            return problem
         to = body["to"] if isinstance(body["to"], list) else [body["to"]]
-        if len(to) > 50 or not all(isinstance(a, str) and _EMAIL.match(a) for a in to):
-            return _error(422, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` format.")  # fmt: skip
         key = request.headers.get("idempotency-key")
         if key is not None:
             if not 1 <= len(key) <= 256:
@@ -76,6 +70,21 @@ def router(state: FakeState) -> APIRouter:
         return JSONResponse({"id": message_id})
 
     return api
+
+
+def _body_problem(body: dict[str, Any]) -> JSONResponse | None:
+    """Resend's answer to a body it would refuse, or None."""
+    for name in ("from", "to", "subject"):
+        if not body.get(name):
+            return _error(422, "missing_required_field", f"Missing `{name}` field.")
+    if not body.get("text") and not body.get("html"):
+        return _error(422, "missing_required_field", "Missing `html` or `text` field.")
+    if not _FROM.match(str(body["from"])):
+        return _error(422, "invalid_from_address", "Invalid `from` field. The email address needs to follow the `email@example.com` or `Name <email@example.com>` format.")  # fmt: skip
+    to = body["to"] if isinstance(body["to"], list) else [body["to"]]
+    if len(to) > 50 or not all(isinstance(a, str) and _EMAIL.match(a) for a in to):
+        return _error(422, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` format.")  # fmt: skip
+    return None
 
 
 def _error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 from pydantic import ValidationError
 
@@ -28,7 +30,9 @@ async def test_notifies_through_the_apprise_url_and_returns_an_id(fake: Fake) ->
 
 async def test_basic_credentials_in_the_url_are_sent(fake: Fake) -> None:
     target = url(fake).replace("json://", "json://bot:token-123@")
-    await fake.adapter("apprise", "email", {"url": target}).send(outbound("a@example.org", "Hi", platform="email"))
+    await fake.adapter("apprise", "email", {"url": target}).send(
+        outbound("a@example.org", "Hi", platform="email")
+    )
     (request,) = fake.requests("apprise")
     assert request.headers["authorization"].startswith("Basic ")
 
@@ -79,7 +83,9 @@ def test_an_unparseable_url_is_refused_when_the_channel_is_configured() -> None:
     with pytest.raises(ValidationError) as caught:
         AppriseCredentials.model_validate({"url": "nosuchscheme://secret-token@host"})
     assert "secret-token" not in str(caught.value)
-    assert AppriseCredentials.model_validate({"url": "json://example.com/hook"}).url == "json://example.com/hook"
+    assert (
+        AppriseCredentials.model_validate({"url": "json://example.com/hook"}).url == "json://example.com/hook"
+    )
 
 
 def test_serves_every_platform_without_a_length_limit() -> None:
@@ -94,3 +100,17 @@ def test_credentials_never_show_in_repr(fake: Fake) -> None:
     assert "very-secret-token" not in repr(apprise)
     assert "very-secret-token" not in repr(apprise.config)
     assert "very-secret-token" not in repr(AppriseCredentials.model_validate({"url": secret}))
+
+
+async def test_the_url_stays_out_of_log_lines(fake: Fake, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(1)  # everything, Apprise's TRACE included
+    target = url(fake, "/S3CRET-path-token").replace("json://", "json://bot:S3CRET-password@")
+    with pytest.raises(ValidationError):
+        AppriseCredentials.model_validate({"url": "nosuchscheme://S3CRET-token@host/S3CRET"})
+    await fake.adapter("apprise", "slack", {"url": target}).send(outbound("C12345", "Hi"))
+    fake.script("apprise", Behaviour(kind="server_error"))
+    with pytest.raises(RetryableDeliveryError):
+        await fake.adapter("apprise", "slack", {"url": target}).send(outbound("C12345", "Hi"))
+    assert any(r.name == "apprise" for r in caplog.records)
+    assert "S3CRET" not in caplog.text
+    assert all(r.levelno >= logging.DEBUG for r in caplog.records if r.name == "apprise")

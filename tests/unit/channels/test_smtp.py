@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime
 import ipaddress
 import socket
@@ -151,7 +150,9 @@ def smtp_server() -> Iterator[Server]:
 @pytest.fixture
 def starttls_server(cert: Cert) -> Iterator[Server]:
     """SMTP offering STARTTLS, refusing AUTH and mail before it."""
-    yield from _serve(Handler(), tls_context=cert.server_context(), require_starttls=True, auth_require_tls=True)
+    yield from _serve(
+        Handler(), tls_context=cert.server_context(), require_starttls=True, auth_require_tls=True
+    )
 
 
 @pytest.fixture
@@ -171,7 +172,9 @@ def channel(http: httpx.AsyncClient, port: int, **credentials: Any) -> SmtpChann
         "host": "127.0.0.1", "port": port, "username": USER, "password": PASSWORD,
         "from_email": "alerts@herald.example", "starttls": False, **credentials,
     }  # fmt: skip
-    config = ChannelConfig(id="chn_smtp", tenant_id="ten_test", platform="email", provider="smtp", credentials=creds)
+    config = ChannelConfig(
+        id="chn_smtp", tenant_id="ten_test", platform="email", provider="smtp", credentials=creds
+    )
     adapter = SmtpChannel(config, http)
     adapter.timeout = 5.0  # type: ignore[misc]
     return adapter
@@ -179,11 +182,18 @@ def channel(http: httpx.AsyncClient, port: int, **credentials: Any) -> SmtpChann
 
 def email_to(recipient: str, content: str = "Hello", subject: str | None = None) -> OutboundMessage:
     return OutboundMessage(
-        id="msg_1", tenant_id="ten_test", platform="email", recipient_id=recipient, content=content, subject=subject
+        id="msg_1",
+        tenant_id="ten_test",
+        platform="email",
+        recipient_id=recipient,
+        content=content,
+        subject=subject,
     )
 
 
-async def test_sends_the_email_and_returns_its_message_id(smtp_server: Server, http: httpx.AsyncClient) -> None:
+async def test_sends_the_email_and_returns_its_message_id(
+    smtp_server: Server, http: httpx.AsyncClient
+) -> None:
     smtp = channel(http, smtp_server.port, from_name="Herald Alerts")
     message_id = await smtp.send(email_to("ada@example.org", "Your report is ready.\nSee you.", "Report"))
     (received,) = smtp_server.handler.received
@@ -268,7 +278,9 @@ async def test_plain_connection_to_a_server_requiring_starttls_is_permanent(
         await channel(http, starttls_server.port, starttls=False).send(email_to("ada@example.org"))
 
 
-async def test_starttls_required_but_not_offered_is_permanent(smtp_server: Server, http: httpx.AsyncClient) -> None:
+async def test_starttls_required_but_not_offered_is_permanent(
+    smtp_server: Server, http: httpx.AsyncClient
+) -> None:
     with pytest.raises(PermanentDeliveryError, match="STARTTLS"):
         await channel(http, smtp_server.port, starttls=True).send(email_to("ada@example.org"))
 
@@ -288,7 +300,9 @@ async def test_a_line_break_in_the_recipient_is_permanent(http: httpx.AsyncClien
 def test_credentials_defaults_and_checks() -> None:
     creds = SmtpCredentials.model_validate({"host": "smtp.example.com", "from_email": "a@example.com"})
     assert (creds.port, creds.starttls, creds.use_tls, creds.username) == (587, True, False, None)
-    implicit = SmtpCredentials.model_validate({"host": "h", "port": 465, "use_tls": True, "from_email": "a@b.co"})
+    implicit = SmtpCredentials.model_validate(
+        {"host": "h", "port": 465, "use_tls": True, "from_email": "a@b.co"}
+    )
     assert implicit.starttls is False
     with pytest.raises(ValidationError, match="both username and password"):
         SmtpCredentials.model_validate({"host": "h", "username": "u", "from_email": "a@b.co"})
