@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.caching import TTLCache
 from herald.channels import Channel, ChannelConfig, provider_class
 from herald.channels.devinbox import DevInboxChannel, DevInboxStore
 from herald.config import Settings
@@ -50,6 +52,8 @@ class Runtime:
         self.waker = Waker()
         self.metrics = Metrics()
         self._channels: dict[str, tuple[Channel, float]] = {}
+        # Tenants' delivery policies and default channels, read on every accepted message.
+        self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
         # API key hash -> (principal, expiry): keeps authentication off the database on the hot path.
         self.key_cache: dict[str, tuple[Principal, float]] = {}
 
@@ -99,6 +103,7 @@ class Runtime:
 
     def forget_channel(self, channel_id: str) -> None:
         self._channels.pop(channel_id, None)
+        self.lookups.clear()
 
     async def close(self) -> None:
         await self.waker.close()

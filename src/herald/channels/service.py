@@ -95,6 +95,7 @@ async def create_channel(
     )
     session.add(row)
     await session.flush()
+    rt.lookups.clear()
     await session.execute(
         insert(AuditEntry),
         [

@@ -132,33 +132,40 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
     first = route.steps[0]
     run_at = route.quiet_delay(send_at, intent.priority.name)
     held = decision is Decision.REQUIRE_APPROVAL
-    message = Message(
-        id=new_id("msg"),
-        tenant_id=principal.tenant_id,
-        agent_id=intent.agent_id,
-        agent_maturity_level=level.value,
-        platform=first.platform,
-        recipient_id=first.recipient_id,
-        channel_id=first.channel_id,
-        simulated=first.simulated,
-        contact_id=intent.contact_id,
-        route_plan=[step.as_dict() for step in route.steps],
-        route_step=0,
-        subject=subject,
-        content=content,
-        status=Status.PENDING_APPROVAL if held else Status.QUEUED,
-        priority=int(intent.priority),
-        run_at=run_at,
-        scheduled_for=intent.scheduled_for,
-        expires_at=now + timedelta(seconds=rt.settings.approval_ttl_seconds) if held else None,
-        attempts=0,
-        max_attempts=rt.settings.max_attempts,
-        governance_metadata=intent.governance_metadata,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(message)
-    await session.flush()
+    values: dict[str, Any] = {
+        "id": new_id("msg"),
+        "tenant_id": principal.tenant_id,
+        "agent_id": intent.agent_id,
+        "agent_maturity_level": level.value,
+        "platform": first.platform,
+        "recipient_id": first.recipient_id,
+        "channel_id": first.channel_id,
+        "simulated": first.simulated,
+        "contact_id": intent.contact_id,
+        "route_plan": [step.as_dict() for step in route.steps],
+        "route_step": 0,
+        "subject": subject,
+        "content": content,
+        "status": Status.PENDING_APPROVAL if held else Status.QUEUED,
+        "priority": int(intent.priority),
+        "run_at": run_at,
+        "scheduled_for": intent.scheduled_for,
+        "expires_at": now + timedelta(seconds=rt.settings.approval_ttl_seconds) if held else None,
+        "attempts": 0,
+        "max_attempts": rt.settings.max_attempts,
+        "governance_metadata": intent.governance_metadata,
+        "created_at": now,
+        "updated_at": now,
+        "cost": 0.0,
+        "sent_at": None,
+        "approved_by": None,
+        "last_error": None,
+        "provider_message_id": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    await session.execute(insert(Message).values(values))
+    message = Message(**values)  # transient: the row is written; this serves the response
     detail: dict[str, Any] = {
         "decision": decision.value,
         "maturity_level": level.value,

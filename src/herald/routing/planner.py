@@ -81,21 +81,37 @@ async def resolve_channel(
                 f"channel {channel_id!r} serves {row.platform!r}, not {platform!r}", field="channel_id"
             )
         return row.id, row.provider, row.provider == "devinbox"
-    default = (
-        await session.execute(
-            select(ChannelRow.id, ChannelRow.provider)
-            .where(ChannelRow.tenant_id == tenant_id, ChannelRow.platform == platform, ChannelRow.is_default)
-            .limit(1)
-        )
-    ).one_or_none()
+    found, default = rt.lookups.get(("default_channel", tenant_id, platform))
+    if not found:
+        chosen = (
+            await session.execute(
+                select(ChannelRow.id, ChannelRow.provider)
+                .where(
+                    ChannelRow.tenant_id == tenant_id, ChannelRow.platform == platform, ChannelRow.is_default
+                )
+                .limit(1)
+            )
+        ).one_or_none()
+        default = None if chosen is None else (chosen.id, chosen.provider)
+        rt.lookups.put(("default_channel", tenant_id, platform), default)
     if default is not None:
-        return default.id, default.provider, default.provider == "devinbox"
+        return default[0], default[1], default[1] == "devinbox"
     if rt.settings.is_development:
         return None, "devinbox", True
     raise ValidationFailed(
         f"no channel is configured for platform {platform!r}: create one with POST /api/v1/channels",
         field=field,
     )
+
+
+async def tenant_policy(rt: Runtime, session: AsyncSession, tenant_id: str) -> DeliveryPolicy:
+    found, policy = rt.lookups.get(("policy", tenant_id))
+    if not found:
+        tenant = await session.get(Tenant, tenant_id)
+        policy = load_policy(tenant.delivery_policy if tenant else None)
+        rt.lookups.put(("policy", tenant_id), policy)
+    assert isinstance(policy, DeliveryPolicy)
+    return policy
 
 
 def _check_platform(platform: str, field: str) -> None:
@@ -123,8 +139,7 @@ async def plan(
     priority_name: str,
     fallback: list[tuple[str, str]],
 ) -> Plan:
-    tenant = await session.get(Tenant, tenant_id)
-    policy = load_policy(tenant.delivery_policy if tenant else None)
+    policy = await tenant_policy(rt, session, tenant_id)
     contact = None
     wanted: list[tuple[str, str, str]] = []  # platform, recipient, field to blame
     if contact_id is not None:

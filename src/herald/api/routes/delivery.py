@@ -39,6 +39,7 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
         if tenant is None:
             raise NotFound("no such tenant")
         tenant.delivery_policy = policy.model_dump(mode="json")
+    rt.lookups.clear()
     return policy.model_dump(mode="json")
 
 
