@@ -55,7 +55,7 @@ def migrate() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 def serve(host: str, port: int) -> None:
-    """API, dashboard and worker in one process (the embedded default)."""
+    """API, worker and scheduler in one process (the embedded default)."""
     settings = _settings()
     _logging(settings)
     asyncio.run(_serve(settings, host, port, run_worker=True))
@@ -131,6 +131,31 @@ def worker() -> None:
             w = Worker(rt)
             await w.run(stop)
             await w.stop_heartbeat()
+        finally:
+            await rt.close()
+
+    asyncio.run(run())
+
+
+@main.command()
+def scheduler() -> None:
+    """A scheduler alone: runs due schedules; any number may share one PostgreSQL."""
+    settings = _settings()
+    _logging(settings)
+
+    async def run() -> None:
+        from herald.runtime import Runtime
+        from herald.scheduling.scheduler import Scheduler
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await upgrade(rt.engine)
+            await Scheduler(rt).run(stop)
         finally:
             await rt.close()
 

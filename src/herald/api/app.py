@@ -19,10 +19,12 @@ from herald.api.routes import (
     ops,
     proactive,
     records,
+    schedules,
 )
 from herald.config import Settings
 from herald.messaging.worker import Worker
 from herald.runtime import Runtime
+from herald.scheduling.scheduler import Scheduler
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
@@ -33,18 +35,19 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
         rt = runtime or Runtime(settings)
         app.state.runtime = rt
         stop = asyncio.Event()
-        task = None
+        tasks = []
         if run_worker:
             worker = Worker(rt)
             app.state.worker = worker
-            task = asyncio.create_task(worker.run(stop))
+            tasks.append(asyncio.create_task(worker.run(stop)))
+            tasks.append(asyncio.create_task(Scheduler(rt).run(stop)))
         try:
             yield
         finally:
             stop.set()
             rt.waker.wake()
-            if task is not None:
-                await task
+            if tasks:
+                await asyncio.gather(*tasks)
                 await app.state.worker.stop_heartbeat()
             if runtime is None:
                 await rt.close()
@@ -60,4 +63,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     problems.install(app)
     for module in (proactive, messages, agents, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
+    app.include_router(schedules.messaging)
+    app.include_router(schedules.proactive)
     return app

@@ -185,6 +185,7 @@ class AgentPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     maturity_level: Level | None = None
     callback_url: AnyHttpUrl | None = None
+    rotate_callback_secret: bool = False
 
 
 class AgentOut(BaseModel):
@@ -192,8 +193,14 @@ class AgentOut(BaseModel):
     name: str
     maturity_level: str
     callback_url: str | None
+    has_callback_secret: bool
     created_at: datetime
     updated_at: datetime
+
+
+class AgentWithSecret(AgentOut):
+    # Only in the answer that created (or rotated) it: Herald signs callbacks with it (Standard Webhooks).
+    callback_secret: str | None = None
 
 
 class ChannelCreate(Strict):

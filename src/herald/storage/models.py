@@ -48,6 +48,8 @@ class Agent(Base):
     name: Mapped[str] = mapped_column(String(200))
     maturity_level: Mapped[str] = mapped_column(String(16))
     callback_url: Mapped[str | None] = mapped_column(Text, default=None)
+    # Standard Webhooks signing secret for callbacks, sealed like channel credentials; shown once.
+    callback_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -282,3 +284,70 @@ class WorkerHeartbeat(Base):
     pid: Mapped[int] = mapped_column(Integer)
     started_at: Mapped[datetime]
     last_seen: Mapped[datetime]
+
+
+class Schedule(Base):
+    """A one-time or recurring rule (cron in an IANA zone) that produces messages or agent tasks."""
+
+    __tablename__ = "schedules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    workspace_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # "message": render template and send it; "task": call the agent's callback with task_description.
+    kind: Mapped[str] = mapped_column(String(16))
+    schedule_type: Mapped[str] = mapped_column(String(16))  # one_time, recurring
+    cron_expression: Mapped[str | None] = mapped_column(String(200), default=None)
+    natural_language: Mapped[str | None] = mapped_column(Text, default=None)
+    timezone: Mapped[str] = mapped_column(String(64))
+    platform: Mapped[str | None] = mapped_column(String(32), default=None)
+    recipient_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    subject: Mapped[str | None] = mapped_column(Text, default=None)
+    template: Mapped[str | None] = mapped_column(Text, default=None)
+    template_variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    task_description: Mapped[str | None] = mapped_column(Text, default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=2)
+    misfire_policy: Mapped[str] = mapped_column(String(16), default="skip")
+    misfire_grace_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    status: Mapped[str] = mapped_column(String(16))  # active, paused, completed, cancelled
+    next_run: Mapped[datetime | None] = mapped_column(default=None)
+    last_run: Mapped[datetime | None] = mapped_column(default=None)
+    run_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        # The due check: active schedules by next run; partial so paused and finished ones cost nothing.
+        Index(
+            "ix_schedules_due",
+            "next_run",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index("ix_schedules_tenant", "tenant_id", "id"),
+    )
+
+
+class ScheduleExecution(Base):
+    """One run of a schedule: when it was due, what happened, which message it produced."""
+
+    __tablename__ = "schedule_executions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    schedule_id: Mapped[str] = mapped_column(ForeignKey("schedules.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime]
+    executed_at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(24))
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    __table_args__ = (
+        Index("ix_executions_tenant", "tenant_id", "id"),
+        Index("ix_executions_schedule", "schedule_id", "id"),
+        Index("ix_executions_due", "schedule_id", "due_at", unique=True),
+    )

@@ -24,10 +24,11 @@ class Principal:
     tenant_id: str
     key_id: str
     is_admin: bool
+    kind: str = "api_key"  # or "schedule", "monitor", "trigger": who acts for the tenant
 
     @property
     def actor(self) -> str:
-        return f"api_key:{self.key_id}"
+        return f"{self.kind}:{self.key_id}"
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
@@ -76,6 +77,7 @@ async def create_agent(
     name: str,
     maturity_level: MaturityLevel,
     callback_url: str | None,
+    callback_secret: bytes | None = None,
 ) -> Agent:
     now = utcnow()
     agent = Agent(
@@ -84,6 +86,7 @@ async def create_agent(
         name=name,
         maturity_level=maturity_level.value,
         callback_url=callback_url,
+        callback_secret=callback_secret,
         created_at=now,
         updated_at=now,
     )
@@ -129,6 +132,7 @@ async def update_agent(
     maturity_level: MaturityLevel | None,
     callback_url: str | None,
     clear_callback: bool,
+    new_callback_secret: bytes | None = None,
 ) -> Agent:
     agent = await get_agent(session, principal.tenant_id, agent_id)
     changes: dict[str, object] = {}
@@ -141,6 +145,9 @@ async def update_agent(
     if clear_callback or (callback_url is not None and callback_url != agent.callback_url):
         changes["callback_url"] = "changed"
         agent.callback_url = None if clear_callback else callback_url
+    if new_callback_secret is not None:
+        changes["callback_secret"] = "rotated"  # noqa: S105 - an audit word, not a secret
+        agent.callback_secret = new_callback_secret
     if changes:
         agent.updated_at = utcnow()
         await session.execute(
