@@ -50,7 +50,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("./var")
 
     worker_batch_size: int = Field(default=200, ge=1, le=5000)
-    worker_concurrency: int = Field(default=100, ge=1, le=10_000)
+    # At least twice the batch, so the next batch is claimed while the previous one is being sent.
+    worker_concurrency: int = Field(default=400, ge=1, le=10_000)
     poll_interval_seconds: float = Field(default=1.0, gt=0, le=60)
     lease_seconds: float = Field(default=60.0, gt=0, le=3600)
     max_attempts: int = Field(default=5, ge=1, le=100)

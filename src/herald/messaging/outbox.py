@@ -98,6 +98,10 @@ class Claimed:
 async def claim(
     session: AsyncSession, dialect: str, owner: str, limit: int, now: datetime, lease_seconds: float
 ) -> list[Claimed]:
+    if dialect == "postgresql":
+        # Walk ix_messages_claim in order and stop at the limit. Without fresh statistics the planner would
+        # read every queued row and sort them, which grows with the backlog.
+        await session.execute(text("SET LOCAL enable_sort = off"))
     result = await session.execute(
         claim_statement(dialect),
         {"owner": owner, "limit": limit, "now": now, "lease_until": now + timedelta(seconds=lease_seconds)},

@@ -164,7 +164,7 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    await session.execute(insert(Message).values(values))
+    await session.execute(insert(Message), [values])
     message = Message(**values)  # transient: the row is written; this serves the response
     detail: dict[str, Any] = {
         "decision": decision.value,

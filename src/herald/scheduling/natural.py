@@ -674,20 +674,22 @@ class _Parser:
         return False
 
     def recurring_without_every(self) -> _Recurring | None:
-        """``on the 1st and 15th``, ``on the last friday of the month``, ``mondays``, ``on weekdays``."""
+        """``on the 1st and 15th``, ``[on] the last friday of the month``, ``mondays``, ``on weekdays``."""
         start = self.pos
         has_on = self.accept("on") is not None
-        if has_on and self.date() is not None:  # "on the 5th of march" is a one-time date
+        if self.date() is not None:  # "on the 5th of march" is a one-time date
             self.pos = start
             return None
-        if has_on:
-            nth = self.nth_weekday()
-            if nth is not None:
-                dow, which, _ = nth
+        nth = self.nth_weekday()
+        if nth is not None:
+            dow, which, of_month = nth
+            if has_on or of_month:
                 return _Recurring("day", dow=f"{dow}{which}" if which == "L" else f"{dow}#{which}")
-            doms = self.dom_list()
-            if doms is not None:
-                return _Recurring("day", dom=",".join(doms))
+            self.pos = start  # a bare "last friday" is the one just gone, not a schedule
+            return None
+        doms = self.dom_list() if has_on else None
+        if doms is not None:
+            return _Recurring("day", dom=",".join(doms))
         days = self.dow_spec(plural_only=True)
         if days is not None:
             return _Recurring("day", dow=_dow_field(days))

@@ -27,7 +27,11 @@ def create_engine(async_url: str, *, pool_size: int = 10) -> AsyncEngine:
 def _sqlite_engine(async_url: str, database: str | None) -> AsyncEngine:
     if database and database != ":memory:":
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    engine = create_async_engine(async_url, connect_args={"timeout": 30})
+    # One connection: SQLite has one writer anyway, and queueing in the pool is fairer and faster than
+    # SQLite's busy-wait with growing sleeps. (Other processes still wait through busy_timeout.)
+    engine = create_async_engine(
+        async_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
+    )
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
