@@ -86,8 +86,42 @@ async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: s
     return level
 
 
+@dataclass
+class Prepared:
+    """A message decided on but not yet written: its row, audit entry and event."""
+
+    values: dict[str, Any]
+    audit: dict[str, Any]
+    event: dict[str, Any]
+    wake: bool
+
+    @property
+    def message(self) -> Message:
+        return Message(**self.values)  # transient: serves the response once the row is written
+
+
 async def accept(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Message:
     """Govern, render, route and store one message. Raises a RequestError naming the field at fault."""
+    prepared = await prepare(rt, session, principal, intent)
+    await write(rt, session, [prepared])
+    return prepared.message
+
+
+async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> None:
+    """Store prepared messages with one INSERT per table; NOTIFY once if any is due now."""
+    if not batch:
+        return
+    await session.execute(insert(Message), [p.values for p in batch])
+    await session.execute(insert(AuditEntry), [p.audit for p in batch])
+    await session.execute(insert(Event), [p.event for p in batch])
+    if any(p.wake for p in batch):
+        await notify_workers(rt, session)
+    for p in batch:
+        rt.metrics.messages.labels(p.values["status"], p.values["platform"]).inc()
+
+
+async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Prepared:
+    """Govern, render and route one message, writing nothing. Raises a RequestError naming the field at fault."""
     level = await _level(rt, session, principal.tenant_id, intent.agent_id)
     decision = decide(level)
     if decision is Decision.BLOCK:
@@ -164,32 +198,20 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
         "lease_owner": None,
         "lease_expires_at": None,
     }
-    await session.execute(insert(Message), [values])
-    message = Message(**values)  # transient: the row is written; this serves the response
     detail: dict[str, Any] = {
         "decision": decision.value,
         "maturity_level": level.value,
-        "status": message.status,
+        "status": values["status"],
     }
     if run_at > send_at:
         detail["quiet_hours_until"] = run_at.isoformat()
-    await session.execute(
-        insert(AuditEntry),
-        [
-            audit_row(
-                principal.tenant_id, principal.actor, "message.accepted", "message", message.id, detail,
-                needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
-            )
-        ],
+    audit = audit_row(
+        principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
+        needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
     )  # fmt: skip
     event_type = "approval.requested" if held else "message.queued"
-    await session.execute(
-        insert(Event), [event_row(principal.tenant_id, event_type, message.id, detail, at=now)]
-    )
-    if not held and run_at <= now:
-        await notify_workers(rt, session)
-    rt.metrics.messages.labels(message.status, message.platform).inc()
-    return message
+    event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
+    return Prepared(values, audit, event, wake=not held and run_at <= now)
 
 
 async def notify_workers(rt: Runtime, session: AsyncSession) -> None:

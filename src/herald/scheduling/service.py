@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row
@@ -261,14 +261,43 @@ async def executions(
 # -- running --------------------------------------------------------------------------------------------------
 
 
+@dataclass
+class _RunBatch:
+    """Rows one pass over due schedules writes, each table in one statement."""
+
+    now: datetime
+    counts: RunCounts = field(default_factory=RunCounts)
+    prepared: list[messages.Prepared] = field(default_factory=list)
+    executions: list[dict[str, Any]] = field(default_factory=list)
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    audits: list[dict[str, Any]] = field(default_factory=list)
+
+    async def write(self, rt: Runtime, session: AsyncSession) -> None:
+        await messages.write(rt, session, self.prepared)
+        if self.executions:
+            await session.execute(insert(ScheduleExecution), self.executions)
+        if self.updates:
+            table = Schedule.__table__
+            assert isinstance(table, Table)
+            conn = await session.connection()
+            await conn.execute(
+                update(table)
+                .where(table.c.id == bindparam("b_id"))
+                .values(next_run=bindparam("b_next"), status=bindparam("b_status"), last_run=bindparam("b_last"),
+                        run_count=bindparam("b_count"), updated_at=bindparam("b_last")),
+                self.updates,
+            )  # fmt: skip
+        if self.audits:
+            await session.execute(insert(AuditEntry), self.audits)
+
+
 async def run_due(rt: Runtime, *, tenant_id: str | None = None, limit: int = 200) -> RunCounts:
     """Run every schedule due now (one batch of at most ``limit``); returns what happened."""
-    now = utcnow()
-    counts = RunCounts()
+    batch = _RunBatch(utcnow())
     async with rt.sessions.begin() as session:
         query = (
             select(Schedule)
-            .where(Schedule.status == ACTIVE, Schedule.next_run <= now)
+            .where(Schedule.status == ACTIVE, Schedule.next_run <= batch.now)
             .order_by(Schedule.next_run)
             .limit(limit)
         )
@@ -277,17 +306,18 @@ async def run_due(rt: Runtime, *, tenant_id: str | None = None, limit: int = 200
         if rt.dialect == "postgresql":
             query = query.with_for_update(skip_locked=True)
         for schedule in (await session.execute(query)).scalars():
-            counts.add(await _run_one(rt, session, schedule, now, advance=True))
-    if counts.sent:
+            await _run_one(rt, session, schedule, batch, advance=True)
+        await batch.write(rt, session)
+    if batch.counts.sent:
         rt.waker.wake()
-    if counts.tasks:
-        await dispatch_tasks(rt, counts.tasks)
-    return counts
+    if batch.counts.tasks:
+        await dispatch_tasks(rt, batch.counts.tasks)
+    return batch.counts
 
 
 async def run_now(rt: Runtime, principal: Principal, schedule_id: str) -> tuple[Schedule, ScheduleExecution]:
     """Run a schedule at once, outside its rule (its next run stays as it was)."""
-    now = utcnow()
+    batch = _RunBatch(utcnow())
     async with rt.sessions.begin() as session:
         query = select(Schedule).where(Schedule.id == schedule_id, Schedule.tenant_id == principal.tenant_id)
         if rt.dialect == "postgresql":
@@ -297,67 +327,64 @@ async def run_now(rt: Runtime, principal: Principal, schedule_id: str) -> tuple[
             raise NotFound(f"no schedule {schedule_id!r}")
         if schedule.status == CANCELLED:
             raise Conflict(f"schedule {schedule_id} is cancelled")
-        counts = await _run_one(rt, session, schedule, now, advance=False)
-        await session.flush()
-        execution = (
-            await session.execute(
-                select(ScheduleExecution).where(
-                    ScheduleExecution.schedule_id == schedule.id, ScheduleExecution.due_at == now
-                )
-            )
-        ).scalar_one()
+        await _run_one(rt, session, schedule, batch, advance=False)
+        await batch.write(rt, session)
+        execution_id = batch.executions[0]["id"]
     rt.waker.wake()
-    if counts.tasks:
-        await dispatch_tasks(rt, counts.tasks)
-    return schedule, execution
+    if batch.counts.tasks:
+        await dispatch_tasks(rt, batch.counts.tasks)
+    async with rt.sessions() as session:
+        execution = await session.get(ScheduleExecution, execution_id)
+        fresh = await session.get(Schedule, schedule_id)
+    assert execution is not None
+    assert fresh is not None
+    return fresh, execution
 
 
 async def _run_one(
-    rt: Runtime, session: AsyncSession, schedule: Schedule, now: datetime, *, advance: bool
-) -> RunCounts:
-    counts = RunCounts()
+    rt: Runtime, session: AsyncSession, schedule: Schedule, batch: _RunBatch, *, advance: bool
+) -> None:
+    now = batch.now
     due = now if not advance else schedule.next_run or now
     late = (now - due).total_seconds()
     outcome, message_id, error = "skipped", None, None
-    detail: dict[str, Any] = {"late_seconds": round(late, 3)}
     if advance and late > schedule.misfire_grace_seconds and schedule.misfire_policy == "skip":
         outcome, error = "missed", f"missed by {late:.0f}s (grace {schedule.misfire_grace_seconds}s): skipped"
-        counts.skipped += 1
+        batch.counts.skipped += 1
     elif schedule.kind == "task":
         outcome = "dispatching"
     else:
-        outcome, message_id, error = await _produce_message(rt, session, schedule, due)
+        outcome, message_id, error = await _produce_message(rt, session, schedule, due, batch)
         if error is None:
-            counts.sent += 1
+            batch.counts.sent += 1
         else:
-            counts.failed += 1
+            batch.counts.failed += 1
     execution_id = new_id("exe")
-    await session.execute(
-        insert(ScheduleExecution),
-        [{"id": execution_id, "tenant_id": schedule.tenant_id, "schedule_id": schedule.id, "due_at": due,
-          "executed_at": now, "outcome": outcome, "message_id": message_id, "error": error, "detail": detail}],
-    )  # fmt: skip
+    batch.executions.append({
+        "id": execution_id, "tenant_id": schedule.tenant_id, "schedule_id": schedule.id, "due_at": due,
+        "executed_at": now, "outcome": outcome, "message_id": message_id, "error": error,
+        "detail": {"late_seconds": round(late, 3)},
+    })  # fmt: skip
     if outcome == "dispatching":
-        counts.tasks.append(execution_id)
-    values: dict[str, Any] = {"last_run": now, "run_count": schedule.run_count + 1, "updated_at": now}
+        batch.counts.tasks.append(execution_id)
+    next_run, status = schedule.next_run, schedule.status
     if advance:
         if schedule.schedule_type == RECURRING:
             assert schedule.cron_expression is not None
             # From now, not from the due time: whatever was missed is not replayed.
-            values["next_run"] = first_run(schedule.cron_expression, schedule.timezone, max(now, due))
+            next_run = first_run(schedule.cron_expression, schedule.timezone, max(now, due))
         else:
-            values.update(status=COMPLETED, next_run=None)
-    await session.execute(update(Schedule).where(Schedule.id == schedule.id).values(**values))
-    await session.execute(
-        insert(AuditEntry),
-        [audit_row(schedule.tenant_id, f"schedule:{schedule.id}", "schedule.executed", "schedule", schedule.id,
-                   {"outcome": outcome, "message_id": message_id, "due_at": due.isoformat()}, at=now)],
+            next_run, status = None, COMPLETED
+    batch.updates.append({"b_id": schedule.id, "b_next": next_run, "b_status": status, "b_last": now,
+                          "b_count": schedule.run_count + 1})  # fmt: skip
+    batch.audits.append(
+        audit_row(schedule.tenant_id, f"schedule:{schedule.id}", "schedule.executed", "schedule", schedule.id,
+                  {"outcome": outcome, "message_id": message_id, "due_at": due.isoformat()}, at=now)
     )  # fmt: skip
-    return counts
 
 
 async def _produce_message(
-    rt: Runtime, session: AsyncSession, schedule: Schedule, due: datetime
+    rt: Runtime, session: AsyncSession, schedule: Schedule, due: datetime, batch: _RunBatch
 ) -> tuple[str, str | None, str | None]:
     """(outcome, message id, error): the schedule's message through the pipeline, governance included."""
     principal = Principal(tenant_id=schedule.tenant_id, key_id=schedule.id, is_admin=False, kind="schedule")
@@ -368,13 +395,12 @@ async def _produce_message(
         contact_id=schedule.contact_id,
     )  # fmt: skip
     try:
-        async with session.begin_nested():
-            message = await messages.accept(rt, session, principal, intent)
+        prepared = await messages.prepare(rt, session, principal, intent)
     except RequestError as exc:
-        if exc.audit:
-            await session.execute(insert(AuditEntry), exc.audit)
+        batch.audits.extend(exc.audit)
         return "failed", None, f"{exc.field + ': ' if exc.field else ''}{exc.detail}"
-    return message.status, message.id, None
+    batch.prepared.append(prepared)
+    return str(prepared.values["status"]), str(prepared.values["id"]), None
 
 
 def due_check_query(now: datetime, limit: int = 200) -> Any:
