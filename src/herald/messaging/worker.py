@@ -259,11 +259,18 @@ class Worker:
 
     @staticmethod
     def _limits(item: outbox.Claimed, channel: Channel) -> list[ratelimit.Limit]:
+        """The buckets one message must pass. A rate the channel's owner set (rather than the provider's
+        published one) gets a bucket of at least one second's worth, so a high override is not throttled by a
+        small published burst."""
         burst = max(channel.burst, 1.0)
         limits = []
         if channel.channel_rate:
-            limits.append(ratelimit.Limit(f"ch:{item.channel_id}", channel.channel_rate, burst))
+            own = channel.config.rate_per_second
+            capacity = max(burst, own) if own else burst
+            limits.append(ratelimit.Limit(f"ch:{item.channel_id}", channel.channel_rate, capacity))
         if channel.recipient_rate:
+            own = channel.config.recipient_rate_per_second
+            burst = max(burst, own) if own else burst
             key = f"to:{item.channel_id}:{item.recipient_id}"
             limits.append(ratelimit.Limit(key, channel.recipient_rate, burst))
         return limits
@@ -348,6 +355,11 @@ class Worker:
             await circuit.record(session, batch.successes, batch.failures, now)
         if batch.fallback:
             self.rt.waker.wake()
+        if batch.deferred:
+            # Wake when the first deferred message may go, instead of waiting for the next poll.
+            soonest = min(row["b_run_at"] for row in batch.deferred)
+            delay = min(max((soonest - now).total_seconds(), 0.0), self.rt.settings.poll_interval_seconds)
+            asyncio.get_running_loop().call_later(delay, self.rt.waker.wake)
 
     def _settle(self, batch: _Batch, o: Outcome) -> None:
         """Decide what one outcome does to its message: sent, retry later, next route step, or failed."""

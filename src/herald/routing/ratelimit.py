@@ -17,6 +17,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.storage.models import RateBucket
+from herald.storage.types import utcnow
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +49,12 @@ async def acquire(
     query = select(RateBucket).where(RateBucket.key.in_(sorted(limits))).order_by(RateBucket.key)
     if dialect == "postgresql":
         query = query.with_for_update()
+    rows = list((await session.execute(query)).scalars())
+    # The caller's clock was read before the row locks were granted; another worker may have written a later
+    # time meanwhile. Never let a bucket's clock go backwards, or the same interval would be credited twice.
+    now = max([utcnow(), now, *(row.updated_at for row in rows)])
     buckets: dict[str, _Bucket] = {}
-    for row in (await session.execute(query)).scalars():
+    for row in rows:
         limit = limits[row.key]
         elapsed = max(0.0, (now - row.updated_at).total_seconds())
         buckets[row.key] = _Bucket(limit, min(limit.burst, row.tokens + elapsed * limit.rate))
