@@ -164,3 +164,77 @@ async def test_unknown_channel_and_channels_without_callbacks_are_404(
         "credentials": {"url": "https://relay.example/x", "secret": "whsec_c2VjcmV0LXNlY3JldC1zZWNyZXQ="},
     })  # fmt: skip
     assert (await client.post(f"/api/v1/interfaces/{channel_id}/webhook", content=b"{}")).status_code == 404
+
+
+async def _email_message(client: httpx.AsyncClient, auth: dict[str, str], worker: Worker) -> str:
+    body = send_body("bot", platform="email", recipient_id="ada@example.com", subject="Hi")
+    sent = (await client.post(SEND, json=body, headers=auth)).json()
+    await worker.drain()
+    assert await status_of(client, auth, sent["id"]) == "sent"
+    message_id: str = sent["id"]
+    return message_id
+
+
+@pytest.mark.usefixtures("bot")
+async def test_resend_events_signed_with_svix(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, worker: Worker
+) -> None:
+    import time
+
+    from herald.security import new_webhook_secret, standard_webhook_signature
+
+    secret = new_webhook_secret()
+    use_transport(rt, lambda _: httpx.Response(200, json={"id": "re-123"}))
+    channel_id = await channel(client, auth, {
+        "platform": "email", "provider": "resend",
+        "credentials": {"api_key": "re_test_key_123", "from_email": "noreply@example.com", "webhook_secret": secret},
+    })  # fmt: skip
+    message_id = await _email_message(client, auth, worker)
+    body = json.dumps({"type": "email.delivered", "data": {"email_id": "re-123"}}).encode()
+
+    async def post(stamp: int, sign_with: str = secret) -> httpx.Response:
+        signature = standard_webhook_signature(sign_with, "msg_1", stamp, body)
+        headers = {"svix-id": "msg_1", "svix-timestamp": str(stamp), "svix-signature": signature}
+        return await client.post(f"/api/v1/interfaces/{channel_id}/webhook", content=body, headers=headers)
+
+    assert (await post(int(time.time()) - 600)).status_code == 401  # stale: a replay
+    assert (await post(int(time.time()), new_webhook_secret())).status_code == 401
+    assert (await post(int(time.time()))).status_code == 200
+    assert await status_of(client, auth, message_id) == "delivered"
+
+
+@pytest.mark.usefixtures("bot")
+async def test_sendgrid_events_signed_with_ecdsa(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, worker: Worker
+) -> None:
+    import base64
+    import time
+
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    public = base64.b64encode(
+        key.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    ).decode()
+    use_transport(rt, lambda _: httpx.Response(202, headers={"X-Message-Id": "sgABC"}))
+    channel_id = await channel(client, auth, {
+        "platform": "email", "provider": "sendgrid",
+        "credentials": {"api_key": "SG.test-key-123", "from_email": "noreply@example.com", "webhook_public_key": public},
+    })  # fmt: skip
+    message_id = await _email_message(client, auth, worker)
+    body = json.dumps([{"event": "open", "sg_message_id": "sgABC.filterdrecv-1"}]).encode()
+    stamp = str(int(time.time()))
+    signature = base64.b64encode(key.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    hook = f"/api/v1/interfaces/{channel_id}/webhook"
+    headers = {
+        "x-twilio-email-event-webhook-timestamp": stamp,
+        "x-twilio-email-event-webhook-signature": signature,
+    }
+    tampered = await client.post(hook, content=body.replace(b"open", b"bounce"), headers=headers)
+    assert tampered.status_code == 401
+    ok = await client.post(hook, content=body, headers=headers)
+    assert ok.status_code == 200, ok.text
+    assert await status_of(client, auth, message_id) == "read"

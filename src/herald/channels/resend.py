@@ -32,6 +32,9 @@ class ResendCredentials(BaseModel):
     api_key: str = Field(min_length=10, repr=False, description="re_... with sending access")
     from_email: str = Field(pattern=EMAIL_PATTERN, description="an address on a verified domain")
     from_name: str | None = None
+    webhook_secret: str | None = Field(
+        default=None, repr=False, description="whsec_... of the webhook, for receipts"
+    )
 
 
 class ResendChannel(Channel):

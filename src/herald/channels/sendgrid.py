@@ -27,6 +27,9 @@ class SendGridCredentials(BaseModel):
     api_key: str = Field(min_length=10, repr=False, description="SG.... with Mail Send permission")
     from_email: str = Field(pattern=EMAIL_PATTERN, description="a verified sender identity")
     from_name: str | None = None
+    webhook_public_key: str | None = Field(
+        default=None, description="the Event Webhook's verification key (base64 ECDSA P-256), for receipts"
+    )
 
 
 class SendGridChannel(Channel):

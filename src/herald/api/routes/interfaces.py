@@ -17,13 +17,18 @@ from sqlalchemy import select
 
 from herald.api.deps import RuntimeDep
 from herald.errors import Forbidden, NotFound, RequestError
-from herald.receipts import CallbackRequest, Parser, apply, meta, twilio
+from herald.receipts import CallbackRequest, Parser, apply, email, meta, twilio
 from herald.runtime import Runtime
 from herald.storage.models import Channel
 
 router = APIRouter(prefix="/api/v1/interfaces", tags=["provider callbacks"])
 
-PARSERS: dict[str, Parser] = {"twilio": twilio.parse, "whatsapp_cloud": meta.parse}
+PARSERS: dict[str, Parser] = {
+    "twilio": twilio.parse,
+    "whatsapp_cloud": meta.parse,
+    "sendgrid": email.parse_sendgrid,
+    "resend": email.parse_resend,
+}
 MAX_BODY = 1024 * 1024
 
 
