@@ -267,12 +267,14 @@ class Worker:
         if channel.channel_rate:
             own = channel.config.rate_per_second
             capacity = max(burst, own) if own else burst
-            limits.append(ratelimit.Limit(f"ch:{item.channel_id}", channel.channel_rate, capacity))
+            limits.append(
+                ratelimit.Limit.with_margin(f"ch:{item.channel_id}", channel.channel_rate, capacity)
+            )
         if channel.recipient_rate:
             own = channel.config.recipient_rate_per_second
             burst = max(burst, own) if own else burst
             key = f"to:{item.channel_id}:{item.recipient_id}"
-            limits.append(ratelimit.Limit(key, channel.recipient_rate, burst))
+            limits.append(ratelimit.Limit.with_margin(key, channel.recipient_rate, burst))
         return limits
 
     async def _send(self, claimed: outbox.Claimed, channel: Channel | Exception) -> Outcome:
