@@ -6,12 +6,16 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from herald.config import Settings, load_settings
 from herald.errors import ConfigError
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 
 def _settings() -> Settings:
@@ -110,14 +114,12 @@ def _announce(host: str, port: int, key: str | None) -> None:
     click.echo("")
 
 
-@main.command()
-def worker() -> None:
-    """A worker alone: run several against one PostgreSQL to scale out."""
+def _run_until_signalled(loop_part: Callable[[Runtime, asyncio.Event], Awaitable[None]]) -> None:
+    """Migrate, then run one loop (worker or scheduler) until SIGINT or SIGTERM."""
     settings = _settings()
     _logging(settings)
 
     async def run() -> None:
-        from herald.messaging.worker import Worker
         from herald.runtime import Runtime
         from herald.storage.migrate import upgrade
 
@@ -128,38 +130,37 @@ def worker() -> None:
             loop.add_signal_handler(sig, stop.set)
         try:
             await upgrade(rt.engine)
-            w = Worker(rt)
-            await w.run(stop)
-            await w.stop_heartbeat()
+            await loop_part(rt, stop)
         finally:
             await rt.close()
 
     asyncio.run(run())
+
+
+@main.command()
+def worker() -> None:
+    """A worker alone: run several against one PostgreSQL to scale out."""
+
+    async def part(rt: Runtime, stop: asyncio.Event) -> None:
+        from herald.messaging.worker import Worker
+
+        w = Worker(rt)
+        await w.run(stop)
+        await w.stop_heartbeat()
+
+    _run_until_signalled(part)
 
 
 @main.command()
 def scheduler() -> None:
     """A scheduler alone: runs due schedules; any number may share one PostgreSQL."""
-    settings = _settings()
-    _logging(settings)
 
-    async def run() -> None:
-        from herald.runtime import Runtime
+    async def part(rt: Runtime, stop: asyncio.Event) -> None:
         from herald.scheduling.scheduler import Scheduler
-        from herald.storage.migrate import upgrade
 
-        rt = Runtime(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        try:
-            await upgrade(rt.engine)
-            await Scheduler(rt).run(stop)
-        finally:
-            await rt.close()
+        await Scheduler(rt).run(stop)
 
-    asyncio.run(run())
+    _run_until_signalled(part)
 
 
 @main.command("fake-providers")
