@@ -153,12 +153,13 @@ def worker() -> None:
 
 @main.command()
 def scheduler() -> None:
-    """A scheduler alone: runs due schedules; any number may share one PostgreSQL."""
+    """Schedules and monitors alone: any number of these may share one PostgreSQL."""
 
     async def part(rt: Runtime, stop: asyncio.Event) -> None:
+        from herald.monitoring import engine
         from herald.scheduling.scheduler import Scheduler
 
-        await Scheduler(rt).run(stop)
+        await asyncio.gather(Scheduler(rt).run(stop), engine.run_forever(rt, stop))
 
     _run_until_signalled(part)
 

@@ -16,6 +16,7 @@ from herald.api.routes import (
     delivery,
     interfaces,
     messages,
+    monitors,
     ops,
     proactive,
     records,
@@ -23,6 +24,7 @@ from herald.api.routes import (
 )
 from herald.config import Settings
 from herald.messaging.worker import Worker
+from herald.monitoring import engine as monitor_engine
 from herald.runtime import Runtime
 from herald.scheduling.scheduler import Scheduler
 
@@ -41,6 +43,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
             app.state.worker = worker
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(Scheduler(rt).run(stop)))
+            tasks.append(asyncio.create_task(monitor_engine.run_forever(rt, stop)))
         try:
             yield
         finally:
@@ -65,4 +68,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
         app.include_router(module.router)
     app.include_router(schedules.messaging)
     app.include_router(schedules.proactive)
+    app.include_router(monitors.monitoring)
+    app.include_router(monitors.proactive)
     return app

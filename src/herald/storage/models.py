@@ -351,3 +351,91 @@ class ScheduleExecution(Base):
         Index("ix_executions_schedule", "schedule_id", "id"),
         Index("ix_executions_due", "schedule_id", "due_at", unique=True),
     )
+
+
+class MetricValue(Base):
+    """A value pushed by an agent or another system: a short time series per tenant and metric name."""
+
+    __tablename__ = "metric_values"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(200))
+    value: Mapped[float]
+    labels: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    observed_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_metric_values_lookup", "tenant_id", "name", "observed_at"),)
+
+
+class Monitor(Base):
+    """A condition checked every interval, with an alert lifecycle (ok, pending, firing, resolved)."""
+
+    __tablename__ = "monitors"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    name: Mapped[str] = mapped_column(String(200))
+    workspace_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    condition: Mapped[dict[str, Any]] = mapped_column()
+    condition_text: Mapped[str | None] = mapped_column(Text, default=None)
+    action: Mapped[str | None] = mapped_column(Text, default=None)
+    platforms: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    alert_template: Mapped[str | None] = mapped_column(Text, default=None)
+    check_interval_seconds: Mapped[int] = mapped_column(Integer, default=300)
+    for_seconds: Mapped[int] = mapped_column(Integer, default=0)
+    throttle_seconds: Mapped[int] = mapped_column(Integer, default=900)
+    priority: Mapped[int] = mapped_column(Integer, default=2)
+    no_data_policy: Mapped[str] = mapped_column(String(16), default="keep")
+    error_policy: Mapped[str] = mapped_column(String(16), default="keep")
+    mute_windows: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    snoozed_until: Mapped[datetime | None] = mapped_column(default=None)
+    status: Mapped[str] = mapped_column(String(16))  # active, paused, deleted
+    state: Mapped[str] = mapped_column(String(16))  # ok, pending, firing, resolved, no_data, error
+    state_since: Mapped[datetime]
+    pending_since: Mapped[datetime | None] = mapped_column(default=None)
+    last_value: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    next_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_notified_at: Mapped[datetime | None] = mapped_column(default=None)
+    firing_notified: Mapped[bool] = mapped_column(Boolean, default=False)
+    trigger_count: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index(
+            "ix_monitors_due",
+            "next_check_at",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index("ix_monitors_tenant", "tenant_id", "id"),
+    )
+
+
+class MonitorAlert(Base):
+    """One alert notice of a monitor (firing, repeat or resolved) and what became of it."""
+
+    __tablename__ = "monitor_alerts"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    monitor_id: Mapped[str] = mapped_column(ForeignKey("monitors.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # firing, repeat, resolved
+    condition_value: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    threshold_value: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    alert_message: Mapped[str | None] = mapped_column(Text, default=None)
+    platforms_sent: Mapped[list[str]] = mapped_column(JSON, default=list)
+    message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    status: Mapped[str] = mapped_column(String(24))  # sent, queued, pending_approval, muted, failed
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    triggered_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_monitor_alerts_tenant", "tenant_id", "id"),
+        Index("ix_monitor_alerts_monitor", "monitor_id", "id"),
+    )

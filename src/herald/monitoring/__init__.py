@@ -1,0 +1,1 @@
+"""Condition monitoring: metric sources, thresholds, composite rules and the alert lifecycle."""
