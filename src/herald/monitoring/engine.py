@@ -251,16 +251,7 @@ async def _notify(
         except RequestError as exc:
             errors.append(f"{target.get('platform')}: {exc.detail}")
     await messages.write(rt, session, prepared)
-    statuses = {str(p.values["status"]) for p in prepared}
-    status = (
-        "failed"
-        if not prepared
-        else "muted"
-        if held_until
-        else "pending_approval"
-        if statuses == {"pending_approval"}
-        else "queued"
-    )
+    status = _alert_status(prepared, held_until)
     await session.execute(
         insert(MonitorAlert),
         [{
@@ -275,6 +266,16 @@ async def _notify(
         }],
     )  # fmt: skip
     return True
+
+
+def _alert_status(prepared: list[messages.Prepared], held_until: datetime | None) -> str:
+    if not prepared:
+        return "failed"
+    if held_until:
+        return "muted"
+    if all(p.values["status"] == "pending_approval" for p in prepared):
+        return "pending_approval"
+    return "queued"
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 1.0) -> None:
