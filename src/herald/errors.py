@@ -9,7 +9,9 @@ Every error Herald raises on purpose descends from one root, so callers can catc
     │   ├── NotFound                404: no such object for this tenant
     │   ├── Conflict                409: the object's state or an idempotency key forbids it
     │   ├── Forbidden               403: governance refuses the action
-    │   └── Unauthorized            401: no or bad credentials
+    │   ├── Unauthorized            401: no or bad credentials
+    │   ├── TooManyRequests         429: a rate limit refuses it
+    │   └── ContentTooLarge         413: the body is over the limit
     └── DeliveryError               a channel could not deliver one message
         ├── RetryableDeliveryError  try again later (timeouts, 5xx, 429); may carry retry_after
         └── PermanentDeliveryError  retrying will not help (bad token, unknown recipient, too long)
@@ -69,6 +71,16 @@ class Forbidden(RequestError):
 class Unauthorized(RequestError):
     status = 401
     title = "Unauthorized"
+
+
+class TooManyRequests(RequestError):
+    status = 429
+    title = "Too many requests"
+
+
+class ContentTooLarge(RequestError):
+    status = 413
+    title = "Content too large"
 
 
 class DeliveryError(HeraldError):

@@ -21,6 +21,7 @@ from herald.api.routes import (
     proactive,
     records,
     schedules,
+    triggers,
 )
 from herald.config import Settings
 from herald.messaging.worker import Worker
@@ -70,4 +71,6 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(schedules.proactive)
     app.include_router(monitors.monitoring)
     app.include_router(monitors.proactive)
+    app.include_router(triggers.router)
+    app.include_router(triggers.hooks)
     return app

@@ -439,3 +439,73 @@ class MonitorAlert(Base):
         Index("ix_monitor_alerts_tenant", "tenant_id", "id"),
         Index("ix_monitor_alerts_monitor", "monitor_id", "id"),
     )
+
+
+class Trigger(Base):
+    """An event source's rule: when fired (manually, by a signed webhook, GitHub, a schedule or a monitor),
+    render ``task_template`` with the payload and act (call the agent, or send a message)."""
+
+    __tablename__ = "triggers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    workspace_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    trigger_type: Mapped[str] = mapped_column(String(16))
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    agent_id: Mapped[str] = mapped_column(String(200))
+    task_template: Mapped[str] = mapped_column(Text)
+    action: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    fire_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_fired_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_triggers_tenant", "tenant_id", "id"),)
+
+
+class WebhookEndpoint(Base):
+    """An incoming webhook URL (``/api/hooks/{url_path}``) bound to a trigger, with its signing secret."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    workspace_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    trigger_id: Mapped[str] = mapped_column(String(40))
+    url_path: Mapped[str] = mapped_column(String(64), unique=True)
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    rate_per_minute: Mapped[int] = mapped_column(Integer, default=120)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class WebhookDelivery(Base):
+    """A ``webhook-id`` already accepted on an endpoint: a repeat is a replay and is refused."""
+
+    __tablename__ = "webhook_deliveries"
+
+    endpoint_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    delivery_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    received_at: Mapped[datetime]
+
+
+class TriggerFiring(Base):
+    """One firing of a trigger: when, from where, a digest of the payload, and what came of it."""
+
+    __tablename__ = "trigger_firings"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    trigger_id: Mapped[str] = mapped_column(ForeignKey("triggers.id", ondelete="CASCADE"))
+    source: Mapped[str] = mapped_column(String(16))
+    payload_digest: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str | None] = mapped_column(Text, default=None)
+    outcome: Mapped[str] = mapped_column(String(24))
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    fired_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_trigger_firings_trigger", "trigger_id", "id"),)

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import select
 
 from herald.api.deps import RuntimeDep
-from herald.errors import Forbidden, NotFound, RequestError
+from herald.errors import ContentTooLarge, Forbidden, NotFound
 from herald.receipts import CallbackRequest, Parser, apply, email, meta, twilio
 from herald.runtime import Runtime
 from herald.storage.models import Channel
@@ -30,11 +30,6 @@ PARSERS: dict[str, Parser] = {
     "resend": email.parse_resend,
 }
 MAX_BODY = 1024 * 1024
-
-
-class ContentTooLarge(RequestError):
-    status = 413
-    title = "Content too large"
 
 
 async def _channel(rt: Runtime, channel_id: str) -> tuple[Channel, dict[str, Any]]:

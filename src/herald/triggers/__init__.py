@@ -1,0 +1,1 @@
+"""Triggers and signed inbound webhooks: event sources that render a task and invoke an agent or send."""

@@ -1,0 +1,348 @@
+"""Triggers, webhook endpoints and firings.
+
+A firing renders the trigger's task from the payload, records a firing (source, payload digest, outcome) and
+acts: by default it calls the agent's ``callback_url`` with the task and payload (signed, retried) after the
+firing is committed, and an agent answer ``{"reply": ...}`` is sent under the agent's governance; with a
+``message`` action it sends the rendered task itself through the pipeline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets as pysecrets
+import time
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.audit import audit_row
+from herald.channels import PLATFORMS
+from herald.errors import Conflict, NotFound, RequestError, TooManyRequests, ValidationFailed
+from herald.ids import new_id
+from herald.messaging import service as messages
+from herald.messaging.service import Intent
+from herald.routing.recipients import recipient_problem
+from herald.runtime import Runtime
+from herald.security import new_webhook_secret
+from herald.storage.models import Agent, AuditEntry, Trigger, TriggerFiring, WebhookDelivery, WebhookEndpoint
+from herald.storage.types import utcnow
+from herald.tenancy import callbacks
+from herald.tenancy.service import Principal
+from herald.triggers import payload as payloads
+from herald.triggers.verification import verify
+
+TRIGGER_TYPES = ("webhook", "github", "manual", "schedule", "monitor")
+
+
+async def create_trigger(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    trigger_type: str,
+    config: dict[str, Any],
+    agent_id: str,
+    task_template: str,
+    action: dict[str, Any],
+    workspace_id: str | None,
+) -> Trigger:
+    if trigger_type not in TRIGGER_TYPES:
+        raise ValidationFailed(f"must be one of {', '.join(TRIGGER_TYPES)}", field="trigger_type")
+    if await session.get(Agent, (principal.tenant_id, agent_id)) is None:
+        raise ValidationFailed(
+            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
+        )
+    kind = action.get("type", "agent")
+    if kind not in ("agent", "message"):
+        raise ValidationFailed("must be agent or message", field="action.type")
+    if action.get("platform") is not None or kind == "message":
+        platform, recipient = action.get("platform"), action.get("recipient_id")
+        if platform not in PLATFORMS or not recipient:
+            raise ValidationFailed(
+                "a message action needs a known platform and a recipient_id", field="action.platform"
+            )
+        problem = recipient_problem(str(platform), str(recipient))
+        if problem:
+            raise ValidationFailed(problem, field="action.recipient_id")
+    now = utcnow()
+    trigger = Trigger(
+        id=new_id("trg"), tenant_id=principal.tenant_id, name=name, workspace_id=workspace_id,
+        trigger_type=trigger_type, config=config, agent_id=agent_id, task_template=task_template,
+        action={"type": kind, **{k: v for k, v in action.items() if k != "type"}}, is_active=True,
+        fire_count=0, deleted=False, created_at=now,
+    )  # fmt: skip
+    session.add(trigger)
+    await session.flush()
+    await _audit(session, principal, "trigger.created", "trigger", trigger.id)
+    return trigger
+
+
+async def _audit(session: AsyncSession, principal: Principal, action: str, kind: str, object_id: str) -> None:
+    await session.execute(
+        insert(AuditEntry), [audit_row(principal.tenant_id, principal.actor, action, kind, object_id)]
+    )
+
+
+async def get_trigger(session: AsyncSession, tenant_id: str, trigger_id: str) -> Trigger:
+    trigger = (
+        await session.execute(
+            select(Trigger).where(
+                Trigger.id == trigger_id, Trigger.tenant_id == tenant_id, Trigger.deleted.is_(False)
+            )
+        )
+    ).scalar_one_or_none()
+    if trigger is None:
+        raise NotFound(f"no trigger {trigger_id!r}")
+    return trigger
+
+
+async def list_triggers(
+    session: AsyncSession, tenant_id: str, *, limit: int, cursor: str | None
+) -> list[Trigger]:
+    query = select(Trigger).where(Trigger.tenant_id == tenant_id, Trigger.deleted.is_(False))
+    if cursor is not None:
+        query = query.where(Trigger.id > cursor)
+    return list((await session.execute(query.order_by(Trigger.id).limit(limit))).scalars())
+
+
+async def delete_trigger(session: AsyncSession, principal: Principal, trigger_id: str) -> None:
+    trigger = await get_trigger(session, principal.tenant_id, trigger_id)
+    trigger.deleted = True
+    trigger.is_active = False
+    await _audit(session, principal, "trigger.deleted", "trigger", trigger_id)
+
+
+async def history(
+    session: AsyncSession, tenant_id: str, trigger_id: str, *, limit: int, cursor: str | None
+) -> list[TriggerFiring]:
+    await get_trigger(session, tenant_id, trigger_id)
+    query = select(TriggerFiring).where(TriggerFiring.trigger_id == trigger_id)
+    if cursor is not None:
+        query = query.where(TriggerFiring.id < cursor)
+    return list((await session.execute(query.order_by(TriggerFiring.id.desc()).limit(limit))).scalars())
+
+
+# -- firing ---------------------------------------------------------------------------------------------------
+
+
+def digest(payload: Any) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
+
+
+async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source: str) -> TriggerFiring:
+    """Fire ``trigger`` with ``payload``: record the firing, then act (the agent call happens after commit)."""
+    now = utcnow()
+    data = payloads.flatten_github(payload) if trigger.trigger_type == "github" else payload
+    firing = TriggerFiring(
+        id=new_id("fir"), tenant_id=trigger.tenant_id, trigger_id=trigger.id, source=source,
+        payload_digest=digest(payload), fired_at=now, outcome="failed",
+    )  # fmt: skip
+    try:
+        firing.task = payloads.render(trigger.task_template, data)
+    except payloads.MissingField as exc:
+        firing.error = f"task_template: {exc}"
+    async with rt.sessions.begin() as session:
+        if firing.task is not None and trigger.action.get("type") == "message":
+            firing.outcome, firing.message_id, firing.error = await _send(rt, session, trigger, firing.task)
+        elif firing.task is not None:
+            firing.outcome = "dispatching"
+        session.add(firing)
+        await session.execute(
+            update(Trigger)
+            .where(Trigger.id == trigger.id)
+            .values(fire_count=Trigger.fire_count + 1, last_fired_at=now)
+        )
+        await session.execute(
+            insert(AuditEntry),
+            [audit_row(trigger.tenant_id, f"trigger:{trigger.id}", "trigger.fired", "trigger", trigger.id,
+                       {"source": source, "outcome": firing.outcome, "firing_id": firing.id}, at=now)],
+        )  # fmt: skip
+    if firing.outcome == "dispatching":
+        await _call_agent(rt, trigger, firing, data)
+    rt.waker.wake()
+    return firing
+
+
+async def _send(
+    rt: Runtime, session: AsyncSession, trigger: Trigger, content: str
+) -> tuple[str, str | None, str | None]:
+    principal = Principal(tenant_id=trigger.tenant_id, key_id=trigger.id, is_admin=False, kind="trigger")
+    intent = Intent(agent_id=trigger.agent_id, platform=trigger.action.get("platform"),
+                    recipient_id=trigger.action.get("recipient_id"), content=content)  # fmt: skip
+    try:
+        async with session.begin_nested():
+            prepared = await messages.prepare(rt, session, principal, intent)
+            await messages.write(rt, session, [prepared])
+    except RequestError as exc:
+        return "failed", None, f"{exc.field + ': ' if exc.field else ''}{exc.detail}"
+    return str(prepared.values["status"]), str(prepared.values["id"]), None
+
+
+async def _call_agent(rt: Runtime, trigger: Trigger, firing: TriggerFiring, data: dict[str, Any]) -> None:
+    async with rt.sessions() as session:
+        agent = await session.get(Agent, (trigger.tenant_id, trigger.agent_id))
+    body = {"trigger_id": trigger.id, "firing_id": firing.id, "name": trigger.name, "trigger_type": trigger.trigger_type,
+            "workspace_id": trigger.workspace_id, "task": firing.task, "payload": data}  # fmt: skip
+    outcome, error, message_id = "completed", None, None
+    try:
+        answer = await callbacks.call_agent(rt, agent, "trigger.fired", body, message_id=firing.id)
+        content = callbacks.message_in(answer)
+        if content is not None:
+            if not trigger.action.get("platform"):
+                error = (
+                    "the agent answered with a message but the trigger names no recipient (action.platform)"
+                )
+            else:
+                async with rt.sessions.begin() as session:
+                    outcome, message_id, error = await _send(rt, session, trigger, content)
+    except callbacks.CallbackFailed as exc:
+        outcome, error = "callback_failed", str(exc)
+    firing.outcome, firing.error, firing.message_id = outcome, error, message_id
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            update(TriggerFiring)
+            .where(TriggerFiring.id == firing.id)
+            .values(outcome=outcome, error=error, message_id=message_id)
+        )
+
+
+# -- webhook endpoints ----------------------------------------------------------------------------------------
+
+
+async def create_endpoint(
+    rt: Runtime,
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    name: str,
+    trigger_id: str,
+    workspace_id: str | None,
+) -> tuple[WebhookEndpoint, str]:
+    """Create an endpoint; returns it and its secret (shown this once)."""
+    try:
+        await get_trigger(session, principal.tenant_id, trigger_id)
+    except NotFound as exc:
+        raise ValidationFailed(f"no trigger {trigger_id!r}", field="trigger_id") from exc
+    secret = new_webhook_secret()
+    endpoint = WebhookEndpoint(
+        id=new_id("whk"), tenant_id=principal.tenant_id, name=name, workspace_id=workspace_id, trigger_id=trigger_id,
+        url_path=pysecrets.token_urlsafe(24), secret=rt.credentials.seal({"secret": secret}), rate_per_minute=120,
+        deleted=False, created_at=utcnow(),
+    )  # fmt: skip
+    session.add(endpoint)
+    await session.flush()
+    await _audit(session, principal, "webhook.created", "webhook", endpoint.id)
+    return endpoint, secret
+
+
+async def get_endpoint(session: AsyncSession, tenant_id: str, endpoint_id: str) -> WebhookEndpoint:
+    endpoint = (
+        await session.execute(
+            select(WebhookEndpoint).where(
+                WebhookEndpoint.id == endpoint_id,
+                WebhookEndpoint.tenant_id == tenant_id,
+                WebhookEndpoint.deleted.is_(False),
+            )
+        )
+    ).scalar_one_or_none()
+    if endpoint is None:
+        raise NotFound(f"no webhook {endpoint_id!r}")
+    return endpoint
+
+
+async def list_endpoints(
+    session: AsyncSession, tenant_id: str, *, limit: int, cursor: str | None
+) -> list[WebhookEndpoint]:
+    query = select(WebhookEndpoint).where(
+        WebhookEndpoint.tenant_id == tenant_id, WebhookEndpoint.deleted.is_(False)
+    )
+    if cursor is not None:
+        query = query.where(WebhookEndpoint.id > cursor)
+    return list((await session.execute(query.order_by(WebhookEndpoint.id).limit(limit))).scalars())
+
+
+async def regenerate_secret(
+    rt: Runtime, session: AsyncSession, principal: Principal, endpoint_id: str
+) -> tuple[WebhookEndpoint, str]:
+    endpoint = await get_endpoint(session, principal.tenant_id, endpoint_id)
+    secret = new_webhook_secret()
+    endpoint.secret = rt.credentials.seal({"secret": secret})
+    await _audit(session, principal, "webhook.secret_regenerated", "webhook", endpoint_id)
+    return endpoint, secret
+
+
+async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
+    endpoint = await get_endpoint(session, principal.tenant_id, endpoint_id)
+    endpoint.deleted = True
+    await _audit(session, principal, "webhook.deleted", "webhook", endpoint_id)
+
+
+class _Window:
+    """Requests per endpoint in the current minute (in-process; each API process limits its own share)."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, tuple[int, int]] = {}
+
+    def allow(self, endpoint_id: str, per_minute: int) -> bool:
+        minute = int(time.time() // 60)
+        current_minute, count = self.counts.get(endpoint_id, (minute, 0))
+        if current_minute != minute:
+            count = 0
+        if count >= per_minute:
+            return False
+        if len(self.counts) > 100_000:
+            self.counts.clear()
+        self.counts[endpoint_id] = (minute, count + 1)
+        return True
+
+
+RATE = _Window()
+
+
+async def receive(rt: Runtime, url_path: str, headers: dict[str, str], body: bytes) -> dict[str, Any]:
+    """An incoming webhook: verify, refuse replays, then fire the endpoint's trigger."""
+    async with rt.sessions() as session:
+        endpoint = (
+            await session.execute(
+                select(WebhookEndpoint).where(
+                    WebhookEndpoint.url_path == url_path, WebhookEndpoint.deleted.is_(False)
+                )
+            )
+        ).scalar_one_or_none()
+    if endpoint is None:
+        raise NotFound("no such webhook")
+    if not RATE.allow(endpoint.id, endpoint.rate_per_minute):
+        raise TooManyRequests(f"more than {endpoint.rate_per_minute} requests this minute")
+    verified = verify(str(rt.credentials.open(endpoint.secret)["secret"]), headers, body)
+    try:
+        payload = json.loads(body or b"{}")
+    except ValueError as exc:
+        raise ValidationFailed("the body is not JSON", field="body") from exc
+    if not isinstance(payload, dict):
+        payload = {"data": payload}
+    if verified.delivery_id:
+        try:
+            async with rt.sessions.begin() as session:
+                session.add(
+                    WebhookDelivery(
+                        endpoint_id=endpoint.id, delivery_id=verified.delivery_id, received_at=utcnow()
+                    )
+                )
+        except IntegrityError as exc:
+            raise Conflict("this delivery id was already received (replay)", field="webhook-id") from exc
+    async with rt.sessions() as session:
+        trigger = await get_trigger(session, endpoint.tenant_id, endpoint.trigger_id)
+    if not trigger.is_active:
+        return {"accepted": False, "reason": "the trigger is not active"}
+    if trigger.trigger_type == "github":
+        event = headers.get("x-github-event")
+        wanted = trigger.config.get("event")
+        if wanted and event != wanted:
+            return {"accepted": False, "reason": f"event {event!r} is not {wanted!r}"}
+    firing = await fire(
+        rt, trigger, payload, source=trigger.trigger_type if trigger.trigger_type == "github" else "webhook"
+    )
+    return {"accepted": True, "firing_id": firing.id, "outcome": firing.outcome}
