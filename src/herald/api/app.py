@@ -14,6 +14,7 @@ from herald.api.routes import (
     channels,
     contacts,
     delivery,
+    events,
     interfaces,
     messages,
     monitors,
@@ -24,6 +25,7 @@ from herald.api.routes import (
     triggers,
 )
 from herald.config import Settings
+from herald.events import dispatcher as event_dispatcher
 from herald.messaging.worker import Worker
 from herald.monitoring import engine as monitor_engine
 from herald.runtime import Runtime
@@ -45,6 +47,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
             tasks.append(asyncio.create_task(worker.run(stop)))
             tasks.append(asyncio.create_task(Scheduler(rt).run(stop)))
             tasks.append(asyncio.create_task(monitor_engine.run_forever(rt, stop)))
+            tasks.append(asyncio.create_task(event_dispatcher.run_forever(rt, stop)))
         try:
             yield
         finally:
@@ -73,4 +76,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(monitors.proactive)
     app.include_router(triggers.router)
     app.include_router(triggers.hooks)
+    app.include_router(events.router)
     return app

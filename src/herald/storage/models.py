@@ -509,3 +509,58 @@ class TriggerFiring(Base):
     fired_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_trigger_firings_trigger", "trigger_id", "id"),)
+
+
+class EventSubscription(Base):
+    """A URL that receives a tenant's events, signed in the Standard Webhooks format."""
+
+    __tablename__ = "event_subscriptions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(Text)
+    event_types: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every type
+    secret: Mapped[bytes] = mapped_column(LargeBinary)
+    status: Mapped[str] = mapped_column(String(16), default="active")  # active, disabled, deleted
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_event_subscriptions_tenant", "tenant_id", "id"),)
+
+
+class EventDelivery(Base):
+    """One event for one subscription: attempts, next try, outcome (the subscription's delivery log)."""
+
+    __tablename__ = "event_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    subscription_id: Mapped[str] = mapped_column(ForeignKey("event_subscriptions.id", ondelete="CASCADE"))
+    event_id: Mapped[str] = mapped_column(String(40))
+    event_type: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index(
+            "ix_event_deliveries_due",
+            "next_attempt_at",
+            postgresql_where=text("status = 'pending'"),
+            sqlite_where=text("status = 'pending'"),
+        ),
+        Index("ix_event_deliveries_subscription", "subscription_id", "id"),
+        Index("ix_event_deliveries_once", "subscription_id", "event_id", unique=True),
+    )
+
+
+class EventCursor(Base):
+    """How far the event fan-out has read the events table."""
+
+    __tablename__ = "event_cursors"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    last_event_id: Mapped[str] = mapped_column(String(40))

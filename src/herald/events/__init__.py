@@ -1,0 +1,1 @@
+"""Outgoing events: subscriptions, fan-out from the events table, signed deliveries with retries."""
