@@ -74,7 +74,9 @@ async def run_due(
             query = query.with_for_update(skip_locked=True)
         due = list((await session.execute(query)).scalars())
         for monitor in due:
-            monitor.next_check_at = now + timedelta(seconds=monitor.check_interval_seconds)
+            # From the due time, not from now: a check's lag must not push every later check back.
+            interval = timedelta(seconds=monitor.check_interval_seconds)
+            monitor.next_check_at = max((monitor.next_check_at or now) + interval, now)
             monitor.last_check_at = now
     if not due:
         return 0
@@ -90,8 +92,10 @@ async def run_due(
 
     outcomes = await asyncio.gather(*(one(m) for m in due))
     async with rt.sessions.begin() as session:
+        ids = [o.monitor_id for o in outcomes]
+        fresh = {m.id: m for m in (await session.execute(select(Monitor).where(Monitor.id.in_(ids)))).scalars()}
         for outcome in outcomes:
-            current = await session.get(Monitor, outcome.monitor_id)
+            current = fresh.get(outcome.monitor_id)
             if current is not None and current.status == "active":
                 await apply(rt, session, current, outcome, utcnow())
     rt.waker.wake()
@@ -278,7 +282,7 @@ def _alert_status(prepared: list[messages.Prepared], held_until: datetime | None
     return "queued"
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 1.0) -> None:
+async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 0.2) -> None:
     """The monitor loop for ``herald serve`` and ``herald scheduler``."""
     while not stop.is_set():
         checked = 0
