@@ -100,3 +100,36 @@ async def test_gone_disables_and_other_tenants_see_nothing(
     )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "event_types"
+
+
+async def test_trigger_and_approval_events_reach_subscribers(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    seen = use_transport(rt, lambda _: httpx.Response(204))
+    subscription = (await client.post("/api/v1/event-subscriptions", json={"url": "https://s.example/e",
+                                                                           "event_types": ["trigger.fired", "approval.decided"]},
+                                      headers=auth)).json()  # fmt: skip
+    await make_agent(client, auth, "intern", "INTERN")
+    trigger = (await client.post("/api/proactive/triggers", json={"name": "t", "trigger_type": "manual", "agent_id": "intern",
+                                                                  "task_template": "Deploy {v}",
+                                                                  "action": {"type": "message", "platform": "slack", "recipient_id": "C12345"}},
+                                 headers=auth)).json()  # fmt: skip
+    fired = (
+        await client.post(
+            f"/api/proactive/triggers/{trigger['id']}/fire", json={"payload": {"v": "2"}}, headers=auth
+        )
+    ).json()
+    await client.post(
+        f"/api/v1/messaging/proactive/approve/{fired['message_id']}",
+        json={"approver_user_id": "u1"},
+        headers=auth,
+    )
+    await pump(rt)
+    log = (
+        await client.get(f"/api/v1/event-subscriptions/{subscription['id']}/deliveries", headers=auth)
+    ).json()["items"]
+    assert sorted((d["event_type"], d["status"]) for d in log) == [
+        ("approval.decided", "delivered"),
+        ("trigger.fired", "delivered"),
+    ]
+    assert {json.loads(r.content)["type"] for r in seen} == {"trigger.fired", "approval.decided"}

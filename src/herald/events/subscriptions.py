@@ -17,6 +17,7 @@ from herald.tenancy.service import Principal
 EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",
     "message.approved", "message.rejected", "message.cancelled", "message.expired", "approval.requested",
+    "approval.decided", "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",
 })  # fmt: skip
 
 

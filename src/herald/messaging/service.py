@@ -365,5 +365,11 @@ async def _record_decision(
         ],
     )
     await session.execute(
-        insert(Event), [event_row(principal.tenant_id, f"message.{decision}", message.id, detail, at=now)]
+        insert(Event),
+        [
+            event_row(principal.tenant_id, f"message.{decision}", message.id, detail, at=now),
+            event_row(
+                principal.tenant_id, "approval.decided", message.id, {**detail, "decision": decision}, at=now
+            ),
+        ],
     )

@@ -23,6 +23,7 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.audit import event_row
 from herald.errors import RequestError
 from herald.ids import new_id
 from herald.messaging import service as messages
@@ -30,7 +31,7 @@ from herald.messaging.service import Intent, Priority
 from herald.monitoring import conditions, sources
 from herald.routing.quiet_hours import QuietHours
 from herald.runtime import Runtime
-from herald.storage.models import Monitor, MonitorAlert
+from herald.storage.models import Event, Monitor, MonitorAlert
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -93,7 +94,9 @@ async def run_due(
     outcomes = await asyncio.gather(*(one(m) for m in due))
     async with rt.sessions.begin() as session:
         ids = [o.monitor_id for o in outcomes]
-        fresh = {m.id: m for m in (await session.execute(select(Monitor).where(Monitor.id.in_(ids)))).scalars()}
+        fresh = {
+            m.id: m for m in (await session.execute(select(Monitor).where(Monitor.id.in_(ids)))).scalars()
+        }
         for outcome in outcomes:
             current = fresh.get(outcome.monitor_id)
             if current is not None and current.status == "active":
@@ -269,6 +272,11 @@ async def _notify(
             "sent_at": now if prepared and not held_until else None,
         }],
     )  # fmt: skip
+    event_type = "alert.resolved" if kind == "resolved" else "alert.firing"
+    detail = {"monitor_name": monitor.name, "value": value, "kind": kind, "status": status}
+    await session.execute(
+        insert(Event), [event_row(monitor.tenant_id, event_type, monitor.id, detail, at=now)]
+    )
     return True
 
 

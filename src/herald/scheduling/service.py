@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.audit import audit_row
+from herald.audit import audit_row, event_row
 from herald.channels import PLATFORMS
 from herald.errors import Conflict, NotFound, RequestError, ValidationFailed
 from herald.ids import new_id
@@ -25,7 +25,7 @@ from herald.messaging.service import Intent, Priority
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.scheduling.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
-from herald.storage.models import Agent, AuditEntry, Schedule, ScheduleExecution
+from herald.storage.models import Agent, AuditEntry, Event, Schedule, ScheduleExecution
 from herald.storage.types import utcnow
 from herald.tenancy import callbacks
 from herald.tenancy.service import Principal
@@ -271,6 +271,7 @@ class _RunBatch:
     executions: list[dict[str, Any]] = field(default_factory=list)
     updates: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)
 
     async def write(self, rt: Runtime, session: AsyncSession) -> None:
         await messages.write(rt, session, self.prepared)
@@ -289,6 +290,8 @@ class _RunBatch:
             )  # fmt: skip
         if self.audits:
             await session.execute(insert(AuditEntry), self.audits)
+        if self.events:
+            await session.execute(insert(Event), self.events)
 
 
 async def run_due(rt: Runtime, *, tenant_id: str | None = None, limit: int = 200) -> RunCounts:
@@ -377,10 +380,12 @@ async def _run_one(
             next_run, status = None, COMPLETED
     batch.updates.append({"b_id": schedule.id, "b_next": next_run, "b_status": status, "b_last": now,
                           "b_count": schedule.run_count + 1})  # fmt: skip
+    detail = {"outcome": outcome, "message_id": message_id, "due_at": due.isoformat()}
     batch.audits.append(
         audit_row(schedule.tenant_id, f"schedule:{schedule.id}", "schedule.executed", "schedule", schedule.id,
-                  {"outcome": outcome, "message_id": message_id, "due_at": due.isoformat()}, at=now)
+                  detail, at=now)
     )  # fmt: skip
+    batch.events.append(event_row(schedule.tenant_id, "schedule.executed", schedule.id, detail, at=now))
 
 
 async def _produce_message(

@@ -18,7 +18,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.audit import audit_row
+from herald.audit import audit_row, event_row
 from herald.channels import PLATFORMS
 from herald.errors import Conflict, NotFound, RequestError, TooManyRequests, ValidationFailed
 from herald.ids import new_id
@@ -27,7 +27,15 @@ from herald.messaging.service import Intent
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.security import new_webhook_secret
-from herald.storage.models import Agent, AuditEntry, Trigger, TriggerFiring, WebhookDelivery, WebhookEndpoint
+from herald.storage.models import (
+    Agent,
+    AuditEntry,
+    Event,
+    Trigger,
+    TriggerFiring,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 from herald.storage.types import utcnow
 from herald.tenancy import callbacks
 from herald.tenancy.service import Principal
@@ -160,6 +168,15 @@ async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source
             [audit_row(trigger.tenant_id, f"trigger:{trigger.id}", "trigger.fired", "trigger", trigger.id,
                        {"source": source, "outcome": firing.outcome, "firing_id": firing.id}, at=now)],
         )  # fmt: skip
+        detail = {
+            "source": source,
+            "firing_id": firing.id,
+            "task": firing.task,
+            "payload_digest": firing.payload_digest,
+        }
+        await session.execute(
+            insert(Event), [event_row(trigger.tenant_id, "trigger.fired", trigger.id, detail, at=now)]
+        )
     if firing.outcome == "dispatching":
         await _call_agent(rt, trigger, firing, data)
     rt.waker.wake()
