@@ -54,7 +54,6 @@ import itertools
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -64,10 +63,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
+from _common import LOOPBACK, SECRET, BenchError, check_loopback, git_commit, pg_admin, with_database
 from fastapi import Request
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,18 +93,12 @@ from herald.tenancy.service import (
     principal_for_key,
 )
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-LOOPBACK = frozenset({"127.0.0.1"})
 AGENT = "bench-channels"
 SLACK_CREDENTIALS = {"bot_token": "xoxb-bench-token"}
 TELEGRAM_CREDENTIALS = {"bot_token": "123456:bench-token"}
 POLL_SECONDS = 0.1
 FAKE_START_TIMEOUT = 30.0
-
-
-class BenchError(RuntimeError):
-    """A phase failed or timed out; the bench exits non-zero."""
 
 
 # -- the fake providers, in their own process ---------------------------------------------------------------
@@ -342,42 +336,6 @@ class GateTrace:
 
 
 # -- database -----------------------------------------------------------------------------------------------
-
-
-def check_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(
-            f"--postgres-url must point at 127.0.0.1 (got host {host!r}); the bench touches nothing else"
-        )
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
-async def pg_admin(url: str, sql: str) -> None:
-    conn = await asyncpg.connect(url, timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 async def setup_tenant(rt: Runtime) -> Principal:

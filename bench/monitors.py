@@ -58,7 +58,6 @@ import platform
 import pstats
 import queue
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -68,9 +67,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from _common import (
+    SECRET,
+    BenchError,
+    check_loopback,
+    git_commit,
+    percentile,
+    pg_admin,
+    wait_mp_event,
+    with_database,
+)
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -84,9 +91,7 @@ from herald.storage.models import MetricValue, Monitor
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-LOOPBACK = frozenset({"127.0.0.1"})
 AGENT = "bench-monitors"
 METRICS = 100
 THRESHOLD = 1e12
@@ -98,52 +103,11 @@ TARGET_LAG_P99_SECONDS = 1.0
 COLUMNS = {column.name for column in Monitor.__table__.columns}
 
 
-class BenchError(RuntimeError):
-    """A phase failed or timed out; the bench exits non-zero."""
-
-
 # -- helpers ------------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def check_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(
-            f"--postgres-url must point at 127.0.0.1 (got host {host!r}); the bench touches nothing else"
-        )
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def settings_kwargs(database_url: str, data_dir: str) -> dict[str, Any]:
     return {"database_url": database_url, "env": "development", "secret_key": SECRET, "data_dir": data_dir}
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def ms(seconds: float) -> float:
@@ -195,16 +159,6 @@ def checker_process(
         out.put(stats)
 
 
-async def _wait_mp_event(event: Any, within: float | None) -> bool:
-    """Wait for a multiprocessing Event without blocking the loop (in short slices, so the thread ends)."""
-    deadline = None if within is None else time.monotonic() + within
-    while True:
-        if await asyncio.to_thread(event.wait, min(0.05, within) if within is not None else 0.05):
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
-
-
 async def _checker_async(
     kwargs: dict[str, Any], index: int, opts: CheckerOptions, ready: Any, go: Any, stop: Any
 ) -> dict[str, Any]:
@@ -238,7 +192,7 @@ async def _checker_async(
         async with rt.engine.connect() as conn:  # open a pooled connection before the clock starts
             await conn.execute(text("SELECT 1"))
         ready.set()
-        if not await _wait_mp_event(go, SPAWN_TIMEOUT * 2):
+        if not await wait_mp_event(go, SPAWN_TIMEOUT * 2):
             stats["last_error"] = "never released"
             return stats
         cpu_started, wall_started = time.process_time(), time.monotonic()
@@ -262,7 +216,7 @@ async def _checker_async(
                 stats["empty_passes"] += 1
             if checked >= opts.limit:
                 continue
-            await _wait_mp_event(stop, opts.poll)
+            await wait_mp_event(stop, opts.poll)
         stats["cpu_seconds"] = time.process_time() - cpu_started
         stats["wall_seconds"] = time.monotonic() - wall_started
     except Exception as exc:
@@ -303,7 +257,7 @@ class CheckerPool:
             self.processes.append(process)
         deadline = time.monotonic() + SPAWN_TIMEOUT
         for event in self.ready:
-            while not await _wait_mp_event(event, 0.5):
+            while not await wait_mp_event(event, 0.5):
                 self.check_alive()
                 if time.monotonic() > deadline:
                     raise BenchError(f"a checker process did not start within {SPAWN_TIMEOUT:.0f} s")
@@ -338,14 +292,6 @@ class CheckerPool:
 
 
 # -- database -----------------------------------------------------------------------------------------------
-
-
-async def pg_admin(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def setup_tenant(rt: Runtime) -> Principal:

@@ -48,7 +48,6 @@ import platform
 import queue
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -57,9 +56,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from _common import (
+    SECRET,
+    BenchError,
+    check_loopback,
+    git_commit,
+    percentile,
+    pg_admin,
+    scalar,
+    wait_mp_event,
+    with_database,
+)
 from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
@@ -74,10 +83,8 @@ from herald.storage.models import Schedule
 from herald.storage.types import UTCDateTime, utcnow
 from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_FILE = "scheduler-postgres.json"
-LOOPBACK = frozenset({"127.0.0.1"})
 AGENT = "bench-scheduler"
 CRON = "* * * * *"
 TEMPLATE = "Report {{date}}"
@@ -96,52 +103,11 @@ TARGET_DUE_CHECK_MS = 5.0
 COLUMNS = [column.name for column in Schedule.__table__.columns]
 
 
-class BenchError(RuntimeError):
-    """A phase failed or timed out; the bench exits non-zero."""
-
-
 # -- helpers ------------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def check_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(
-            f"--postgres-url must point at 127.0.0.1 (got host {host!r}); the bench touches nothing else"
-        )
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def settings_kwargs(database_url: str, data_dir: str) -> dict[str, Any]:
     return {"database_url": database_url, "env": "development", "secret_key": SECRET, "data_dir": data_dir}
-
-
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def ms(seconds: float) -> float:
@@ -156,16 +122,6 @@ def scheduler_process(
 ) -> None:
     """Entry point of one scheduler process (spawned): build a Runtime, wait for "go", run what is due."""
     asyncio.run(_scheduler_async(kwargs, index, batch, ready, go, stop, out))
-
-
-async def _wait_mp_event(event: Any, within: float | None) -> bool:
-    """Wait for a multiprocessing Event without blocking the loop (in short slices, so the thread ends)."""
-    deadline = None if within is None else time.monotonic() + within
-    while True:
-        if await asyncio.to_thread(event.wait, 0.05):
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
 
 
 async def _scheduler_async(
@@ -191,7 +147,7 @@ async def _scheduler_async(
         async with rt.engine.connect() as conn:  # open a pooled connection before the clock starts
             await conn.execute(text("SELECT 1"))
         ready.set()
-        if not await _wait_mp_event(go, SPAWN_TIMEOUT * 2):
+        if not await wait_mp_event(go, SPAWN_TIMEOUT * 2):
             stats["exit_reason"] = "never released"
             return
         started = time.monotonic()
@@ -268,7 +224,7 @@ class SchedulerPool:
             self.processes.append(process)
         deadline = time.monotonic() + SPAWN_TIMEOUT
         for event in self.ready:
-            while not await _wait_mp_event(event, 0.5):
+            while not await wait_mp_event(event, 0.5):
                 self.check_alive()
                 if time.monotonic() > deadline:
                     raise BenchError(f"a scheduler process did not start within {SPAWN_TIMEOUT:.0f} s")
@@ -311,22 +267,9 @@ class SchedulerPool:
 # -- database -----------------------------------------------------------------------------------------------
 
 
-async def pg_admin(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def observer_engine(async_url: str) -> AsyncEngine:
     """A plain engine for the parent's polling, checks and the due-check timing."""
     return create_async_engine(async_url, pool_size=2, max_overflow=0)
-
-
-async def scalar(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = None) -> Any:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params or {})).scalar()
 
 
 async def setup_tenant(rt: Runtime) -> Principal:

@@ -29,7 +29,6 @@ import multiprocessing as mp
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -37,9 +36,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
-import asyncpg
+from _common import (
+    SECRET,
+    BenchError,
+    check_loopback,
+    git_commit,
+    percentile,
+    pg_admin,
+    scalar,
+    wait_mp_event,
+    with_database,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -58,42 +66,14 @@ from herald.tenancy.service import (
     principal_for_key,
 )
 
-SECRET = "bench-secret-key-0123456789-abcdefghijklmnop"
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-LOOPBACK = frozenset({"127.0.0.1"})
 DRAIN_AGENT = "bench-drain"
 MIXED_AGENT = "bench-mixed"
 POLL_SECONDS = 0.02
 SPAWN_TIMEOUT = 60.0
 
 
-class BenchError(RuntimeError):
-    """A phase failed or timed out; the bench exits non-zero."""
-
-
 # -- helpers ------------------------------------------------------------------------------------------------
-
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile (q in 0..100) of a non-empty sequence."""
-    ordered = sorted(values)
-    if not ordered:
-        return float("nan")
-    rank = max(1, round(q / 100 * len(ordered) + 0.5 - 1e-9))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def check_loopback(url: str) -> None:
-    host = urlsplit(url).hostname
-    if host not in LOOPBACK:
-        raise SystemExit(
-            f"--postgres-url must point at 127.0.0.1 (got host {host!r}); the bench touches nothing else"
-        )
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 def settings_kwargs(
@@ -112,37 +92,12 @@ def settings_kwargs(
     return values
 
 
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=Path(__file__).resolve().parent,
-            capture_output=True,
-            text=True,
-            timeout=5,
-            check=True,
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
-
-
 # -- worker processes ---------------------------------------------------------------------------------------
 
 
 def worker_process(kwargs: dict[str, Any], index: int, ready: Any, go: Any, stop: Any) -> None:
     """Entry point of one worker process (spawned): build a Runtime, wait for "go", run until "stop"."""
     asyncio.run(_worker_async(kwargs, index, ready, go, stop))
-
-
-async def _wait_mp_event(event: Any, within: float | None) -> bool:
-    """Wait for a multiprocessing Event without blocking the loop (in short slices, so the thread ends)."""
-    deadline = None if within is None else time.monotonic() + within
-    while True:
-        if await asyncio.to_thread(event.wait, 0.05):
-            return True
-        if deadline is not None and time.monotonic() >= deadline:
-            return False
 
 
 async def _worker_async(kwargs: dict[str, Any], index: int, ready: Any, go: Any, stop: Any) -> None:
@@ -152,7 +107,7 @@ async def _worker_async(kwargs: dict[str, Any], index: int, ready: Any, go: Any,
         async with rt.engine.connect() as conn:  # open a pooled connection before the clock starts
             await conn.execute(text("SELECT 1"))
         ready.set()
-        if not await _wait_mp_event(go, SPAWN_TIMEOUT * 2):
+        if not await wait_mp_event(go, SPAWN_TIMEOUT * 2):
             return
         stopping = asyncio.Event()
         running = asyncio.create_task(worker.run(stopping))
@@ -191,7 +146,7 @@ class WorkerPool:
             self.processes.append(process)
         deadline = time.monotonic() + SPAWN_TIMEOUT
         for event in self.ready:
-            while not await _wait_mp_event(event, 0.5):
+            while not await wait_mp_event(event, 0.5):
                 self.check_alive()
                 if time.monotonic() > deadline:
                     raise BenchError(f"a worker process did not start within {SPAWN_TIMEOUT:.0f} s")
@@ -218,23 +173,10 @@ class WorkerPool:
 # -- database -----------------------------------------------------------------------------------------------
 
 
-async def pg_admin(admin_url: str, sql: str) -> None:
-    conn = await asyncpg.connect(admin_url, timeout=5)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def observer_engine(async_url: str) -> AsyncEngine:
     """A plain engine for the parent's polling and checks. Not Herald's: on SQLite that one opens every
     transaction with BEGIN IMMEDIATE, so a poll would take the write lock from the worker it is watching."""
     return create_async_engine(async_url, pool_size=2, max_overflow=0)
-
-
-async def scalar(engine: AsyncEngine, sql: str, params: dict[str, Any] | None = None) -> Any:
-    async with engine.connect() as conn:
-        return (await conn.execute(text(sql), params or {})).scalar()
 
 
 async def remaining(engine: AsyncEngine, agent_id: str) -> int:
