@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
@@ -26,7 +27,15 @@ def _upper(value: Any) -> Any:
 
 
 Level = Annotated[MaturityLevel, BeforeValidator(_upper)]
-PriorityName = Annotated[str, BeforeValidator(_upper)]
+
+
+def _known_priority(value: str) -> str:
+    if value not in Priority.__members__:
+        raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
+    return value
+
+
+PriorityName = Annotated[str, BeforeValidator(_upper), AfterValidator(_known_priority)]
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
 
@@ -98,13 +107,6 @@ class SendRequest(Strict):
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
         return as_utc(value)
-
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, value: str) -> str:
-        if value not in Priority.__members__:
-            raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
-        return value
 
     @field_validator("send_now")
     @classmethod

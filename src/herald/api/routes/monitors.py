@@ -37,13 +37,6 @@ class Lifecycle(Strict):
     error_policy: str = "keep"
     mute_windows: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
 
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, value: str) -> str:
-        if value not in Priority.__members__:
-            raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
-        return value
-
 
 class ConditionCreate(Lifecycle):
     """Seed 000's body (source settings such as ``url``/``json_path`` or ``query``/``data_source_url`` at top level)."""

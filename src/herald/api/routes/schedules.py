@@ -62,13 +62,6 @@ class ScheduleCreate(Strict):
             raise ValueError("must be one-time or recurring")
         return normal
 
-    @field_validator("priority")
-    @classmethod
-    def _priority(cls, value: str) -> str:
-        if value not in Priority.__members__:
-            raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
-        return value
-
 
 class TaskScheduleCreate(Strict):
     """Seed 002's body: an agent task on a cron rule (or natural language)."""
