@@ -22,6 +22,10 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(200), unique=True)
     # Priority routing, fallback chains and default quiet hours (see herald.routing.policy).
     delivery_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # OTP limits overriding the Twilio Verify defaults (see herald.otp.policy).
+    otp_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # Days to keep finished messages; None keeps them (see herald.retention).
+    message_retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -71,6 +75,8 @@ class Channel(Base):
     # Overrides of the provider's published limits (messages per second); None keeps the provider default.
     rate_per_second: Mapped[float | None] = mapped_column(default=None)
     recipient_rate_per_second: Mapped[float | None] = mapped_column(default=None)
+    # A disabled interface sends nothing and answers its webhook with 503 so providers retry later.
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
@@ -128,6 +134,12 @@ class Message(Base):
     channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
     simulated: Mapped[bool] = mapped_column(Boolean, default=False)
     contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # A reply in a conversation: where it belongs and how to thread it ({"thread_id", "reply_to", ...}).
+    conversation_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    reply_context: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # Content that must not be stored readable (OTP codes): encrypted for the worker, dropped once finished;
+    # ``content`` then holds the redacted text shown in history.
+    sealed_content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
     # The fallback chain: [{"platform", "recipient_id", "channel_id", "simulated"}, ...]; route_step is current.
     route_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     route_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -175,6 +187,7 @@ class Message(Base):
         Index("ix_messages_tenant_status", "tenant_id", "status", "id"),
         Index("ix_messages_tenant_agent", "tenant_id", "agent_id", "id"),
         Index("ix_messages_receipt", "channel_id", "provider_message_id"),
+        Index("ix_messages_conversation", "conversation_id", "id"),
     )
 
 
@@ -564,3 +577,130 @@ class EventCursor(Base):
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_event_id: Mapped[str] = mapped_column(String(40))
+
+
+class Conversation(Base):
+    """One chat on one interface (a channel and the external user or chat id replies go to)."""
+
+    __tablename__ = "conversations"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"))
+    platform: Mapped[str] = mapped_column(String(32))
+    external_id: Mapped[str] = mapped_column(String(500))
+    # The contact this chat belongs to, when known: its conversations on every platform share one session.
+    contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # The session starts again after an idle time; context is what happened since.
+    session_started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_conversations_external", "channel_id", "external_id", unique=True),
+        Index("ix_conversations_tenant", "tenant_id", "last_activity_at"),
+        Index("ix_conversations_contact", "tenant_id", "contact_id"),
+    )
+
+
+class InboundMessage(Base):
+    """A message a person sent on an interface: stored on arrival, then routed to an agent in order."""
+
+    __tablename__ = "inbound_messages"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(String(40))
+    conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    sender_id: Mapped[str] = mapped_column(String(500))
+    sender_name: Mapped[str | None] = mapped_column(String(200), default=None)
+    body: Mapped[str] = mapped_column(Text, default="")
+    attachments: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    reply_context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    sent_at: Mapped[datetime]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # pending -> processing -> routed | replied | unrouted | failed
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    reply_message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        # A provider's retried delivery of the same message is stored once.
+        Index("ix_inbound_once", "channel_id", "provider_message_id", unique=True),
+        Index("ix_inbound_conversation", "conversation_id", "id"),
+        Index(
+            "ix_inbound_open",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+            sqlite_where=text("status IN ('pending', 'processing')"),
+        ),
+        Index("ix_inbound_channel_time", "channel_id", "received_at"),
+    )
+
+
+class RoutingRule(Base):
+    """Which agent answers an inbound message; the lowest ``priority`` whose conditions all match wins."""
+
+    __tablename__ = "routing_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    pattern: Mapped[str | None] = mapped_column(Text, default=None)
+    contact_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    priority: Mapped[int] = mapped_column(Integer, default=100)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_routing_rules_tenant", "tenant_id", "priority"),)
+
+
+class OtpVerification(Base):
+    """One verification (Twilio Verify's sense): the code is kept only as an HMAC under a server-side key."""
+
+    __tablename__ = "otp_verifications"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    # HMAC of the normalised recipient: lookups without keeping phone numbers and addresses in this table.
+    recipient_key: Mapped[str] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(32), default=None)
+    code_hash: Mapped[str] = mapped_column(String(64))
+    code_length: Mapped[int] = mapped_column(Integer, default=6)
+    # pending, approved, canceled, expired, max_attempts_reached
+    status: Mapped[str] = mapped_column(String(24), default="pending")
+    checks: Mapped[int] = mapped_column(Integer, default=0)
+    sends: Mapped[int] = mapped_column(Integer, default=1)
+    message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    locale: Mapped[str | None] = mapped_column(String(16), default=None)
+    expires_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_otp_recipient", "tenant_id", "recipient_key", "status"),
+        Index("ix_otp_expiry", "expires_at"),
+    )
+
+
+class OtpSend(Base):
+    """One code sent to a recipient: the send limit counts these in a sliding window."""
+
+    __tablename__ = "otp_sends"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    recipient_key: Mapped[str] = mapped_column(String(64))
+    verification_id: Mapped[str] = mapped_column(String(40))
+    sent_at: Mapped[datetime]
+
+    __table_args__ = (Index("ix_otp_sends_window", "tenant_id", "recipient_key", "sent_at"),)
