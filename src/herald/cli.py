@@ -153,15 +153,19 @@ def worker() -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Schedules, monitors and event deliveries: any number of these may share one PostgreSQL."""
+    """Schedules, monitors, trigger reactions and event deliveries: any number may share one PostgreSQL."""
 
     async def part(rt: Runtime, stop: asyncio.Event) -> None:
         from herald.events import dispatcher
         from herald.monitoring import engine
         from herald.scheduling.scheduler import Scheduler
+        from herald.triggers import reactions
 
         await asyncio.gather(
-            Scheduler(rt).run(stop), engine.run_forever(rt, stop), dispatcher.run_forever(rt, stop)
+            Scheduler(rt).run(stop),
+            engine.run_forever(rt, stop),
+            dispatcher.run_forever(rt, stop),
+            reactions.run_forever(rt, stop),
         )
 
     _run_until_signalled(part)

@@ -15,9 +15,11 @@ from herald.channels import Channel, ChannelConfig, provider_class
 from herald.channels.devinbox import DevInboxChannel, DevInboxStore
 from herald.config import Settings
 from herald.errors import PermanentDeliveryError
+from herald.events.bus import EventBus
 from herald.governance import GovernanceCache
 from herald.messaging.waker import Waker
 from herald.metrics import Metrics
+from herald.netguard import OutboundGuard
 from herald.security import CredentialBox
 from herald.storage.engine import create_engine, session_factory
 from herald.storage.models import Channel as ChannelRow
@@ -43,14 +45,19 @@ class Runtime:
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.governance = GovernanceCache()
         self.credentials = CredentialBox(settings.secret_key)
+        self.outbound = OutboundGuard(settings)
+        # The guard runs as a request hook, not a transport: httpx calls it for every redirect hop as well, and
+        # a client given its own transport would stop honouring HTTP(S)_PROXY / NO_PROXY from the environment.
         self.http = httpx.AsyncClient(
             timeout=httpx.Timeout(settings.send_timeout_seconds, connect=5.0),
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
             headers={"user-agent": "herald/0.1"},
+            event_hooks={"request": [self.outbound.check_request]},
         )
         self.devinbox = DevInboxStore(self.sessions)
         self.waker = Waker()
         self.metrics = Metrics()
+        self.bus = EventBus(self.sessions)
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
@@ -99,13 +106,14 @@ class Runtime:
             rate_per_second=row.rate_per_second,
             recipient_rate_per_second=row.recipient_rate_per_second,
         )
-        return cls(config, self.http)
+        return cls(config, self.http, outbound=self.outbound)
 
     def forget_channel(self, channel_id: str) -> None:
         self._channels.pop(channel_id, None)
         self.lookups.clear()
 
     async def close(self) -> None:
+        await self.bus.close()
         await self.waker.close()
         await self.http.aclose()
         await self.engine.dispose()

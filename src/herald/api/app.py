@@ -30,6 +30,7 @@ from herald.messaging.worker import Worker
 from herald.monitoring import engine as monitor_engine
 from herald.runtime import Runtime
 from herald.scheduling.scheduler import Scheduler
+from herald.triggers import reactions as trigger_reactions
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
@@ -48,6 +49,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
             tasks.append(asyncio.create_task(Scheduler(rt).run(stop)))
             tasks.append(asyncio.create_task(monitor_engine.run_forever(rt, stop)))
             tasks.append(asyncio.create_task(event_dispatcher.run_forever(rt, stop)))
+            tasks.append(asyncio.create_task(trigger_reactions.run_forever(rt, stop)))
         try:
             yield
         finally:
@@ -77,4 +79,5 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(triggers.router)
     app.include_router(triggers.hooks)
     app.include_router(events.router)
+    app.include_router(events.stream)
     return app

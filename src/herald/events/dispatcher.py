@@ -23,10 +23,12 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from herald.channels.base import parse_retry_after
+from herald.events import feed
 from herald.ids import new_id
+from herald.netguard import BlockedDestination
 from herald.runtime import Runtime
 from herald.security import standard_webhook_signature
-from herald.storage.models import Event, EventCursor, EventDelivery, EventSubscription
+from herald.storage.models import Event, EventDelivery, EventSubscription
 from herald.storage.types import utcnow
 
 log = logging.getLogger(__name__)
@@ -37,30 +39,10 @@ CURSOR = "subscriptions"
 
 async def fan_out(rt: Runtime, *, limit: int = 2000) -> int:
     """Turn new events into deliveries for matching subscriptions; returns how many events were read."""
-    horizon = utcnow() - SETTLE
     async with rt.sessions.begin() as session:
-        query = select(EventCursor).where(EventCursor.name == CURSOR)
-        if rt.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        cursor = (await session.execute(query)).scalar_one_or_none()
-        if cursor is None:
-            insert = pg_insert if rt.dialect == "postgresql" else sqlite_insert
-            await session.execute(
-                insert(EventCursor)
-                .values(name=CURSOR, last_event_id="")
-                .on_conflict_do_nothing(index_elements=["name"])
-            )
-            return 0
-        events = list(
-            (
-                await session.execute(
-                    select(Event)
-                    .where(Event.id > cursor.last_event_id, Event.created_at <= horizon)
-                    .order_by(Event.id)
-                    .limit(limit)
-                )
-            ).scalars()
-        )
+        batch = await feed.claim(session, rt.dialect, CURSOR, settle=SETTLE, limit=limit)
+        events = batch.events
+        batch.advance()
         if not events:
             return 0
         tenants = {e.tenant_id for e in events}
@@ -92,7 +74,6 @@ async def fan_out(rt: Runtime, *, limit: int = 2000) -> int:
         if rows:
             insert = pg_insert if rt.dialect == "postgresql" else sqlite_insert
             await session.execute(insert(EventDelivery).values(rows).on_conflict_do_nothing())
-        cursor.last_event_id = events[-1].id
     return len(events)
 
 
@@ -147,6 +128,9 @@ async def _send_one(rt: Runtime, delivery_id: str) -> None:
         code = response.status_code
         retry_after = parse_retry_after(response.headers.get("retry-after"))
         error = None if 200 <= code < 300 else f"HTTP {code}"
+    except BlockedDestination as exc:  # permanent: retrying cannot help until the allow-list changes
+        await _finish(rt, delivery_id, status="failed", error=str(exc))
+        return
     except httpx.HTTPError as exc:
         error = f"unreachable: {type(exc).__name__}"
     if error is None:

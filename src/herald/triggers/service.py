@@ -31,6 +31,8 @@ from herald.storage.models import (
     Agent,
     AuditEntry,
     Event,
+    Monitor,
+    Schedule,
     Trigger,
     TriggerFiring,
     WebhookDelivery,
@@ -63,6 +65,7 @@ async def create_trigger(
         raise ValidationFailed(
             f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
         )
+    await _check_source(session, principal.tenant_id, trigger_type, config)
     kind = action.get("type", "agent")
     if kind not in ("agent", "message"):
         raise ValidationFailed("must be agent or message", field="action.type")
@@ -86,6 +89,33 @@ async def create_trigger(
     await session.flush()
     await _audit(session, principal, "trigger.created", "trigger", trigger.id)
     return trigger
+
+
+async def _check_source(
+    session: AsyncSession, tenant_id: str, trigger_type: str, config: dict[str, Any]
+) -> None:
+    """A schedule or monitor trigger may name the schedule or monitor it follows (none: every one)."""
+    if trigger_type == "monitor":
+        states = config.get("states", ["firing"])
+        if not isinstance(states, list) or not states or not set(states) <= {"firing", "resolved"}:
+            raise ValidationFailed("must be a list of firing and/or resolved", field="config.states")
+        await _check_exists(session, Monitor, tenant_id, config.get("monitor_id"), "config.monitor_id")
+    elif trigger_type == "schedule":
+        await _check_exists(session, Schedule, tenant_id, config.get("schedule_id"), "config.schedule_id")
+
+
+async def _check_exists(
+    session: AsyncSession, model: type[Monitor] | type[Schedule], tenant_id: str, object_id: Any, field: str
+) -> None:
+    if object_id is None:
+        return
+    found = (
+        await session.execute(
+            select(model.id).where(model.id == str(object_id), model.tenant_id == tenant_id)
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise ValidationFailed(f"no {model.__tablename__[:-1]} {object_id!r}", field=field)
 
 
 async def _audit(session: AsyncSession, principal: Principal, action: str, kind: str, object_id: str) -> None:

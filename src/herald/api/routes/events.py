@@ -1,19 +1,25 @@
-"""Event subscriptions: ``/api/v1/event-subscriptions`` and each one's delivery log."""
+"""Events: subscriptions (``/api/v1/event-subscriptions``) with their delivery logs, the event list and the
+live stream (``/api/v1/events``, ``/api/v1/events/stream``)."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AnyHttpUrl, Field
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.idempotency import create_once
 from herald.api.schemas import Strict, page
 from herald.events import subscriptions
-from herald.storage.models import EventDelivery, EventSubscription
+from herald.events.bus import BusEvent
+from herald.storage.models import Event, EventDelivery, EventSubscription
 
 router = APIRouter(prefix="/api/v1/event-subscriptions", tags=["events"])
 
@@ -84,3 +90,70 @@ async def deliveries(
             session, principal.tenant_id, subscription_id, limit=limit, cursor=cursor
         )
     return page([delivery_out(r) for r in rows], limit)
+
+
+stream = APIRouter(prefix="/api/v1/events", tags=["events"])
+KEEPALIVE_SECONDS = 15.0
+
+
+@stream.get("")
+async def list_events(
+    rt: RuntimeDep,
+    principal: CurrentPrincipal,
+    limit: Limit = 100,
+    after: Annotated[str | None, Query(max_length=64, description="an event id: events after it")] = None,
+    types: Annotated[str | None, Query(max_length=1000, description="comma-separated event types")] = None,
+) -> dict[str, Any]:
+    """The tenant's events, oldest first, after an event id: the same record subscriptions and the stream use."""
+    query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > (after or ""))
+    if wanted := _types(types):
+        query = query.where(Event.type.in_(wanted))
+    async with rt.sessions() as session:
+        rows = list((await session.execute(query.order_by(Event.id).limit(limit))).scalars())
+    return {"items": [{"id": r.id, **BusEvent.of(r).body()} for r in rows],
+            "next_cursor": rows[-1].id if len(rows) == limit else None}  # fmt: skip
+
+
+@stream.get("/stream")
+async def stream_events(
+    request: Request,
+    rt: RuntimeDep,
+    principal: CurrentPrincipal,
+    types: Annotated[str | None, Query(max_length=1000, description="comma-separated event types")] = None,
+    last_event_id: Annotated[str | None, Header(max_length=64)] = None,
+) -> StreamingResponse:
+    """Server-sent events as they happen; ``Last-Event-ID`` resumes after a reconnect without a gap."""
+    wanted = _types(types)
+
+    async def body() -> AsyncIterator[str]:
+        async with rt.bus.subscribe(tenant_id=principal.tenant_id, types=wanted) as subscription:
+            seen = last_event_id or ""
+            if last_event_id:
+                query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > last_event_id)
+                if wanted:
+                    query = query.where(Event.type.in_(wanted))
+                async with rt.sessions() as session:
+                    missed = (await session.execute(query.order_by(Event.id).limit(1000))).scalars()
+                    for row in missed:
+                        seen = row.id
+                        yield _sse(BusEvent.of(row))
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_SECONDS)
+                except TimeoutError:
+                    yield ": keepalive\n\n"
+                    continue
+                if event.id > seen:
+                    yield _sse(event)
+
+    headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _types(types: str | None) -> frozenset[str]:
+    return frozenset(t.strip() for t in (types or "").split(",") if t.strip())
+
+
+def _sse(event: BusEvent) -> str:
+    return f"id: {event.id}\nevent: {event.type}\ndata: {json.dumps(event.body(), default=str)}\n\n"
