@@ -139,13 +139,14 @@ def _run_until_signalled(loop_part: Callable[[Runtime, asyncio.Event], Awaitable
 
 @main.command()
 def worker() -> None:
-    """A worker alone: run several against one PostgreSQL to scale out."""
+    """A worker alone (deliveries and inbound routing): run several against one PostgreSQL to scale out."""
 
     async def part(rt: Runtime, stop: asyncio.Event) -> None:
+        from herald.conversations.processor import Processor
         from herald.messaging.worker import Worker
 
         w = Worker(rt)
-        await w.run(stop)
+        await asyncio.gather(w.run(stop), Processor(rt).run(stop))
         await w.stop_heartbeat()
 
     _run_until_signalled(part)
@@ -153,9 +154,11 @@ def worker() -> None:
 
 @main.command()
 def scheduler() -> None:
-    """Schedules, monitors, trigger reactions and event deliveries: any number may share one PostgreSQL."""
+    """Schedules, monitors, trigger reactions, event deliveries and retention: any number may share one
+    PostgreSQL."""
 
     async def part(rt: Runtime, stop: asyncio.Event) -> None:
+        from herald import retention
         from herald.events import dispatcher
         from herald.monitoring import engine
         from herald.scheduling.scheduler import Scheduler
@@ -166,9 +169,34 @@ def scheduler() -> None:
             engine.run_forever(rt, stop),
             dispatcher.run_forever(rt, stop),
             reactions.run_forever(rt, stop),
+            retention.run_forever(rt, stop),
         )
 
     _run_until_signalled(part)
+
+
+@main.command()
+def purge() -> None:
+    """Run the retention job once: expired OTP verifications, old OTP send records, old finished messages."""
+    settings = _settings()
+    _logging(settings)
+
+    async def run() -> dict[str, int]:
+        from dataclasses import asdict
+
+        from herald.retention import purge as purge_once
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        try:
+            await upgrade(rt.engine)
+            return asdict(await purge_once(rt))
+        finally:
+            await rt.close()
+
+    for name, count in asyncio.run(run()).items():
+        click.echo(f"{name}: {count}")
 
 
 @main.command("fake-providers")

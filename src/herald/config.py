@@ -6,18 +6,24 @@ Production refuses to start without a real secret key; development generates one
 
 from __future__ import annotations
 
+import ipaddress
+import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from herald.errors import ConfigError
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/herald.db"
 _MIN_SECRET_LENGTH = 32
+# A DNS name, optionally "*." for every name below it (HERALD_OUTBOUND_ALLOW).
+_HOST_NAME = re.compile(
+    r"^(\*\.)?([a-z0-9_]([a-z0-9_-]{0,61}[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
+)
 
 
 class Environment(StrEnum):
@@ -62,6 +68,15 @@ class Settings(BaseSettings):
     metrics_token: str = Field(default="", repr=False)
     public_url: str = ""  # where providers reach this Herald (signed callbacks name it); empty: as requested
     log_level: str = "INFO"
+    # Finished or expired OTP verifications are deleted this long after they expire (herald.retention).
+    otp_retention_hours: float = Field(default=24.0, ge=0, le=24 * 365)
+    # Conversations: how many recent interactions an agent sees, and the idle time that starts a new session.
+    conversation_context_size: int = Field(default=3, ge=0, le=100)
+    conversation_idle_seconds: int = Field(default=86_400, ge=60)
+    # Outgoing URLs (callbacks, subscriptions, webhooks, HTTP monitors, SMTP) may not reach loopback, private or
+    # link-local addresses unless allowed here; None: the guard is on in production, off in development.
+    outbound_guard: bool | None = None
+    outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs and host names
 
     @field_validator("database_url")
     @classmethod
@@ -76,6 +91,26 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("outbound_allow", mode="before")
+    @classmethod
+    def _split_outbound_allow(cls, value: Any) -> Any:
+        return value.split(",") if isinstance(value, str) else value
+
+    @field_validator("outbound_allow")
+    @classmethod
+    def _check_outbound_allow(cls, value: list[str]) -> list[str]:
+        entries, problems = [], []
+        for raw in (item.strip() for item in value):
+            if not raw:
+                continue
+            try:
+                entries.append(_allow_entry(raw))
+            except ValueError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise ValueError("; ".join(problems))
+        return entries
 
     @model_validator(mode="after")
     def _check_secret(self) -> Settings:
@@ -92,12 +127,32 @@ class Settings(BaseSettings):
         return self.env is Environment.DEVELOPMENT
 
     @property
+    def outbound_guard_active(self) -> bool:
+        """On when asked for; by default in production only, since development talks to loopback fakes."""
+        return self.outbound_guard if self.outbound_guard is not None else not self.is_development
+
+    @property
     def async_database_url(self) -> str:
         return normalise_database_url(self.database_url)
 
     @property
     def is_sqlite(self) -> bool:
         return self.async_database_url.startswith("sqlite")
+
+
+def _allow_entry(raw: str) -> str:
+    """One HERALD_OUTBOUND_ALLOW entry, normalised: a CIDR (a bare address is a /32 or /128) or a host name."""
+    entry = raw.lower().rstrip(".")
+    if "%" in entry:
+        raise ValueError(f"{raw!r}: zone indexes (%...) are not supported")
+    try:
+        return str(ipaddress.ip_network(entry))
+    except ValueError as exc:
+        if "/" in entry or ":" in entry or re.fullmatch(r"[\d.]+", entry):
+            raise ValueError(f"{raw!r} is not a valid CIDR: {exc}") from None
+    if not _HOST_NAME.fullmatch(entry):
+        raise ValueError(f"{raw!r} is neither a CIDR (10.0.0.0/8) nor a host name")
+    return entry
 
 
 def _describe(error: ValidationError) -> str:

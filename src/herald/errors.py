@@ -77,10 +77,28 @@ class TooManyRequests(RequestError):
     status = 429
     title = "Too many requests"
 
+    def __init__(
+        self,
+        detail: str,
+        *,
+        field: str | None = None,
+        audit: list[dict[str, Any]] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(detail, field=field, audit=audit)
+        self.retry_after = retry_after  # seconds until a retry may succeed; sent as Retry-After
+
 
 class ContentTooLarge(RequestError):
     status = 413
     title = "Content too large"
+
+
+class Unavailable(RequestError):
+    """Not now: the caller should try again later (a disabled interface, so providers redeliver)."""
+
+    status = 503
+    title = "Service unavailable"
 
 
 class DeliveryError(HeraldError):

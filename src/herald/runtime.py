@@ -56,6 +56,7 @@ class Runtime:
         )
         self.devinbox = DevInboxStore(self.sessions)
         self.waker = Waker()
+        self.inbound_waker = Waker()  # stored inbound messages wait for routing
         self.metrics = Metrics()
         self.bus = EventBus(self.sessions)
         self._channels: dict[str, tuple[Channel, float]] = {}

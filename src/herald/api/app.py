@@ -8,23 +8,28 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
+from herald import dashboard, retention
 from herald.api import problems
 from herald.api.routes import (
     agents,
     channels,
     contacts,
+    conversations,
     delivery,
     events,
     interfaces,
     messages,
     monitors,
     ops,
+    otp,
     proactive,
     records,
+    retention_policy,
     schedules,
     triggers,
 )
 from herald.config import Settings
+from herald.conversations.processor import Processor
 from herald.events import dispatcher as event_dispatcher
 from herald.messaging.worker import Worker
 from herald.monitoring import engine as monitor_engine
@@ -50,6 +55,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
             tasks.append(asyncio.create_task(monitor_engine.run_forever(rt, stop)))
             tasks.append(asyncio.create_task(event_dispatcher.run_forever(rt, stop)))
             tasks.append(asyncio.create_task(trigger_reactions.run_forever(rt, stop)))
+            tasks.append(asyncio.create_task(retention.run_forever(rt, stop)))
+            tasks.append(asyncio.create_task(Processor(rt).run(stop)))
         try:
             yield
         finally:
@@ -79,5 +86,10 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(triggers.router)
     app.include_router(triggers.hooks)
     app.include_router(events.router)
+    app.include_router(otp.router)
+    app.include_router(retention_policy.router)
     app.include_router(events.stream)
+    app.include_router(conversations.conversations)
+    app.include_router(conversations.rules)
+    dashboard.install(app)
     return app

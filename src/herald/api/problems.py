@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -10,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from herald.errors import RequestError, Unauthorized
+from herald.errors import RequestError, TooManyRequests, Unauthorized, Unavailable
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -45,6 +46,10 @@ def install(app: FastAPI) -> None:
     async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
         errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
         headers = {"WWW-Authenticate": 'Bearer realm="herald"'} if isinstance(exc, Unauthorized) else None
+        if isinstance(exc, Unavailable):
+            headers = {"Retry-After": "60"}
+        if isinstance(exc, TooManyRequests) and exc.retry_after is not None:
+            headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after)))}
         return problem(
             exc.status, exc.title, exc.detail, errors=errors, headers=headers, instance=request.url.path
         )

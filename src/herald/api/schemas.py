@@ -121,6 +121,12 @@ class ScheduleRequest(SendRequest):
     scheduled_for: datetime
 
 
+class BulkItem(SendRequest):
+    """One item of ``POST /api/v1/messages/bulk``: a send request plus its own idempotency key."""
+
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
 class ApproveRequest(Strict):
     approver_user_id: str | None = Field(default=None, min_length=1, max_length=200)
 

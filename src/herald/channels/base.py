@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 import httpx
 from pydantic import BaseModel, ConfigDict
 
+from herald.netguard import OutboundGuard
+
 
 @dataclass(frozen=True, slots=True)
 class OutboundMessage:
@@ -66,9 +68,13 @@ class Channel(ABC):
     recipient_rate_per_second: ClassVar[float | None] = None
     burst: ClassVar[float] = 1.0
 
-    def __init__(self, config: ChannelConfig, http: httpx.AsyncClient) -> None:
+    def __init__(
+        self, config: ChannelConfig, http: httpx.AsyncClient, *, outbound: OutboundGuard | None = None
+    ) -> None:
         self.config = config
         self.http = http
+        # ``http`` checks its own requests; adapters that open connections otherwise (SMTP) ask ``outbound``.
+        self.outbound = outbound
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} provider={self.provider} id={self.config.id}>"

@@ -9,6 +9,7 @@ import httpx
 
 from herald.channels.base import parse_retry_after
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.netguard import BlockedDestination
 
 
 def origin(base_url: str | None, default: str) -> str:
@@ -27,9 +28,11 @@ def rebase(url: str, base_url: str | None) -> str:
 async def call(
     http: httpx.AsyncClient, provider: str, method: str, url: str, **kwargs: Any
 ) -> httpx.Response:
-    """Make one provider request; timeouts and connection failures are retryable."""
+    """Make one provider request; timeouts and connection failures are retryable, a refused destination not."""
     try:
         return await http.request(method, url, follow_redirects=False, **kwargs)
+    except BlockedDestination as exc:
+        raise PermanentDeliveryError(f"{provider}: {exc}") from exc
     except httpx.TimeoutException as exc:
         raise RetryableDeliveryError(f"{provider} timed out") from exc
     except httpx.TransportError as exc:

@@ -6,12 +6,13 @@ import asyncio
 import time
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row
 from herald.channels import PLATFORMS, OutboundMessage, provider_class, providers
+from herald.channels.smtp import SmtpCredentials
 from herald.errors import DeliveryError, NotFound, RetryableDeliveryError, ValidationFailed
 from herald.ids import new_id
 from herald.routing.recipients import recipient_problem
@@ -34,6 +35,18 @@ def _credentials_error(exc: ValidationError) -> ValidationFailed:
     first = exc.errors()[0]
     field = ".".join(["credentials", *(str(p) for p in first["loc"])])
     return ValidationFailed(str(first["msg"]).removeprefix("Value error, "), field=field)
+
+
+async def _check_destinations(rt: Runtime, credentials: BaseModel, base_url: str | None) -> None:
+    """Refuse now, naming the field, what the outbound guard would refuse at every send: the base URL, URLs in
+    the credentials (webhooks) and an SMTP host."""
+    if base_url:
+        await rt.outbound.validate_url(base_url, field="base_url")
+    for name, value in credentials.model_dump(mode="json").items():
+        if isinstance(value, str) and value.lower().startswith(("http://", "https://")):
+            await rt.outbound.validate_url(value, field=f"credentials.{name}")
+    if isinstance(credentials, SmtpCredentials):
+        await rt.outbound.validate_host(credentials.host, credentials.port, field="credentials.host")
 
 
 async def create_channel(
@@ -72,6 +85,7 @@ async def create_channel(
         checked = cls.credentials_model.model_validate(credentials)
     except ValidationError as exc:
         raise _credentials_error(exc) from exc
+    await _check_destinations(rt, checked, base_url)
     now = utcnow()
     if is_default:
         await session.execute(

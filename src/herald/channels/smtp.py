@@ -5,7 +5,8 @@ provider message id, so the adapter generates the ``Message-ID`` header and retu
 class: 4xx (greylisting, mailbox busy, too many connections) and connection failures or timeouts are
 retryable, 5xx (550 unknown recipient, 535 authentication failed, 554 refused) are permanent.
 
-The channel's ``base_url`` is not used: host and port come from the credentials.
+The channel's ``base_url`` is not used: host and port come from the credentials. The outbound guard checks the
+host before connecting (a refused host is permanent; one that does not resolve, retryable).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from herald.channels.base import Channel, OutboundMessage
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.netguard import BlockedDestination
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 DEFAULT_SUBJECT = "Message"
@@ -66,6 +68,8 @@ class SmtpChannel(Channel):
         except ValueError as exc:  # e.g. a line break in the recipient or subject (header injection)
             raise PermanentDeliveryError(f"smtp: cannot build the email: {exc}") from exc
         try:
+            if self.outbound is not None:  # aiosmtplib connects itself, past the HTTP client's guard
+                await self.outbound.check_host(creds.host, creds.port)
             await aiosmtplib.send(
                 email_message,
                 hostname=creds.host,
@@ -78,6 +82,8 @@ class SmtpChannel(Channel):
                 tls_context=_tls_context(creds),
                 timeout=self.timeout,
             )
+        except BlockedDestination as exc:
+            raise PermanentDeliveryError(f"smtp: {exc}") from exc
         except (aiosmtplib.SMTPException, OSError, ValueError) as exc:
             raise classify(exc) from exc
         return str(email_message["Message-ID"])

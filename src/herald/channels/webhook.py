@@ -14,6 +14,7 @@ import httpx
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from herald.channels.base import Channel, OutboundMessage, parse_retry_after
+from herald.channels.http import call
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.security import standard_webhook_signature
 
@@ -56,14 +57,7 @@ class WebhookChannel(Channel):
             "webhook-timestamp": str(timestamp),
             "webhook-signature": standard_webhook_signature(creds.secret, message.id, timestamp, body),
         }
-        try:
-            response = await self.http.post(
-                str(creds.url), content=body, headers=headers, follow_redirects=False
-            )
-        except httpx.TimeoutException as exc:
-            raise RetryableDeliveryError("webhook timed out") from exc
-        except httpx.TransportError as exc:
-            raise RetryableDeliveryError(f"webhook unreachable: {type(exc).__name__}") from exc
+        response = await call(self.http, self.provider, "POST", str(creds.url), content=body, headers=headers)
         return self._classify(response, message.id)
 
     @staticmethod

@@ -18,6 +18,7 @@ EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",
     "message.approved", "message.rejected", "message.cancelled", "message.expired", "approval.requested",
     "approval.decided", "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",
+    "otp.sent", "otp.approved", "otp.canceled", "otp.expired", "otp.max_attempts_reached",
 })  # fmt: skip
 
 
@@ -30,6 +31,7 @@ async def create(
             f"unknown event types {', '.join(unknown)}; known: {', '.join(sorted(EVENT_TYPES))}",
             field="event_types",
         )
+    await rt.outbound.validate_url(url, field="url")
     secret = new_webhook_secret()
     subscription = EventSubscription(
         id=new_id("sub"), tenant_id=principal.tenant_id, url=url, event_types=sorted(set(event_types)),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, String, bindparam, text
+from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TextualSelect
 
@@ -29,15 +29,17 @@ UPDATE messages
         ORDER BY priority, run_at
         LIMIT :limit {lock})
 RETURNING id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, subject, content,
-          attempts, max_attempts, priority, route_plan, route_step
+          attempts, max_attempts, priority, route_plan, route_step, sealed_content
 """
 
 # A lease that ran out means its worker died (or stalled past the lease): put the row back, or fail it if its
-# attempts are spent, so a message that kills workers cannot kill them forever.
+# attempts are spent, so a message that kills workers cannot kill them forever. A finished message drops its
+# sealed content (see Message.sealed_content).
 RECLAIM = text(
     """
 UPDATE messages
    SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
+       sealed_content = CASE WHEN attempts >= max_attempts THEN NULL ELSE sealed_content END,
        last_error = 'lease expired: the worker holding it stopped',
        lease_owner = NULL, lease_expires_at = NULL, run_at = :now, updated_at = :now
  WHERE status = 'sending' AND lease_expires_at < :now
@@ -47,7 +49,7 @@ RETURNING id, tenant_id, platform, status
 
 EXPIRE_APPROVALS = text(
     """
-UPDATE messages SET status = 'expired', expires_at = NULL, updated_at = :now
+UPDATE messages SET status = 'expired', expires_at = NULL, sealed_content = NULL, updated_at = :now
  WHERE status = 'pending_approval' AND expires_at <= :now
 RETURNING id, tenant_id, platform
 """
@@ -68,7 +70,7 @@ def claim_statement(dialect: str) -> TextualSelect:
             bindparam("owner", type_=String()),
             bindparam("limit", type_=Integer()),
         )
-        .columns(simulated=Boolean(), route_plan=JSON())
+        .columns(simulated=Boolean(), route_plan=JSON(), sealed_content=LargeBinary())
     )
 
 
@@ -88,6 +90,7 @@ class Claimed:
     priority: int
     route_plan: list[dict[str, Any]]
     route_step: int
+    sealed_content: bytes | None = None  # the real text, encrypted, when ``content`` is redacted (OTP codes)
 
     def next_step(self) -> dict[str, Any] | None:
         """The fallback after the current route step, if any."""

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
@@ -23,6 +23,7 @@ from herald.messaging import templates
 from herald.messaging.waker import CHANNEL as NOTIFY_CHANNEL
 from herald.routing import planner
 from herald.runtime import Runtime
+from herald.storage.bulk import insert_rows
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal, load_level
@@ -57,9 +58,14 @@ class Status:
 
 @dataclass
 class Intent:
-    """What a producer wants sent: who speaks, to whom, what."""
+    """What a producer wants sent: who speaks, to whom, what.
 
-    agent_id: str
+    ``agent_id`` None is the tenant's own message (OTP codes): no agent speaks, so no maturity tier applies,
+    and the principal is the actor in the audit trail. ``sealed`` is the real text when ``content`` is a redacted
+    stand-in: it is stored encrypted for the worker and dropped once the message is finished.
+    """
+
+    agent_id: str | None
     platform: str | None
     recipient_id: str | None
     content: str
@@ -72,6 +78,7 @@ class Intent:
     channel_id: str | None = None
     contact_id: str | None = None
     fallback: list[tuple[str, str]] = field(default_factory=list)
+    sealed: str | None = None
 
 
 async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:
@@ -108,25 +115,45 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
 
 
 async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> None:
-    """Store prepared messages with one INSERT per table; NOTIFY once if any is due now."""
+    """Store prepared messages with one INSERT (or COPY) per table; NOTIFY once if any is due now."""
     if not batch:
         return
-    await session.execute(insert(Message), [p.values for p in batch])
-    await session.execute(insert(AuditEntry), [p.audit for p in batch])
-    await session.execute(insert(Event), [p.event for p in batch])
+    await insert_rows(session, _table(Message), [p.values for p in batch])
+    await insert_rows(session, _table(AuditEntry), [p.audit for p in batch])
+    await insert_rows(session, _table(Event), [p.event for p in batch])
     if any(p.wake for p in batch):
         await notify_workers(rt, session)
     for p in batch:
         rt.metrics.messages.labels(p.values["status"], p.values["platform"]).inc()
 
 
-async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Prepared:
-    """Govern, render and route one message, writing nothing. Raises a RequestError naming the field at fault."""
-    level = await _level(rt, session, principal.tenant_id, intent.agent_id)
-    decision = decide(level)
+def _table(model: type[Message | AuditEntry | Event]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+async def prepare(
+    rt: Runtime,
+    session: AsyncSession,
+    principal: Principal,
+    intent: Intent,
+    *,
+    memo: planner.Memo | None = None,
+) -> Prepared:
+    """Govern, render and route one message, writing nothing. Raises a RequestError naming the field at fault.
+
+    A batch producer passes one ``memo`` for all its messages so lookups are made once per batch."""
+    if intent.agent_id is None:
+        level, decision = None, Decision.SEND
+    else:
+        level = await _level(rt, session, principal.tenant_id, intent.agent_id)
+        decision = decide(level)
+    level_name = None if level is None else level.value
     if decision is Decision.BLOCK:
+        assert intent.agent_id is not None
         blocked = {
-            "maturity_level": level.value,
+            "maturity_level": level_name,
             "platform": intent.platform,
             "recipient_id": intent.recipient_id,
             "contact_id": intent.contact_id,
@@ -154,7 +181,7 @@ async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, inte
     route = await planner.plan(
         rt, session, principal.tenant_id, platform=intent.platform, recipient_id=intent.recipient_id,
         channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
-        fallback=intent.fallback,
+        fallback=intent.fallback, memo=memo,
     )  # fmt: skip
     for index, step in enumerate(route.steps):
         limit = planner.length_limit(step)
@@ -170,7 +197,7 @@ async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, inte
         "id": new_id("msg"),
         "tenant_id": principal.tenant_id,
         "agent_id": intent.agent_id,
-        "agent_maturity_level": level.value,
+        "agent_maturity_level": level_name,
         "platform": first.platform,
         "recipient_id": first.recipient_id,
         "channel_id": first.channel_id,
@@ -180,6 +207,7 @@ async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, inte
         "route_step": 0,
         "subject": subject,
         "content": content,
+        "sealed_content": None if intent.sealed is None else rt.credentials.seal({"content": intent.sealed}),
         "status": Status.PENDING_APPROVAL if held else Status.QUEUED,
         "priority": int(intent.priority),
         "run_at": run_at,
@@ -200,7 +228,7 @@ async def prepare(rt: Runtime, session: AsyncSession, principal: Principal, inte
     }
     detail: dict[str, Any] = {
         "decision": decision.value,
-        "maturity_level": level.value,
+        "maturity_level": level_name,
         "status": values["status"],
     }
     if run_at > send_at:
@@ -304,7 +332,8 @@ async def reject(
     now = utcnow()
     message = await _transition(
         session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
-        {"status": Status.REJECTED, "approved_by": approver, "last_error": reason, "updated_at": now},
+        {"status": Status.REJECTED, "approved_by": approver, "last_error": reason, "updated_at": now,
+         "sealed_content": None},
     )  # fmt: skip
     await _record_decision(session, principal, message, "rejected", approver, reason, now)
     return message
@@ -317,7 +346,7 @@ async def cancel(session: AsyncSession, principal: Principal, message_id: str) -
         principal.tenant_id,
         message_id,
         Status.CANCELLABLE,
-        {"status": Status.CANCELLED, "updated_at": now},
+        {"status": Status.CANCELLED, "updated_at": now, "sealed_content": None},
     )
     await session.execute(
         insert(AuditEntry),

@@ -284,12 +284,20 @@ class Worker:
             reason = channel.reason if isinstance(channel, DeliveryError) else str(channel)
             return self._failed(claimed, "unknown", started_at, clock, reason, None, permanent=True)
         provider = channel.provider
+        content = claimed.content
+        if claimed.sealed_content is not None:
+            # The stored content is redacted (an OTP code); the real text exists only for this call.
+            try:
+                content = str(self.rt.credentials.open(claimed.sealed_content)["content"])
+            except (ConfigError, KeyError):
+                reason = "sealed content cannot be decrypted: was HERALD_SECRET_KEY changed?"
+                return self._failed(claimed, provider, started_at, clock, reason, None, permanent=True)
         message = OutboundMessage(
             id=claimed.id,
             tenant_id=claimed.tenant_id,
             platform=claimed.platform,
             recipient_id=claimed.recipient_id,
-            content=claimed.content,
+            content=content,
             subject=claimed.subject,
             attempt=claimed.attempts,
         )
@@ -328,13 +336,15 @@ class Worker:
         for outcome in outcomes:
             self._settle(batch, outcome)
         table = _messages()
+        # A finished message drops its sealed content: nothing readable outlives the send.
         await self._update(session, batch.sent, {
             "status": Status.SENT, "sent_at": bindparam("b_now"), "provider_message_id": bindparam("b_pid"),
-            "last_error": None, "cost": bindparam("b_cost"),
+            "last_error": None, "cost": bindparam("b_cost"), "sealed_content": None,
         })  # fmt: skip
         await self._update(
-            session, batch.failed, {"status": Status.FAILED, "last_error": bindparam("b_error")}
-        )
+            session, batch.failed,
+            {"status": Status.FAILED, "last_error": bindparam("b_error"), "sealed_content": None},
+        )  # fmt: skip
         await self._update(session, batch.retry, {
             "status": Status.QUEUED, "run_at": bindparam("b_run_at"), "last_error": bindparam("b_error"),
         })  # fmt: skip

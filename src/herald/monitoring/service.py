@@ -57,17 +57,23 @@ class MonitorSpec:
     action: str | None = None
 
 
-async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, spec: MonitorSpec) -> None:
-    if await session.get(Agent, (principal.tenant_id, spec.agent_id)) is None:
-        raise ValidationFailed(
-            f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
-        )
-    condition = conditions.parse_condition(spec.condition)
+async def _validate_sources(rt: Runtime, condition: conditions.Condition) -> None:
+    """Each leaf's source settings; a database source must answer, an HTTP source's URL pass the outbound guard."""
     for leaf in conditions.leaves_of(condition):
         where = "condition" if isinstance(condition, conditions.Leaf) else "composite_conditions"
         sources.validate_source(leaf, field=where)
         if leaf.condition_type == "database_query":
             await sources.probe(rt, leaf, field=where)
+        elif leaf.condition_type == "api_metrics" and leaf.source.get("url"):
+            await rt.outbound.validate_url(str(leaf.source["url"]).strip(), field=f"{where}.url")
+
+
+async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, spec: MonitorSpec) -> None:
+    if await session.get(Agent, (principal.tenant_id, spec.agent_id)) is None:
+        raise ValidationFailed(
+            f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
+        )
+    await _validate_sources(rt, conditions.parse_condition(spec.condition))
     for index, target in enumerate(spec.platforms):
         platform, recipient = target.get("platform"), target.get("recipient_id")
         if target.get("contact_id"):

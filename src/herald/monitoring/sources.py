@@ -39,6 +39,7 @@ from sqlalchemy.pool import NullPool
 
 from herald.errors import ValidationFailed
 from herald.monitoring.conditions import Leaf, normalise_metric
+from herald.netguard import BlockedDestination
 from herald.runtime import Runtime
 from herald.storage.models import Attempt, Message, MetricValue
 from herald.storage.types import utcnow
@@ -149,6 +150,8 @@ async def _read_http(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> float:
     headers = leaf.source.get("headers") or {}
     try:
         response = await rt.http.get(url, headers=headers, timeout=ctx.timeout, follow_redirects=False)
+    except BlockedDestination as exc:
+        raise SourceError(str(exc)) from exc
     except Exception as exc:
         raise SourceError(f"request failed: {_describe_error(exc)}") from exc
     if response.status_code >= 400:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from herald.errors import Unauthorized, ValidationFailed
@@ -19,7 +20,7 @@ def hub_signature(app_secret: str, body: bytes) -> str:
     return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
 
 
-def verify(credentials: dict[str, Any], request: CallbackRequest) -> None:
+def verify(credentials: Mapping[str, Any], request: CallbackRequest) -> None:
     secret = str(credentials.get("app_secret") or "")
     given = request.headers.get("x-hub-signature-256", "")
     if not secret or not hmac.compare_digest(hub_signature(secret, request.body).encode(), given.encode()):

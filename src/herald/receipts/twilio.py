@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from collections.abc import Mapping
 from typing import Any
 
 from herald.errors import Unauthorized, ValidationFailed
@@ -23,12 +24,17 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
-async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
+def verify(credentials: Mapping[str, Any], request: CallbackRequest) -> None:
+    """Raise Unauthorized unless X-Twilio-Signature matches; shared by receipts and inbound messages."""
     token = str(credentials.get("auth_token") or "")
     given = request.headers.get("x-twilio-signature", "")
     expected = twilio_signature(token, request.url, request.form)
     if not token or not hmac.compare_digest(expected.encode(), given.encode()):
         raise Unauthorized("X-Twilio-Signature does not match")
+
+
+async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
+    verify(credentials, request)
     sid = request.form.get("MessageSid") or request.form.get("SmsSid")
     status = request.form.get("MessageStatus") or request.form.get("SmsStatus")
     if not sid or not status:

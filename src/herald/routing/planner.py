@@ -10,6 +10,7 @@ open are put last, so healthy channels are tried first.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import field as _field
 from datetime import datetime
 from typing import Any
 
@@ -62,25 +63,92 @@ class Plan:
         return delay_for_quiet_hours(at, quiet, zone)
 
 
+@dataclass
+class Memo:
+    """Lookups shared by the messages of one batch (a bulk request), so each contact, named channel and circuit
+    is read once per batch instead of once per message. Circuit states are those at the batch's start."""
+
+    contacts: dict[str, Contact | None] = _field(default_factory=dict)
+    channels: dict[str, tuple[str, str, str] | None] = _field(default_factory=dict)
+    circuits: dict[str, circuit.CircuitView] = _field(default_factory=dict)
+
+    async def preload_contacts(self, session: AsyncSession, tenant_id: str, contact_ids: set[str]) -> None:
+        """Read every contact the batch names in one query per thousand."""
+        wanted = sorted(contact_ids - self.contacts.keys())
+        for start in range(0, len(wanted), 1000):
+            chunk = wanted[start : start + 1000]
+            rows = (
+                await session.execute(
+                    select(Contact).where(Contact.tenant_id == tenant_id, Contact.id.in_(chunk))
+                )
+            ).scalars()
+            found = {row.id: row for row in rows}
+            self.contacts.update({cid: found.get(cid) for cid in chunk})
+
+
+async def _named_channel(
+    session: AsyncSession, tenant_id: str, channel_id: str, memo: Memo | None
+) -> tuple[str, str, str] | None:
+    if memo is not None and channel_id in memo.channels:
+        return memo.channels[channel_id]
+    row = (
+        await session.execute(
+            select(ChannelRow.id, ChannelRow.provider, ChannelRow.platform).where(
+                ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id
+            )
+        )
+    ).one_or_none()
+    found = None if row is None else (row.id, row.provider, row.platform)
+    if memo is not None:
+        memo.channels[channel_id] = found
+    return found
+
+
+async def _contact(
+    session: AsyncSession, tenant_id: str, contact_id: str, memo: Memo | None
+) -> Contact | None:
+    if memo is not None and contact_id in memo.contacts:
+        return memo.contacts[contact_id]
+    contact = (
+        await session.execute(select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id))
+    ).scalar_one_or_none()
+    if memo is not None:
+        memo.contacts[contact_id] = contact
+    return contact
+
+
+async def _circuits(
+    session: AsyncSession, channel_ids: set[str], memo: Memo | None
+) -> dict[str, circuit.CircuitView]:
+    if memo is None:
+        return await circuit.load(session, channel_ids, utcnow())
+    unknown = channel_ids - memo.circuits.keys()
+    if unknown:
+        memo.circuits.update(await circuit.load(session, unknown, utcnow()))
+    return memo.circuits
+
+
 async def resolve_channel(
-    rt: Runtime, session: AsyncSession, tenant_id: str, platform: str, channel_id: str | None, *, field: str
+    rt: Runtime,
+    session: AsyncSession,
+    tenant_id: str,
+    platform: str,
+    channel_id: str | None,
+    *,
+    field: str,
+    memo: Memo | None = None,
 ) -> tuple[str | None, str, bool]:
     """(channel id, provider, simulated) for a platform; raises a 422 naming ``field`` when none can serve it."""
     if channel_id is not None:
-        row = (
-            await session.execute(
-                select(ChannelRow.id, ChannelRow.provider, ChannelRow.platform).where(
-                    ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id
-                )
-            )
-        ).one_or_none()
+        row = await _named_channel(session, tenant_id, channel_id, memo)
         if row is None:
             raise ValidationFailed(f"no channel {channel_id!r}", field="channel_id")
-        if row.platform != platform:
+        cid, provider, serves = row
+        if serves != platform:
             raise ValidationFailed(
-                f"channel {channel_id!r} serves {row.platform!r}, not {platform!r}", field="channel_id"
+                f"channel {channel_id!r} serves {serves!r}, not {platform!r}", field="channel_id"
             )
-        return row.id, row.provider, row.provider == "devinbox"
+        return cid, provider, provider == "devinbox"
     found, default = rt.lookups.get(("default_channel", tenant_id, platform))
     if not found:
         chosen = (
@@ -138,16 +206,13 @@ async def plan(
     contact_id: str | None,
     priority_name: str,
     fallback: list[tuple[str, str]],
+    memo: Memo | None = None,
 ) -> Plan:
     policy = await tenant_policy(rt, session, tenant_id)
     contact = None
     wanted: list[tuple[str, str, str]] = []  # platform, recipient, field to blame
     if contact_id is not None:
-        contact = (
-            await session.execute(
-                select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id)
-            )
-        ).scalar_one_or_none()
+        contact = await _contact(session, tenant_id, contact_id, memo)
         if contact is None:
             raise ValidationFailed(f"no contact {contact_id!r}", field="contact_id")
         if platform is not None:
@@ -183,10 +248,10 @@ async def plan(
         _check_recipient(name, recipient, field)
         chosen = channel_id if index == 0 else None
         cid, provider, simulated = await resolve_channel(
-            rt, session, tenant_id, name, chosen, field="platform" if index == 0 else field
+            rt, session, tenant_id, name, chosen, field="platform" if index == 0 else field, memo=memo
         )
         steps.append(Step(name, recipient, cid, provider, simulated))
-    health = await circuit.load(session, {s.channel_id for s in steps if s.channel_id}, utcnow())
+    health = await _circuits(session, {s.channel_id for s in steps if s.channel_id}, memo)
     healthy = [s for s in steps if not s.channel_id or health[s.channel_id].state == "closed"]
     broken = [s for s in steps if s not in healthy]
     return Plan(healthy + broken, contact, policy)

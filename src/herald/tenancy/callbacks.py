@@ -12,6 +12,7 @@ import httpx
 
 from herald.channels.base import parse_retry_after
 from herald.errors import HeraldError
+from herald.netguard import BlockedDestination
 from herald.runtime import Runtime
 from herald.security import new_webhook_secret, standard_webhook_signature
 from herald.storage.models import Agent
@@ -68,6 +69,8 @@ async def call_agent(
             response = await rt.http.post(
                 agent.callback_url, content=body, headers=headers, follow_redirects=False
             )
+        except BlockedDestination as exc:  # retrying cannot help until the allow-list changes
+            raise CallbackFailed(str(exc)) from exc
         except httpx.HTTPError as exc:
             last = f"unreachable: {type(exc).__name__}"
         else:

@@ -33,6 +33,9 @@ def agent_out(agent: Agent, secret: str | None = None) -> dict[str, Any]:
 async def create_agent(
     body: AgentCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
+    if body.callback_url:
+        await rt.outbound.validate_url(str(body.callback_url), field="callback_url")
+
     async def create(session: AsyncSession) -> dict[str, Any]:
         secret, sealed = callbacks.new_secret(rt) if body.callback_url else (None, None)
         agent = await service.create_agent(
@@ -66,6 +69,8 @@ async def update_agent(
     agent_id: str, body: AgentPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change an agent's name, maturity level or callback URL; the change is audited and takes effect at once."""
+    if body.callback_url:
+        await rt.outbound.validate_url(str(body.callback_url), field="callback_url")
     secret, sealed = None, None
     async with rt.sessions.begin() as session:
         current = await service.get_agent(session, principal.tenant_id, agent_id)

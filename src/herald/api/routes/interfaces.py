@@ -1,25 +1,33 @@
-"""Provider callbacks per channel: ``/api/v1/interfaces/{channel_id}/webhook``.
+"""Interfaces: each channel's provider callbacks (``/api/v1/interfaces/{channel_id}/webhook``), status, and
+enable/disable.
 
-No tenant API key here: each provider proves itself with its own signature, checked over the raw body before
-anything is stored. For now this carries delivery receipts (Twilio status callbacks, WhatsApp statuses); inbound
-conversations arrive on the same URL later.
+The webhook takes no tenant API key: each provider proves itself with its own signature, checked over the raw
+body before anything is stored. It carries inbound messages (see :mod:`herald.conversations`) and delivery
+receipts (Twilio status callbacks, WhatsApp statuses, email events).
 """
 
 from __future__ import annotations
 
 import hmac
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.api.deps import RuntimeDep
-from herald.errors import ContentTooLarge, Forbidden, NotFound
+from herald.api.deps import CurrentPrincipal, RuntimeDep
+from herald.conversations import service as conversations
+from herald.conversations.inbound import INBOUND, Reply
+from herald.errors import ContentTooLarge, Forbidden, NotFound, Unavailable
 from herald.receipts import CallbackRequest, Parser, apply, email, meta, twilio
+from herald.routing import circuit
 from herald.runtime import Runtime
-from herald.storage.models import Channel
+from herald.storage.models import Channel, InboundMessage, Message
+from herald.storage.types import utcnow
+from herald.tenancy.service import Principal
 
 router = APIRouter(prefix="/api/v1/interfaces", tags=["provider callbacks"])
 
@@ -61,11 +69,15 @@ async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
 
 
 @router.post("/{channel_id}/webhook")
-async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> dict[str, int]:
+async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
+    """A provider's call: inbound messages (stored, then answered at once; routing follows in the background)
+    and delivery receipts. A disabled interface answers 503 so the provider delivers again later."""
     row, credentials = await _channel(rt, channel_id)
-    parser = PARSERS.get(row.provider)
-    if parser is None:
+    adapter, parser = INBOUND.get(row.provider), PARSERS.get(row.provider)
+    if adapter is None and parser is None:
         raise NotFound(f"channel {channel_id} ({row.provider}) takes no callbacks")
+    if not row.enabled:
+        raise Unavailable(f"interface {channel_id} is disabled")
     body = await request.body()
     if len(body) > MAX_BODY:
         raise ContentTooLarge(f"body is over {MAX_BODY} bytes")
@@ -78,7 +90,99 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> dict[st
         headers={k.lower(): v for k, v in request.headers.items()},
         form=form,
     )
-    receipts = await parser(credentials, incoming)
+    stored, parsed = 0, 0
+    if adapter is not None:
+        result = adapter.receive(credentials, incoming)
+        if isinstance(result, Reply):
+            return Response(result.body, status_code=result.status, media_type=result.media_type)
+        parsed, stored = len(result), await conversations.store(rt, row, result)
+    updated, receipts = 0, []
+    if parser is not None:
+        receipts = await parser(credentials, incoming)
+        if receipts:
+            async with rt.sessions.begin() as session:
+                updated = await apply(session, row.tenant_id, row.id, receipts)
+    if parsed and adapter is not None and adapter.ack is not None:
+        return Response(adapter.ack.body, status_code=adapter.ack.status, media_type=adapter.ack.media_type)
+    return {"received": len(receipts), "updated": updated, "messages": stored}
+
+
+@router.get("")
+async def list_interfaces(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Every channel with its state: enabled, circuit, last traffic each way, throughput in the last hour."""
+    async with rt.sessions() as session:
+        rows = list(
+            (
+                await session.execute(
+                    select(Channel).where(Channel.tenant_id == principal.tenant_id).order_by(Channel.id)
+                )
+            ).scalars()
+        )
+        items = await _interfaces_out(session, rows)
+    return {"items": items}
+
+
+@router.post("/{channel_id}/enable")
+async def enable(channel_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    return await _set_enabled(rt, principal, channel_id, enabled=True)
+
+
+@router.post("/{channel_id}/disable")
+async def disable(channel_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Stop sending and taking webhooks at once; queued messages wait, providers redeliver later."""
+    return await _set_enabled(rt, principal, channel_id, enabled=False)
+
+
+async def _set_enabled(
+    rt: Runtime, principal: Principal, channel_id: str, *, enabled: bool
+) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
-        updated = await apply(session, row.tenant_id, row.id, receipts)
-    return {"received": len(receipts), "updated": updated}
+        row = await conversations.set_enabled(rt, session, principal, channel_id, enabled)
+        return (await _interfaces_out(session, [row]))[0]
+
+
+async def _interfaces_out(session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:
+    now = utcnow()
+    ids = {r.id for r in rows}
+    hour = now - timedelta(hours=1)
+    health = await circuit.load(session, ids, now)
+    inbound = {
+        channel_id: (last, count)
+        for channel_id, last, count in (
+            await session.execute(
+                select(
+                    InboundMessage.channel_id,
+                    func.max(InboundMessage.received_at),
+                    func.count().filter(InboundMessage.received_at >= hour),
+                )
+                .where(InboundMessage.channel_id.in_(ids))
+                .group_by(InboundMessage.channel_id)
+            )
+        ).all()
+    }
+    outbound = {
+        channel_id: (last, count)
+        for channel_id, last, count in (
+            await session.execute(
+                select(
+                    Message.channel_id,
+                    func.max(Message.sent_at),
+                    func.count().filter(Message.sent_at >= hour),
+                )
+                .where(Message.channel_id.in_(ids), Message.sent_at.is_not(None))
+                .group_by(Message.channel_id)
+            )
+        ).all()
+    }
+    return [
+        {"id": r.id, "name": r.name, "platform": r.platform, "provider": r.provider, "enabled": r.enabled,
+         "circuit": health[r.id].state, "last_error": health[r.id].last_error,
+         "last_inbound_at": _iso(inbound.get(r.id, (None, 0))[0]), "last_outbound_at": _iso(outbound.get(r.id, (None, 0))[0]),
+         "inbound_last_hour": inbound.get(r.id, (None, 0))[1], "sent_last_hour": outbound.get(r.id, (None, 0))[1],
+         "webhook_path": f"/api/v1/interfaces/{r.id}/webhook"}
+        for r in rows
+    ]  # fmt: skip
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

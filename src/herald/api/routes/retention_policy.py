@@ -1,0 +1,40 @@
+"""The tenant's retention period for finished messages (the retention job in herald.retention applies it)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from pydantic import Field
+
+from herald.api.deps import CurrentPrincipal, RuntimeDep
+from herald.api.schemas import Strict
+from herald.errors import NotFound
+from herald.storage.models import Tenant
+
+router = APIRouter(prefix="/api/v1", tags=["retention"])
+
+
+class RetentionPolicy(Strict):
+    message_retention_days: int | None = Field(
+        default=None, ge=1, le=36_500, description="days to keep finished messages; null keeps them"
+    )
+
+
+@router.get("/retention-policy", response_model=RetentionPolicy)
+async def get_retention(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    async with rt.sessions() as session:
+        tenant = await session.get(Tenant, principal.tenant_id)
+    return {"message_retention_days": tenant.message_retention_days if tenant else None}
+
+
+@router.put("/retention-policy", response_model=RetentionPolicy)
+async def put_retention(body: RetentionPolicy, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+    """Finished messages (with their attempts, approvals and dev inbox copies) older than this are deleted by
+    the retention job; audit entries and events are kept."""
+    async with rt.sessions.begin() as session:
+        tenant = await session.get(Tenant, principal.tenant_id)
+        if tenant is None:
+            raise NotFound("no such tenant")
+        tenant.message_retention_days = body.message_retention_days
+    return body.model_dump(mode="json")

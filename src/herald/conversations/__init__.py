@@ -1,0 +1,1 @@
+"""Conversations: messages people send to Herald's channels, and the threads they form."""

@@ -1,0 +1,377 @@
+"""Conversations: storing what people send, sessions, routing rules, and replies on the same interface.
+
+A provider's webhook is answered as soon as its messages are stored (:func:`store`); routing to an agent
+happens afterwards in :mod:`herald.conversations.processor`. A conversation is one chat on one interface; its
+session is the recent exchange since the last idle gap, and when the chat belongs to a known contact, the session
+spans all of that contact's conversations on every platform (seed 001's cross-interface session).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.audit import audit_row, event_row
+from herald.conversations.inbound import InboundMessage
+from herald.errors import NotFound, ValidationFailed
+from herald.ids import new_id
+from herald.messaging import service as messages
+from herald.messaging.service import Intent, Priority
+from herald.runtime import Runtime
+from herald.storage.models import (
+    Agent,
+    AuditEntry,
+    Channel,
+    Contact,
+    Conversation,
+    Event,
+    Message,
+    RoutingRule,
+)
+from herald.storage.models import InboundMessage as InboundRow
+from herald.storage.types import utcnow
+from herald.tenancy.service import Principal
+
+MAX_PATTERN = 500
+
+
+# -- arrival --------------------------------------------------------------------------------------------------
+
+
+async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) -> int:
+    """Store new messages (a provider's repeat of a message id is ignored); returns how many were new."""
+    if not inbound:
+        return 0
+    now = utcnow()
+    fresh = 0
+    async with rt.sessions.begin() as session:
+        conversations = await _conversations(session, rt.dialect, channel, inbound, now)
+        rows = [_row(channel, conversations[m.conversation_key], m, now) for m in inbound]
+        insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
+        stored = await session.execute(
+            insert_(InboundRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["channel_id", "provider_message_id"])
+            .returning(InboundRow.id, InboundRow.conversation_id)
+        )
+        new: dict[str, str] = {row_id: conversation_id for row_id, conversation_id in stored.all()}  # noqa: C416
+        fresh = len(new)
+        if new:
+            events = [
+                event_row(channel.tenant_id, "inbound.received", r["id"],
+                          {"conversation_id": r["conversation_id"], "channel_id": channel.id,
+                           "platform": channel.platform, "sender_id": r["sender_id"]}, at=now)
+                for r in rows if r["id"] in new
+            ]  # fmt: skip
+            await session.execute(insert(Event), events)
+            await session.execute(
+                update(Conversation)
+                .where(Conversation.id.in_(set(new.values())))
+                .values(last_activity_at=now)
+            )
+    if fresh:
+        rt.inbound_waker.wake()
+    return fresh
+
+
+def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: datetime) -> dict[str, Any]:
+    reply_context = {k: v for k, v in (("thread_id", m.thread_id), ("reply_to", m.provider_message_id),
+                                       ("reply_token", m.reply_token)) if v}  # fmt: skip
+    return {
+        "id": new_id("inb"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
+        "conversation_id": conversation.id, "provider_message_id": m.provider_message_id[:500],
+        "sender_id": m.sender_id[:500], "sender_name": (m.sender_name or "")[:200] or None, "body": m.text,
+        "attachments": [dict(a) for a in m.attachments], "reply_context": reply_context, "sent_at": m.sent_at,
+        "received_at": now, "status": "pending", "attempts": 0, "next_attempt_at": now,
+    }  # fmt: skip
+
+
+async def _conversations(
+    session: AsyncSession, dialect: str, channel: Channel, inbound: list[InboundMessage], now: datetime
+) -> dict[str, Conversation]:
+    """The conversation of each chat in ``inbound``, created on first contact (and tied to a known contact)."""
+    keys = {m.conversation_key for m in inbound}
+    found = {
+        c.external_id: c
+        for c in (
+            await session.execute(
+                select(Conversation).where(
+                    Conversation.channel_id == channel.id, Conversation.external_id.in_(keys)
+                )
+            )
+        ).scalars()
+    }
+    missing = [
+        m for m in {m.conversation_key: m for m in inbound}.values() if m.conversation_key not in found
+    ]
+    for m in missing:
+        contact_id = await _contact_for(session, channel, m.sender_id)
+        values = {"id": new_id("cnv"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
+                  "platform": channel.platform, "external_id": m.conversation_key[:500], "contact_id": contact_id,
+                  "sender_name": m.sender_name, "session_started_at": now, "last_activity_at": now,
+                  "created_at": now}  # fmt: skip
+        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+        await session.execute(
+            insert_(Conversation)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
+        )
+    if missing:
+        found = {
+            c.external_id: c
+            for c in (
+                await session.execute(
+                    select(Conversation).where(
+                        Conversation.channel_id == channel.id, Conversation.external_id.in_(keys)
+                    )
+                )
+            ).scalars()
+        }
+    return found
+
+
+async def _contact_for(session: AsyncSession, channel: Channel, sender_id: str) -> str | None:
+    """The tenant's contact whose address on this platform is the sender, if any."""
+    address = Contact.addresses[channel.platform].as_string()
+    return (
+        await session.execute(
+            select(Contact.id).where(Contact.tenant_id == channel.tenant_id, address == sender_id).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# -- sessions -------------------------------------------------------------------------------------------------
+
+
+async def session_context(
+    rt: Runtime, session: AsyncSession, conversation: Conversation, *, before: str | None = None
+) -> dict[str, Any]:
+    """The last interactions of this conversation's session (both directions, every platform of the contact)."""
+    idle = timedelta(seconds=rt.settings.conversation_idle_seconds)
+    size = rt.settings.conversation_context_size
+    now = utcnow()
+    if now - conversation.last_activity_at > idle:
+        conversation.session_started_at = now
+    scope = [conversation.id]
+    if conversation.contact_id is not None:
+        scope = list(
+            (
+                await session.execute(
+                    select(Conversation.id).where(
+                        Conversation.tenant_id == conversation.tenant_id,
+                        Conversation.contact_id == conversation.contact_id,
+                    )
+                )
+            ).scalars()
+        )
+    since = max(conversation.session_started_at, now - idle)
+    inbound_query = select(InboundRow).where(
+        InboundRow.conversation_id.in_(scope), InboundRow.received_at >= since
+    )
+    if before is not None:
+        inbound_query = inbound_query.where(InboundRow.id < before)
+    inbound = (await session.execute(inbound_query.order_by(InboundRow.id.desc()).limit(size))).scalars()
+    outbound = (
+        await session.execute(
+            select(Message)
+            .where(Message.conversation_id.in_(scope), Message.created_at >= since)
+            .order_by(Message.id.desc())
+            .limit(size)
+        )
+    ).scalars()
+    history = sorted(
+        [_inbound_out(m) for m in inbound] + [_outbound_out(m) for m in outbound], key=lambda h: str(h["at"])
+    )[-size:]
+    return {"id": f"{conversation.contact_id or conversation.id}:{int(since.timestamp())}",
+            "started_at": since.isoformat(), "contact_id": conversation.contact_id, "history": history}  # fmt: skip
+
+
+def _inbound_out(m: InboundRow) -> dict[str, Any]:
+    return {"direction": "inbound", "id": m.id, "text": m.body, "at": m.received_at.isoformat(),
+            "sender_id": m.sender_id, "sender_name": m.sender_name, "attachments": m.attachments,
+            "conversation_id": m.conversation_id, "status": m.status, "agent_id": m.agent_id}  # fmt: skip
+
+
+def _outbound_out(m: Message) -> dict[str, Any]:
+    return {"direction": "outbound", "id": m.id, "text": m.content, "at": m.created_at.isoformat(),
+            "agent_id": m.agent_id, "status": m.status, "conversation_id": m.conversation_id,
+            "platform": m.platform}  # fmt: skip
+
+
+# -- replies --------------------------------------------------------------------------------------------------
+
+
+async def reply(
+    rt: Runtime,
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    agent_id: str,
+    text: str,
+    in_reply_to: InboundRow | None,
+    actor: Principal | None = None,
+) -> messages.Prepared:
+    """Send ``text`` back on the conversation's interface, under ``agent_id``'s governance, threaded."""
+    principal = actor or Principal(
+        tenant_id=conversation.tenant_id, key_id=agent_id, is_admin=False, kind="agent"
+    )
+    intent = Intent(
+        agent_id=agent_id, platform=conversation.platform, recipient_id=conversation.external_id, content=text,
+        channel_id=conversation.channel_id, priority=Priority.HIGH,
+        governance_metadata={"conversation_id": conversation.id},
+    )  # fmt: skip
+    prepared = await messages.prepare(rt, session, principal, intent)
+    prepared.values["conversation_id"] = conversation.id
+    prepared.values["reply_context"] = dict(in_reply_to.reply_context) if in_reply_to is not None else None
+    await messages.write(rt, session, [prepared])
+    conversation.last_activity_at = utcnow()
+    conversation.agent_id = agent_id
+    return prepared
+
+
+async def last_inbound(session: AsyncSession, conversation_id: str) -> InboundRow | None:
+    return (
+        await session.execute(
+            select(InboundRow)
+            .where(InboundRow.conversation_id == conversation_id)
+            .order_by(InboundRow.id.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# -- reading --------------------------------------------------------------------------------------------------
+
+
+async def get_conversation(session: AsyncSession, tenant_id: str, conversation_id: str) -> Conversation:
+    conversation = (
+        await session.execute(
+            select(Conversation).where(
+                Conversation.id == conversation_id, Conversation.tenant_id == tenant_id
+            )
+        )
+    ).scalar_one_or_none()
+    if conversation is None:
+        raise NotFound(f"no conversation {conversation_id!r}")
+    return conversation
+
+
+async def list_conversations(
+    session: AsyncSession, tenant_id: str, *, limit: int, cursor: str | None, channel_id: str | None = None
+) -> list[Conversation]:
+    query = select(Conversation).where(Conversation.tenant_id == tenant_id)
+    if channel_id is not None:
+        query = query.where(Conversation.channel_id == channel_id)
+    if cursor is not None:
+        query = query.where(Conversation.id < cursor)
+    return list((await session.execute(query.order_by(Conversation.id.desc()).limit(limit))).scalars())
+
+
+async def conversation_messages(
+    session: AsyncSession, tenant_id: str, conversation_id: str, *, limit: int
+) -> list[dict[str, Any]]:
+    """Both directions, oldest first (the latest ``limit``)."""
+    await get_conversation(session, tenant_id, conversation_id)
+    inbound = (
+        await session.execute(
+            select(InboundRow)
+            .where(InboundRow.conversation_id == conversation_id)
+            .order_by(InboundRow.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    outbound = (
+        await session.execute(
+            select(Message)
+            .where(Message.tenant_id == tenant_id, Message.conversation_id == conversation_id)
+            .order_by(Message.id.desc())
+            .limit(limit)
+        )
+    ).scalars()
+    both = [_inbound_out(m) for m in inbound] + [_outbound_out(m) for m in outbound]
+    return sorted(both, key=lambda h: str(h["at"]))[-limit:]
+
+
+# -- routing rules --------------------------------------------------------------------------------------------
+
+
+async def create_rule(session: AsyncSession, principal: Principal, values: dict[str, Any]) -> RoutingRule:
+    tenant_id = principal.tenant_id
+    if await session.get(Agent, (tenant_id, values["agent_id"])) is None:
+        raise ValidationFailed(f"no agent {values['agent_id']!r}", field="agent_id")
+    if values.get("channel_id") is not None:
+        channel = await session.get(Channel, values["channel_id"])
+        if channel is None or channel.tenant_id != tenant_id:
+            raise ValidationFailed(f"no channel {values['channel_id']!r}", field="channel_id")
+    if values.get("contact_id") is not None:
+        contact = await session.get(Contact, values["contact_id"])
+        if contact is None or contact.tenant_id != tenant_id:
+            raise ValidationFailed(f"no contact {values['contact_id']!r}", field="contact_id")
+    if values.get("pattern") is not None:
+        try:
+            re.compile(values["pattern"])
+        except re.error as exc:
+            raise ValidationFailed(f"not a regular expression: {exc}", field="pattern") from exc
+    rule = RoutingRule(id=new_id("rul"), tenant_id=tenant_id, created_at=utcnow(), **values)
+    session.add(rule)
+    await session.flush()
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(tenant_id, principal.actor, "routing_rule.created", "routing_rule", rule.id)],
+    )
+    return rule
+
+
+async def list_rules(session: AsyncSession, tenant_id: str) -> list[RoutingRule]:
+    query = select(RoutingRule).where(RoutingRule.tenant_id == tenant_id)
+    return list((await session.execute(query.order_by(RoutingRule.priority, RoutingRule.id))).scalars())
+
+
+async def delete_rule(session: AsyncSession, principal: Principal, rule_id: str) -> None:
+    rule = await session.get(RoutingRule, rule_id)
+    if rule is None or rule.tenant_id != principal.tenant_id:
+        raise NotFound(f"no routing rule {rule_id!r}")
+    await session.delete(rule)
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(principal.tenant_id, principal.actor, "routing_rule.deleted", "routing_rule", rule_id)],
+    )
+
+
+def choose(
+    rules: list[RoutingRule], *, channel_id: str, contact_id: str | None, text: str
+) -> RoutingRule | None:
+    """The first rule (by priority) whose every condition matches; a rule without conditions matches all."""
+    for rule in rules:
+        if rule.channel_id is not None and rule.channel_id != channel_id:
+            continue
+        if rule.contact_id is not None and rule.contact_id != contact_id:
+            continue
+        if rule.pattern is not None and re.search(rule.pattern, text[:4000]) is None:
+            continue
+        return rule
+    return None
+
+
+# -- interfaces -----------------------------------------------------------------------------------------------
+
+
+async def set_enabled(
+    rt: Runtime, session: AsyncSession, principal: Principal, channel_id: str, enabled: bool
+) -> Channel:
+    channel = await session.get(Channel, channel_id)
+    if channel is None or channel.tenant_id != principal.tenant_id:
+        raise NotFound(f"no interface {channel_id!r}")
+    channel.enabled = enabled
+    action = "interface.enabled" if enabled else "interface.disabled"
+    await session.execute(
+        insert(AuditEntry), [audit_row(principal.tenant_id, principal.actor, action, "channel", channel_id)]
+    )
+    rt.forget_channel(channel_id)
+    return channel

@@ -1,0 +1,277 @@
+"""Conversations end to end: a signed inbound webhook in each provider's real shape is stored, routed to the
+agent with its session, and the agent's reply goes back through the pipeline to the same provider."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+
+from herald.conversations.processor import Processor
+from herald.fakes import create_fake_app
+from herald.fakes.base import FakeState
+from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message
+from herald.messaging.worker import Worker
+from herald.runtime import Runtime
+from herald.storage.models import InboundMessage
+from tests.conftest import new_tenant
+
+AGENT_URL = "https://agent.example/hook"
+FAKE_ORIGIN = "http://providers.fake"
+
+# provider -> (platform, credentials, sender or chat that a reply goes to)
+PROVIDERS: dict[str, tuple[str, dict[str, Any]]] = {
+    "whatsapp_cloud": ("whatsapp", {"access_token": "EAAG" + "x" * 20, "phone_number_id": "106540352242922",
+                                    "app_secret": "meta-app-secret", "verify_token": "verify-me"}),
+    "messenger": ("messenger", {"page_access_token": "EAAG" + "y" * 20, "page_id": "1234567890",
+                                "app_secret": "meta-app-secret"}),
+    "slack": ("slack", {"bot_token": "xoxb-" + "1" * 20, "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}),
+    "telegram": ("telegram", {"bot_token": "123456:" + "A" * 35, "secret_token": "tg-secret-token"}),
+    "twilio": ("sms", {"account_sid": "AC" + "0" * 32, "auth_token": "twilio-auth-token",
+                       "from_number": "+15017122661"}),
+    "line": ("line", {"channel_access_token": "line-token-" + "z" * 20, "channel_secret": "line-channel-secret"}),
+    "discord_bot": ("discord", {"bot_token": "discord." + "b" * 30, "public_key": DISCORD_TEST_PUBLIC_KEY}),
+}  # fmt: skip
+
+
+class World:
+    """The agent fake and the provider fakes behind the runtime's HTTP client."""
+
+    def __init__(self, rt: Runtime, answer: Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]) -> None:
+        self.fake = FakeState()
+        self.calls: list[httpx.Request] = []
+        providers = httpx.ASGITransport(app=create_fake_app(self.fake))
+
+        async def handle(request: httpx.Request) -> httpx.Response:
+            if request.url.host == "agent.example":
+                self.calls.append(request)
+                return httpx.Response(200, json=await answer(json.loads(request.content)["data"]))
+            return await providers.handle_async_request(request)
+
+        rt.http = httpx.AsyncClient(transport=httpx.MockTransport(handle))
+
+    def agent_bodies(self) -> list[dict[str, Any]]:
+        return [json.loads(r.content)["data"] for r in self.calls]
+
+
+async def echo(data: dict[str, Any]) -> dict[str, Any]:
+    return {"reply": f"You said: {data['message']['text']}"}
+
+
+async def setup(
+    client: httpx.AsyncClient, auth: dict[str, str], provider: str, level: str = "AUTONOMOUS"
+) -> dict[str, Any]:
+    platform, credentials = PROVIDERS[provider]
+    response = await client.post("/api/v1/agents", json={"id": "support", "maturity_level": level,
+                                                         "callback_url": AGENT_URL}, headers=auth)  # fmt: skip
+    assert response.status_code == 201, response.text
+    response = await client.post("/api/v1/channels", json={"platform": platform, "provider": provider, "name": provider,
+                                                           "credentials": credentials, "base_url": FAKE_ORIGIN},
+                                 headers=auth)  # fmt: skip
+    assert response.status_code == 201, response.text
+    channel: dict[str, Any] = response.json()
+    response = await client.post("/api/v1/routing-rules", json={"agent_id": "support"}, headers=auth)
+    assert response.status_code == 201, response.text
+    return channel
+
+
+def hook(channel_id: str) -> str:
+    return f"/api/v1/interfaces/{channel_id}/webhook"
+
+
+async def deliver(
+    client: httpx.AsyncClient, provider: str, channel_id: str, secret: str | None = None, **fields: Any
+) -> httpx.Response:
+    url = f"http://herald.test{hook(channel_id)}"
+    extra = {"url": url} if provider == "twilio" else {}
+    request = message(provider, PROVIDERS[provider][1], secret=secret, **extra, **fields)
+    return await client.post(hook(channel_id), content=request.body, headers=request.headers)
+
+
+async def stored(rt: Runtime) -> int:
+    async with rt.sessions() as session:
+        return int((await session.execute(select(func.count()).select_from(InboundMessage))).scalar_one())
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+async def test_inbound_reaches_the_agent_and_the_reply_reaches_the_provider(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, provider: str
+) -> None:
+    channel = await setup(client, auth, provider)
+    world = World(rt, echo)
+    response = await deliver(client, provider, channel["id"], text="Where is my order?")
+    assert response.status_code == 200, response.text
+    assert await Processor(rt).run_once() == 1
+    [body] = world.agent_bodies()
+    said = body["message"]["text"]  # Discord: the slash command as typed, "/ask text:..."
+    assert said.endswith("Where is my order?")
+    assert body["interface"] == {"channel_id": channel["id"], "platform": channel["platform"], "provider": provider}
+    assert world.calls[0].headers["webhook-signature"].startswith("v1,")
+    await Worker(rt, worker_id="w").drain()
+    sent = [r for r in world.fake.requests if f"You said: {said}" in r.body + json.dumps(r.form)]
+    assert len(sent) == 1, [r.path for r in world.fake.requests]
+    conversations = (await client.get("/api/v1/conversations", headers=auth)).json()["items"]
+    assert len(conversations) == 1
+    history = (await client.get(f"/api/v1/conversations/{conversations[0]['id']}/messages", headers=auth)).json()
+    assert [(h["direction"], h["text"]) for h in history["items"]] == [
+        ("inbound", said),
+        ("outbound", f"You said: {said}"),
+    ]
+    assert history["items"][1]["status"] == "sent"
+
+
+@pytest.mark.parametrize("provider", sorted(PROVIDERS))
+async def test_wrong_signature_is_401_and_stores_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, provider: str
+) -> None:
+    channel = await setup(client, auth, provider)
+    forged = "11" * 32 if provider == "discord_bot" else "not-the-secret"
+    response = await deliver(client, provider, channel["id"], secret=forged)
+    assert response.status_code == 401, response.text
+    assert await stored(rt) == 0
+
+
+async def test_a_providers_repeat_is_stored_once(client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime) -> None:
+    channel = await setup(client, auth, "telegram")
+    world = World(rt, echo)
+    for _ in range(3):
+        response = await deliver(client, "telegram", channel["id"], message_id=77)
+        assert response.status_code == 200
+    assert await stored(rt) == 1
+    await Processor(rt).run_once()
+    assert len(world.calls) == 1
+
+
+async def test_session_context_carries_the_last_interactions(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    world = World(rt, echo)
+    processor = Processor(rt)
+    for i in range(4):
+        await deliver(client, "telegram", channel["id"], text=f"message {i}", message_id=i + 1)
+        await processor.run_once()
+    last = world.agent_bodies()[-1]
+    history = [(h["direction"], h["text"]) for h in last["session"]["history"]]
+    # The default keeps three interactions: the previous message, its reply and the one before that reply.
+    assert history == [("outbound", "You said: message 1"), ("inbound", "message 2"), ("outbound", "You said: message 2")]
+
+
+async def test_messages_of_one_conversation_reach_the_agent_in_order_while_others_proceed(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def slow_for_ada(data: dict[str, Any]) -> dict[str, Any]:
+        if data["message"]["sender_id"] == "111" and not release.is_set():
+            await release.wait()
+        order.append(data["message"]["text"])
+        return {}
+
+    World(rt, slow_for_ada)
+    for i in range(3):
+        await deliver(client, "telegram", channel["id"], text=f"ada {i}", sender_id="111", message_id=i + 1)
+    await deliver(client, "telegram", channel["id"], text="bob 0", sender_id="222", message_id=1)
+    processor = Processor(rt)
+    first = asyncio.create_task(processor.run_once())
+    for _ in range(100):
+        if order:
+            break
+        await asyncio.sleep(0.01)
+    assert order == ["bob 0"]  # Ada's slow agent call does not hold Bob's conversation up
+    release.set()
+    await first
+    while await processor.run_once():
+        pass
+    assert order == ["bob 0", "ada 0", "ada 1", "ada 2"]
+
+
+async def test_an_interns_reply_waits_for_approval(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram", level="INTERN")
+    World(rt, echo)
+    await deliver(client, "telegram", channel["id"], text="hi")
+    await Processor(rt).run_once()
+    conversation = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0]
+    items = (await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=auth)).json()["items"]
+    assert [(i["direction"], i["status"]) for i in items] == [("inbound", "replied"), ("outbound", "pending_approval")]
+
+
+async def test_a_later_reply_through_the_api_goes_to_the_same_chat(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    world = World(rt, lambda _: asyncio.sleep(0, {}))
+    await deliver(client, "telegram", channel["id"], text="call me back", sender_id="4242")
+    await Processor(rt).run_once()
+    conversation = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0]
+    response = await client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Here I am"},
+                                 headers=auth)  # fmt: skip
+    assert response.status_code == 201, response.text
+    assert response.json()["recipient_id"] == "4242"
+    await Worker(rt, worker_id="w").drain()
+    [sent] = [r for r in world.fake.requests if "Here I am" in r.body]
+    assert sent.json["chat_id"] in (4242, "4242")
+    other = await new_tenant(rt, "globex")
+    assert (await client.get(f"/api/v1/conversations/{conversation['id']}", headers=other)).status_code == 404
+    response = await client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "x"}, headers=other)
+    assert response.status_code == 404
+
+
+async def test_routing_rules_pick_by_pattern_then_default(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    response = await client.post("/api/v1/agents", json={"id": "billing", "maturity_level": "AUTONOMOUS",
+                                                         "callback_url": AGENT_URL}, headers=auth)  # fmt: skip
+    assert response.status_code == 201
+    response = await client.post("/api/v1/routing-rules", json={"agent_id": "billing", "pattern": "(?i)invoice",
+                                                               "priority": 10}, headers=auth)  # fmt: skip
+    assert response.status_code == 201
+    World(rt, echo)
+    await deliver(client, "telegram", channel["id"], text="Where is my INVOICE?", sender_id="1", message_id=1)
+    await deliver(client, "telegram", channel["id"], text="hello", sender_id="2", message_id=1)
+    await Processor(rt).run_once()
+    async with rt.sessions() as session:
+        routed = dict((await session.execute(select(InboundMessage.body, InboundMessage.agent_id))).all())
+    assert routed == {"Where is my INVOICE?": "billing", "hello": "support"}
+    bad = await client.post("/api/v1/routing-rules", json={"agent_id": "billing", "pattern": "("}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "pattern"
+
+
+async def test_disabled_interface_answers_503_and_stores_nothing_then_recovers(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    response = await client.post(f"/api/v1/interfaces/{channel['id']}/disable", headers=auth)
+    assert response.status_code == 200
+    assert response.json()["enabled"] is False
+    response = await deliver(client, "telegram", channel["id"], message_id=5)
+    assert response.status_code == 503
+    assert await stored(rt) == 0
+    await client.post(f"/api/v1/interfaces/{channel['id']}/enable", headers=auth)
+    assert (await deliver(client, "telegram", channel["id"], message_id=5)).status_code == 200
+    assert await stored(rt) == 1
+    listed = (await client.get("/api/v1/interfaces", headers=auth)).json()["items"]
+    assert [(i["id"], i["enabled"], i["circuit"]) for i in listed] == [(channel["id"], True, "closed")]
+    assert listed[0]["last_inbound_at"] is not None
+
+
+async def test_meta_handshake_and_slack_url_verification(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "whatsapp_cloud")
+    params = {"hub.mode": "subscribe", "hub.verify_token": "verify-me", "hub.challenge": "1158201444"}
+    response = await client.get(hook(channel["id"]), params=params)
+    assert (response.status_code, response.text) == (200, "1158201444")
+    response = await client.get(hook(channel["id"]), params={**params, "hub.verify_token": "wrong"})
+    assert response.status_code == 403

@@ -1,0 +1,104 @@
+"""Twilio inbound SMS and WhatsApp: X-Twilio-Signature (shared with receipts) over URL + sorted form fields,
+messages parsed from form fields, status callbacks on the same URL skipped, TwiML acknowledgement."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from herald.conversations.inbound import INBOUND, InboundMessage
+from herald.errors import Unauthorized
+from herald.fakes import inbound as fake
+from herald.receipts import CallbackRequest
+from herald.receipts.twilio import twilio_signature
+
+CREDS = {"account_sid": "AC12345678", "auth_token": "twilio-auth-token-123", "from_number": "+15017122661"}
+ADAPTER = INBOUND["twilio"]
+URL = "https://herald.example/api/v1/interfaces/chn_sms/webhook"
+SID = "SM1f0e8ae6ade43cb3c0ce4525424e404f"
+
+
+def received(request: CallbackRequest) -> list[InboundMessage]:
+    found = ADAPTER.receive(CREDS, request)
+    assert isinstance(found, list)
+    return found
+
+
+def test_the_signature_matches_twilios_documented_example() -> None:
+    params = {"CallSid": "CA1234567890ABCDE", "Caller": "+12349013030", "Digits": "1234", "From": "+12349013030", "To": "+18005551212"}  # fmt: skip
+    assert (
+        twilio_signature("12345", "https://mycompany.com/myapp.php?foo=1&bar=2", params)
+        == "0/KCTR6DLpKmkAf8muzZqo1nDgQ="
+    )
+
+
+def test_an_sms_is_verified_and_parsed() -> None:
+    request = fake.twilio(CREDS, url=URL, text="Ahoy!", sender_id="+14155551212", message_id=SID).callback(
+        URL
+    )
+    (message,) = received(request)
+    assert message == InboundMessage(
+        conversation_key="+14155551212",
+        sender_id="+14155551212",
+        text="Ahoy!",
+        provider_message_id=SID,
+        sent_at=message.sent_at,
+        raw_type="text",
+    )
+    assert abs(datetime.now(UTC) - message.sent_at) < timedelta(seconds=5)  # Twilio sends no timestamp
+
+
+def test_a_whatsapp_message_with_media_keeps_name_and_references() -> None:
+    media = [("https://api.twilio.com/2010-04-01/Accounts/AC12345678/Messages/MM1/Media/ME1", "image/jpeg")]
+    request = fake.twilio(
+        CREDS, url=URL, text="", sender_id="whatsapp:+14155551212", sender_name="Ada", media=media
+    )
+    (message,) = received(request.callback(URL))
+    assert (message.conversation_key, message.sender_name, message.text, message.raw_type) == (
+        "whatsapp:+14155551212", "Ada", "", "image",
+    )  # fmt: skip
+    assert message.attachments == ({"kind": "image", "ref": media[0][0], "mime_type": "image/jpeg"},)
+
+
+def test_a_status_callback_is_not_a_message() -> None:
+    params = {"MessageSid": SID, "MessageStatus": "delivered", "AccountSid": "AC12345678", "From": "+15017122661", "To": "+14155551212", "SmsStatus": "delivered"}  # fmt: skip
+    assert ADAPTER.receive(CREDS, fake.signed("twilio", CREDS, params, url=URL).callback(URL)) == []
+
+
+def test_a_wrong_auth_token_is_refused() -> None:
+    request = fake.twilio(CREDS, url=URL, secret="another-auth-token").callback(URL)
+    with pytest.raises(Unauthorized, match="X-Twilio-Signature does not match"):
+        ADAPTER.receive(CREDS, request)
+
+
+def test_a_signature_for_another_url_is_refused() -> None:
+    request = fake.twilio(CREDS, url=URL).callback(URL.replace("chn_sms", "chn_other"))
+    with pytest.raises(Unauthorized):
+        ADAPTER.receive(CREDS, request)
+
+
+def test_a_changed_field_is_refused() -> None:
+    request = fake.twilio(CREDS, url=URL, text="yes").callback(URL)
+    request.form["Body"] = "no"
+    with pytest.raises(Unauthorized):
+        ADAPTER.verify(CREDS, request)
+
+
+def test_a_missing_signature_is_refused() -> None:
+    request = fake.twilio(CREDS, url=URL)
+    del request.headers["x-twilio-signature"]
+    with pytest.raises(Unauthorized, match="X-Twilio-Signature is missing"):
+        ADAPTER.receive(CREDS, request.callback(URL))
+
+
+def test_a_channel_without_auth_token_takes_no_inbound() -> None:
+    with pytest.raises(Unauthorized, match="this channel has no auth_token configured; inbound is off"):
+        ADAPTER.receive({"account_sid": "AC12345678"}, fake.twilio(CREDS, url=URL).callback(URL))
+
+
+def test_the_acknowledgement_is_empty_twiml() -> None:
+    assert ADAPTER.ack is not None
+    assert ADAPTER.ack.media_type == "text/xml"
+    assert ADAPTER.ack.body.endswith("<Response></Response>")
+    assert ADAPTER.handshake(CREDS, fake.twilio(CREDS, url=URL).callback(URL)) is None
