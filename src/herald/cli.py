@@ -1,4 +1,4 @@
-"""The ``herald`` command: serve, worker, migrate, keys."""
+"""The ``herald`` command: serve, worker, migrate, keys, send."""
 
 from __future__ import annotations
 
@@ -242,3 +242,86 @@ def keys_create(tenant_name: str, name: str) -> None:
     result = asyncio.run(run())
     click.echo(f"tenant {tenant_name} ({result['tenant_id']}): new API key (shown once, store it now):")
     click.echo(result["key"])
+
+
+def _dev_api_key() -> str | None:
+    """The key `herald serve` made on first start in development (``<HERALD_DATA_DIR>/dev-api-key``)."""
+    import os
+
+    path = os.path.join(os.environ.get("HERALD_DATA_DIR", "var"), "dev-api-key")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return file.read().strip() or None
+    except OSError:
+        return None
+
+
+@main.command()
+@click.option(
+    "--from-file",
+    "path",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="a JSON list of messages in seed 003's format (phone_number, message_type, content, priority, "
+    "scheduled_for) or Herald send requests",
+)
+@click.option("--base-url", envvar="HERALD_BASE_URL", default="http://127.0.0.1:8000", show_default=True)
+@click.option("--api-key", envvar="HERALD_API_KEY", help="default: $HERALD_API_KEY, else the dev key in var/")
+@click.option("--agent", "agent_id", default="agent_123", show_default=True, help="for items naming no agent")
+@click.option("--platform", default="sms", show_default=True, help="for items whose message_type names none")
+@click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1, 10_000))
+@click.option(
+    "--idempotent",
+    is_flag=True,
+    help="key each item by the file and its position, so sending the file again replays instead of resending",
+)
+def send(
+    path: str,
+    base_url: str,
+    api_key: str | None,
+    agent_id: str,
+    platform: str,
+    chunk_size: int,
+    idempotent: bool,
+) -> None:
+    """Send a file of messages through the bulk API; prints accepted and rejected items (exit 1 if any is)."""
+    from herald.client import APIConnectionError, APIError, Herald, MessageFileError, read_messages_file
+
+    key = api_key or _dev_api_key()
+    if not key:
+        click.echo("herald: no API key: pass --api-key or set HERALD_API_KEY", err=True)
+        sys.exit(2)
+    try:
+        items = read_messages_file(path, agent_id=agent_id, platform=platform, idempotent=idempotent)
+    except (OSError, MessageFileError) as exc:
+        click.echo(f"herald: {exc}", err=True)
+        sys.exit(2)
+    accepted = replayed = 0
+    rejected: list[tuple[int, dict[str, Any]]] = []
+    with (
+        Herald(base_url, key) as client,
+        click.progressbar(length=len(items), label="sending", file=sys.stderr) as bar,
+    ):
+        for offset in range(0, len(items), chunk_size):
+            chunk = items[offset : offset + chunk_size]
+            try:
+                part = client.send_bulk_messages(chunk, agent_id=agent_id, platform=platform)
+            except (APIError, APIConnectionError) as exc:
+                click.echo(f"\nherald: {exc}", err=True)
+                click.echo(
+                    f"stopped after {offset} of {len(items)} items: accepted {accepted}, rejected {len(rejected)}"
+                    + ("" if idempotent else " (use --idempotent to make a rerun skip what was accepted)"),
+                    err=True,
+                )
+                sys.exit(2)
+            accepted += part["accepted"]
+            replayed += part["replayed"]
+            rejected += [(offset + i["index"], dict(i["error"])) for i in part["items"] if "error" in i]
+            bar.update(len(chunk))
+    click.echo(
+        f"accepted {accepted}, rejected {len(rejected)}" + (f" ({replayed} replayed)" if replayed else "")
+    )
+    for index, error in rejected:
+        where = f"{error['field']}: " if error.get("field") else ""
+        click.echo(f"  item {index}: {where}{error['detail']} ({error['status']})")
+    sys.exit(1 if rejected else 0)

@@ -17,7 +17,7 @@ from herald.config import Settings
 from herald.errors import PermanentDeliveryError
 from herald.events.bus import EventBus
 from herald.governance import GovernanceCache
-from herald.messaging.waker import Waker
+from herald.messaging.waker import INBOUND_CHANNEL, Waker
 from herald.metrics import Metrics
 from herald.netguard import OutboundGuard
 from herald.security import CredentialBox
@@ -25,7 +25,7 @@ from herald.storage.engine import create_engine, session_factory
 from herald.storage.models import Channel as ChannelRow
 from herald.tenancy.service import Principal
 
-_CHANNEL_TTL = 30.0
+_CHANNEL_TTL = 5.0  # short: enabling or disabling an interface reaches every process within it
 
 
 def _quiet_http_logs() -> None:
@@ -56,7 +56,7 @@ class Runtime:
         )
         self.devinbox = DevInboxStore(self.sessions)
         self.waker = Waker()
-        self.inbound_waker = Waker()  # stored inbound messages wait for routing
+        self.inbound_waker = Waker(INBOUND_CHANNEL)  # stored inbound messages wait for routing
         self.metrics = Metrics()
         self.bus = EventBus(self.sessions)
         self._channels: dict[str, tuple[Channel, float]] = {}
@@ -106,6 +106,7 @@ class Runtime:
             cost_per_message=row.cost_per_message,
             rate_per_second=row.rate_per_second,
             recipient_rate_per_second=row.recipient_rate_per_second,
+            enabled=row.enabled,
         )
         return cls(config, self.http, outbound=self.outbound)
 
@@ -116,5 +117,6 @@ class Runtime:
     async def close(self) -> None:
         await self.bus.close()
         await self.waker.close()
+        await self.inbound_waker.close()
         await self.http.aclose()
         await self.engine.dispose()

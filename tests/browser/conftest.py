@@ -31,7 +31,9 @@ from herald.config import Settings
 from herald.runtime import Runtime
 from tests.conftest import make_settings, new_tenant
 
-ARTIFACTS = Path(os.environ.get("HERALD_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts")
+ARTIFACTS = Path(
+    os.environ.get("HERALD_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / "test-artifacts"
+)
 
 
 def _missing(reason: str) -> None:
@@ -54,9 +56,12 @@ def chromium_executable() -> str:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(chromium_executable: str) -> Iterator[Any]:
-    """One Chromium for the whole session; each test gets its own context (cookies, pages)."""
+    """One Chromium for the browser tests; each test gets its own context (cookies, pages).
+
+    Module scope, not session: while Playwright's sync API is open it keeps an event loop marked as running on
+    this thread, and every asyncio test collected after the browser tests would fail to start its own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
@@ -155,7 +160,9 @@ def page(
     def watch(new_page: Any) -> None:
         new_page.on(
             "console",
-            lambda msg: console_errors.append(f"{msg.text} at {new_page.url}") if msg.type == "error" else None,
+            lambda msg: (
+                console_errors.append(f"{msg.text} at {new_page.url}") if msg.type == "error" else None
+            ),
         )
         new_page.on("pageerror", lambda exc: console_errors.append(f"uncaught {exc} at {new_page.url}"))
         new_page.on(

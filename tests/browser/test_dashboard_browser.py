@@ -128,7 +128,9 @@ def test_sign_in_then_every_page_is_clean_keyboard_usable_and_fits_390px(
         for path in PAGES:
             page.goto(path)
             expect(page.locator("h1")).to_be_visible()
-            overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
             assert overflow <= 0, f"{path} is {overflow} px too wide at {width} px"
     assert console_errors == []
 
@@ -155,7 +157,9 @@ def test_approve_a_pending_message_and_see_it_delivered_to_the_dev_inbox(
     assert console_errors == []
 
 
-def test_reject_a_message_with_a_reason(page: Any, live_herald: LiveHerald, console_errors: list[str]) -> None:
+def test_reject_a_message_with_a_reason(
+    page: Any, live_herald: LiveHerald, console_errors: list[str]
+) -> None:
     message_id = pending(live_herald, "Buy our stuff!!!")
     sign_in(page, live_herald)
     page.goto("/approvals")
@@ -170,7 +174,9 @@ def test_reject_a_message_with_a_reason(page: Any, live_herald: LiveHerald, cons
     assert console_errors == []
 
 
-def test_approve_several_selected_at_once(page: Any, live_herald: LiveHerald, console_errors: list[str]) -> None:
+def test_approve_several_selected_at_once(
+    page: Any, live_herald: LiveHerald, console_errors: list[str]
+) -> None:
     ids = [pending(live_herald, f"Bulk {n}") for n in range(2)]
     sign_in(page, live_herald)
     page.goto("/approvals")

@@ -4,6 +4,7 @@ made once per request rather than once per item, and batched inserts that stay i
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from typing import Any
 
@@ -293,3 +294,16 @@ async def test_large_batches_commit_and_roll_back_with_the_transaction(rt: Runti
         True,
     )
     assert await scalar(rt, select(func.count()).select_from(AuditEntry)) == len(rows)
+
+
+@pytest.mark.postgres_only
+@pytest.mark.usefixtures("agents")
+async def test_concurrent_requests_with_the_same_keys_create_each_message_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    items = [item(i, idempotency_key=f"k-{i}") for i in range(300)]
+    answers = await asyncio.gather(*(bulk(client, auth, items[::step]) for step in (1, -1, 1)))
+    assert await scalar(rt, select(func.count()).select_from(Message)) == 300
+    ids = {entry["id"] for answer in answers for entry in answer["items"]}
+    assert len(ids) == 300  # every answer names the one message of each key
+    assert sum(answer["replayed"] for answer in answers) == 600

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -18,7 +20,7 @@ from herald.fakes.base import FakeState
 from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message
 from herald.messaging.worker import Worker
 from herald.runtime import Runtime
-from herald.storage.models import InboundMessage
+from herald.storage.models import Conversation, InboundMessage, Message
 from tests.conftest import new_tenant
 
 AGENT_URL = "https://agent.example/hook"
@@ -110,14 +112,20 @@ async def test_inbound_reaches_the_agent_and_the_reply_reaches_the_provider(
     [body] = world.agent_bodies()
     said = body["message"]["text"]  # Discord: the slash command as typed, "/ask text:..."
     assert said.endswith("Where is my order?")
-    assert body["interface"] == {"channel_id": channel["id"], "platform": channel["platform"], "provider": provider}
+    assert body["interface"] == {
+        "channel_id": channel["id"],
+        "platform": channel["platform"],
+        "provider": provider,
+    }
     assert world.calls[0].headers["webhook-signature"].startswith("v1,")
     await Worker(rt, worker_id="w").drain()
     sent = [r for r in world.fake.requests if f"You said: {said}" in r.body + json.dumps(r.form)]
     assert len(sent) == 1, [r.path for r in world.fake.requests]
     conversations = (await client.get("/api/v1/conversations", headers=auth)).json()["items"]
     assert len(conversations) == 1
-    history = (await client.get(f"/api/v1/conversations/{conversations[0]['id']}/messages", headers=auth)).json()
+    history = (
+        await client.get(f"/api/v1/conversations/{conversations[0]['id']}/messages", headers=auth)
+    ).json()
     assert [(h["direction"], h["text"]) for h in history["items"]] == [
         ("inbound", said),
         ("outbound", f"You said: {said}"),
@@ -136,7 +144,9 @@ async def test_wrong_signature_is_401_and_stores_nothing(
     assert await stored(rt) == 0
 
 
-async def test_a_providers_repeat_is_stored_once(client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime) -> None:
+async def test_a_providers_repeat_is_stored_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
     channel = await setup(client, auth, "telegram")
     world = World(rt, echo)
     for _ in range(3):
@@ -159,7 +169,11 @@ async def test_session_context_carries_the_last_interactions(
     last = world.agent_bodies()[-1]
     history = [(h["direction"], h["text"]) for h in last["session"]["history"]]
     # The default keeps three interactions: the previous message, its reply and the one before that reply.
-    assert history == [("outbound", "You said: message 1"), ("inbound", "message 2"), ("outbound", "You said: message 2")]
+    assert history == [
+        ("outbound", "You said: message 1"),
+        ("inbound", "message 2"),
+        ("outbound", "You said: message 2"),
+    ]
 
 
 async def test_messages_of_one_conversation_reach_the_agent_in_order_while_others_proceed(
@@ -201,8 +215,13 @@ async def test_an_interns_reply_waits_for_approval(
     await deliver(client, "telegram", channel["id"], text="hi")
     await Processor(rt).run_once()
     conversation = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0]
-    items = (await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=auth)).json()["items"]
-    assert [(i["direction"], i["status"]) for i in items] == [("inbound", "replied"), ("outbound", "pending_approval")]
+    items = (await client.get(f"/api/v1/conversations/{conversation['id']}/messages", headers=auth)).json()[
+        "items"
+    ]
+    assert [(i["direction"], i["status"]) for i in items] == [
+        ("inbound", "replied"),
+        ("outbound", "pending_approval"),
+    ]
 
 
 async def test_a_later_reply_through_the_api_goes_to_the_same_chat(
@@ -210,7 +229,7 @@ async def test_a_later_reply_through_the_api_goes_to_the_same_chat(
 ) -> None:
     channel = await setup(client, auth, "telegram")
     world = World(rt, lambda _: asyncio.sleep(0, {}))
-    await deliver(client, "telegram", channel["id"], text="call me back", sender_id="4242")
+    await deliver(client, "telegram", channel["id"], text="call me back", sender_id="4242", message_id=99)
     await Processor(rt).run_once()
     conversation = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0]
     response = await client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "Here I am"},
@@ -220,9 +239,12 @@ async def test_a_later_reply_through_the_api_goes_to_the_same_chat(
     await Worker(rt, worker_id="w").drain()
     [sent] = [r for r in world.fake.requests if "Here I am" in r.body]
     assert sent.json["chat_id"] in (4242, "4242")
+    assert sent.json["reply_parameters"]["message_id"] == 99  # threaded: a reply to the message it answers
     other = await new_tenant(rt, "globex")
     assert (await client.get(f"/api/v1/conversations/{conversation['id']}", headers=other)).status_code == 404
-    response = await client.post(f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "x"}, headers=other)
+    response = await client.post(
+        f"/api/v1/conversations/{conversation['id']}/reply", json={"text": "x"}, headers=other
+    )
     assert response.status_code == 404
 
 
@@ -243,7 +265,9 @@ async def test_routing_rules_pick_by_pattern_then_default(
     async with rt.sessions() as session:
         routed = dict((await session.execute(select(InboundMessage.body, InboundMessage.agent_id))).all())
     assert routed == {"Where is my INVOICE?": "billing", "hello": "support"}
-    bad = await client.post("/api/v1/routing-rules", json={"agent_id": "billing", "pattern": "("}, headers=auth)
+    bad = await client.post(
+        "/api/v1/routing-rules", json={"agent_id": "billing", "pattern": "("}, headers=auth
+    )
     assert bad.status_code == 422
     assert bad.json()["errors"][0]["field"] == "pattern"
 
@@ -275,3 +299,148 @@ async def test_meta_handshake_and_slack_url_verification(
     assert (response.status_code, response.text) == (200, "1158201444")
     response = await client.get(hook(channel["id"]), params={**params, "hub.verify_token": "wrong"})
     assert response.status_code == 403
+
+
+async def test_a_disabled_interface_holds_outbound_messages_until_enabled(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    world = World(rt, echo)
+    await client.post(f"/api/v1/interfaces/{channel['id']}/disable", headers=auth)
+    body = {"agent_id": "support", "platform": "telegram", "recipient_id": "4242", "content": "held",
+            "channel_id": channel["id"], "send_now": True}  # fmt: skip
+    response = await client.post("/api/v1/messaging/proactive/send", json=body, headers=auth)
+    assert response.status_code == 201, response.text
+    message_id = response.json()["id"]
+    worker = Worker(rt, worker_id="w")
+    await worker.drain()
+    assert world.fake.requests == []
+    assert (await client.get(f"/api/v1/messages/{message_id}", headers=auth)).json()["status"] == "queued"
+    await client.post(f"/api/v1/interfaces/{channel['id']}/enable", headers=auth)
+    async with rt.sessions.begin() as session:
+        from sqlalchemy import update
+
+        from herald.storage.models import Message
+
+        await session.execute(update(Message).where(Message.id == message_id).values(run_at=func.now()))
+    await worker.drain()
+    assert [r.json["text"] for r in world.fake.requests] == ["held"]
+
+
+async def test_a_contact_has_one_session_across_platforms(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    telegram = await setup(client, auth, "telegram")
+    platform, credentials = PROVIDERS["slack"]
+    response = await client.post("/api/v1/channels", json={"platform": platform, "provider": "slack", "name": "slack",
+                                                           "credentials": credentials, "base_url": FAKE_ORIGIN},
+                                 headers=auth)  # fmt: skip
+    slack = response.json()
+    response = await client.post("/api/v1/contacts", json={"name": "Ada", "addresses": {"telegram": "111",
+                                                           "slack": "U061F7AUR"}}, headers=auth)  # fmt: skip
+    assert response.status_code == 201, response.text
+    contact_id = response.json()["id"]
+    world = World(rt, echo)
+    processor = Processor(rt)
+    await deliver(client, "telegram", telegram["id"], text="on telegram", sender_id="111", message_id=1)
+    await processor.run_once()
+    await deliver(client, "slack", slack["id"], text="now on slack", sender_id="U061F7AUR")
+    await processor.run_once()
+    last = world.agent_bodies()[-1]
+    assert last["contact_id"] == contact_id
+    assert [(h["direction"], h["text"]) for h in last["session"]["history"]] == [
+        ("inbound", "on telegram"),
+        ("outbound", "You said: on telegram"),
+    ]
+    conversations = (await client.get("/api/v1/conversations", headers=auth)).json()["items"]
+    assert {c["platform"] for c in conversations} == {"telegram", "slack"}
+    assert {c["contact_id"] for c in conversations} == {contact_id}
+
+
+async def test_an_idle_gap_starts_a_new_session(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    world = World(rt, echo)
+    processor = Processor(rt)
+    await deliver(client, "telegram", channel["id"], text="yesterday", message_id=1)
+    await processor.run_once()
+    async with rt.sessions.begin() as session:  # a day and a minute pass
+        day = timedelta(days=1, minutes=1)
+        for conversation in (await session.execute(select(Conversation))).scalars():
+            conversation.last_activity_at -= day
+        for inbound in (await session.execute(select(InboundMessage))).scalars():
+            inbound.received_at -= day
+        for sent in (await session.execute(select(Message))).scalars():
+            sent.created_at -= day
+    before = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0][
+        "session_started_at"
+    ]
+    await deliver(client, "telegram", channel["id"], text="today", message_id=2)
+    await processor.run_once()
+    assert world.agent_bodies()[-1]["session"]["history"] == []
+    after = (await client.get("/api/v1/conversations", headers=auth)).json()["items"][0]["session_started_at"]
+    assert after > before
+
+
+async def test_order_is_kept_per_conversation_under_concurrent_load(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    seen: dict[str, list[int]] = {}
+    rng = random.Random(7)
+
+    async def jittery(data: dict[str, Any]) -> dict[str, Any]:
+        await asyncio.sleep(rng.random() / 100)
+        sender, _, number = data["message"]["text"].partition(" ")
+        seen.setdefault(sender, []).append(int(number))
+        return {}
+
+    World(rt, jittery)
+    senders = [str(100 + i) for i in range(6)]
+    posts = [
+        deliver(client, "telegram", channel["id"], text=f"{sender} {n}", sender_id=sender, message_id=n + 1)
+        for n in range(8)
+        for sender in senders
+    ]
+    for post in posts:  # arrival order is the order that counts
+        assert (await post).status_code == 200
+    stop = asyncio.Event()
+    running = asyncio.create_task(Processor(rt, concurrency=20).run(stop, interval=0.02))
+    for _ in range(500):
+        if sum(len(v) for v in seen.values()) == len(posts):
+            break
+        await asyncio.sleep(0.02)
+    stop.set()
+    await running
+    assert seen == {sender: list(range(8)) for sender in senders}
+
+
+@pytest.mark.postgres_only
+async def test_a_processor_in_another_process_is_woken_by_notify(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    other = Runtime(rt.settings)  # another process's runtime on the same database
+    calls: list[str] = []
+
+    async def record(data: dict[str, Any]) -> dict[str, Any]:
+        calls.append(data["message"]["text"])
+        return {}
+
+    World(other, record)
+    stop = asyncio.Event()
+    running = asyncio.create_task(Processor(other).run(stop, interval=60))
+    try:
+        await asyncio.sleep(0.3)  # listening
+        await deliver(client, "telegram", channel["id"], text="wake up")
+        for _ in range(250):
+            if calls:
+                break
+            await asyncio.sleep(0.02)
+        assert calls == ["wake up"]  # well before the 60 s poll
+    finally:
+        stop.set()
+        other.inbound_waker.wake()
+        await running
+        await other.close()

@@ -142,9 +142,13 @@ async def test_the_cookie_is_secure_over_https(rt: Runtime, auth: dict[str, str]
     assert "secure" in [part.strip().lower() for part in cookie.split(";")]
 
 
-async def test_a_wrong_key_is_refused_without_echoing_it(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_a_wrong_key_is_refused_without_echoing_it(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     form = await client.get("/login")
-    answer = await client.post("/login", data={"csrf_token": token_of(form.text), "api_key": "hk_wrong_key_1"})
+    answer = await client.post(
+        "/login", data={"csrf_token": token_of(form.text), "api_key": "hk_wrong_key_1"}
+    )
     assert answer.status_code == 200
     assert "unknown or was revoked" in answer.text
     assert "hk_wrong_key_1" not in answer.text
@@ -166,14 +170,18 @@ async def test_sign_out_ends_the_session(client: httpx.AsyncClient, auth: dict[s
     assert (await client.get("/")).status_code == 303
 
 
-async def test_a_revoked_key_ends_its_sessions(rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_a_revoked_key_ends_its_sessions(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     await sign_in(client, auth)
     async with rt.sessions.begin() as session:
         await session.execute(update(ApiKey).values(revoked_at=datetime.now(UTC)))
     assert (await client.get("/agents")).status_code == 303
 
 
-async def test_a_tampered_or_expired_cookie_is_no_session(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_a_tampered_or_expired_cookie_is_no_session(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     await sign_in(client, auth)
     value = client.cookies[SESSION_COOKIE]
     client.cookies.set(SESSION_COOKIE, value[:-2] + ("AA" if not value.endswith("AA") else "BB"))
@@ -240,24 +248,26 @@ async def test_another_tenant_sees_nothing_of_ours(
         page = await browser_b.get(path)
         assert page.status_code == 200, path
         assert "Secret plans" not in page.text, path
-        assert message_id not in page.text and schedule_id not in page.text and monitor_id not in page.text
+        assert message_id not in page.text
+        assert schedule_id not in page.text
+        assert monitor_id not in page.text
 
-    for action, data in (
-        ("/approvals/approve", {"ids": message_id}),
-        ("/approvals/reject", {"ids": message_id, "reason": "mine now"}),
-        (f"/messages/{message_id}/cancel", {}),
-    ):
-        await browser_b.post(action, data={**data, "csrf_token": token_b})
-    assert (await browser_b.post(f"/schedules/{schedule_id}/pause", data={"csrf_token": token_b})).status_code == 404
-    assert (await browser_b.post(f"/monitors/{monitor_id}/pause", data={"csrf_token": token_b})).status_code == 404
-    assert (await browser_b.post(f"/monitors/{monitor_id}/test", data={"csrf_token": token_b})).status_code == 404
-    assert (
-        await browser_b.post("/agents/intern/maturity", data={"csrf_token": token_b, "maturity_level": "AUTONOMOUS"})
-    ).status_code == 404
+    async def post_as_b(path: str, **data: object) -> int:
+        return (await browser_b.post(path, data={**data, "csrf_token": token_b})).status_code
+
+    assert await post_as_b("/approvals/approve", ids=message_id) == 303
+    assert "could not be: no message" in (await browser_b.get("/approvals")).text
+    assert await post_as_b("/approvals/reject", ids=message_id, reason="mine now") == 303
+    assert await post_as_b(f"/messages/{message_id}/cancel") == 404
+    assert await post_as_b(f"/schedules/{schedule_id}/pause") == 404
+    assert await post_as_b(f"/monitors/{monitor_id}/pause") == 404
+    assert await post_as_b(f"/monitors/{monitor_id}/test") == 404
+    assert await post_as_b("/agents/intern/maturity", maturity_level="AUTONOMOUS") == 404
     detail = await client.get(f"/api/v1/messages/{message_id}", headers=auth)
     assert detail.json()["status"] == "pending_approval"
-    assert (await client.get(f"/api/v1/messaging/schedule/{schedule_id}", headers=auth)).json()["status"] == "active"
-    assert (await client.get(f"/api/v1/agents/intern", headers=auth)).json()["maturity_level"] == "INTERN"
+    schedule = await client.get(f"/api/v1/messaging/schedule/{schedule_id}", headers=auth)
+    assert schedule.json()["status"] == "active"
+    assert (await client.get("/api/v1/agents/intern", headers=auth)).json()["maturity_level"] == "INTERN"
 
 
 # -- pages and actions ----------------------------------------------------------------------------------------
@@ -277,7 +287,9 @@ async def test_approve_and_reject_one_by_one_and_in_bulk(
     assert {item["id"] for item in live["items"]} == set(ids)
     assert 'name="csrf_token"' in live["items"][0]["html"]
 
-    no_reason = await client.post("/approvals/reject", data={"ids": ids[0], "csrf_token": token, "back": "/approvals"})
+    no_reason = await client.post(
+        "/approvals/reject", data={"ids": ids[0], "csrf_token": token, "back": "/approvals"}
+    )
     assert no_reason.status_code == 303
     notice = await client.get("/approvals")
     assert "Give a reason for rejecting." in notice.text
@@ -298,7 +310,8 @@ async def test_approve_and_reject_one_by_one_and_in_bulk(
     assert "accepted as dev_" in sent.text  # the provider's answer, here the dev inbox's id
     assert "dashboard:" in sent.text  # the audit names the dashboard session's key
     inbox = await client.get("/devinbox")
-    assert "Draft number 1" in inbox.text and "Draft number 2" in inbox.text
+    assert "Draft number 1" in inbox.text
+    assert "Draft number 2" in inbox.text
     assert "Draft number 0" not in inbox.text
     assert "Nothing is waiting for approval." in (await client.get("/approvals")).text
 
@@ -316,23 +329,30 @@ async def test_messages_filter_by_status_agent_platform_and_time(
     assert sent.status_code == 201, sent.text
     await sign_in(client, auth)
     everything = await client.get("/messages")
-    assert "From the intern" in everything.text and "From the supervised" in everything.text
+    assert "From the intern" in everything.text
+    assert "From the supervised" in everything.text
     by_status = await client.get("/messages?status=pending_approval")
-    assert "From the intern" in by_status.text and "From the supervised" not in by_status.text
+    assert "From the intern" in by_status.text
+    assert "From the supervised" not in by_status.text
     by_agent = await client.get("/messages?agent=agent_123")
-    assert "From the intern" not in by_agent.text and "From the supervised" in by_agent.text
+    assert "From the intern" not in by_agent.text
+    assert "From the supervised" in by_agent.text
     by_platform = await client.get("/messages?platform=discord")
-    assert "From the supervised" in by_platform.text and "From the intern" not in by_platform.text
+    assert "From the supervised" in by_platform.text
+    assert "From the intern" not in by_platform.text
     future = await client.get("/messages?since=2999-01-01T00:00")
     assert "No messages match these filters." in future.text
     past = await client.get("/messages?until=2000-01-01T00:00")
     assert "No messages match these filters." in past.text
     bad = await client.get("/messages?since=yesterday&status=nonsense")
     assert bad.status_code == 200
-    assert "not a date and time" in bad.text and "unknown status" in bad.text
+    assert "not a date and time" in bad.text
+    assert "unknown status" in bad.text
 
 
-async def test_schedules_pause_and_resume_with_rule_in_words(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_schedules_pause_and_resume_with_rule_in_words(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
     await make_agent(client, auth, "intern", "INTERN")
     schedule_id = await a_schedule(client, auth)
     token = await sign_in(client, auth)
@@ -360,7 +380,9 @@ async def test_monitors_show_state_value_chart_and_alerts(
     await make_agent(client, auth, "intern", "INTERN")
     monitor_id = await a_monitor(client, auth)
     for value in (3, 50):
-        pushed = await client.post("/api/v1/monitoring/values", json={"name": "backlog", "value": value}, headers=auth)
+        pushed = await client.post(
+            "/api/v1/monitoring/values", json={"name": "backlog", "value": value}, headers=auth
+        )
         assert pushed.status_code == 201
     await engine.run_due(rt)
     token = await sign_in(client, auth)
@@ -378,7 +400,8 @@ async def test_monitors_show_state_value_chart_and_alerts(
     assert "would fire" in (await client.get(tested.headers["location"])).text
     await client.post(f"/monitors/{monitor_id}/pause", data={"csrf_token": token})
     detail = await client.get(f"/monitors/{monitor_id}")
-    assert "status-paused" in detail.text and "Alert history" in detail.text
+    assert "status-paused" in detail.text
+    assert "Alert history" in detail.text
     await client.post(f"/monitors/{monitor_id}/resume", data={"csrf_token": token})
     assert "status-paused" not in (await client.get(f"/monitors/{monitor_id}")).text
 
@@ -388,11 +411,14 @@ async def test_agent_levels_change_only_with_an_admin_key_and_are_audited(
 ) -> None:
     await make_agent(client, auth, "intern", "INTERN")
     token = await sign_in(client, auth)
-    answer = await client.post("/agents/intern/maturity", data={"csrf_token": token, "maturity_level": "SUPERVISED"})
+    answer = await client.post(
+        "/agents/intern/maturity", data={"csrf_token": token, "maturity_level": "SUPERVISED"}
+    )
     assert answer.status_code == 303
     page = await client.get("/agents")
     assert "intern is now SUPERVISED (was INTERN)." in page.text
-    assert "agent.updated" in page.text and "INTERN → SUPERVISED" in page.text
+    assert "agent.updated" in page.text
+    assert "INTERN → SUPERVISED" in page.text
     assert (await client.get("/api/v1/agents/intern", headers=auth)).json()["maturity_level"] == "SUPERVISED"
     bad = await client.post("/agents/intern/maturity", data={"csrf_token": token, "maturity_level": "BOSS"})
     assert bad.status_code == 422
@@ -402,17 +428,23 @@ async def test_agent_levels_change_only_with_an_admin_key_and_are_audited(
     page = await client.get("/agents")
     assert "needs an admin API key" in page.text
     assert 'name="maturity_level"' not in page.text
-    refused = await client.post("/agents/intern/maturity", data={"csrf_token": token, "maturity_level": "STUDENT"})
+    refused = await client.post(
+        "/agents/intern/maturity", data={"csrf_token": token, "maturity_level": "STUDENT"}
+    )
     assert refused.status_code == 403
     assert (await client.get("/api/v1/agents/intern", headers=auth)).json()["maturity_level"] == "SUPERVISED"
 
 
-async def test_overview_counts_and_chart(client: httpx.AsyncClient, auth: dict[str, str], worker: Worker) -> None:
+async def test_overview_counts_and_chart(
+    client: httpx.AsyncClient, auth: dict[str, str], worker: Worker
+) -> None:
     await make_agent(client, auth, "intern", "INTERN")
     await make_agent(client, auth, "agent_123", "AUTONOMOUS")
     await pending_message(client, auth, "Waiting")
     for n in range(3):
-        sent = await client.post("/api/v1/messaging/proactive/send", json=send_body(content=f"n{n}"), headers=auth)
+        sent = await client.post(
+            "/api/v1/messaging/proactive/send", json=send_body(content=f"n{n}"), headers=auth
+        )
         assert sent.status_code == 201
     await worker.drain()
     await sign_in(client, auth)
@@ -425,16 +457,71 @@ async def test_overview_counts_and_chart(client: httpx.AsyncClient, auth: dict[s
 
 def test_safe_next_keeps_redirects_on_this_site() -> None:
     assert safe_next("/approvals?agent=x") == "/approvals?agent=x"
-    for bad in ("https://evil.example/", "//evil.example", "/\\evil.example", "javascript:alert(1)", "", None):
+    for bad in (
+        "https://evil.example/",
+        "//evil.example",
+        "/\\evil.example",
+        "javascript:alert(1)",
+        "",
+        None,
+    ):
         assert safe_next(bad) == "/"
 
 
 def test_charts_escape_their_text_and_scale() -> None:
     hours = [datetime(2026, 2, 4, h, tzinfo=UTC) for h in range(3)]
     svg = stacked_bars(hours, [Series("sent", "<sent>", [1, 0, 7])], title="A & B", chart_id="c")
-    assert "A &amp; B" in svg and "&lt;sent&gt; 7" in svg and "<sent>" not in svg
+    assert "A &amp; B" in svg
+    assert "&lt;sent&gt; 7" in svg
+    assert "<sent>" not in svg
     assert 'aria-labelledby="c-t c-d"' in svg
     assert ">10<" in svg  # a round axis above the peak of 7
     assert "no values yet" in sparkline([], threshold=None, title="x")
     line = sparkline([1.0, 2.0, 3.0], threshold=2.5, title="<m>")
-    assert "&lt;m&gt;" in line and "spark-threshold" in line
+    assert "&lt;m&gt;" in line
+    assert "spark-threshold" in line
+
+
+async def test_origin_may_be_the_forwarded_host_or_the_public_url_and_forms_stay_small(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    token = await sign_in(client, auth)
+    forwarded = await client.post(
+        "/approvals/approve", data={"ids": "msg_x", "csrf_token": token},
+        headers={"Origin": "https://herald.example.com", "X-Forwarded-Host": "herald.example.com"},
+    )  # fmt: skip
+    assert forwarded.status_code == 303
+    public = rt.settings.model_copy(update={"public_url": "https://public.example.com/herald"})
+    behind_proxy = Runtime(public, engine=rt.engine)
+    app = create_app(public, runtime=behind_proxy, run_worker=False)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://herald.test") as c:
+        c.cookies.update(client.cookies)
+        ok = await c.post(
+            "/approvals/approve", data={"ids": "msg_x", "csrf_token": token},
+            headers={"Origin": "https://public.example.com"},
+        )  # fmt: skip
+        assert ok.status_code == 303
+        null = await c.post(
+            "/approvals/approve", data={"ids": "msg_x", "csrf_token": token}, headers={"Origin": "null"}
+        )
+        assert null.status_code == 403
+    await behind_proxy.close()
+    flood = await client.post("/approvals/approve", content="&".join(f"ids=m{n}" for n in range(1200)),
+                              headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    assert flood.status_code == 403
+
+
+async def test_a_monitor_of_herald_figures_charts_the_values_its_alerts_saw(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await make_agent(client, auth, "intern", "INTERN")
+    body = {"agent_id": "intern", "name": "Queue", "condition_type": "api_metrics",
+            "threshold_config": {"metric": "queue_depth", "operator": ">=", "value": 0}}  # fmt: skip
+    created = await client.post("/api/v1/monitoring/condition/create", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    await engine.run_due(rt)
+    await sign_in(client, auth)
+    page = await client.get(f"/monitors/{created.json()['id']}")
+    assert "status-firing" in page.text
+    assert "Queue: recent values 0, 0; threshold 0" in page.text  # the last value, then the alert's

@@ -10,6 +10,7 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -30,6 +31,13 @@ class OutboundMessage:
     content: str
     subject: str | None = None
     attempt: int = 1
+    # A reply in a conversation: {"reply_to": the provider's id of the message answered, "thread_id", ...}.
+    reply_context: Mapping[str, Any] | None = None
+
+    def reply_to(self) -> str | None:
+        """The provider's own id of the message this answers (inbound ids may be qualified as ``chat:id``)."""
+        given = (self.reply_context or {}).get("reply_to")
+        return str(given).rsplit(":", 1)[-1] if given else None
 
 
 class NoCredentials(BaseModel):
@@ -49,6 +57,7 @@ class ChannelConfig:
     cost_per_message: float = 0.0
     rate_per_second: float | None = None  # overrides of the provider's defaults
     recipient_rate_per_second: float | None = None
+    enabled: bool = True  # a disabled interface sends nothing until enabled again
 
 
 class Channel(ABC):

@@ -37,10 +37,14 @@ class SlackChannel(Channel):
 
     async def send(self, message: OutboundMessage) -> str:
         creds = SlackCredentials.model_validate(self.config.credentials)
+        payload = {"channel": message.recipient_id, "text": message.content}
+        thread = (message.reply_context or {}).get("thread_id")
+        if thread:  # the person wrote in a thread: answer there
+            payload["thread_ts"] = str(thread)
         response = await call(
             self.http, self.provider, "POST",
             f"{origin(self.config.base_url, self.default_origin)}/api/chat.postMessage",
-            json={"channel": message.recipient_id, "text": message.content},
+            json=payload,
             headers={"authorization": f"Bearer {creds.bot_token}"},
         )  # fmt: skip
         raise_for_status(response, self.provider)

@@ -44,14 +44,19 @@ class TelegramChannel(Channel):
     async def send(self, message: OutboundMessage) -> str:
         creds = TelegramCredentials.model_validate(self.config.credentials)
         url = f"{origin(self.config.base_url, self.default_origin)}/bot{creds.bot_token}/sendMessage"
+        answered = message.reply_to()
         ids = [
-            await self._send_one(url, message.recipient_id, chunk)
-            for chunk in split_text(message.content, self.max_length)
+            await self._send_one(url, message.recipient_id, chunk, answered if index == 0 else None)
+            for index, chunk in enumerate(split_text(message.content, self.max_length))
         ]
         return ",".join(ids)
 
-    async def _send_one(self, url: str, chat_id: str, text: str) -> str:
-        response = await call(self.http, self.provider, "POST", url, json={"chat_id": chat_id, "text": text})
+    async def _send_one(self, url: str, chat_id: str, text: str, reply_to: str | None = None) -> str:
+        payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        if reply_to is not None and reply_to.isdigit():
+            # A reply quotes the message it answers; if that message is gone, send anyway.
+            payload["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}
+        response = await call(self.http, self.provider, "POST", url, json=payload)
         body = json_body(response)
         if response.is_success and body.get("ok") is True:
             result = body.get("result")

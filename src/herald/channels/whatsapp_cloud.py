@@ -81,11 +81,14 @@ class WhatsAppCloudChannel(Channel):
             f"{origin(self.config.base_url, self.default_origin)}"
             f"/{creds.graph_version}/{creds.phone_number_id}/messages"
         )
-        envelope = {
+        envelope: dict[str, Any] = {
             "messaging_product": "whatsapp",
             "recipient_type": "individual",
             "to": message.recipient_id,
         }
+        answered = message.reply_to()
+        if answered is not None:  # shown as a quoted reply to the person's message
+            envelope["context"] = {"message_id": answered}
         template = template_of(message.content)
         if template is not None:
             bodies = [{**envelope, "type": "template", "template": template}]

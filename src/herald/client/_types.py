@@ -45,7 +45,9 @@ class Message(TypedDict):
     run_at: str
     subject: str | None
     content: str
-    status: str  # pending_approval, queued, sending, sent, delivered, read, failed, rejected, cancelled, expired
+    status: (
+        str  # pending_approval, queued, sending, sent, delivered, read, failed, rejected, cancelled, expired
+    )
     priority: str
     scheduled_for: str | None
     expires_at: str | None

@@ -42,6 +42,7 @@ class Processor:
         self._running: set[asyncio.Task[None]] = set()
 
     async def run(self, stop: asyncio.Event, interval: float = 0.5) -> None:
+        await self.waker.listen(self.rt.settings.async_database_url)
         while not stop.is_set():
             claimed: list[str] = []
             try:

@@ -12,7 +12,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import case, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,6 +23,7 @@ from herald.errors import NotFound, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority
+from herald.messaging.waker import INBOUND_CHANNEL
 from herald.runtime import Runtime
 from herald.storage.models import (
     Agent,
@@ -70,11 +71,18 @@ async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) ->
                 for r in rows if r["id"] in new
             ]  # fmt: skip
             await session.execute(insert(Event), events)
+            # Silence longer than the idle time ends a session: the next message starts a new one.
+            idle_since = now - timedelta(seconds=rt.settings.conversation_idle_seconds)
+            restarted = case(
+                (Conversation.last_activity_at < idle_since, now), else_=Conversation.session_started_at
+            )
             await session.execute(
                 update(Conversation)
                 .where(Conversation.id.in_(set(new.values())))
-                .values(last_activity_at=now)
+                .values(last_activity_at=now, session_started_at=restarted)
             )
+            if rt.dialect == "postgresql":  # wake processors in other processes (delivered at commit)
+                await session.execute(text(f"NOTIFY {INBOUND_CHANNEL}"))
     if fresh:
         rt.inbound_waker.wake()
     return fresh
@@ -156,21 +164,22 @@ async def session_context(
     idle = timedelta(seconds=rt.settings.conversation_idle_seconds)
     size = rt.settings.conversation_context_size
     now = utcnow()
-    if now - conversation.last_activity_at > idle:
-        conversation.session_started_at = now
+    since = max(conversation.session_started_at, now - idle)
     scope = [conversation.id]
     if conversation.contact_id is not None:
-        scope = list(
-            (
-                await session.execute(
-                    select(Conversation.id).where(
-                        Conversation.tenant_id == conversation.tenant_id,
-                        Conversation.contact_id == conversation.contact_id,
-                    )
+        # The contact's session spans every platform: its chats active within the idle time, from the earliest
+        # start among them.
+        others = (
+            await session.execute(
+                select(Conversation.id, Conversation.session_started_at).where(
+                    Conversation.tenant_id == conversation.tenant_id,
+                    Conversation.contact_id == conversation.contact_id,
+                    Conversation.last_activity_at >= now - idle,
                 )
-            ).scalars()
-        )
-    since = max(conversation.session_started_at, now - idle)
+            )
+        ).all()
+        scope += [other_id for other_id, _ in others if other_id != conversation.id]
+        since = min([since, *(max(started, now - idle) for _, started in others)])
     inbound_query = select(InboundRow).where(
         InboundRow.conversation_id.in_(scope), InboundRow.received_at >= since
     )

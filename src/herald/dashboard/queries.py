@@ -234,34 +234,73 @@ def _as_float(value: Any) -> float | None:
     return float(value)
 
 
-async def recent_values(session: AsyncSession, monitor: Monitor, *, count: int = 30) -> list[float]:
-    """The values a monitor saw lately: pushed values of its metric, else the values its alerts recorded."""
-    leaf = _pushed_leaf(monitor)
-    values: Sequence[Any]
-    if leaf is not None:
-        query = (
-            select(MetricValue.value)
-            .where(
-                MetricValue.tenant_id == monitor.tenant_id,
-                MetricValue.name == conditions.normalise_metric(leaf.threshold.metric),
+async def recent_values(
+    session: AsyncSession, tenant_id: str, monitors: Sequence[Monitor], *, count: int = 30
+) -> dict[str, list[float]]:
+    """Per monitor, the values it saw lately, oldest first: the pushed values of its metric, else the values
+    its alerts recorded. Two queries for any number of monitors (the monitors page polls this)."""
+    metric_of = {
+        m.id: conditions.normalise_metric(leaf.threshold.metric)
+        for m in monitors
+        if (leaf := _pushed_leaf(m))
+    }
+    by_metric: dict[str, list[Any]] = {}
+    if metric_of:
+        rank = (
+            func.row_number()
+            .over(
+                partition_by=MetricValue.name,
+                order_by=(MetricValue.observed_at.desc(), MetricValue.id.desc()),
             )
-            .order_by(MetricValue.observed_at.desc(), MetricValue.id.desc())
-            .limit(count)
+            .label("rank")
         )
-        values = list((await session.execute(query)).scalars())
-    else:
-        query_alerts = (
-            select(MonitorAlert.condition_value)
-            .where(MonitorAlert.tenant_id == monitor.tenant_id, MonitorAlert.monitor_id == monitor.id)
-            .order_by(MonitorAlert.id.desc())
-            .limit(count)
+        ranked = (
+            select(MetricValue.name, MetricValue.value, rank)
+            .where(MetricValue.tenant_id == tenant_id, MetricValue.name.in_(set(metric_of.values())))
+            .subquery()
         )
-        values = [(v or {}).get("value") for v in (await session.execute(query_alerts)).scalars()]
-        if monitor.last_value is not None:
-            values = [monitor.last_value.get("value"), *values]
-    numbers = [n for n in (_as_float(v) for v in values) if n is not None]
-    numbers.reverse()
-    return numbers
+        rows = await session.execute(
+            select(ranked.c.name, ranked.c.value).where(ranked.c.rank <= count).order_by(ranked.c.rank)
+        )
+        for name, value in rows.all():
+            by_metric.setdefault(name, []).append(value)
+    by_monitor: dict[str, list[Any]] = {}
+    others = [m.id for m in monitors if m.id not in metric_of]
+    if others:
+        rank = (
+            func.row_number()
+            .over(partition_by=MonitorAlert.monitor_id, order_by=MonitorAlert.id.desc())
+            .label("rank")
+        )
+        ranked = (
+            select(MonitorAlert.monitor_id, MonitorAlert.condition_value, rank)
+            .where(MonitorAlert.tenant_id == tenant_id, MonitorAlert.monitor_id.in_(others))
+            .subquery()
+        )
+        rows = await session.execute(
+            select(ranked.c.monitor_id, ranked.c.condition_value)
+            .where(ranked.c.rank <= count)
+            .order_by(ranked.c.rank)
+        )
+        for monitor_id, seen in rows.all():
+            by_monitor.setdefault(monitor_id, []).append((seen or {}).get("value"))
+    answer: dict[str, list[float]] = {}
+    for monitor in monitors:
+        if monitor.id in metric_of:
+            values = by_metric.get(metric_of[monitor.id], [])
+        else:
+            values = by_monitor.get(monitor.id, [])
+            if monitor.last_value is not None:
+                values = [monitor.last_value.get("value"), *values]
+        numbers = [n for n in (_as_float(v) for v in values) if n is not None]
+        numbers.reverse()
+        answer[monitor.id] = numbers
+    return answer
+
+
+async def monitor_names(session: AsyncSession, tenant_id: str) -> dict[str, str]:
+    rows = await session.execute(select(Monitor.id, Monitor.name).where(Monitor.tenant_id == tenant_id))
+    return {str(row[0]): str(row[1]) for row in rows}
 
 
 async def alert_counts(session: AsyncSession, tenant_id: str, monitor_ids: list[str]) -> dict[str, int]:

@@ -169,9 +169,9 @@ async def render(
             pending = await queries.pending_count(session, user.principal.tenant_id)
     flash = take_flash(rt, request)
     html = ENV.get_template(template).render(
-        user=user, nav=NAV, active=active, pending=pending, flash=flash, path=request.url.path,
+        user=user, nav=NAV, active=active, pending=pending, flash=flash,
         csrf=_csrf_input(user.csrf_token) if user else Markup(""), csrf_token=user.csrf_token if user else "",
-        now=utcnow(), **context,
+        **context,
     )  # fmt: skip
     response = HTMLResponse(html, status_code=status)
     clear_flash(request, response)
@@ -192,8 +192,9 @@ def done(request: Request, target: str, text: str, kind: str = "info") -> Redire
     return response
 
 
-def live(items: list[dict[str, str]], **extra: Any) -> JSONResponse:
-    response = JSONResponse({"count": len(items), "items": items, **extra})
+def live(items: list[dict[str, str]]) -> JSONResponse:
+    """A live region's answer: the fragments to merge (see static/dashboard.js)."""
+    response = JSONResponse({"count": len(items), "items": items})
     response.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
     return response
 
@@ -541,33 +542,42 @@ class MonitorView:
 
 
 async def _monitor_views(rt: Runtime, tenant_id: str, rows: list[Monitor]) -> list[MonitorView]:
-    views = []
     async with rt.sessions() as session:
         counts = await queries.alert_counts(session, tenant_id, [m.id for m in rows])
-        for monitor in rows:
-            values = await queries.recent_values(session, monitor)
-            condition = monitor.condition_text or conditions.describe(
-                conditions.parse_condition(monitor.condition)
-            )
-            spark = charts.sparkline(values, threshold=queries.numeric_threshold(monitor), title=monitor.name)
-            value = (monitor.last_value or {}).get("value")
-            views.append(MonitorView(monitor, condition, value, spark, counts.get(monitor.id, 0)))
+        recent = await queries.recent_values(session, tenant_id, rows)
+    views = []
+    for monitor in rows:
+        condition = monitor.condition_text or conditions.describe(
+            conditions.parse_condition(monitor.condition)
+        )
+        spark = charts.sparkline(
+            recent[monitor.id], threshold=queries.numeric_threshold(monitor), title=monitor.name
+        )
+        value = (monitor.last_value or {}).get("value")
+        views.append(MonitorView(monitor, condition, value, spark, counts.get(monitor.id, 0)))
     return views
 
 
-async def _monitors(rt: Runtime, tenant_id: str) -> tuple[list[MonitorView], list[MonitorAlert]]:
+async def _monitors(rt: Runtime, tenant_id: str) -> list[MonitorView]:
     async with rt.sessions() as session:
         rows = await monitoring.list_monitors(
             session, tenant_id, status=None, workspace_id=None, limit=200, cursor=None
         )
+    return await _monitor_views(rt, tenant_id, rows)
+
+
+async def _recent_alerts(rt: Runtime, tenant_id: str) -> tuple[list[MonitorAlert], dict[str, str]]:
+    async with rt.sessions() as session:
         recent = await monitoring.alerts(session, tenant_id, monitor_id=None, limit=20, cursor=None)
-    return await _monitor_views(rt, tenant_id, rows), recent
+        names = await queries.monitor_names(session, tenant_id)
+    return recent, names
 
 
 @router.get("/monitors")
 async def monitors_list(request: Request, user: User) -> Response:
-    views, recent = await _monitors(runtime(request), user.principal.tenant_id)
-    names = {v.row.id: v.row.name for v in views}
+    rt, tenant_id = runtime(request), user.principal.tenant_id
+    views = await _monitors(rt, tenant_id)
+    recent, names = await _recent_alerts(rt, tenant_id)
     return await render(
         request, user, "monitors.html", active="monitors", views=views, recent=recent, names=names
     )
@@ -575,7 +585,7 @@ async def monitors_list(request: Request, user: User) -> Response:
 
 @router.get("/monitors/live")
 async def monitors_live(request: Request, user: User) -> Response:
-    views, _ = await _monitors(runtime(request), user.principal.tenant_id)
+    views = await _monitors(runtime(request), user.principal.tenant_id)
     return live(
         [
             {"id": v.row.id, "version": v.version, "html": str(MACROS.monitor_row(v, user.csrf_token))}
@@ -586,8 +596,7 @@ async def monitors_live(request: Request, user: User) -> Response:
 
 @router.get("/monitors/alerts/live")
 async def alerts_live(request: Request, user: User) -> Response:
-    views, recent = await _monitors(runtime(request), user.principal.tenant_id)
-    names = {v.row.id: v.row.name for v in views}
+    recent, names = await _recent_alerts(runtime(request), user.principal.tenant_id)
     return live([{"id": a.id, "version": a.id, "html": str(MACROS.alert_row(a, names))} for a in recent])
 
 

@@ -129,16 +129,27 @@ async def read_form(request: Request) -> Form:
         text = body.decode()
     except UnicodeDecodeError as exc:
         raise CsrfRefused("the form is not UTF-8") from exc
-    return Form(parse_qs(text, keep_blank_values=True, max_num_fields=1000))
+    try:
+        return Form(parse_qs(text, keep_blank_values=True, max_num_fields=1000))
+    except ValueError as exc:  # more fields than any dashboard form has
+        raise CsrfRefused("the form has too many fields") from exc
 
 
 def check_origin(request: Request) -> None:
-    """A browser sends ``Origin`` on every POST; when present it must be this site (host and port)."""
+    """A browser sends ``Origin`` on every POST; when present it must name this site: the host asked for,
+    the host a proxy forwarded, or ``HERALD_PUBLIC_URL``'s (a cross-site form can set none of these)."""
     origin = request.headers.get("origin")
     if origin is None:
         return
-    host = request.headers.get("host", "")
-    if origin == "null" or urlsplit(origin).netloc.lower() != host.lower():
+    rt: Runtime = request.app.state.runtime
+    ours = {
+        request.headers.get("host", ""),
+        request.headers.get("x-forwarded-host", "").split(",")[0].strip(),
+    }
+    if rt.settings.public_url:
+        ours.add(urlsplit(rt.settings.public_url).netloc)
+    netloc = urlsplit(origin).netloc.lower() if origin != "null" else ""
+    if not netloc or netloc not in {host.lower() for host in ours if host}:
         raise CsrfRefused("the form was sent from another site")
 
 

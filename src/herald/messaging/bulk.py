@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import String, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -36,7 +36,7 @@ from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.bulk import insert_rows
 from herald.storage.models import AuditEntry, IdempotencyRecord
-from herald.storage.types import utcnow
+from herald.storage.types import UTCDateTime, utcnow
 from herald.tenancy.service import Principal
 
 MAX_ITEMS = 10_000
@@ -147,7 +147,9 @@ async def accept_many(rt: Runtime, principal: Principal, entries: Sequence[Entry
                 outcomes.append(Outcome.refused(entry.index, exc))
                 kept_audit.extend(exc.audit)  # a refused send is still a decision on record
 
-        lost = await _claim(session, principal.tenant_id, [(e, p) for e, p in prepared if e.key is not None])
+        # Keys are claimed in sorted order, so two requests sharing keys wait for each other instead of deadlocking.
+        keyed = sorted(((e, p) for e, p in prepared if e.key is not None), key=lambda pair: str(pair[0].key))
+        lost = await _claim(session, principal.tenant_id, keyed)
         if lost:
             # Claimed by a concurrent request that has committed since: answer as it did.
             winners = await _records(session, principal.tenant_id, [e.key for e in lost if e.key is not None])
@@ -188,14 +190,40 @@ def _answer(entry: Entry, record: IdempotencyRecord) -> Outcome:
 
 
 async def _records(session: AsyncSession, tenant_id: str, keys: list[str]) -> dict[str, IdempotencyRecord]:
+    """The records of ``keys`` that exist. PostgreSQL gets one ``= ANY(array)`` (hashed whatever the plan, where a
+    thousand-parameter IN list is checked row by row when the planner picks a scan); SQLite, IN lists."""
+    if not keys:
+        return {}
+    mine = IdempotencyRecord.tenant_id == tenant_id
+    if (await session.connection()).dialect.name == "postgresql":
+        wanted = bindparam("keys", keys, type_=postgresql.ARRAY(String))
+        queries = [select(IdempotencyRecord).where(mine, IdempotencyRecord.key == any_(wanted))]
+    else:
+        queries = [
+            select(IdempotencyRecord).where(mine, IdempotencyRecord.key.in_(keys[start : start + _IN_CHUNK]))
+            for start in range(0, len(keys), _IN_CHUNK)
+        ]
     found: dict[str, IdempotencyRecord] = {}
-    for start in range(0, len(keys), _IN_CHUNK):
-        query = select(IdempotencyRecord).where(
-            IdempotencyRecord.tenant_id == tenant_id,
-            IdempotencyRecord.key.in_(keys[start : start + _IN_CHUNK]),
-        )
+    for query in queries:
         found.update((r.key, r) for r in (await session.execute(query)).scalars())
     return found
+
+
+# PostgreSQL: claim a batch of keys in one statement with three array parameters (a multi-row INSERT would bind
+# six parameters per key); the answer lists the keys this request now holds.
+_CLAIM_PG = text(
+    """
+INSERT INTO idempotency_keys (tenant_id, key, request_hash, status_code, response, created_at)
+SELECT :tenant, k, h, 201, CAST(r AS json), :now FROM unnest(:keys, :hashes, :responses) AS u(k, h, r)
+ON CONFLICT (tenant_id, key) DO NOTHING
+RETURNING key
+"""
+).bindparams(
+    bindparam("keys", type_=postgresql.ARRAY(String)),
+    bindparam("hashes", type_=postgresql.ARRAY(String)),
+    bindparam("responses", type_=postgresql.ARRAY(String)),
+    bindparam("now", type_=UTCDateTime()),
+)
 
 
 async def _claim(session: AsyncSession, tenant_id: str, keyed: list[tuple[Entry, Prepared]]) -> list[Entry]:
@@ -203,16 +231,21 @@ async def _claim(session: AsyncSession, tenant_id: str, keyed: list[tuple[Entry,
     if not keyed:
         return []
     now = utcnow()
-    rows = [
-        {
-            "tenant_id": tenant_id, "key": e.key, "request_hash": e.fingerprint, "status_code": 201,
-            "response": {"id": p.values["id"], "status": p.values["status"]}, "created_at": now,
-        }
-        for e, p in keyed
-    ]  # fmt: skip
-    table = _table(IdempotencyRecord)
+    responses = [{"id": p.values["id"], "status": p.values["status"]} for _, p in keyed]
     conn = await session.connection()
-    dialect_insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    statement = dialect_insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "key"])
-    claimed = set((await conn.execute(statement.returning(table.c.key), rows)).scalars())
+    if conn.dialect.name == "postgresql":
+        params = {
+            "tenant": tenant_id, "now": now, "keys": [e.key for e, _ in keyed],
+            "hashes": [e.fingerprint for e, _ in keyed], "responses": [json.dumps(r) for r in responses],
+        }  # fmt: skip
+        claimed = set((await conn.execute(_CLAIM_PG, params)).scalars())
+    else:
+        rows = [
+            {"tenant_id": tenant_id, "key": e.key, "request_hash": e.fingerprint, "status_code": 201,
+             "response": response, "created_at": now}
+            for (e, _), response in zip(keyed, responses, strict=True)
+        ]  # fmt: skip
+        table = _table(IdempotencyRecord)
+        statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "key"])
+        claimed = set((await conn.execute(statement.returning(table.c.key), rows)).scalars())
     return [e for e, _ in keyed if e.key not in claimed]

@@ -29,7 +29,7 @@ UPDATE messages
         ORDER BY priority, run_at
         LIMIT :limit {lock})
 RETURNING id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, subject, content,
-          attempts, max_attempts, priority, route_plan, route_step, sealed_content
+          attempts, max_attempts, priority, route_plan, route_step, sealed_content, reply_context
 """
 
 # A lease that ran out means its worker died (or stalled past the lease): put the row back, or fail it if its
@@ -70,7 +70,7 @@ def claim_statement(dialect: str) -> TextualSelect:
             bindparam("owner", type_=String()),
             bindparam("limit", type_=Integer()),
         )
-        .columns(simulated=Boolean(), route_plan=JSON(), sealed_content=LargeBinary())
+        .columns(simulated=Boolean(), route_plan=JSON(), sealed_content=LargeBinary(), reply_context=JSON())
     )
 
 
@@ -91,6 +91,7 @@ class Claimed:
     route_plan: list[dict[str, Any]]
     route_step: int
     sealed_content: bytes | None = None  # the real text, encrypted, when ``content`` is redacted (OTP codes)
+    reply_context: dict[str, Any] | None = None  # a conversation reply: what it answers, for threading
 
     def next_step(self) -> dict[str, Any] | None:
         """The fallback after the current route step, if any."""

@@ -14,11 +14,13 @@ import asyncpg
 from sqlalchemy.engine import make_url
 
 CHANNEL = "herald_outbox"
+INBOUND_CHANNEL = "herald_inbound"  # stored inbound messages waiting for routing
 log = logging.getLogger(__name__)
 
 
 class Waker:
-    def __init__(self) -> None:
+    def __init__(self, channel: str = CHANNEL) -> None:
+        self.channel = channel
         self._event = asyncio.Event()
         self._listener: Any = None
 
@@ -38,7 +40,7 @@ class Waker:
         dsn = url.set(drivername="postgresql").render_as_string(hide_password=False)
         try:
             self._listener = await asyncpg.connect(dsn)
-            await self._listener.add_listener(CHANNEL, lambda *_: self._event.set())
+            await self._listener.add_listener(self.channel, lambda *_: self._event.set())
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("LISTEN unavailable, polling only: %s", type(exc).__name__)
             self._listener = None

@@ -224,24 +224,10 @@ class Worker:
             channel = channels[item.id]
             if isinstance(channel, Exception) or item.channel_id is None:
                 continue
-            view = health[item.channel_id]
-            if view.state == "open":
-                if item.next_step() is not None:
-                    gates[index] = Outcome(item, channel.provider, now, kind="skipped", error="circuit open")
-                else:
-                    reopen = view.reopens_at or now + circuit.COOLDOWN
-                    gates[index] = Outcome(
-                        item, channel.provider, now, kind="deferred", error="circuit open", run_at=reopen
-                    )
+            held = _held(item, channel, health[item.channel_id], probing, now)
+            if held is not None:
+                gates[index] = held
                 continue
-            if view.state == "half_open":
-                if item.channel_id in probing:
-                    later = now + timedelta(seconds=1)
-                    gates[index] = Outcome(
-                        item, channel.provider, now, kind="deferred", error="circuit half-open", run_at=later
-                    )
-                    continue
-                probing.add(item.channel_id)
             limits = self._limits(item, channel)
             if limits:
                 wants.append(limits)
@@ -300,6 +286,8 @@ class Worker:
             content=content,
             subject=claimed.subject,
             attempt=claimed.attempts,
+            # Threading applies on the interface the conversation is on, not on a fallback elsewhere.
+            reply_context=claimed.reply_context if claimed.route_step == 0 else None,
         )
         try:
             async with asyncio.timeout(self.rt.settings.send_timeout_seconds):
@@ -564,3 +552,30 @@ def _messages() -> Table:
     table = Message.__table__
     assert isinstance(table, Table)
     return table
+
+
+def _held(
+    item: outbox.Claimed, channel: Channel, view: circuit.CircuitView, probing: set[str], now: datetime
+) -> Outcome | None:
+    """Why ``item`` must not go out on ``channel`` now, if so: a disabled interface or an open circuit fall back to
+    the next route step when there is one, else wait; a half-open circuit lets one probe through at a time."""
+    reason = "interface disabled" if not channel.config.enabled else None
+    if reason is None and view.state == "open":
+        reason = "circuit open"
+    if reason is not None:
+        if item.next_step() is not None:
+            return Outcome(item, channel.provider, now, kind="skipped", error=reason)
+        if reason == "circuit open":
+            later = view.reopens_at or now + circuit.COOLDOWN
+        else:
+            later = now + timedelta(seconds=30)
+        return Outcome(item, channel.provider, now, kind="deferred", error=reason, run_at=later)
+    if view.state == "half_open":
+        assert item.channel_id is not None
+        if item.channel_id in probing:
+            later = now + timedelta(seconds=1)
+            return Outcome(
+                item, channel.provider, now, kind="deferred", error="circuit half-open", run_at=later
+            )
+        probing.add(item.channel_id)
+    return None

@@ -51,13 +51,19 @@ async def _copy(conn: AsyncConnection, table: Table, rows: Sequence[dict[str, An
         defaults.append(_call_default(arg) if default.is_callable else _constant(arg))
     columns = given + extra
     dialect = conn.dialect
-    processors = [table.c[name].type.bind_processor(dialect) for name in columns]
+    processors = [
+        (index, processor)
+        for index, name in enumerate(columns)
+        if (processor := table.c[name].type.bind_processor(dialect)) is not None
+    ]  # most columns need none: only these are touched per row
     records = []
     for row in rows:
-        values = [row[name] for name in given] + [make() for make in defaults]
-        records.append(
-            tuple(v if p is None or v is None else p(v) for p, v in zip(processors, values, strict=True))
-        )
+        values = [row[name] for name in given]
+        values += [make() for make in defaults]
+        for index, processor in processors:
+            if values[index] is not None:
+                values[index] = processor(values[index])
+        records.append(tuple(values))
     # asyncpg starts the transaction lazily, on the first statement through SQLAlchemy: make sure it has
     # begun, or the COPY would commit on its own whatever the caller later decides.
     raw = await conn.get_raw_connection()

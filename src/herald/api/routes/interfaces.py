@@ -41,11 +41,19 @@ MAX_BODY = 1024 * 1024
 
 
 async def _channel(rt: Runtime, channel_id: str) -> tuple[Channel, dict[str, Any]]:
+    """The channel and its opened credentials, cached briefly: providers call often, and the row and its
+    decryption would otherwise cost every webhook a query and a Fernet open."""
+    found, cached = rt.lookups.get(("interface", channel_id))
+    if found and cached is not None:
+        row, credentials = cached
+        return row, credentials
     async with rt.sessions() as session:
         row = (await session.execute(select(Channel).where(Channel.id == channel_id))).scalar_one_or_none()
     if row is None:
         raise NotFound(f"no channel {channel_id!r}")
-    return row, rt.credentials.open(row.credentials)
+    opened = (row, rt.credentials.open(row.credentials))
+    rt.lookups.put(("interface", channel_id), opened)
+    return opened
 
 
 def _public_url(rt: Runtime, request: Request) -> str:

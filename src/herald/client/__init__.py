@@ -1,0 +1,94 @@
+"""Herald's Python SDK: a typed client for the REST API, blocking (:class:`Herald`) or asyncio
+(:class:`AsyncHerald`), with the same methods; seed 003's names included.
+
+    from herald.client import Herald, ValidationError
+
+    with Herald("http://127.0.0.1:8000", api_key, agent_id="agent_123") as herald:
+        message = herald.send_message(platform="sms", recipient_id="+447700900123", content="Your code is ready")
+        report = herald.get_delivery_report(message["id"])
+        result = herald.load_messages_from_json("messages.json")   # seed 003's file format
+        print(result["accepted"], result["rejected"])
+
+Answers are TypedDicts (the JSON as Herald sends it). An error answer raises the exception for its status, carrying
+the problem details (``.status``, ``.detail``, ``.field``...); see :mod:`herald.client._errors` for the tree. Only
+httpx is needed: this package imports nothing of the server.
+"""
+
+from herald.client._client import AsyncHerald, Herald
+from herald.client._errors import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConflictError,
+    HeraldError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDenied,
+    RateLimitError,
+    ServerError,
+    ValidationError,
+)
+from herald.client._files import MessageFileError, read_messages_file, to_send_request
+from herald.client._types import (
+    Agent,
+    Alert,
+    Attempt,
+    BulkError,
+    BulkItem,
+    BulkResult,
+    ChannelFigures,
+    DeliveryMetrics,
+    DeliveryReport,
+    Message,
+    MessageDetail,
+    Monitor,
+    Page,
+    ReportAttempt,
+    ReportChannel,
+    ReportTimestamps,
+    Schedule,
+    ScheduleExecution,
+    Trigger,
+    TriggerFiring,
+)
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "Agent",
+    "Alert",
+    "AsyncHerald",
+    "Attempt",
+    "AuthenticationError",
+    "BadRequestError",
+    "BulkError",
+    "BulkItem",
+    "BulkResult",
+    "ChannelFigures",
+    "ConflictError",
+    "DeliveryMetrics",
+    "DeliveryReport",
+    "Herald",
+    "HeraldError",
+    "Message",
+    "MessageDetail",
+    "MessageFileError",
+    "Monitor",
+    "NotFoundError",
+    "Page",
+    "PayloadTooLargeError",
+    "PermissionDenied",
+    "RateLimitError",
+    "ReportAttempt",
+    "ReportChannel",
+    "ReportTimestamps",
+    "Schedule",
+    "ScheduleExecution",
+    "ServerError",
+    "Trigger",
+    "TriggerFiring",
+    "ValidationError",
+    "read_messages_file",
+    "to_send_request",
+]

@@ -1,0 +1,247 @@
+"""The two clients: the same calls (from :mod:`herald.client._calls`), run blocking or with asyncio.
+
+Each client is a thin executor: it sends a spec's requests through its httpx client, turns an error answer into
+the typed exception for its status, and hands the decoded JSON back to the spec. Methods are attached from the
+specs by :func:`_blocking` and :func:`_asynchronous`, so the two clients cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable, Coroutine
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
+
+import httpx
+
+from herald.client import _calls as calls
+from herald.client._calls import Call, Defaults, Flow
+from herald.client._errors import APIConnectionError, error_for
+
+P = ParamSpec("P")
+T = TypeVar("T")
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+DEFAULT_TIMEOUT = 60.0  # a 10,000-message bulk request takes a second or two; leave room
+
+
+def _headers(api_key: str | None) -> dict[str, str]:
+    key = api_key if api_key is not None else os.environ.get("HERALD_API_KEY")
+    headers = {"accept": "application/json", "user-agent": "herald-client/0.1"}
+    if key:
+        headers["authorization"] = f"Bearer {key}"
+    return headers
+
+
+def _decode(response: httpx.Response) -> Any:
+    if response.status_code >= 400:
+        raise error_for(response)
+    if response.status_code == 204 or not response.content:
+        return None
+    return response.json()
+
+
+def _blocking(spec: Callable[Concatenate[Defaults, P], Flow[T]]) -> Callable[Concatenate[Herald, P], T]:
+    @functools.wraps(spec)
+    def method(self: Herald, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._drive(spec(self.defaults, *args, **kwargs))
+
+    return method
+
+
+def _asynchronous(
+    spec: Callable[Concatenate[Defaults, P], Flow[T]],
+) -> Callable[Concatenate[AsyncHerald, P], Coroutine[Any, Any, T]]:
+    @functools.wraps(spec)
+    async def method(self: AsyncHerald, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._drive(spec(self.defaults, *args, **kwargs))
+
+    return method
+
+
+class Herald:
+    """Blocking client. ``api_key`` defaults to ``$HERALD_API_KEY``; ``agent_id`` is used when a call names none.
+
+    Use it as a context manager, or call :meth:`close`. Pass ``transport`` (say ``httpx.MockTransport``) to
+    test code that uses it without a server."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        *,
+        agent_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.defaults = Defaults(agent_id=agent_id)
+        self._http = httpx.Client(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
+
+    def __enter__(self) -> Herald:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, call: Call[Any]) -> Any:
+        try:
+            response = self._http.request(
+                call.method, call.path, json=call.json, params=call.params, headers=call.headers
+            )
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+        return _decode(response)
+
+    def _drive(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(self._request(call))
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            flow.close()
+
+    # messages
+    send_message = _blocking(calls.send_message)
+    get_message = _blocking(calls.get_message)
+    list_messages = _blocking(calls.list_messages)
+    cancel_message = _blocking(calls.cancel_message)
+    get_delivery_report = _blocking(calls.get_delivery_report)
+    send_bulk_messages = _blocking(calls.send_bulk_messages)
+    load_messages_from_json = _blocking(calls.load_messages_from_json)
+    # approvals
+    list_pending_approvals = _blocking(calls.list_pending_approvals)
+    approve_message = _blocking(calls.approve_message)
+    reject_message = _blocking(calls.reject_message)
+    # schedules
+    create_schedule = _blocking(calls.create_schedule)
+    list_schedules = _blocking(calls.list_schedules)
+    get_schedule = _blocking(calls.get_schedule)
+    pause_schedule = _blocking(calls.pause_schedule)
+    resume_schedule = _blocking(calls.resume_schedule)
+    delete_schedule = _blocking(calls.delete_schedule)
+    schedule_executions = _blocking(calls.schedule_executions)
+    parse_schedule = _blocking(calls.parse_schedule)
+    # monitors
+    create_monitor = _blocking(calls.create_monitor)
+    list_monitors = _blocking(calls.list_monitors)
+    pause_monitor = _blocking(calls.pause_monitor)
+    resume_monitor = _blocking(calls.resume_monitor)
+    test_monitor = _blocking(calls.test_monitor)
+    list_alerts = _blocking(calls.list_alerts)
+    push_metric = _blocking(calls.push_metric)
+    # triggers
+    create_trigger = _blocking(calls.create_trigger)
+    list_triggers = _blocking(calls.list_triggers)
+    delete_trigger = _blocking(calls.delete_trigger)
+    fire_trigger = _blocking(calls.fire_trigger)
+    trigger_history = _blocking(calls.trigger_history)
+    # OTP, metrics, agents, health
+    send_otp = _blocking(calls.send_otp)
+    verify_otp = _blocking(calls.verify_otp)
+    get_metrics = _blocking(calls.get_metrics)
+    create_agent = _blocking(calls.create_agent)
+    get_agent = _blocking(calls.get_agent)
+    list_agents = _blocking(calls.list_agents)
+    health = _blocking(calls.health)
+
+
+class AsyncHerald:
+    """The asyncio client: the same methods as :class:`Herald`, each a coroutine. Use ``async with``, or call
+    :meth:`aclose`."""
+
+    def __init__(
+        self,
+        base_url: str = DEFAULT_BASE_URL,
+        api_key: str | None = None,
+        *,
+        agent_id: str | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.defaults = Defaults(agent_id=agent_id)
+        self._http = httpx.AsyncClient(
+            base_url=base_url, headers=_headers(api_key), timeout=timeout, transport=transport
+        )
+
+    async def __aenter__(self) -> AsyncHerald:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, call: Call[Any]) -> Any:
+        try:
+            response = await self._http.request(
+                call.method, call.path, json=call.json, params=call.params, headers=call.headers
+            )
+        except httpx.TransportError as exc:
+            raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+        return _decode(response)
+
+    async def _drive(self, flow: Flow[T]) -> T:
+        try:
+            call = next(flow)
+            while True:
+                call = flow.send(await self._request(call))
+        except StopIteration as done:
+            return cast(T, done.value)
+        finally:
+            flow.close()
+
+    # messages
+    send_message = _asynchronous(calls.send_message)
+    get_message = _asynchronous(calls.get_message)
+    list_messages = _asynchronous(calls.list_messages)
+    cancel_message = _asynchronous(calls.cancel_message)
+    get_delivery_report = _asynchronous(calls.get_delivery_report)
+    send_bulk_messages = _asynchronous(calls.send_bulk_messages)
+    load_messages_from_json = _asynchronous(calls.load_messages_from_json)
+    # approvals
+    list_pending_approvals = _asynchronous(calls.list_pending_approvals)
+    approve_message = _asynchronous(calls.approve_message)
+    reject_message = _asynchronous(calls.reject_message)
+    # schedules
+    create_schedule = _asynchronous(calls.create_schedule)
+    list_schedules = _asynchronous(calls.list_schedules)
+    get_schedule = _asynchronous(calls.get_schedule)
+    pause_schedule = _asynchronous(calls.pause_schedule)
+    resume_schedule = _asynchronous(calls.resume_schedule)
+    delete_schedule = _asynchronous(calls.delete_schedule)
+    schedule_executions = _asynchronous(calls.schedule_executions)
+    parse_schedule = _asynchronous(calls.parse_schedule)
+    # monitors
+    create_monitor = _asynchronous(calls.create_monitor)
+    list_monitors = _asynchronous(calls.list_monitors)
+    pause_monitor = _asynchronous(calls.pause_monitor)
+    resume_monitor = _asynchronous(calls.resume_monitor)
+    test_monitor = _asynchronous(calls.test_monitor)
+    list_alerts = _asynchronous(calls.list_alerts)
+    push_metric = _asynchronous(calls.push_metric)
+    # triggers
+    create_trigger = _asynchronous(calls.create_trigger)
+    list_triggers = _asynchronous(calls.list_triggers)
+    delete_trigger = _asynchronous(calls.delete_trigger)
+    fire_trigger = _asynchronous(calls.fire_trigger)
+    trigger_history = _asynchronous(calls.trigger_history)
+    # OTP, metrics, agents, health
+    send_otp = _asynchronous(calls.send_otp)
+    verify_otp = _asynchronous(calls.verify_otp)
+    get_metrics = _asynchronous(calls.get_metrics)
+    create_agent = _asynchronous(calls.create_agent)
+    get_agent = _asynchronous(calls.get_agent)
+    list_agents = _asynchronous(calls.list_agents)
+    health = _asynchronous(calls.health)

@@ -1,0 +1,215 @@
+"""The Python SDK against a running Herald: uvicorn on a free port serving the real app (with its worker), the
+blocking client in a thread and the asyncio client in the test's loop, typed errors carrying problem details."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import uvicorn
+
+from herald.api.app import create_app
+from herald.client import (
+    APIConnectionError,
+    AsyncHerald,
+    AuthenticationError,
+    ConflictError,
+    Herald,
+    NotFoundError,
+    PermissionDenied,
+    ValidationError,
+)
+from herald.runtime import Runtime
+
+
+@pytest.fixture
+async def herald_url(rt: Runtime) -> AsyncIterator[str]:
+    """Herald served on 127.0.0.1 and a free port, worker included; yields its base URL."""
+    app = create_app(rt.settings, runtime=rt, run_worker=True)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+def api_key(auth: dict[str, str]) -> str:
+    return auth["Authorization"].removeprefix("Bearer ")
+
+
+def blocking_session(base: str, key: str, tmp_path: Path) -> None:
+    """Messages, approvals, bulk, files, reports, metrics and every typed error, with the blocking client."""
+    with Herald(base, key, agent_id="bot") as herald:
+        assert herald.create_agent("bot", "AUTONOMOUS")["maturity_level"] == "AUTONOMOUS"
+        herald.create_agent("intern", "INTERN")
+        herald.create_agent("pupil", "STUDENT")
+        assert {a["id"] for a in herald.list_agents()["items"]} == {"bot", "intern", "pupil"}
+
+        message = herald.send_message(platform="sms", recipient_id="+447700900123", content="Hello {{name}}",
+                                      template_variables={"name": "Ada"}, priority="HIGH")  # fmt: skip
+        assert (message["content"], message["priority"], message["agent_id"]) == ("Hello Ada", "HIGH", "bot")
+        deadline = time.monotonic() + 15
+        while (report := herald.get_delivery_report(message["id"]))["status"] != "sent":
+            assert time.monotonic() < deadline, report
+            time.sleep(0.05)
+        assert report["channel"]["platform"] == "sms"
+        assert [a["outcome"] for a in report["attempts"]] == ["sent"]
+        assert herald.get_message(message["id"])["attempt_log"][0]["outcome"] == "sent"
+        assert message["id"] in [m["id"] for m in herald.list_messages(status="sent")["items"]]
+        assert herald.get_metrics(hours=1)["sent"] >= 1
+
+        # Idempotency keys: a retry answers the first message; another body with the same key is a conflict.
+        first = herald.send_message(
+            platform="sms", recipient_id="+447700900124", content="once", idempotency_key="k1"
+        )
+        again = herald.send_message(
+            platform="sms", recipient_id="+447700900124", content="once", idempotency_key="k1"
+        )
+        assert again["id"] == first["id"]
+        with pytest.raises(ConflictError) as conflict:
+            herald.send_message(
+                platform="sms", recipient_id="+447700900124", content="twice", idempotency_key="k1"
+            )
+        assert (conflict.value.status, conflict.value.field) == (409, "Idempotency-Key")
+
+        # Typed errors carry the problem details.
+        with pytest.raises(ValidationError) as invalid:
+            herald.send_message(platform="sms", recipient_id="+1", content="x")
+        assert (invalid.value.status, invalid.value.field) == (422, "recipient_id")
+        assert "E.164" in invalid.value.detail
+        assert invalid.value.problem["errors"][0]["field"] == "recipient_id"
+        with pytest.raises(PermissionDenied) as refused:
+            herald.send_message(agent_id="pupil", platform="sms", recipient_id="+447700900123", content="x")
+        assert refused.value.field == "agent_id"
+        with pytest.raises(NotFoundError) as missing:
+            herald.get_delivery_report("msg_nope")
+        assert missing.value.instance == "/api/v1/messages/msg_nope/report"
+        with pytest.raises(AuthenticationError), Herald(base, "hk_not-a-key") as stranger:
+            stranger.get_metrics()
+
+        # Approvals.
+        held = herald.send_message(
+            agent_id="intern", platform="sms", recipient_id="+447700900125", content="ok?"
+        )
+        doomed = herald.send_message(
+            agent_id="intern", platform="sms", recipient_id="+447700900125", content="no"
+        )
+        dropped = herald.send_message(
+            agent_id="intern", platform="sms", recipient_id="+447700900125", content="-"
+        )
+        pending = {m["id"] for m in herald.list_pending_approvals(agent_id="intern")["items"]}
+        assert pending == {held["id"], doomed["id"], dropped["id"]}
+        assert herald.approve_message(held["id"], approver_user_id="user_456")["approved_by"] == "user_456"
+        assert herald.reject_message(doomed["id"], reason="tone")["status"] == "rejected"
+        assert herald.cancel_message(dropped["id"])["status"] == "cancelled"
+        with pytest.raises(ConflictError):
+            herald.cancel_message(dropped["id"])
+
+        # Bulk, in chunks: items come back in the order given, with each chunk's indices shifted.
+        calls: list[tuple[int, int]] = []
+        seed = [{"phone_number": f"+4477009001{i:02d}", "message_type": "alert", "content": f"Alert {i}",
+                 "priority": "CRITICAL" if i % 2 else "low"} for i in range(25)]  # fmt: skip
+        seed[7]["phone_number"] = "12"
+        seed[18]["priority"] = "URGENT"
+        result = herald.send_bulk_messages(
+            seed, chunk_size=10, progress=lambda done, total: calls.append((done, total))
+        )
+        assert (result["accepted"], result["rejected"]) == (23, 2)
+        assert calls == [(10, 25), (20, 25), (25, 25)]
+        assert [i["index"] for i in result["items"]] == list(range(25))
+        errors = {i["index"]: i["error"]["field"] for i in result["items"] if "error" in i}
+        assert errors == {7: "recipient_id", 18: "priority"}
+        stored = herald.get_message(result["items"][0]["id"])
+        assert (stored["platform"], stored["governance_metadata"]) == ("sms", {"message_type": "alert"})
+
+        # Seed 003's file, sent twice with derived keys: the second time everything is a replay.
+        path = tmp_path / "messages.json"
+        path.write_text(json.dumps([{"phone_number": "+447700900200", "message_type": "whatsapp", "content": "hi",
+                                     "priority": "MEDIUM"}, {"phone_number": "+447700900201", "message_type": "otp",
+                                     "content": "Your code is 123456", "priority": "HIGH"}]))  # fmt: skip
+        loaded = herald.load_messages_from_json(path, idempotent=True)
+        assert (loaded["accepted"], loaded["rejected"], loaded["replayed"]) == (2, 0, 0)
+        assert herald.get_message(loaded["items"][0]["id"])["platform"] == "whatsapp"
+        reloaded = herald.load_messages_from_json(path, idempotent=True)
+        assert reloaded["replayed"] == 2
+        assert [i["id"] for i in reloaded["items"]] == [i["id"] for i in loaded["items"]]
+
+    with pytest.raises(APIConnectionError), Herald("http://127.0.0.1:9", key, timeout=2) as nowhere:
+        nowhere.health()
+
+
+async def test_blocking_client_against_a_running_herald(
+    herald_url: str, api_key: str, tmp_path: Path
+) -> None:
+    await asyncio.to_thread(blocking_session, herald_url, api_key, tmp_path)
+
+
+async def test_async_client_schedules_monitors_triggers(herald_url: str, api_key: str) -> None:
+    async with AsyncHerald(herald_url, api_key, agent_id="agent_123") as herald:
+        await herald.create_agent("agent_123", "AUTONOMOUS")
+
+        schedule = await herald.create_schedule(
+            template="Daily report for {{date}}", platform="telegram", recipient_id="123456789",
+            cron_expression="0 9 * * *", timezone="America/New_York", idempotency_key="sched-1",
+        )  # fmt: skip
+        assert schedule["schedule_type"] == "recurring"
+        assert len(schedule["next_runs"]) == 5
+        assert (await herald.get_schedule(schedule["id"]))["id"] == schedule["id"]
+        assert [s["id"] for s in (await herald.list_schedules(active=True))["items"]] == [schedule["id"]]
+        assert (await herald.pause_schedule(schedule["id"]))["status"] == "paused"
+        assert (await herald.list_schedules(active=True))["items"] == []
+        assert (await herald.resume_schedule(schedule["id"]))["status"] == "active"
+        assert (await herald.schedule_executions(schedule_id=schedule["id"]))["items"] == []
+        assert (await herald.delete_schedule(schedule["id"]))["status"] == "cancelled"
+        parsed = await herald.parse_schedule("every weekday at 8:30am", timezone="Europe/London")
+        assert parsed["cron_expression"] == "30 8 * * 1-5"
+        with pytest.raises(ValidationError) as bad_cron:
+            await herald.create_schedule(
+                template="x", platform="slack", recipient_id="C12345", cron_expression="nope"
+            )
+        assert bad_cron.value.field == "cron_expression"
+
+        monitor = await herald.create_monitor(
+            name="High Inbox Alert", condition_type="inbox_volume",
+            threshold_config={"metric": "unread_count", "operator": ">", "value": 100},
+            platforms=[{"platform": "slack", "recipient_id": "C12345"}], check_interval_seconds=300,
+            alert_template="High inbox volume: {{value}} unread", options={"for_seconds": 0},
+        )  # fmt: skip
+        assert monitor["condition_type"] == "inbox_volume"
+        assert [m["id"] for m in (await herald.list_monitors())["items"]] == [monitor["id"]]
+        assert (await herald.pause_monitor(monitor["id"]))["status"] == "paused"
+        assert (await herald.resume_monitor(monitor["id"]))["status"] == "active"
+        assert await herald.push_metric("unread_count", 150) == {"accepted": 1}
+        assert isinstance(await herald.test_monitor(monitor["id"]), dict)
+        assert isinstance((await herald.list_alerts(monitor_id=monitor["id"]))["items"], list)
+
+        trigger = await herald.create_trigger(
+            name="Deploys", trigger_type="manual", task_template="Deployed {{version}}",
+            action={"type": "message", "platform": "slack", "recipient_id": "C12345"},
+        )  # fmt: skip
+        assert [t["id"] for t in (await herald.list_triggers())["items"]] == [trigger["id"]]
+        fired = await herald.fire_trigger(trigger["id"], {"version": "v2"})
+        assert fired["outcome"] == "queued"
+        assert (await herald.get_message(str(fired["message_id"])))["content"] == "Deployed v2"
+        assert [f["id"] for f in (await herald.trigger_history(trigger["id"]))["items"]] == [fired["id"]]
+        assert await herald.delete_trigger(trigger["id"]) is None
+        with pytest.raises(NotFoundError):
+            await herald.fire_trigger(trigger["id"])
+
+        result = await herald.send_bulk_messages(
+            [{"platform": "slack", "recipient_id": "C12345", "content": f"n{i}"} for i in range(3)]
+        )
+        assert result["accepted"] == 3
+        assert (await herald.health())["status"]
