@@ -11,7 +11,9 @@ Everything runs for real on 127.0.0.1, each part in its own process:
   Telegram below;
 - **agent**: a bare ASGI app on uvicorn answering ``{"reply": "ok"}`` at once on ``/agent`` (and, as the
   channel's ``base_url``, a Telegram-shaped ``{"ok": true, ...}`` to anything else, so nothing leaves loopback);
-- **load generator**: this process, an ``httpx.AsyncClient`` sending pre-built, correctly signed Telegram
+- **load generator**: this process, a minimal HTTP/1.1 keep-alive client (:class:`RawPool`, asyncio streams;
+  httpx costs several ms of CPU per request at this concurrency, which starved the server) sending pre-built,
+  correctly signed Telegram
   updates (``herald.fakes.inbound.message``) open-loop at a fixed rate per step, spread over ``--chats``
   private chats so per-conversation ordering does not serialise the load.
 
@@ -19,7 +21,7 @@ PostgreSQL gets its own database ``herald_bench_inbound_<pid>``, dropped at the 
 message per chat first (creating the conversations; not reported). Then, per step of ``--rates`` (each
 ``--seconds`` long):
 
-- acknowledgement: every POST's time from the call to its response (httpx pool wait included), as the
+- acknowledgement: every POST's time from the call to its response (the wait for a free connection included), as the
   provider sees it; the achieved rate is acknowledgements over the step's sending time;
 - end to end: ``processed_at - received_at`` of the step's rows that reached ``replied`` (the reply message
   row is written in the same transaction as ``processed_at``), i.e. stored -> reply enqueued;
@@ -57,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from _common import SECRET, BenchError, check_loopback, git_commit, percentile, pg_admin, with_database
@@ -395,8 +398,65 @@ class Load:
         return built
 
 
+class RawPool:
+    """Up to ``size`` persistent HTTP/1.1 connections; a request waits for a free one (that wait is latency)."""
+
+    def __init__(self, url: str, size: int) -> None:
+        parts = urlsplit(url)
+        self.host, self.port, self.path = parts.hostname or "127.0.0.1", parts.port or 80, parts.path
+        self.size = size
+        self.opened = 0
+        self.free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+
+    async def _connection(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        if self.free.empty() and self.opened < self.size:
+            self.opened += 1
+            try:
+                return await asyncio.open_connection(self.host, self.port)
+            except OSError:
+                self.opened -= 1
+                raise
+        return await self.free.get()
+
+    async def post(self, headers: dict[str, str], body: bytes) -> int:
+        reader, writer = await self._connection()
+        try:
+            head = f"POST {self.path} HTTP/1.1\r\nhost: {self.host}:{self.port}\r\ncontent-length: {len(body)}\r\n"
+            head += "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+            writer.write(head.encode() + body)
+            status_line = await reader.readline()
+            length, closing = 0, False
+            while (line := await reader.readline()) not in (b"\r\n", b""):
+                name, _, value = line.decode("latin-1").partition(":")
+                if name.lower() == "content-length":
+                    length = int(value)
+                elif name.lower() == "connection" and "close" in value.lower():
+                    closing = True
+            await reader.readexactly(length)
+            status = int(status_line.split()[1])
+        except (OSError, IndexError, ValueError, asyncio.IncompleteReadError) as exc:
+            writer.close()
+            self.opened -= 1
+            raise ConnectionError(type(exc).__name__) from exc
+        except asyncio.CancelledError:
+            writer.close()
+            self.opened -= 1
+            raise
+        if closing:
+            writer.close()
+            self.opened -= 1
+        else:
+            self.free.put_nowait((reader, writer))
+        return status
+
+    async def close(self) -> None:
+        while not self.free.empty():
+            _, writer = self.free.get_nowait()
+            writer.close()
+
+
 async def send_at_rate(
-    client: httpx.AsyncClient, url: str, requests: list[tuple[dict[str, str], bytes]], rate: float
+    client: RawPool, url: str, requests: list[tuple[dict[str, str], bytes]], rate: float
 ) -> dict[str, Any]:
     """Open loop: request i starts at start + i/rate whatever the previous ones are doing."""
     acks: list[float] = []
@@ -407,16 +467,16 @@ async def send_at_rate(
     async def post(headers: dict[str, str], body: bytes) -> None:
         started = time.perf_counter()
         try:
-            response = await client.post(url, content=body, headers=headers)
-        except httpx.HTTPError as exc:
-            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+            status = await client.post(headers, body)
+        except ConnectionError as exc:
+            errors[str(exc)] = errors.get(str(exc), 0) + 1
             return
         done = time.perf_counter()
         last_done[0] = max(last_done[0], done)
-        if response.status_code == 200:
+        if status == 200:
             acks.append(done - started)
         else:
-            errors[f"HTTP {response.status_code}"] = errors.get(f"HTTP {response.status_code}", 0) + 1
+            errors[f"HTTP {status}"] = errors.get(f"HTTP {status}", 0) + 1
 
     tasks = []
     start = time.perf_counter() + 0.05
@@ -519,8 +579,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         await wait_http(services, f"http://127.0.0.1:{api_port}/health")
         url = f"http://127.0.0.1:{api_port}/api/v1/interfaces/{channel_id}/webhook"
         load = Load(url, args.chats)
-        limits = httpx.Limits(max_connections=args.connections, max_keepalive_connections=args.connections)
-        async with httpx.AsyncClient(limits=limits, timeout=30.0) as client:
+        client = RawPool(url, args.connections)
+        try:
             warm_rate = min(250.0, max(args.rates))
             print(f"warm-up: one message to each of {args.chats} chats at {warm_rate:g}/s ...", flush=True)
             await send_at_rate(client, url, load.build("warm:", args.chats), warm_rate)
@@ -562,6 +622,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
                         f"{args.drain_timeout:g} s; higher steps skipped"
                     )
                     break
+        finally:
+            await client.close()
     finally:
         services.stop()
         await observer.dispose()

@@ -220,7 +220,11 @@ def keys() -> None:
 @keys.command("create")
 @click.option("--tenant", "tenant_name", required=True, help="tenant name; created if it does not exist")
 @click.option("--name", default="", help="a label for the key")
-def keys_create(tenant_name: str, name: str) -> None:
+@click.option(
+    "--admin/--no-admin", default=True, show_default=True,
+    help="admin keys may register agents and change maturity levels; others send, read and approve",
+)  # fmt: skip
+def keys_create(tenant_name: str, name: str, admin: bool) -> None:
     """Create an API key; the key is printed alone on the last line, once."""
     settings = _settings()
 
@@ -234,7 +238,7 @@ def keys_create(tenant_name: str, name: str) -> None:
             await upgrade(rt.engine)
             async with rt.sessions.begin() as session:
                 tenant = await get_or_create_tenant(session, tenant_name)
-                key = await create_api_key(session, tenant, name=name)
+                key = await create_api_key(session, tenant, name=name, is_admin=admin)
                 return {"tenant_id": tenant.id, "key": key}
         finally:
             await rt.close()

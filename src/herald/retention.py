@@ -98,7 +98,7 @@ async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH)
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
-    """The retention loop of ``herald serve`` and ``herald scheduler``: a pass at start, then each interval."""
+    """The loop of ``herald serve`` and ``herald scheduler``: a pass at start, then one each interval."""
     while not stop.is_set():
         try:
             counts = await purge(rt)

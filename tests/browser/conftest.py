@@ -25,9 +25,11 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from fastapi import Request
 
 from herald.api.app import create_app
 from herald.config import Settings
+from herald.fakes import FakeState, create_fake_app
 from herald.runtime import Runtime
 from tests.conftest import make_settings, new_tenant
 
@@ -77,6 +79,20 @@ def _free_port() -> int:
         return port
 
 
+def _serve(app: Any, name: str) -> tuple[str, uvicorn.Server, threading.Thread]:
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", ws="none")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            pytest.fail(f"{name} did not start for the browser tests")
+        time.sleep(0.05)
+    return f"http://127.0.0.1:{port}", server, thread
+
+
 @dataclass
 class LiveHerald:
     """A running Herald: where it listens, a tenant's key, and an API client carrying that key."""
@@ -113,24 +129,48 @@ def live_herald(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path)
         headers = await new_tenant(rt, "acme")
         return headers["Authorization"].removeprefix("Bearer ")
 
-    port = _free_port()
-    base_url = f"http://127.0.0.1:{port}"
-    live = LiveHerald(base_url, "", httpx.Client(base_url=base_url, timeout=10), settings)
+    live = LiveHerald("", "", httpx.Client(timeout=10), settings)
     live.key = live.run(seed)
+    live.base_url, server, thread = _serve(create_app(settings), "herald-live")
+    live.api.base_url = httpx.URL(live.base_url)
     live.api.headers["Authorization"] = f"Bearer {live.key}"
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", ws="none")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, name="herald-live", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            pytest.fail("Herald did not start for the browser tests")
-        time.sleep(0.05)
     try:
         yield live
     finally:
         live.api.close()
+        server.should_exit = True
+        thread.join(timeout=30)
+
+
+@dataclass
+class Fakes:
+    """Fake provider APIs and an agent, served for real next to Herald: channels point ``base_url`` here and
+    agents their ``callback_url`` at :attr:`agent_url`, whose answer is ``{"reply": reply(data)}``."""
+
+    base_url: str
+    state: FakeState
+    reply: Callable[[dict[str, Any]], str | None]
+
+    @property
+    def agent_url(self) -> str:
+        return f"{self.base_url}/agent"
+
+
+@pytest.fixture(scope="module")
+def fakes() -> Iterator[Fakes]:
+    state = FakeState()
+    app = create_fake_app(state)
+    found = Fakes("", state, lambda data: None)
+
+    @app.post("/agent")
+    async def agent(request: Request) -> dict[str, Any]:
+        text = found.reply((await request.json())["data"])
+        return {} if text is None else {"reply": text}
+
+    found.base_url, server, thread = _serve(app, "herald-fakes")
+    try:
+        yield found
+    finally:
         server.should_exit = True
         thread.join(timeout=30)
 

@@ -1,5 +1,6 @@
 """The dashboard in a real browser against a real Herald: sign in, approve (and see it delivered to the dev inbox),
-reject, pause a schedule, watch an alert appear, and every page free of console errors at 1280 and 390 px."""
+reject, pause a schedule, watch an alert appear, answer a Telegram conversation, and every page free of console
+errors at 1280 and 390 px."""
 
 from __future__ import annotations
 
@@ -10,14 +11,19 @@ from typing import Any
 
 import pytest
 
+from herald.fakes.inbound import message
 from herald.monitoring import service as monitoring
 from herald.runtime import Runtime
 from herald.tenancy.service import Principal
-from tests.browser.conftest import LiveHerald
+from tests.browser.conftest import Fakes, LiveHerald
 
 pytestmark = pytest.mark.browser
 
-PAGES = ("/", "/approvals", "/messages", "/schedules", "/monitors", "/devinbox", "/agents")
+PAGES = (
+    "/", "/approvals", "/conversations", "/messages", "/schedules", "/monitors", "/devinbox", "/interfaces",
+    "/agents",
+)  # fmt: skip
+TELEGRAM = {"bot_token": "123456:" + "A" * 35, "secret_token": "tg-secret-token"}
 _serial = itertools.count(1)
 
 
@@ -226,4 +232,88 @@ def test_a_pushed_value_fires_a_monitor_and_the_alert_appears(
     expect(page.get_by_role("status").filter(has_text="would fire")).to_be_visible()
     page.goto(f"/monitors/{monitor_id}")
     expect(page.locator("main table")).to_contain_text("Queue errors is firing: value 42")
+    assert console_errors == []
+
+
+def overflow_at_390(page: Any, path: str) -> None:
+    page.set_viewport_size({"width": 390, "height": 900})
+    page.goto(path)
+    expect(page.locator("h1")).to_be_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, f"{path} is {overflow} px too wide at 390 px"
+
+
+def test_answer_a_telegram_conversation_from_the_conversations_page(
+    page: Any, live_herald: LiveHerald, fakes: Fakes, console_errors: list[str]
+) -> None:
+    api = live_herald.api
+    agent = {"id": "concierge", "maturity_level": "AUTONOMOUS", "callback_url": fakes.agent_url}
+    assert api.post("/api/v1/agents", json=agent).status_code == 201
+    body = {"platform": "telegram", "provider": "telegram", "name": "Support bot", "credentials": TELEGRAM,
+            "base_url": fakes.base_url}  # fmt: skip
+    answer = api.post("/api/v1/channels", json=body)
+    assert answer.status_code == 201, answer.text
+    channel_id = answer.json()["id"]
+    assert (
+        api.post(
+            "/api/v1/routing-rules", json={"agent_id": "concierge", "channel_id": channel_id}
+        ).status_code
+        == 201
+    )
+    fakes.reply = lambda data: f"Thanks {data['message']['sender_name']}, a person will look at it."
+
+    # A person writes to the bot: Telegram's signed webhook; the live processor calls the agent, which answers.
+    inbound = message("telegram", TELEGRAM, text="Is my parcel on its way? " + "z" * 90, sender_id="777001",
+                      sender_name="Grace Hopper", message_id=4001)  # fmt: skip
+    answer = api.post(
+        f"/api/v1/interfaces/{channel_id}/webhook", content=inbound.body, headers=inbound.headers
+    )
+    assert answer.status_code == 200, answer.text
+
+    sign_in(page, live_herald)
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Conversations").click()
+    row = page.locator("tr", has_text="Grace Hopper")
+    expect(row).to_contain_text("telegram")
+    expect(row).to_contain_text("Support bot")
+    reload_until(
+        page, "/conversations", lambda p: "concierge" in p.locator("tr", has_text="Grace Hopper").inner_text()
+    )
+    row.get_by_role("link", name="Grace Hopper").click()
+    expect(page.locator("h1")).to_contain_text("Grace Hopper")
+
+    thread = page.locator("#thread")
+    expect(thread.locator(".bubble.inbound")).to_contain_text("Is my parcel on its way?")
+    agent_reply = thread.locator(".bubble.outbound", has_text="Thanks Grace Hopper")
+    expect(agent_reply.locator(".status")).to_have_text("sent")  # delivered while the page is open
+    expect(page.locator(".session")).to_contain_text("Is my parcel on its way?")
+
+    page.get_by_label("Reply text").fill("A courier picks it up at 3 pm today.")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.get_by_role("status").filter(has_text="Reply by concierge")).to_be_visible()
+    ours = thread.locator(".bubble.outbound", has_text="A courier picks it up at 3 pm today.")
+    expect(ours).to_be_visible()
+    expect(ours.locator(".who")).to_contain_text("concierge")
+    expect(ours.locator(".status")).to_have_text("sent")  # the live region follows it to the provider
+    bubbles = thread.locator(".bubble")
+    expect(bubbles).to_have_count(3)
+    # what people sent on the left, what was answered on the right
+    left = thread.locator(".bubble.inbound").bounding_box()
+    right = ours.bounding_box()
+    assert left is not None
+    assert right is not None
+    assert right["x"] + right["width"] > left["x"] + left["width"]
+    assert right["x"] > left["x"]
+
+    sent = [r for r in fakes.state.requests if "A courier picks it up" in r.body]
+    assert len(sent) == 1
+    assert sent[0].json["chat_id"] in (777001, "777001")
+    assert sent[0].json["reply_parameters"]["message_id"] == 4001  # threaded to the last message
+
+    conversation = page.url.removeprefix(live_herald.base_url)
+    page.goto("/interfaces")
+    interface = page.locator(f'tr[data-id="{channel_id}"]')
+    expect(interface).to_contain_text("Support bot")
+    expect(interface.locator(".status").first).to_have_text("enabled")
+    for path in ("/conversations", conversation, "/interfaces"):
+        overflow_at_390(page, path)
     assert console_errors == []

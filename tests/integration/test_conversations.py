@@ -444,3 +444,17 @@ async def test_a_processor_in_another_process_is_woken_by_notify(
         other.inbound_waker.wake()
         await running
         await other.close()
+
+
+async def test_concurrent_webhooks_are_stored_once_each_even_when_repeated_together(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    posts = [deliver(client, "telegram", channel["id"], message_id=500, sender_id="9") for _ in range(5)]
+    posts += [
+        deliver(client, "telegram", channel["id"], message_id=600 + i, sender_id=str(i)) for i in range(5)
+    ]
+    answers = await asyncio.gather(*posts)
+    assert [a.status_code for a in answers] == [200] * 10
+    assert sum(a.json()["messages"] for a in answers) == 6
+    assert await stored(rt) == 6

@@ -27,8 +27,10 @@ from herald.storage.models import (
     Message,
     OtpSend,
     OtpVerification,
+    Tenant,
 )
 from herald.storage.types import utcnow
+from herald.tenancy.service import create_api_key
 from tests.conftest import SECRET, make_agent, new_tenant, send_body
 
 SEND = "/api/v1/messaging/proactive/send"
@@ -40,7 +42,14 @@ async def count(rt: Runtime, model: Any, *where: Any) -> int:
         return int((await session.execute(query)).scalar_one())
 
 
-async def test_retention_policy_is_set_per_tenant(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+async def test_retention_policy_is_set_per_tenant(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    async with rt.sessions.begin() as session:
+        tenant = (await session.execute(select(Tenant).where(Tenant.name == "acme"))).scalar_one()
+        plain = {"Authorization": f"Bearer {await create_api_key(session, tenant, is_admin=False)}"}
+    refused = await client.put("/api/v1/retention-policy", json={"message_retention_days": 1}, headers=plain)
+    assert refused.status_code == 403  # it deletes history: admin keys only
     assert (await client.get("/api/v1/retention-policy", headers=auth)).json() == {
         "message_retention_days": None
     }

@@ -346,3 +346,29 @@ async def test_other_tenant_sees_no_credentials_names_or_channel(
     listed = await client.get("/api/v1/channels", headers=other)
     assert listed.json()["items"] == []
     assert created["id"] not in listed.text
+
+
+async def test_only_admin_keys_register_agents_or_change_maturity(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    from herald.tenancy.service import create_api_key, get_or_create_tenant
+
+    await make_agent(client, auth, "agent_123", "INTERN")
+    async with rt.sessions.begin() as session:
+        tenant = await get_or_create_tenant(session, "acme")
+        key = await create_api_key(session, tenant, name="operator", is_admin=False)
+    operator = {"Authorization": f"Bearer {key}"}
+    promote = await client.patch(
+        "/api/v1/agents/agent_123", json={"maturity_level": "AUTONOMOUS"}, headers=operator
+    )
+    assert promote.status_code == 403
+    assert promote.json()["errors"][0]["field"] == "maturity_level"
+    register = await client.post(
+        "/api/v1/agents", json={"id": "rogue", "maturity_level": "AUTONOMOUS"}, headers=operator
+    )
+    assert register.status_code == 403
+    rename = await client.patch("/api/v1/agents/agent_123", json={"name": "Ops bot"}, headers=operator)
+    assert rename.status_code == 200
+    assert rename.json()["maturity_level"] == "INTERN"
+    sent = await client.post("/api/v1/messaging/proactive/send", json=send_body(), headers=operator)
+    assert sent.status_code == 201

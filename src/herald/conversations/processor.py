@@ -4,6 +4,10 @@ A message is claimed only when no earlier message of its conversation is still o
 messages in the order they arrived; each claim is leased, and a lease that runs out (a killed process) puts the
 message back. The chosen agent's ``callback_url`` gets the message and the session context, signed; a
 ``{"reply": ...}`` in its answer goes back on the same interface through the pipeline, under its governance.
+
+A claimed batch is read in one session, its agents are called concurrently, and outcomes are group-committed
+as the calls finish: under load many outcomes share one transaction, while a slow agent delays only its own
+conversation.
 """
 
 from __future__ import annotations
@@ -12,18 +16,23 @@ import asyncio
 import contextlib
 import logging
 import socket
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import and_, bindparam, exists, select, tuple_, update
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from herald.batching import GroupCommit
 from herald.conversations import service
 from herald.errors import RequestError
 from herald.ids import new_id
+from herald.messaging import service as messages
 from herald.messaging.waker import Waker
+from herald.routing import planner
 from herald.runtime import Runtime
-from herald.storage.models import Agent, Channel, Conversation
+from herald.storage.models import Agent, Channel, Conversation, RoutingRule
 from herald.storage.models import InboundMessage as InboundRow
 from herald.storage.types import utcnow
 from herald.tenancy import callbacks
@@ -31,6 +40,21 @@ from herald.tenancy import callbacks
 log = logging.getLogger(__name__)
 OPEN = ("pending", "processing")
 RETRY_DELAYS = (10.0, 60.0, 300.0)  # after call_agent's own quick retries are spent
+RECLAIM_EVERY = 5.0
+
+
+@dataclass(slots=True)
+class Routed:
+    """One claimed message, what it needs for its agent call, and (once known) its outcome."""
+
+    row: InboundRow
+    conversation: Conversation
+    agent: Agent | None = None
+    body: dict[str, Any] = field(default_factory=dict)
+    status: str = "routed"
+    error: str | None = None
+    reply: str | None = None
+    retry_at: datetime | None = None
 
 
 class Processor:
@@ -39,36 +63,41 @@ class Processor:
         self.owner = owner or f"{socket.gethostname()}:{new_id('prc')}"
         self.concurrency = concurrency
         self.waker: Waker = rt.inbound_waker
+        self.writer: GroupCommit[Routed] = GroupCommit(self._write)
+        self._in_flight = 0
         self._running: set[asyncio.Task[None]] = set()
+        self._reclaimed_at = 0.0
 
     async def run(self, stop: asyncio.Event, interval: float = 0.5) -> None:
         await self.waker.listen(self.rt.settings.async_database_url)
+        loop = asyncio.get_running_loop()
         while not stop.is_set():
             claimed: list[str] = []
             try:
-                await self.reclaim()
-                free = self.concurrency - len(self._running)
+                if loop.time() - self._reclaimed_at > RECLAIM_EVERY:
+                    await self.reclaim()
+                    self._reclaimed_at = loop.time()
+                free = self.concurrency - self._in_flight
                 claimed = await self.claim(free) if free > 0 else []
             except Exception:
                 log.exception("inbound claim failed; trying again shortly")
-            for inbound_id in claimed:
-                task = asyncio.create_task(self.process(inbound_id))
+            if claimed:
+                self._in_flight += len(claimed)
+                task = asyncio.create_task(self.process(claimed))
                 self._running.add(task)
-                task.add_done_callback(self._finished)
-            if not claimed:
+                task.add_done_callback(self._running.discard)
+            else:
                 await self.waker.wait(interval)
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._running.discard(task)
-        self.waker.wake()  # the conversation's next message may now go
 
     async def run_once(self) -> int:
         """Claim and process what is ready now (tests, and draining in order)."""
         await self.reclaim()
         claimed = await self.claim(self.concurrency)
-        await asyncio.gather(*(self.process(i) for i in claimed))
+        if claimed:
+            self._in_flight += len(claimed)
+            await self.process(claimed)
         return len(claimed)
 
     async def claim(self, limit: int) -> list[str]:
@@ -110,84 +139,150 @@ class Processor:
                 .execution_options(synchronize_session=False)
             )
 
-    async def process(self, inbound_id: str) -> None:
+    async def process(self, inbound_ids: list[str]) -> None:
+        """Route a claimed batch: read it at once, call the agents concurrently, commit outcomes as they come."""
         try:
-            await self._process(inbound_id)
-        except Exception as exc:
-            log.exception("inbound %s: processing failed", inbound_id)
-            await self._finish(inbound_id, status="failed", error=f"internal error: {type(exc).__name__}")
-
-    async def _process(self, inbound_id: str) -> None:
-        async with self.rt.sessions.begin() as session:
-            row = await session.get(InboundRow, inbound_id)
-            if row is None or row.status != "processing" or row.lease_owner != self.owner:
-                return
-            conversation = await session.get(Conversation, row.conversation_id)
-            channel = await session.get(Channel, row.channel_id)
-            assert conversation is not None
-            assert channel is not None
-            rules = await service.list_rules(session, row.tenant_id)
-            rule = service.choose(
-                rules, channel_id=row.channel_id, contact_id=conversation.contact_id, text=row.body
-            )
-            if rule is None:
-                await self._settle(session, row, status="unrouted", error="no routing rule matches")
-                return
-            agent = await session.get(Agent, (row.tenant_id, rule.agent_id))
-            context = await service.session_context(self.rt, session, conversation, before=row.id)
-            row.agent_id = conversation.agent_id = rule.agent_id
-            body = _callback_body(row, conversation, channel, context)
-        try:
-            answer = await callbacks.call_agent(self.rt, agent, "message.received", body, message_id=row.id)
-        except callbacks.CallbackFailed as exc:
-            await self._retry_or_fail(row, str(exc))
-            return
-        text = callbacks.message_in(answer)
-        async with self.rt.sessions.begin() as session:
-            row = await session.get(InboundRow, inbound_id)
-            conversation = await session.get(Conversation, row.conversation_id) if row else None
-            if row is None or conversation is None or row.lease_owner != self.owner:
-                return
-            if text is None:
-                await self._settle(session, row, status="routed")
-                return
             try:
-                async with session.begin_nested():
-                    prepared = await service.reply(
-                        self.rt, session, conversation, agent_id=rule.agent_id, text=text, in_reply_to=row
-                    )
-            except RequestError as exc:
-                await self._settle(session, row, status="failed", error=f"reply refused: {exc.detail}")
+                routed = await self._route(inbound_ids)
+            except Exception:
+                log.exception("inbound batch: routing failed; the leases will put it back")
                 return
-            row.reply_message_id = str(prepared.values["id"])
-            await self._settle(session, row, status="replied")
+            await asyncio.gather(*(self._call(item) for item in routed))
+        finally:
+            self._in_flight -= len(inbound_ids)
+            self.waker.wake()  # the conversations' next messages may now go
 
-    async def _settle(self, session: Any, row: InboundRow, *, status: str, error: str | None = None) -> None:
-        row.status, row.error = status, error
-        row.processed_at = utcnow()
-        row.lease_owner = row.lease_expires_at = None
-
-    async def _retry_or_fail(self, row: InboundRow, error: str) -> None:
-        if row.attempts > len(RETRY_DELAYS):
-            await self._finish(row.id, status="failed", error=error)
-            return
-        async with self.rt.sessions.begin() as session:
-            await session.execute(
-                update(InboundRow)
-                .where(InboundRow.id == row.id, InboundRow.lease_owner == self.owner)
-                .values(status="pending", error=error, lease_owner=None, lease_expires_at=None,
-                        next_attempt_at=utcnow() + timedelta(seconds=RETRY_DELAYS[row.attempts - 1]))
-            )  # fmt: skip
-
-    async def _finish(self, inbound_id: str, *, status: str, error: str) -> None:
-        async with self.rt.sessions.begin() as session:
-            await session.execute(
-                update(InboundRow)
-                .where(InboundRow.id == inbound_id)
-                .values(
-                    status=status, error=error, processed_at=utcnow(), lease_owner=None, lease_expires_at=None
-                )
+    async def _route(self, inbound_ids: list[str]) -> list[Routed]:
+        async with self.rt.sessions() as session:
+            rows = list(
+                (
+                    await session.execute(
+                        select(InboundRow).where(
+                            InboundRow.id.in_(inbound_ids),
+                            InboundRow.status == "processing",
+                            InboundRow.lease_owner == self.owner,
+                        )
+                    )
+                ).scalars()
             )
+            if not rows:
+                return []
+            conversations = await _by_id(session, Conversation, {r.conversation_id for r in rows})
+            channels = await _by_id(session, Channel, {r.channel_id for r in rows})
+            rules = await self._rules(session, {r.tenant_id for r in rows})
+            routed: list[Routed] = []
+            for row in rows:
+                conversation = conversations[row.conversation_id]
+                rule = service.choose(
+                    rules.get(row.tenant_id, []), channel_id=row.channel_id, contact_id=conversation.contact_id,
+                    text=row.body,
+                )  # fmt: skip
+                item = Routed(row, conversation)
+                if rule is None:
+                    item.status, item.error = "unrouted", "no routing rule matches"
+                else:
+                    row.agent_id = rule.agent_id
+                    context = await service.session_context(self.rt, session, conversation, before=row.id)
+                    item.body = _callback_body(row, conversation, channels[row.channel_id], context)
+                routed.append(item)
+            wanted = {(r.row.tenant_id, r.row.agent_id) for r in routed if r.row.agent_id is not None}
+            if wanted:
+                found = await session.execute(
+                    select(Agent).where(tuple_(Agent.tenant_id, Agent.id).in_(wanted))
+                )
+                agents = {(a.tenant_id, a.id): a for a in found.scalars()}
+                for item in routed:
+                    if item.row.agent_id is not None:
+                        item.agent = agents.get((item.row.tenant_id, item.row.agent_id))
+        return routed
+
+    async def _rules(self, session: AsyncSession, tenants: set[str]) -> dict[str, list[RoutingRule]]:
+        """Each tenant's rules in priority order (cached briefly: read for every message)."""
+        found: dict[str, list[RoutingRule]] = {}
+        for tenant_id in tenants:
+            hit, cached = self.rt.lookups.get(("routing_rules", tenant_id))
+            if hit and cached is not None:
+                found[tenant_id] = cached
+            else:
+                found[tenant_id] = await service.list_rules(session, tenant_id)
+                self.rt.lookups.put(("routing_rules", tenant_id), found[tenant_id])
+        return found
+
+    async def _call(self, item: Routed) -> None:
+        if item.status == "routed":
+            try:
+                answer = await callbacks.call_agent(self.rt, item.agent, "message.received", item.body,
+                                                    message_id=item.row.id)  # fmt: skip
+            except callbacks.CallbackFailed as exc:
+                item.error = str(exc)
+                if item.row.attempts > len(RETRY_DELAYS):
+                    item.status = "failed"
+                else:
+                    item.status = "pending"
+                    item.retry_at = utcnow() + timedelta(seconds=RETRY_DELAYS[item.row.attempts - 1])
+            except Exception as exc:
+                log.exception("inbound %s: agent call failed", item.row.id)
+                item.status, item.error = "failed", f"internal error: {type(exc).__name__}"
+            else:
+                item.reply = callbacks.message_in(answer)
+        try:
+            await self.writer.submit(item)
+        except Exception:
+            log.exception("inbound %s: recording the outcome failed; the lease will put it back", item.row.id)
+
+    async def _write(self, items: list[Routed]) -> None:
+        """Record a group of outcomes in one transaction: replies into the pipeline, then every row's state."""
+        now = utcnow()
+        async with self.rt.sessions.begin() as session:
+            memo = planner.Memo()
+            prepared: list[messages.Prepared] = []
+            for item in items:
+                if item.status != "routed" or item.reply is None or item.row.agent_id is None:
+                    continue
+                try:
+                    async with session.begin_nested():
+                        one = await service.prepare_reply(
+                            self.rt, session, item.conversation, agent_id=item.row.agent_id, text=item.reply,
+                            in_reply_to=item.row, memo=memo,
+                        )  # fmt: skip
+                except RequestError as exc:
+                    item.status, item.error = "failed", f"reply refused: {exc.detail}"
+                    continue
+                prepared.append(one)
+                item.status = "replied"
+                item.row.reply_message_id = str(one.values["id"])
+            await messages.write(self.rt, session, prepared)
+            connection = await session.connection()  # executemany in Core: one statement, many rows
+            await connection.execute(
+                update(InboundRow)
+                .where(InboundRow.id == bindparam("b_id"), InboundRow.lease_owner == self.owner)
+                .values(status=bindparam("b_status"), error=bindparam("b_error"), agent_id=bindparam("b_agent"),
+                        reply_message_id=bindparam("b_reply"), processed_at=bindparam("b_done"),
+                        next_attempt_at=bindparam("b_next"), lease_owner=None, lease_expires_at=None),
+                [{"b_id": i.row.id, "b_status": i.status, "b_error": i.error, "b_agent": i.row.agent_id,
+                  "b_reply": i.row.reply_message_id, "b_done": None if i.status == "pending" else now,
+                  "b_next": i.retry_at or i.row.next_attempt_at} for i in items],
+            )  # fmt: skip
+            handled = [i for i in items if i.row.agent_id is not None]
+            if handled:  # the conversation's agent: who a later reply through the API speaks for
+                await connection.execute(
+                    update(Conversation)
+                    .where(Conversation.id == bindparam("b_id"))
+                    .values(agent_id=bindparam("b_agent")),
+                    [{"b_id": i.conversation.id, "b_agent": i.row.agent_id} for i in handled],
+                )
+            answered = [i.conversation.id for i in items if i.status == "replied"]
+            if answered:
+                await connection.execute(
+                    update(Conversation).where(Conversation.id.in_(answered)).values(last_activity_at=now)
+                )
+        if prepared:
+            self.rt.waker.wake()
+
+
+async def _by_id(session: AsyncSession, model: Any, ids: set[str]) -> dict[str, Any]:
+    rows = (await session.execute(select(model).where(model.id.in_(ids)))).scalars()
+    return {row.id: row for row in rows}
 
 
 def _callback_body(

@@ -9,6 +9,8 @@ spans all of that contact's conversations on every platform (seed 001's cross-in
 from __future__ import annotations
 
 import re
+import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,12 +20,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
+from herald.batching import GroupCommit
 from herald.conversations.inbound import InboundMessage
 from herald.errors import NotFound, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority
 from herald.messaging.waker import INBOUND_CHANNEL
+from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.models import (
     Agent,
@@ -45,15 +49,52 @@ MAX_PATTERN = 500
 # -- arrival --------------------------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Arrival:
+    channel: Channel
+    messages: list[InboundMessage]
+    fresh: int = 0
+
+
+_STORES: weakref.WeakKeyDictionary[Runtime, GroupCommit[_Arrival]] = weakref.WeakKeyDictionary()
+
+
 async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) -> int:
-    """Store new messages (a provider's repeat of a message id is ignored); returns how many were new."""
+    """Store new messages (a provider's repeat of a message id is ignored); returns how many were new.
+
+    Webhooks arriving together are group-committed: one transaction for all of them, each answered only once
+    its own messages are committed.
+    """
     if not inbound:
         return 0
+    writer = _STORES.get(rt)
+    if writer is None:
+
+        async def write(arrivals: list[_Arrival]) -> None:
+            await _store_all(rt, arrivals)
+
+        writer = _STORES[rt] = GroupCommit(write)
+    arrival = _Arrival(channel, inbound)
+    await writer.submit(arrival)
+    return arrival.fresh
+
+
+async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
     now = utcnow()
-    fresh = 0
     async with rt.sessions.begin() as session:
-        conversations = await _conversations(session, rt.dialect, channel, inbound, now)
-        rows = [_row(channel, conversations[m.conversation_key], m, now) for m in inbound]
+        by_channel: dict[str, list[_Arrival]] = {}
+        for arrival in arrivals:
+            by_channel.setdefault(arrival.channel.id, []).append(arrival)
+        rows: list[dict[str, Any]] = []
+        owner: list[_Arrival] = []
+        for group in by_channel.values():
+            channel = group[0].channel
+            everything = [m for a in group for m in a.messages]
+            conversations = await _conversations(session, rt.dialect, channel, everything, now)
+            for arrival in group:
+                for m in arrival.messages:
+                    rows.append(_row(arrival.channel, conversations[m.conversation_key], m, now))
+                    owner.append(arrival)
         insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
         stored = await session.execute(
             insert_(InboundRow)
@@ -62,30 +103,30 @@ async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) ->
             .returning(InboundRow.id, InboundRow.conversation_id)
         )
         new: dict[str, str] = {row_id: conversation_id for row_id, conversation_id in stored.all()}  # noqa: C416
-        fresh = len(new)
-        if new:
-            events = [
-                event_row(channel.tenant_id, "inbound.received", r["id"],
-                          {"conversation_id": r["conversation_id"], "channel_id": channel.id,
-                           "platform": channel.platform, "sender_id": r["sender_id"]}, at=now)
-                for r in rows if r["id"] in new
-            ]  # fmt: skip
-            await session.execute(insert(Event), events)
-            # Silence longer than the idle time ends a session: the next message starts a new one.
-            idle_since = now - timedelta(seconds=rt.settings.conversation_idle_seconds)
-            restarted = case(
-                (Conversation.last_activity_at < idle_since, now), else_=Conversation.session_started_at
-            )
-            await session.execute(
-                update(Conversation)
-                .where(Conversation.id.in_(set(new.values())))
-                .values(last_activity_at=now, session_started_at=restarted)
-            )
-            if rt.dialect == "postgresql":  # wake processors in other processes (delivered at commit)
-                await session.execute(text(f"NOTIFY {INBOUND_CHANNEL}"))
-    if fresh:
-        rt.inbound_waker.wake()
-    return fresh
+        if not new:
+            return
+        events = []
+        for row, arrival in zip(rows, owner, strict=True):
+            if row["id"] in new:
+                arrival.fresh += 1
+                channel = arrival.channel
+                events.append(event_row(channel.tenant_id, "inbound.received", row["id"],
+                                        {"conversation_id": row["conversation_id"], "channel_id": channel.id,
+                                         "platform": channel.platform, "sender_id": row["sender_id"]}, at=now))  # fmt: skip
+        await session.execute(insert(Event), events)
+        # Silence longer than the idle time ends a session: the next message starts a new one.
+        idle_since = now - timedelta(seconds=rt.settings.conversation_idle_seconds)
+        restarted = case(
+            (Conversation.last_activity_at < idle_since, now), else_=Conversation.session_started_at
+        )
+        await session.execute(
+            update(Conversation)
+            .where(Conversation.id.in_(set(new.values())))
+            .values(last_activity_at=now, session_started_at=restarted)
+        )
+        if rt.dialect == "postgresql":  # wake processors in other processes (delivered at commit)
+            await session.execute(text(f"NOTIFY {INBOUND_CHANNEL}"))
+    rt.inbound_waker.wake()
 
 
 def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: datetime) -> dict[str, Any]:
@@ -216,6 +257,32 @@ def _outbound_out(m: Message) -> dict[str, Any]:
 # -- replies --------------------------------------------------------------------------------------------------
 
 
+async def prepare_reply(
+    rt: Runtime,
+    session: AsyncSession,
+    conversation: Conversation,
+    *,
+    agent_id: str,
+    text: str,
+    in_reply_to: InboundRow | None,
+    actor: Principal | None = None,
+    memo: planner.Memo | None = None,
+) -> messages.Prepared:
+    """Govern and route ``text`` back on the conversation's interface, threaded; nothing written yet."""
+    principal = actor or Principal(
+        tenant_id=conversation.tenant_id, key_id=agent_id, is_admin=False, kind="agent"
+    )
+    intent = Intent(
+        agent_id=agent_id, platform=conversation.platform, recipient_id=conversation.external_id, content=text,
+        channel_id=conversation.channel_id, priority=Priority.HIGH,
+        governance_metadata={"conversation_id": conversation.id},
+    )  # fmt: skip
+    prepared = await messages.prepare(rt, session, principal, intent, memo=memo)
+    prepared.values["conversation_id"] = conversation.id
+    prepared.values["reply_context"] = dict(in_reply_to.reply_context) if in_reply_to is not None else None
+    return prepared
+
+
 async def reply(
     rt: Runtime,
     session: AsyncSession,
@@ -227,17 +294,9 @@ async def reply(
     actor: Principal | None = None,
 ) -> messages.Prepared:
     """Send ``text`` back on the conversation's interface, under ``agent_id``'s governance, threaded."""
-    principal = actor or Principal(
-        tenant_id=conversation.tenant_id, key_id=agent_id, is_admin=False, kind="agent"
+    prepared = await prepare_reply(
+        rt, session, conversation, agent_id=agent_id, text=text, in_reply_to=in_reply_to, actor=actor
     )
-    intent = Intent(
-        agent_id=agent_id, platform=conversation.platform, recipient_id=conversation.external_id, content=text,
-        channel_id=conversation.channel_id, priority=Priority.HIGH,
-        governance_metadata={"conversation_id": conversation.id},
-    )  # fmt: skip
-    prepared = await messages.prepare(rt, session, principal, intent)
-    prepared.values["conversation_id"] = conversation.id
-    prepared.values["reply_context"] = dict(in_reply_to.reply_context) if in_reply_to is not None else None
     await messages.write(rt, session, [prepared])
     conversation.last_activity_at = utcnow()
     conversation.agent_id = agent_id

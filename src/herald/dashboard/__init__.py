@@ -1,5 +1,5 @@
-"""The web dashboard, served by Herald itself at ``/``: approvals, messages, schedules, monitors, the dev inbox
-and agents, for the humans who govern what agents send.
+"""The web dashboard, served by Herald itself at ``/``: approvals, conversations, messages, schedules, monitors,
+the dev inbox, interfaces and agents, for the humans who govern what agents send.
 
 Server-rendered Jinja2 pages, a small stylesheet and one script of our own (live updates by polling), charts
 as inline SVG: nothing to build, nothing fetched from elsewhere. Sign-in takes a tenant API key once and keeps

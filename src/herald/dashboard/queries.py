@@ -1,5 +1,5 @@
 """Read-side queries the dashboard needs and the services do not offer (figures per hour, time filters, the
-dev inbox as threads, recent monitor values). Every query is scoped by ``tenant_id``; writes go through the
+dev inbox as threads, recent monitor values, conversations by last activity). Every query is scoped by ``tenant_id``; writes go through the
 services so that audit entries and events stay in one place."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.messaging.service import Status
@@ -19,6 +19,8 @@ from herald.storage.models import (
     Approval,
     AuditEntry,
     Channel,
+    Contact,
+    Conversation,
     DevInboxMessage,
     Message,
     MetricValue,
@@ -312,3 +314,66 @@ async def alert_counts(session: AsyncSession, tenant_id: str, monitor_ids: list[
         .group_by(MonitorAlert.monitor_id)
     )
     return {monitor_id: int(count) for monitor_id, count in rows.all()}
+
+
+# -- conversations and interfaces -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ConversationRow:
+    """A conversation with the names the list shows: its interface's and its contact's (when known)."""
+
+    row: Conversation
+    channel_name: str
+    contact_name: str | None
+
+
+async def conversations_page(
+    session: AsyncSession, tenant_id: str, *, channel_id: str | None, limit: int, cursor: str | None
+) -> list[ConversationRow]:
+    """The most recently active first; ``cursor`` is the last conversation of the previous page."""
+    query = (
+        select(Conversation, Channel.name, Contact.name)
+        .join(Channel, Channel.id == Conversation.channel_id)
+        .outerjoin(Contact, and_(Contact.id == Conversation.contact_id, Contact.tenant_id == tenant_id))
+        .where(Conversation.tenant_id == tenant_id)
+    )
+    if channel_id:
+        query = query.where(Conversation.channel_id == channel_id)
+    if cursor:
+        after = (
+            select(Conversation.last_activity_at)
+            .where(Conversation.tenant_id == tenant_id, Conversation.id == cursor)
+            .scalar_subquery()
+        )
+        query = query.where(
+            or_(
+                Conversation.last_activity_at < after,
+                and_(Conversation.last_activity_at == after, Conversation.id < cursor),
+            )
+        )
+    rows = await session.execute(
+        query.order_by(Conversation.last_activity_at.desc(), Conversation.id.desc()).limit(limit)
+    )
+    return [ConversationRow(c, channel_name, contact_name) for c, channel_name, contact_name in rows.all()]
+
+
+async def contact_name(session: AsyncSession, tenant_id: str, contact_id: str | None) -> str | None:
+    if contact_id is None:
+        return None
+    query = select(Contact.name).where(Contact.tenant_id == tenant_id, Contact.id == contact_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def interfaces(session: AsyncSession, tenant_id: str) -> list[Channel]:
+    query = select(Channel).where(Channel.tenant_id == tenant_id).order_by(Channel.name, Channel.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def conversation_counts(session: AsyncSession, tenant_id: str) -> dict[str, int]:
+    rows = await session.execute(
+        select(Conversation.channel_id, func.count())
+        .where(Conversation.tenant_id == tenant_id)
+        .group_by(Conversation.channel_id)
+    )
+    return {str(channel_id): int(count) for channel_id, count in rows.all()}

@@ -5,7 +5,7 @@ write to its tenant; objects of other tenants are simply "not found". Changes ar
 answered with a redirect and a one-shot notice, so a reload never repeats an action. The live parts of a page
 poll a ``.../live`` endpoint that returns the same fragments the page was rendered with.
 
-Adding a page (conversations, say) is a template, a route here and one :data:`NAV` entry.
+Adding a page (contacts, say) is a template, a route here and one :data:`NAV` entry.
 """
 
 from __future__ import annotations
@@ -25,8 +25,11 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from herald.api.idempotency import keep_audit
 from herald.api.routes import delivery
+from herald.api.routes.interfaces import _interfaces_out as interface_status
 from herald.channels import PLATFORMS
+from herald.conversations import service as conversations
 from herald.dashboard import charts, queries
 from herald.dashboard.session import (
     CSRF_FIELD,
@@ -55,7 +58,7 @@ from herald.monitoring import service as monitoring
 from herald.runtime import Runtime
 from herald.scheduling import service as scheduling
 from herald.scheduling.natural import describe_cron, next_runs
-from herald.storage.models import Message, Monitor, MonitorAlert, Schedule
+from herald.storage.models import Channel, Message, Monitor, MonitorAlert, Schedule
 from herald.storage.types import utcnow
 from herald.tenancy import service as tenancy
 
@@ -88,10 +91,12 @@ class NavItem:
 NAV: tuple[NavItem, ...] = (
     NavItem("overview", "/", "Overview"),
     NavItem("approvals", "/approvals", "Approvals"),
+    NavItem("conversations", "/conversations", "Conversations"),
     NavItem("messages", "/messages", "Messages"),
     NavItem("schedules", "/schedules", "Schedules"),
     NavItem("monitors", "/monitors", "Monitors"),
     NavItem("devinbox", "/devinbox", "Dev inbox"),
+    NavItem("interfaces", "/interfaces", "Interfaces"),
     NavItem("agents", "/agents", "Agents"),
 )
 
@@ -115,7 +120,11 @@ def static_url(name: str) -> str:
     return f"{STATIC_PATH}/{name}?v={_VERSIONS.get(name, '0')}"
 
 
-def format_dt(value: datetime | None, timezone: str | None = None) -> Markup:
+def format_dt(value: datetime | str | None, timezone: str | None = None) -> Markup:
+    """A time for people (UTC, or ``timezone``'s); ISO 8601 text (the services' dicts) is read first."""
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value)
+        value = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
     if value is None:
         return Markup('<span class="muted">never</span>')
     shown = value.astimezone(ZoneInfo(timezone)) if timezone else value.astimezone(UTC)
@@ -702,3 +711,147 @@ async def agent_maturity(request: Request, user: User, agent_id: str) -> Respons
     if before == level.value:
         return done(request, "/agents", f"{agent_id} is already {level.value}.")
     return done(request, "/agents", f"{agent_id} is now {level.value} (was {before}).")
+
+
+# -- conversations --------------------------------------------------------------------------------------------
+
+THREAD_SIZE = 100
+MAX_REPLY = 32_000
+
+
+@router.get("/conversations")
+async def conversations_list(
+    request: Request, user: User, channel: str | None = None, cursor: str | None = None
+) -> Response:
+    tenant_id = user.principal.tenant_id
+    async with runtime(request).sessions() as session:
+        rows = await queries.conversations_page(
+            session, tenant_id, channel_id=channel or None, limit=PAGE_SIZE, cursor=cursor or None
+        )
+        names = await queries.channel_names(session, tenant_id)
+    more = None
+    if len(rows) == PAGE_SIZE:
+        more = "/conversations?" + urlencode(
+            {**({"channel": channel} if channel else {}), "cursor": rows[-1].row.id}
+        )
+    return await render(
+        request, user, "conversations.html", active="conversations", rows=rows, more=more,
+        channel=channel or "", channel_name=names.get(channel or "", channel or ""), paged=bool(cursor),
+    )  # fmt: skip
+
+
+async def _thread(rt: Runtime, tenant_id: str, conversation_id: str) -> list[dict[str, Any]]:
+    async with rt.sessions() as session:
+        return await conversations.conversation_messages(
+            session, tenant_id, conversation_id, limit=THREAD_SIZE
+        )
+
+
+def _duration(seconds: int) -> str:
+    for unit, size in (("day", 86_400), ("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            return _plural(seconds // size, unit)
+    return _plural(seconds, "second")
+
+
+@router.get("/conversations/{conversation_id}")
+async def conversation_page(request: Request, user: User, conversation_id: str) -> Response:
+    rt, tenant_id = runtime(request), user.principal.tenant_id
+    async with rt.sessions() as session:
+        conversation = await conversations.get_conversation(session, tenant_id, conversation_id)
+        context = await conversations.session_context(rt, session, conversation)
+        channel = await session.get(Channel, conversation.channel_id)
+        contact = await queries.contact_name(session, tenant_id, conversation.contact_id)
+        agents_ = await tenancy.list_agents(session, tenant_id, limit=1000, cursor=None)
+    thread = await _thread(rt, tenant_id, conversation.id)
+    spans = sorted({str(h["conversation_id"]) for h in context["history"]} - {conversation.id})
+    return await render(
+        request, user, "conversation.html", active="conversations", c=conversation, thread=thread,
+        context=context, spans=spans, channel=channel, contact=contact, agents=[a.id for a in agents_],
+        idle=_duration(rt.settings.conversation_idle_seconds), thread_size=THREAD_SIZE,
+    )  # fmt: skip
+
+
+@router.get("/conversations/{conversation_id}/live")
+async def conversation_live(request: Request, user: User, conversation_id: str) -> Response:
+    thread = await _thread(runtime(request), user.principal.tenant_id, conversation_id)
+    return live(
+        [{"id": str(h["id"]), "version": str(h["status"]), "html": str(MACROS.chat_item(h))} for h in thread]
+    )
+
+
+@router.post("/conversations/{conversation_id}/reply")
+async def conversation_reply(request: Request, user: User, conversation_id: str) -> Response:
+    """The dashboard's ``POST /api/v1/conversations/{id}/reply``: the same service call, under the same
+    governance (an INTERN's reply waits for approval, a STUDENT's is refused and audited)."""
+    form = await checked_form(request, user)
+    back = f"/conversations/{conversation_id}"
+    text = form.get("text").strip()
+    if not text:
+        return done(request, back, "Write a reply first.", "error")
+    if len(text) > MAX_REPLY:
+        return done(request, back, f"A reply has at most {MAX_REPLY:,} characters.", "error")
+    rt = runtime(request)
+    found = False
+    try:
+        async with rt.sessions.begin() as session:
+            conversation = await conversations.get_conversation(
+                session, user.principal.tenant_id, conversation_id
+            )
+            found = True
+            agent_id = form.get("agent_id").strip() or conversation.agent_id
+            if agent_id is None:
+                raise ValidationFailed(
+                    "no agent has answered this conversation yet: choose one", field="agent_id"
+                )
+            last = await conversations.last_inbound(session, conversation.id)
+            prepared = await conversations.reply(
+                rt,
+                session,
+                conversation,
+                agent_id=agent_id,
+                text=text,
+                in_reply_to=last,
+                actor=user.principal,
+            )
+            status = str(prepared.values["status"])
+    except RequestError as exc:
+        await keep_audit(rt, exc)
+        if not found:
+            raise
+        return done(request, back, f"Reply not sent: {exc.detail}", "error")
+    rt.waker.wake()
+    if status == Status.PENDING_APPROVAL:
+        return done(request, back, f"Reply by {agent_id} waits for approval.")
+    return done(request, back, f"Reply by {agent_id} {status.replace('_', ' ')}.")
+
+
+# -- interfaces -----------------------------------------------------------------------------------------------
+
+
+@router.get("/interfaces")
+async def interfaces_list(request: Request, user: User) -> Response:
+    rt, tenant_id = runtime(request), user.principal.tenant_id
+    async with rt.sessions() as session:
+        rows = await queries.interfaces(session, tenant_id)
+        items = await interface_status(session, rows)
+        counts = await queries.conversation_counts(session, tenant_id)
+    base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
+    return await render(
+        request, user, "interfaces.html", active="interfaces", items=items, counts=counts, base=base
+    )
+
+
+@router.post("/interfaces/{channel_id}/{action}")
+async def interface_action(request: Request, user: User, channel_id: str, action: str) -> Response:
+    form = await checked_form(request, user)
+    back = safe_next(form.get("back"), "/interfaces")
+    if action not in ("enable", "disable"):
+        raise ValidationFailed("the action is enable or disable")
+    rt = runtime(request)
+    async with rt.sessions.begin() as session:
+        channel = await conversations.set_enabled(rt, session, user.principal, channel_id, action == "enable")
+        name = channel.name
+    if action == "enable":
+        return done(request, back, f"Interface {name} enabled: it takes webhooks and sends again.")
+    return done(request, back, f"Interface {name} disabled: its webhook answers 503 and its messages wait.")

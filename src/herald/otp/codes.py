@@ -3,8 +3,9 @@
 A code is derived HOTP-style (RFC 4226's construction): ``HMAC-SHA256(k_code, tenant || verification id ||
 counter)`` read as 64-bit integers, skipping values that would bias the digits (rejection sampling, so every
 code is equally likely), reduced to ``length`` digits. The verification id carries 64 bits from ``secrets``
-and ``k_code`` is derived from ``HERALD_SECRET_KEY``, so each verification gets a fresh, unpredictable code, and a
-resend inside the window sends the *same* code without any copy of it being kept: the server derives it again.
+and ``k_code`` is derived from ``HERALD_SECRET_KEY``, so each verification gets a fresh, unpredictable code,
+and a resend inside the window sends the *same* code without any copy of it being kept: the server derives it
+again.
 
 What the database holds is ``code_hash = HMAC-SHA256(k_hash, verification id || code)``: keyed, so a database
 dump alone cannot be brute-forced, and bound to the verification id, so a code is worthless for any other

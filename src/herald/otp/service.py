@@ -12,8 +12,8 @@ PostgreSQL, the single writer on SQLite), so two concurrent requests cannot both
 
 Codes go through the message pipeline as the tenant's own messages (no agent, so never held for approval), at
 CRITICAL priority (first in the outbox, no quiet hours), along SMS, voice, WhatsApp, email (or the tenant's
-OTP route) over the addresses the recipient has and the platforms a channel serves. The stored message shows the
-code masked; the real text travels sealed to the worker, which drops it once the message is finished.
+OTP route) over the addresses the recipient has and the platforms a channel serves. The stored message shows
+the code masked; the real text travels sealed to the worker, which drops it once the message is finished.
 """
 
 from __future__ import annotations
@@ -68,27 +68,34 @@ class Recipient:
         return f"{self.kind}:{self.value}"
 
 
-def recipient_from(phone: str | None, email: str | None, contact_id: str | None) -> Recipient:
-    """Exactly one of the three, normalised (E.164 phone, lower-case email); else a 422 naming the field."""
-    given = [
-        (f, v) for f, v in (("phone", phone), ("email", email), ("contact_id", contact_id)) if v is not None
-    ]
+def recipient_from(
+    phone: str | None, email: str | None, contact_id: str | None, recipient: str | None = None
+) -> Recipient:
+    """Exactly one of the four, normalised (E.164 phone, lower-case email); else a 422 naming the field.
+
+    ``recipient`` is the SDK's one field: an address with ``@`` is an email, ``con_...`` a contact id,
+    anything else a phone number."""
+    named = (("phone", phone), ("email", email), ("contact_id", contact_id), ("recipient", recipient))
+    given = [(f, v) for f, v in named if v is not None]
     if len(given) != 1:
-        field = given[1][0] if given else "phone"
-        raise ValidationFailed("give exactly one of phone, email or contact_id", field=field)
+        field = given[1][0] if given else "recipient"
+        raise ValidationFailed("give exactly one of recipient, phone, email or contact_id", field=field)
     field, raw = given[0]
-    if field == "phone":
+    kind = field
+    if field == "recipient":
+        kind = "email" if "@" in raw else "contact_id" if raw.startswith("con_") else "phone"
+    if kind == "phone":
         value = _PHONE_PUNCTUATION.sub("", raw)
         value = "+" + value[2:] if value.startswith("00") else value
         problem = recipient_problem("sms", value)
         if problem:
-            raise ValidationFailed(problem, field="phone")
+            raise ValidationFailed(problem, field=field)
         return Recipient("phone", value)
-    if field == "email":
+    if kind == "email":
         value = raw.strip().lower()
         problem = recipient_problem("email", value)
         if problem:
-            raise ValidationFailed(problem, field="email")
+            raise ValidationFailed(problem, field=field)
         return Recipient("email", value)
     return Recipient("contact", raw.strip())
 
@@ -167,8 +174,8 @@ async def send(rt: Runtime, session: AsyncSession, principal: Principal, order: 
         raise ValidationFailed("the template cannot be rendered with this code", field="template") from None
     intent = Intent(
         agent_id=None, platform=route[0][0], recipient_id=route[0][1], fallback=route[1:],
-        contact_id=contact_id, content=source, template_variables=texts.variables(mask(length), policy.ttl_seconds),
-        subject=texts.subject(order.locale), priority=Priority.CRITICAL, sealed=sealed,
+        contact_id=contact_id, content=source, sealed=sealed, subject=texts.subject(order.locale),
+        template_variables=texts.variables(mask(length), policy.ttl_seconds), priority=Priority.CRITICAL,
     )  # fmt: skip
     prepared = await messages.prepare(rt, session, principal, intent)
     await messages.write(rt, session, [prepared])

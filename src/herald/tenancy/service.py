@@ -40,8 +40,11 @@ async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
     return tenant
 
 
-async def create_api_key(session: AsyncSession, tenant: Tenant, name: str = "") -> str:
-    """Create a key and return it in clear: the only time it is ever seen."""
+async def create_api_key(
+    session: AsyncSession, tenant: Tenant, name: str = "", *, is_admin: bool = True
+) -> str:
+    """Create a key and return it in clear: the only time it is ever seen. Only admin keys may register agents
+    or change their maturity levels (the human side of governance)."""
     key = new_api_key()
     session.add(
         ApiKey(
@@ -50,7 +53,7 @@ async def create_api_key(session: AsyncSession, tenant: Tenant, name: str = "") 
             key_hash=hash_api_key(key),
             prefix=key[:10],
             name=name,
-            is_admin=True,
+            is_admin=is_admin,
             created_at=utcnow(),
         )
     )

@@ -11,8 +11,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.idempotency import create_once
 from herald.api.schemas import AgentCreate, AgentOut, AgentPatch, AgentWithSecret, page
+from herald.errors import Forbidden
 from herald.storage.models import Agent
 from herald.tenancy import callbacks, service
+from herald.tenancy.service import Principal
 
 router = APIRouter(prefix="/api/v1/agents", tags=["agents"])
 
@@ -33,6 +35,7 @@ def agent_out(agent: Agent, secret: str | None = None) -> dict[str, Any]:
 async def create_agent(
     body: AgentCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
+    _require_admin(principal, "registering an agent")
     if body.callback_url:
         await rt.outbound.validate_url(str(body.callback_url), field="callback_url")
 
@@ -69,6 +72,8 @@ async def update_agent(
     agent_id: str, body: AgentPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change an agent's name, maturity level or callback URL; the change is audited and takes effect at once."""
+    if body.maturity_level is not None:
+        _require_admin(principal, "changing a maturity level")
     if body.callback_url:
         await rt.outbound.validate_url(str(body.callback_url), field="callback_url")
     secret, sealed = None, None
@@ -85,3 +90,9 @@ async def update_agent(
         out = agent_out(agent, secret)
     rt.governance.invalidate(principal.tenant_id, agent_id)
     return out
+
+
+def _require_admin(principal: Principal, what: str) -> None:
+    """Maturity is the humans' lever over agents: a key without admin rights cannot pull it."""
+    if not principal.is_admin:
+        raise Forbidden(f"{what} needs an admin API key", field="maturity_level")

@@ -54,7 +54,9 @@ async def create_rule(
     async def make(session: AsyncSession) -> dict[str, Any]:
         return rule_out(await service.create_rule(session, principal, body.model_dump()))
 
-    return await create_once(rt, principal, request, body.model_dump(mode="json"), make)
+    response = await create_once(rt, principal, request, body.model_dump(mode="json"), make)
+    rt.lookups.clear()  # processors cache rules briefly; this process sees the change at once
+    return response
 
 
 @rules.get("")
@@ -67,6 +69,7 @@ async def list_rules(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, A
 async def delete_rule(rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     async with rt.sessions.begin() as session:
         await service.delete_rule(session, principal, rule_id)
+    rt.lookups.clear()
     return Response(status_code=204)
 
 

@@ -112,7 +112,10 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
                 updated = await apply(session, row.tenant_id, row.id, receipts)
     if parsed and adapter is not None and adapter.ack is not None:
         return Response(adapter.ack.body, status_code=adapter.ack.status, media_type=adapter.ack.media_type)
-    return {"received": len(receipts), "updated": updated, "messages": stored}
+    answer = {"received": len(receipts), "updated": updated}
+    if parsed:
+        answer["messages"] = stored
+    return answer
 
 
 @router.get("")

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.api.deps import CurrentPrincipal, RuntimeDep
 from herald.api.idempotency import create_once
 from herald.api.schemas import PriorityName, Strict
-from herald.errors import NotFound, ValidationFailed
+from herald.errors import Forbidden, NotFound, ValidationFailed
 from herald.otp import service, texts
 from herald.otp.codes import MAX_LENGTH, MIN_LENGTH
 from herald.otp.policy import OTP_PLATFORMS, OtpPolicy, load_policy
@@ -31,12 +31,15 @@ _LOCALE = r"^[A-Za-z]{2,3}([-_][A-Za-z0-9]{2,8}){0,2}$"
 
 
 class _Recipient(Strict):
+    recipient: str | None = Field(
+        default=None, max_length=320, description="a phone number, an email address or a contact id"
+    )
     phone: str | None = Field(default=None, max_length=32, description="E.164, spaces and dashes allowed")
     email: str | None = Field(default=None, max_length=320)
     contact_id: str | None = Field(default=None, max_length=40)
 
-    def recipient(self) -> service.Recipient:
-        return service.recipient_from(self.phone, self.email, self.contact_id)
+    def target(self) -> service.Recipient:
+        return service.recipient_from(self.phone, self.email, self.contact_id, self.recipient)
 
 
 class OtpSendRequest(_Recipient):
@@ -107,7 +110,10 @@ async def get_policy(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, A
 
 @router.put("/policy", response_model=OtpPolicy)
 async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    """Replace the OTP policy; fields left out take Herald's defaults (Twilio Verify's)."""
+    """Replace the OTP policy; fields left out take Herald's defaults (Twilio Verify's). Admin keys only: the
+    limits are security settings."""
+    if not principal.is_admin:
+        raise Forbidden("changing the OTP policy needs an admin API key")
     try:
         policy = OtpPolicy.model_validate(body)
     except ValidationError as exc:
@@ -132,7 +138,7 @@ async def send(
     """Send a code (201); inside the validity of a pending verification, the same code again. 429 past the
     send limit, with Retry-After."""
     order = service.SendOrder(
-        recipient=body.recipient(), channel=body.channel, priority=body.priority,
+        recipient=body.target(), channel=body.channel, priority=body.priority,
         code_length=body.code_length, locale=body.locale, template=body.template,
     )  # fmt: skip
 
@@ -146,7 +152,7 @@ async def send(
 async def verify(body: OtpVerifyRequest, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Check a code: ``valid`` and the status (approved, pending, max_attempts_reached); 404 when no code is
     pending for the recipient. Not idempotent on purpose: every check counts."""
-    recipient = body.recipient()
+    recipient = body.target()
     async with rt.sessions.begin() as session:
         result = await service.check(rt, session, principal, recipient, body.code)
         answer = None if result.verification is None else otp_out(result.verification, valid=result.valid)

@@ -9,7 +9,7 @@ from pydantic import Field
 
 from herald.api.deps import CurrentPrincipal, RuntimeDep
 from herald.api.schemas import Strict
-from herald.errors import NotFound
+from herald.errors import Forbidden, NotFound
 from herald.storage.models import Tenant
 
 router = APIRouter(prefix="/api/v1", tags=["retention"])
@@ -31,7 +31,9 @@ async def get_retention(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str
 @router.put("/retention-policy", response_model=RetentionPolicy)
 async def put_retention(body: RetentionPolicy, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Finished messages (with their attempts, approvals and dev inbox copies) older than this are deleted by
-    the retention job; audit entries and events are kept."""
+    the retention job; audit entries and events are kept. Admin keys only: it deletes history."""
+    if not principal.is_admin:
+        raise Forbidden("changing the retention period needs an admin API key")
     async with rt.sessions.begin() as session:
         tenant = await session.get(Tenant, principal.tenant_id)
         if tenant is None:

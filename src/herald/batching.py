@@ -1,0 +1,46 @@
+"""Group commit: work submitted at the same moment shares one transaction.
+
+Under load, many small writes (a webhook's stored message, an agent call's outcome) arrive together; writing
+them in one transaction costs one round of statements and one commit instead of one each. At low load a
+submission is written at once, alone: nothing waits for a batch to fill. Each submitter returns only after its
+own item is committed, so durability is unchanged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class GroupCommit(Generic[T]):
+    def __init__(self, write: Callable[[list[T]], Awaitable[None]], *, max_batch: int = 500) -> None:
+        self._write = write
+        self._max_batch = max_batch
+        self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+
+    async def submit(self, item: T) -> None:
+        """Return once ``item`` is written (or raise what writing it raised)."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.append((item, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush())
+        await done
+
+    async def _flush(self) -> None:
+        while self._pending:
+            await asyncio.sleep(0)  # let submitters of the same moment join this transaction
+            batch, self._pending = self._pending[: self._max_batch], self._pending[self._max_batch :]
+            try:
+                await self._write([item for item, _ in batch])
+            except Exception as exc:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_exception(exc)
+            else:
+                for _, done in batch:
+                    if not done.done():
+                        done.set_result(None)
