@@ -170,6 +170,12 @@ class Processor:
             conversations = await _by_id(session, Conversation, {r.conversation_id for r in rows})
             channels = await _by_id(session, Channel, {r.channel_id for r in rows})
             rules = await self._rules(session, {r.tenant_id for r in rows})
+            plain = [
+                conversations[r.conversation_id]
+                for r in rows
+                if conversations[r.conversation_id].contact_id is None
+            ]
+            contexts = await service.session_contexts(self.rt, session, plain)
             routed: list[Routed] = []
             for row in rows:
                 conversation = conversations[row.conversation_id]
@@ -182,7 +188,9 @@ class Processor:
                     item.status, item.error = "unrouted", "no routing rule matches"
                 else:
                     row.agent_id = rule.agent_id
-                    context = await service.session_context(self.rt, session, conversation, before=row.id)
+                    context = contexts.get(conversation.id) or await service.session_context(
+                        self.rt, session, conversation, before=row.id
+                    )
                     item.body = _callback_body(row, conversation, channels[row.channel_id], context)
                 routed.append(item)
             wanted = {(r.row.tenant_id, r.row.agent_id) for r in routed if r.row.agent_id is not None}
