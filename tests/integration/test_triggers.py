@@ -214,3 +214,43 @@ async def test_bad_trigger_input_is_422(
     response = await client.post("/api/proactive/triggers", json={**base, **body}, headers=auth)
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == field
+
+
+async def test_an_agent_call_left_owed_by_a_dead_process_is_made_once_by_another(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import select, update
+
+    from herald.storage.models import TriggerFiring
+    from herald.triggers import service
+
+    seen = use_transport(rt, lambda _: httpx.Response(200, json={"reply": "On it"}))
+    await agent(client, auth)
+    created = await trigger(client, auth, trigger_type="manual", config={}, task_template="Deploy {version}",
+                            action={"platform": "slack", "recipient_id": "C12345"})  # fmt: skip
+
+    async def dies(*_: Any) -> None:  # the process is killed after the firing committed, before the call
+        return None
+
+    monkeypatch.setattr(service, "_call_agent", dies)
+    fired = await client.post(f"/api/proactive/triggers/{created['id']}/fire", json={"payload": {"version": "1.2"}},
+                              headers=auth)  # fmt: skip
+    assert fired.status_code in (200, 201, 202), fired.text
+    monkeypatch.undo()
+    use_transport(rt, lambda _: httpx.Response(200, json={"reply": "On it"}))
+    assert await service.recover(rt) == 0  # the first process's lease still holds
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            update(TriggerFiring).values(next_attempt_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert await service.recover(rt) == 1
+    assert await service.recover(rt) == 0
+    [firing] = await firings(client, auth, created["id"])
+    assert (firing["outcome"], firing["task"]) == ("queued", "Deploy 1.2")
+    async with rt.sessions() as session:
+        row = (await session.execute(select(TriggerFiring))).scalar_one()
+    assert row.payload is None  # nothing of the payload is kept once settled
+    assert row.next_attempt_at is None
+    assert not seen

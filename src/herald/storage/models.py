@@ -520,8 +520,20 @@ class TriggerFiring(Base):
     message_id: Mapped[str | None] = mapped_column(String(40), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     fired_at: Mapped[datetime]
+    # While the agent call is owed: the payload (sealed) and when a process may take the call over (a lease;
+    # a process that died mid-call leaves it to expire). Both are cleared once the call is settled.
+    payload: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    __table_args__ = (Index("ix_trigger_firings_trigger", "trigger_id", "id"),)
+    __table_args__ = (
+        Index("ix_trigger_firings_trigger", "trigger_id", "id"),
+        Index(
+            "ix_trigger_firings_owed",
+            "next_attempt_at",
+            postgresql_where=text("outcome = 'dispatching'"),
+            sqlite_where=text("outcome = 'dispatching'"),
+        ),
+    )
 
 
 class EventSubscription(Base):

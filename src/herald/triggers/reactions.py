@@ -94,11 +94,12 @@ async def _fire_for(rt: Runtime, events: list[Event]) -> None:
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 0.5) -> None:
-    """The reaction loop of ``herald serve`` and ``herald scheduler``."""
+    """The reaction loop of ``herald serve`` and ``herald scheduler``: schedule and monitor triggers, and agent
+    calls that a dead process left owed."""
     while not stop.is_set():
         busy = 0
         try:
-            busy = await react(rt)
+            busy = await react(rt) + await service.recover(rt)
         except Exception:
             log.exception("trigger reaction pass failed; trying again shortly")
         if busy:

@@ -8,10 +8,12 @@ firing is committed, and an agent answer ``{"reply": ...}`` is sent under the ag
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets as pysecrets
 import time
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, select, update
@@ -45,6 +47,7 @@ from herald.triggers import payload as payloads
 from herald.triggers.verification import verify
 
 TRIGGER_TYPES = ("webhook", "github", "manual", "schedule", "monitor")
+CALL_LEASE = timedelta(minutes=2)  # how long a process may take over an agent call before another does
 
 
 async def create_trigger(
@@ -186,7 +189,11 @@ async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source
         if firing.task is not None and trigger.action.get("type") == "message":
             firing.outcome, firing.message_id, firing.error = await _send(rt, session, trigger, firing.task)
         elif firing.task is not None:
+            # The agent call is owed until settled: this process makes it at once, and should it die first,
+            # the lease runs out and :func:`recover` makes it from the sealed payload.
             firing.outcome = "dispatching"
+            firing.payload = rt.credentials.seal({"data": data})
+            firing.next_attempt_at = now + CALL_LEASE
         session.add(firing)
         await session.execute(
             update(Trigger)
@@ -228,32 +235,89 @@ async def _send(
     return str(prepared.values["status"]), str(prepared.values["id"]), None
 
 
+class _AlreadySettled(Exception):
+    """Another process settled this firing while our call was out: our outcome must not be written twice."""
+
+
 async def _call_agent(rt: Runtime, trigger: Trigger, firing: TriggerFiring, data: dict[str, Any]) -> None:
     async with rt.sessions() as session:
         agent = await session.get(Agent, (trigger.tenant_id, trigger.agent_id))
     body = {"trigger_id": trigger.id, "firing_id": firing.id, "name": trigger.name, "trigger_type": trigger.trigger_type,
             "workspace_id": trigger.workspace_id, "task": firing.task, "payload": data}  # fmt: skip
+    content: str | None = None
     outcome, error, message_id = "completed", None, None
     try:
-        answer = await callbacks.call_agent(rt, agent, "trigger.fired", body, message_id=firing.id)
-        content = callbacks.message_in(answer)
-        if content is not None:
-            if not trigger.action.get("platform"):
-                error = (
-                    "the agent answered with a message but the trigger names no recipient (action.platform)"
-                )
-            else:
-                async with rt.sessions.begin() as session:
-                    outcome, message_id, error = await _send(rt, session, trigger, content)
+        content = callbacks.message_in(
+            await callbacks.call_agent(rt, agent, "trigger.fired", body, message_id=firing.id)
+        )
     except callbacks.CallbackFailed as exc:
         outcome, error = "callback_failed", str(exc)
+    if content is not None and not trigger.action.get("platform"):
+        error = "the agent answered with a message but the trigger names no recipient (action.platform)"
+        content = None
+    try:
+        outcome, message_id, error = await _settle(rt, trigger, firing.id, content, outcome, error)
+    except _AlreadySettled:
+        return
     firing.outcome, firing.error, firing.message_id = outcome, error, message_id
+
+
+async def _settle(
+    rt: Runtime, trigger: Trigger, firing_id: str, content: str | None, outcome: str, error: str | None
+) -> tuple[str, str | None, str | None]:
+    """Send the answer's message and settle the firing in one transaction, so a firing is answered once."""
+    message_id = None
     async with rt.sessions.begin() as session:
-        await session.execute(
+        if content is not None:
+            outcome, message_id, error = await _send(rt, session, trigger, content)
+        settled = await session.execute(
             update(TriggerFiring)
-            .where(TriggerFiring.id == firing.id)
-            .values(outcome=outcome, error=error, message_id=message_id)
+            .where(TriggerFiring.id == firing_id, TriggerFiring.outcome == "dispatching")
+            .values(outcome=outcome, error=error, message_id=message_id, payload=None, next_attempt_at=None)
         )
+        if settled.rowcount == 0:  # type: ignore[attr-defined]
+            raise _AlreadySettled
+    return outcome, message_id, error
+
+
+async def recover(rt: Runtime, *, limit: int = 20) -> int:
+    """Make the agent calls of firings whose process died before settling them; returns how many."""
+    now = utcnow()
+    async with rt.sessions.begin() as session:
+        query = (
+            select(TriggerFiring)
+            .where(TriggerFiring.outcome == "dispatching", TriggerFiring.next_attempt_at <= now)
+            .order_by(TriggerFiring.next_attempt_at)
+            .limit(limit)
+        )
+        if rt.dialect == "postgresql":
+            query = query.with_for_update(skip_locked=True)
+        owed = list((await session.execute(query)).scalars())
+        for firing in owed:
+            firing.next_attempt_at = now + CALL_LEASE
+        triggers = {
+            t.id: t
+            for t in (
+                await session.execute(select(Trigger).where(Trigger.id.in_({f.trigger_id for f in owed})))
+            ).scalars()
+        }
+    calls = []
+    for firing in owed:
+        trigger = triggers.get(firing.trigger_id)
+        if trigger is None or firing.payload is None:
+            async with rt.sessions.begin() as session:
+                await session.execute(
+                    update(TriggerFiring)
+                    .where(TriggerFiring.id == firing.id)
+                    .values(
+                        outcome="failed", error="the trigger or its payload is gone", next_attempt_at=None
+                    )
+                )
+            continue
+        data = rt.credentials.open(firing.payload)["data"]
+        calls.append(_call_agent(rt, trigger, firing, data))
+    await asyncio.gather(*calls)
+    return len(owed)
 
 
 # -- webhook endpoints ----------------------------------------------------------------------------------------
