@@ -3,7 +3,9 @@
 Under load, many small writes (a webhook's stored message, an agent call's outcome) arrive together; writing
 them in one transaction costs one round of statements and one commit instead of one each. At low load a
 submission is written at once, alone: nothing waits for a batch to fill. Each submitter returns only after its
-own item is committed, so durability is unchanged.
+own item is committed, so durability is unchanged; when a group's transaction fails, its items are written
+again one by one, so one bad item fails only its own submitter. ``write`` must therefore not depend on what a
+rolled-back attempt changed.
 """
 
 from __future__ import annotations
@@ -37,10 +39,26 @@ class GroupCommit(Generic[T]):
             try:
                 await self._write([item for item, _ in batch])
             except Exception as exc:
-                for _, done in batch:
-                    if not done.done():
-                        done.set_exception(exc)
+                if len(batch) == 1:
+                    _settle(batch[0][1], exc)
+                else:
+                    # One bad item must not fail the others: the transaction rolled back, so write each alone.
+                    for item, done in batch:
+                        try:
+                            await self._write([item])
+                        except Exception as alone:
+                            _settle(done, alone)
+                        else:
+                            _settle(done, None)
             else:
                 for _, done in batch:
-                    if not done.done():
-                        done.set_result(None)
+                    _settle(done, None)
+
+
+def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(None)
+    else:
+        done.set_exception(error)

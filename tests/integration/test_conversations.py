@@ -17,10 +17,10 @@ from sqlalchemy import func, select
 from herald.conversations.processor import Processor
 from herald.fakes import create_fake_app
 from herald.fakes.base import FakeState
-from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message
+from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message, signed
 from herald.messaging.worker import Worker
 from herald.runtime import Runtime
-from herald.storage.models import Conversation, InboundMessage, Message
+from herald.storage.models import Channel, Conversation, InboundMessage, Message
 from tests.conftest import new_tenant
 
 AGENT_URL = "https://agent.example/hook"
@@ -458,3 +458,84 @@ async def test_concurrent_webhooks_are_stored_once_each_even_when_repeated_toget
     assert [a.status_code for a in answers] == [200] * 10
     assert sum(a.json()["messages"] for a in answers) == 6
     assert await stored(rt) == 6
+
+
+async def test_malformed_requests_are_refused_cleanly_not_500(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    slack = await setup(client, auth, "slack")
+    request = message("slack", PROVIDERS["slack"][1])
+    headers = {**request.headers, "x-slack-request-timestamp": "9" * 400}
+    assert (await client.post(hook(slack["id"]), content=request.body, headers=headers)).status_code == 401
+    params = {"hub.mode": "subscribe", "hub.verify_token": "vérifié", "hub.challenge": "1"}
+    meta_platform, meta_credentials = PROVIDERS["whatsapp_cloud"]
+    response = await client.post("/api/v1/channels", json={"platform": meta_platform, "provider": "whatsapp_cloud",
+                                                           "name": "wa", "credentials": meta_credentials}, headers=auth)  # fmt: skip
+    whatsapp = response.json()
+    assert (await client.get(hook(whatsapp["id"]), params=params)).status_code == 403
+    odd = signed(
+        "whatsapp_cloud", meta_credentials, {"entry": ["x", {"changes": [{"value": {"statuses": [1]}}]}]}
+    )
+    assert (await client.post(hook(whatsapp["id"]), content=odd.body, headers=odd.headers)).status_code == 200
+    too_big = b"{" * (1024 * 1024 + 1)
+    assert (await client.post(hook(whatsapp["id"]), content=too_big)).status_code == 413
+
+
+async def test_a_bad_message_does_not_fail_the_webhooks_stored_with_it(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    credentials = PROVIDERS["telegram"][1]
+    odd = {"update_id": 1, "message": {"message_id": 1, "date": 1_700_000_000, "text": "nul \x00 inside",
+                                       "from": {"id": 7, "is_bot": False, "first_name": "N"},
+                                       "chat": {"id": 7, "type": "private"}}}  # fmt: skip
+    posts = [client.post(hook(channel["id"]), content=r.body, headers=r.headers)
+             for r in (signed("telegram", credentials, odd), message("telegram", credentials, message_id=2))]  # fmt: skip
+    answers = await asyncio.gather(*posts)
+    assert [a.status_code for a in answers] == [200, 200]
+    async with rt.sessions() as session:
+        bodies = sorted((await session.execute(select(InboundMessage.body))).scalars())
+    assert bodies == ["Hello", "nul  inside"]
+
+
+async def test_a_processor_that_lost_its_lease_sends_no_reply(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "telegram")
+    World(rt, echo)
+    await deliver(client, "telegram", channel["id"], text="hello")
+    slow = Processor(rt, owner="slow")
+    claimed = await slow.claim(10)
+    routed = await slow._route(claimed)
+    async with rt.sessions.begin() as session:  # its lease ran out and another processor took the message
+        from sqlalchemy import update
+
+        await session.execute(update(InboundMessage).values(lease_owner="fast"))
+    for item in routed:
+        await slow._call(item)
+    async with rt.sessions() as session:
+        assert (await session.execute(select(func.count()).select_from(Message))).scalar_one() == 0
+        row = (await session.execute(select(InboundMessage))).scalar_one()
+    assert (row.status, row.lease_owner) == ("processing", "fast")
+
+
+async def test_a_runaway_routing_pattern_is_cut_short(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    from herald.conversations import service
+
+    channel = await setup(client, auth, "telegram")
+    response = await client.post("/api/v1/routing-rules", json={"agent_id": "support", "priority": 1,
+                                                               "pattern": r"(x+x+)+y"}, headers=auth)  # fmt: skip
+    assert response.status_code == 201
+    async with rt.sessions() as session:
+        rules = await service.list_rules(
+            session, (await session.execute(select(Channel.tenant_id))).scalar_one()
+        )
+    import time
+
+    started = time.perf_counter()
+    chosen = service.choose(rules, channel_id=channel["id"], contact_id=None, text="x" * 3000 + "!")
+    assert time.perf_counter() - started < 2
+    assert chosen is not None
+    assert chosen.pattern is None  # the runaway pattern counted as no match; the default rule answered

@@ -404,9 +404,10 @@ async def test_contacts_and_email_addresses_get_codes_too(
     assert inbox[0]["subject"] == "Votre code de vérification"
     assert inbox[0]["content"].startswith("Votre code de vérification est ")
     code = re.findall(r"\d{6}", inbox[0]["content"])[0]
-    refused = await verify(client, auth, code, phone=None, email="ada@example.com")
-    assert refused.status_code == 404  # a contact's code is checked against the contact
-    assert (await verify(client, auth, code, phone=None, recipient=contact_id)).json()["valid"] is True
+    # One verification per destination: the contact's code went to its email, so either name finds it.
+    assert (await verify(client, auth, code, phone=None, email="Ada@example.com")).json()["valid"] is True
+    single_use = await verify(client, auth, code, phone=None, recipient=contact_id)
+    assert single_use.status_code == 404
 
     by_email = await sent(client, auth, phone=None, recipient="Ada@Example.com", template="Acme: {{code}}")
     assert by_email["channel"] == "email"
@@ -498,3 +499,29 @@ async def test_verify_needs_exactly_one_recipient(client: httpx.AsyncClient, aut
     assert (none.status_code, none.json()["errors"][0]["field"]) == (422, "recipient")
     bad_phone = await client.post(VERIFY, json={"phone": "07700 900123", "code": "123456"}, headers=auth)
     assert (bad_phone.status_code, bad_phone.json()["errors"][0]["field"]) == (422, "phone")
+
+
+@pytest.mark.usefixtures("sms")
+async def test_a_contact_and_its_own_phone_share_one_verification_and_one_send_limit(
+    client: httpx.AsyncClient, auth: dict[str, str], provider: list[httpx.Request], worker: Worker
+) -> None:
+    person = await client.post(
+        "/api/v1/contacts", json={"name": "Ada", "addresses": {"sms": PHONE}}, headers=auth
+    )
+    contact_id = person.json()["id"]
+    first = await sent(client, auth)
+    again = await sent(client, auth, phone=None, contact_id=contact_id)
+    assert again["id"] == first["id"]  # a resend of the same verification, not a second valid code
+    for _ in range(3):
+        await sent(client, auth)
+    assert (await send(client, auth, phone=None, contact_id=contact_id)).status_code == 429
+    await worker.drain()
+    code = code_in(provider[-1])
+    assert (await verify(client, auth, code, phone=None, contact_id=contact_id)).json()[
+        "status"
+    ] == "approved"
+
+
+async def test_phone_numbers_are_ascii_digits_only(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await send(client, auth, phone="+44\u0667\u0667\u0660\u0660900123")
+    assert response.status_code == 422

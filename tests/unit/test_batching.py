@@ -23,20 +23,22 @@ async def test_concurrent_submissions_share_one_write_and_alone_is_written_at_on
     assert writes[1:] == [list(range(1, 11))]
 
 
-async def test_a_failed_write_fails_each_of_its_submitters_and_the_next_write_goes_on() -> None:
-    calls = 0
+async def test_a_bad_item_fails_only_its_own_submitter() -> None:
+    written: list[list[str]] = []
 
     async def write(items: list[str]) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise RuntimeError("database down")
+        if "bad" in items:
+            raise RuntimeError("cannot store this one")
+        written.append(items)
 
     group: GroupCommit[str] = GroupCommit(write)
-    results = await asyncio.gather(group.submit("a"), group.submit("b"), return_exceptions=True)
-    assert [type(r) for r in results] == [RuntimeError, RuntimeError]
+    results = await asyncio.gather(
+        group.submit("a"), group.submit("bad"), group.submit("b"), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [type(None), RuntimeError, type(None)]
+    assert written == [["a"], ["b"]]  # the group failed as a whole, then each was written alone
     await group.submit("c")
-    assert calls == 2
+    assert written[-1] == ["c"]
 
 
 async def test_batches_are_capped() -> None:

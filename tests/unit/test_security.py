@@ -54,3 +54,12 @@ def test_signature_matches_the_standard_webhooks_spec() -> None:
     assert not verify_standard_webhook(secret, "msg_1", 1700000001, body, signature)
     assert not verify_standard_webhook(secret, "msg_2", 1700000000, body, signature)
     assert not verify_standard_webhook(new_webhook_secret(), "msg_1", 1700000000, body, signature)
+
+
+def test_ids_strictly_increase_within_a_process() -> None:
+    from herald.ids import new_id
+
+    ids = [new_id("inb") for _ in range(10_000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == len("inb_") + 28 for i in ids)

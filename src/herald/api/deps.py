@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from herald.errors import Unauthorized
+from herald.errors import ContentTooLarge, Unauthorized
 from herald.runtime import Runtime
 from herald.security import hash_api_key
 from herald.tenancy.service import Principal, principal_for_key
@@ -46,3 +46,17 @@ async def authenticate(request: Request, rt: RuntimeDep) -> Principal:
 CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
 Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
 Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor from the previous page")]
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to be over ``limit`` (declared or streamed), so an
+    unauthenticated sender cannot make Herald buffer more than that."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ContentTooLarge(f"body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ContentTooLarge(f"body is over {limit} bytes")
+    return bytes(body)

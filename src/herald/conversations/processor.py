@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 OPEN = ("pending", "processing")
 RETRY_DELAYS = (10.0, 60.0, 300.0)  # after call_agent's own quick retries are spent
 RECLAIM_EVERY = 5.0
+# Longer than an agent call can take with its retries (3 tries of up to 15 s, waits of up to 60 s), so a lease
+# runs out only when its process died or stalled, not while the call is still out.
+MIN_LEASE_SECONDS = 300.0
 
 
 @dataclass(slots=True)
@@ -118,7 +121,7 @@ class Processor:
         )
         if self.rt.dialect == "postgresql":
             ready = ready.with_for_update(skip_locked=True)
-        lease = now + timedelta(seconds=self.rt.settings.lease_seconds)
+        lease = now + timedelta(seconds=max(self.rt.settings.lease_seconds, MIN_LEASE_SECONDS))
         async with self.rt.sessions.begin() as session:
             result = await session.execute(
                 update(InboundRow)
@@ -242,23 +245,39 @@ class Processor:
         """Record a group of outcomes in one transaction: replies into the pipeline, then every row's state."""
         now = utcnow()
         async with self.rt.sessions.begin() as session:
+            # Only rows this processor still holds get their outcome, replies included: a row whose lease ran
+            # out belongs to whoever claimed it since. Locked, so that cannot change before this commits.
+            held_query = select(InboundRow.id).where(
+                InboundRow.id.in_([i.row.id for i in items]),
+                InboundRow.lease_owner == self.owner,
+                InboundRow.status == "processing",
+            )
+            if self.rt.dialect == "postgresql":
+                held_query = held_query.with_for_update()
+            held = set((await session.execute(held_query)).scalars())
+            items = [i for i in items if i.row.id in held]
+            if not items:
+                return
+            # Outcomes are worked out here, not stored on the items: if this group's transaction fails, each
+            # item is written again alone, from what the agent call left.
+            outcomes: dict[str, tuple[str, str | None, str | None]] = {}
             memo = planner.Memo()
             prepared: list[messages.Prepared] = []
             for item in items:
-                if item.status != "routed" or item.reply is None or item.row.agent_id is None:
-                    continue
-                try:
-                    async with session.begin_nested():
-                        one = await service.prepare_reply(
-                            self.rt, session, item.conversation, agent_id=item.row.agent_id, text=item.reply,
-                            in_reply_to=item.row, memo=memo,
-                        )  # fmt: skip
-                except RequestError as exc:
-                    item.status, item.error = "failed", f"reply refused: {exc.detail}"
-                    continue
-                prepared.append(one)
-                item.status = "replied"
-                item.row.reply_message_id = str(one.values["id"])
+                status, error, reply_id = item.status, item.error, None
+                if status == "routed" and item.reply is not None and item.row.agent_id is not None:
+                    try:
+                        async with session.begin_nested():
+                            one = await service.prepare_reply(
+                                self.rt, session, item.conversation, agent_id=item.row.agent_id,
+                                text=item.reply, in_reply_to=item.row, memo=memo,
+                            )  # fmt: skip
+                    except RequestError as exc:
+                        status, error = "failed", f"reply refused: {exc.detail}"
+                    else:
+                        prepared.append(one)
+                        status, reply_id = "replied", str(one.values["id"])
+                outcomes[item.row.id] = (status, error, reply_id)
             await messages.write(self.rt, session, prepared)
             connection = await session.connection()  # executemany in Core: one statement, many rows
             await connection.execute(
@@ -267,8 +286,9 @@ class Processor:
                 .values(status=bindparam("b_status"), error=bindparam("b_error"), agent_id=bindparam("b_agent"),
                         reply_message_id=bindparam("b_reply"), processed_at=bindparam("b_done"),
                         next_attempt_at=bindparam("b_next"), lease_owner=None, lease_expires_at=None),
-                [{"b_id": i.row.id, "b_status": i.status, "b_error": i.error, "b_agent": i.row.agent_id,
-                  "b_reply": i.row.reply_message_id, "b_done": None if i.status == "pending" else now,
+                [{"b_id": i.row.id, "b_status": outcomes[i.row.id][0], "b_error": outcomes[i.row.id][1],
+                  "b_agent": i.row.agent_id, "b_reply": outcomes[i.row.id][2],
+                  "b_done": None if outcomes[i.row.id][0] == "pending" else now,
                   "b_next": i.retry_at or i.row.next_attempt_at} for i in items],
             )  # fmt: skip
             handled = [i for i in items if i.row.agent_id is not None]
@@ -279,7 +299,7 @@ class Processor:
                     .values(agent_id=bindparam("b_agent")),
                     [{"b_id": i.conversation.id, "b_agent": i.row.agent_id} for i in handled],
                 )
-            answered = [i.conversation.id for i in items if i.status == "replied"]
+            answered = [i.conversation.id for i in items if outcomes[i.row.id][0] == "replied"]
             if answered:
                 await connection.execute(
                     update(Conversation).where(Conversation.id.in_(answered)).values(last_activity_at=now)

@@ -8,12 +8,13 @@ spans all of that contact's conversations on every platform (seed 001's cross-in
 
 from __future__ import annotations
 
-import re
+import logging
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import regex
 from sqlalchemy import case, func, insert, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -45,6 +46,8 @@ from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
 MAX_PATTERN = 500
+PATTERN_SECONDS = 0.05
+log = logging.getLogger(__name__)
 
 
 # -- arrival --------------------------------------------------------------------------------------------------
@@ -82,6 +85,8 @@ async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) ->
 
 async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
     now = utcnow()
+    for arrival in arrivals:  # this may be a second attempt after a rolled-back group
+        arrival.fresh = 0
     async with rt.sessions.begin() as session:
         by_channel: dict[str, list[_Arrival]] = {}
         for arrival in arrivals:
@@ -94,7 +99,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
             conversations = await _conversations(session, rt.dialect, channel, everything, now)
             for arrival in group:
                 for m in arrival.messages:
-                    rows.append(_row(arrival.channel, conversations[m.conversation_key], m, now))
+                    rows.append(_row(arrival.channel, conversations[_key(m)], m, now))
                     owner.append(arrival)
         insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
         stored = await session.execute(
@@ -130,13 +135,24 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
     rt.inbound_waker.wake()
 
 
+def _key(m: InboundMessage) -> str:
+    """The conversation's external id as stored (cleaned and cut to the column's size)."""
+    return _clean(m.conversation_key)[:500]
+
+
+def _clean(text: str) -> str:
+    """Without NUL characters, which PostgreSQL text cannot hold (a provider may still send them)."""
+    return text.replace("\x00", "")
+
+
 def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: datetime) -> dict[str, Any]:
     reply_context = {k: v for k, v in (("thread_id", m.thread_id), ("reply_to", m.provider_message_id),
                                        ("reply_token", m.reply_token)) if v}  # fmt: skip
     return {
         "id": new_id("inb"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
-        "conversation_id": conversation.id, "provider_message_id": m.provider_message_id[:500],
-        "sender_id": m.sender_id[:500], "sender_name": (m.sender_name or "")[:200] or None, "body": m.text,
+        "conversation_id": conversation.id, "provider_message_id": _clean(m.provider_message_id)[:500],
+        "sender_id": _clean(m.sender_id)[:500], "sender_name": _clean(m.sender_name or "")[:200] or None,
+        "body": _clean(m.text),
         "attachments": [dict(a) for a in m.attachments], "reply_context": reply_context, "sent_at": m.sent_at,
         "received_at": now, "status": "pending", "attempts": 0, "next_attempt_at": now,
     }  # fmt: skip
@@ -146,7 +162,7 @@ async def _conversations(
     session: AsyncSession, dialect: str, channel: Channel, inbound: list[InboundMessage], now: datetime
 ) -> dict[str, Conversation]:
     """The conversation of each chat in ``inbound``, created on first contact (and tied to a known contact)."""
-    keys = {m.conversation_key for m in inbound}
+    keys = {_key(m) for m in inbound}
     found = {
         c.external_id: c
         for c in (
@@ -157,14 +173,12 @@ async def _conversations(
             )
         ).scalars()
     }
-    missing = [
-        m for m in {m.conversation_key: m for m in inbound}.values() if m.conversation_key not in found
-    ]
+    missing = [m for key, m in {_key(m): m for m in inbound}.items() if key not in found]
     for m in missing:
-        contact_id = await _contact_for(session, channel, m.sender_id)
+        contact_id = await _contact_for(session, channel, _clean(m.sender_id))
         values = {"id": new_id("cnv"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
-                  "platform": channel.platform, "external_id": m.conversation_key[:500], "contact_id": contact_id,
-                  "sender_name": m.sender_name, "session_started_at": now, "last_activity_at": now,
+                  "platform": channel.platform, "external_id": _key(m), "contact_id": contact_id,
+                  "sender_name": _clean(m.sender_name or "")[:200] or None, "session_started_at": now, "last_activity_at": now,
                   "created_at": now}  # fmt: skip
         insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
         await session.execute(
@@ -427,8 +441,8 @@ async def create_rule(session: AsyncSession, principal: Principal, values: dict[
             raise ValidationFailed(f"no contact {values['contact_id']!r}", field="contact_id")
     if values.get("pattern") is not None:
         try:
-            re.compile(values["pattern"])
-        except re.error as exc:
+            regex.compile(values["pattern"])
+        except regex.error as exc:
             raise ValidationFailed(f"not a regular expression: {exc}", field="pattern") from exc
     rule = RoutingRule(id=new_id("rul"), tenant_id=tenant_id, created_at=utcnow(), **values)
     session.add(rule)
@@ -456,6 +470,17 @@ async def delete_rule(session: AsyncSession, principal: Principal, rule_id: str)
     )
 
 
+def _matches(rule: RoutingRule, text: str) -> bool:
+    """A tenant's pattern on a stranger's text, with a time limit: a pattern that backtracks without end would
+    otherwise stall routing for every tenant. One that runs out of time does not match."""
+    assert rule.pattern is not None
+    try:
+        return regex.search(rule.pattern, text[:4000], timeout=PATTERN_SECONDS) is not None
+    except TimeoutError:
+        log.warning("routing rule %s: pattern ran out of time; treated as no match", rule.id)
+        return False
+
+
 def choose(
     rules: list[RoutingRule], *, channel_id: str, contact_id: str | None, text: str
 ) -> RoutingRule | None:
@@ -465,7 +490,7 @@ def choose(
             continue
         if rule.contact_id is not None and rule.contact_id != contact_id:
             continue
-        if rule.pattern is not None and re.search(rule.pattern, text[:4000]) is None:
+        if rule.pattern is not None and not _matches(rule, text):
             continue
         return rule
     return None

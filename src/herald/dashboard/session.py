@@ -154,7 +154,11 @@ def check_origin(request: Request) -> None:
 
 
 def is_https(request: Request) -> bool:
-    return request.url.scheme == "https"
+    """Whether cookies must be Secure: the request came over TLS, or Herald's public URL is https (behind a
+    proxy that ends TLS, the request itself looks like plain http)."""
+    runtime = getattr(request.app.state, "runtime", None)
+    public = runtime.settings.public_url if runtime is not None else ""
+    return request.url.scheme == "https" or public.startswith("https://")
 
 
 def start_session(rt: Runtime, request: Request, response: Response, principal: Principal) -> None:

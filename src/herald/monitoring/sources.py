@@ -160,7 +160,7 @@ async def _read_http(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> float:
         raise SourceError(f"response larger than {MAX_RESPONSE_BYTES} bytes")
     try:
         body = json.loads(response.content)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise SourceError("response is not JSON") from exc
     return extract_number(body, str(leaf.source.get("json_path", "$")))
 

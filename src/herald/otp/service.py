@@ -18,6 +18,7 @@ the code masked; the real text travels sealed to the worker, which drops it once
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from dataclasses import dataclass
@@ -146,8 +147,8 @@ async def send(rt: Runtime, session: AsyncSession, principal: Principal, order: 
     if template is not None:
         texts.check_template(template, now, field="template")
     book = codebook(rt.settings.secret_key)
-    key = book.recipient(tenant_id, order.recipient.name)
     addresses, contact_id = await _addresses(session, tenant_id, order.recipient)
+    key = book.recipient(tenant_id, _destination(order.recipient, addresses))
     route = await _route(rt, session, tenant_id, policy, addresses, order)
 
     await _serialise(rt, session, key)
@@ -167,15 +168,11 @@ async def send(rt: Runtime, session: AsyncSession, principal: Principal, order: 
 
     source = texts.source(template, order.locale)
     length = verification.code_length
-    try:
-        sealed = texts.render(source, book.code(tenant_id, verification.id, length), policy.ttl_seconds, now)
-    except ValidationFailed:
-        # The renderer's message could quote the code; the sample renders above reported real mistakes.
-        raise ValidationFailed("the template cannot be rendered with this code", field="template") from None
+    sealed = texts.render(source, book.code(tenant_id, verification.id, length), policy.ttl_seconds)
     intent = Intent(
         agent_id=None, platform=route[0][0], recipient_id=route[0][1], fallback=route[1:],
-        contact_id=contact_id, content=source, sealed=sealed, subject=texts.subject(order.locale),
-        template_variables=texts.variables(mask(length), policy.ttl_seconds), priority=Priority.CRITICAL,
+        contact_id=contact_id, content=texts.render(source, mask(length), policy.ttl_seconds), sealed=sealed,
+        subject=texts.subject(order.locale), priority=Priority.CRITICAL,
     )  # fmt: skip
     prepared = await messages.prepare(rt, session, principal, intent)
     await messages.write(rt, session, [prepared])
@@ -200,7 +197,14 @@ async def check(
 ) -> CheckResult:
     """Check a code against the recipient's pending verification; the last allowed wrong one ends it."""
     book = codebook(rt.settings.secret_key)
-    key = book.recipient(principal.tenant_id, recipient.name)
+    destination = recipient.name
+    if recipient.kind == "contact":
+        # An unknown contact has nothing pending, like any unknown recipient.
+        with contextlib.suppress(ValidationFailed):
+            destination = _destination(
+                recipient, (await _addresses(session, principal.tenant_id, recipient))[0]
+            )
+    key = book.recipient(principal.tenant_id, destination)
     now = utcnow()
     await _serialise(rt, session, key)
     verification = await _latest_pending(rt, session, principal, key, now)
@@ -269,6 +273,19 @@ async def expire_overdue(rt: Runtime, session: AsyncSession, now: datetime, limi
 
 
 # -- helpers ------------------------------------------------------------------------------------------------
+
+
+def _destination(recipient: Recipient, addresses: dict[str, str]) -> str:
+    """What limits and the pending verification are counted on: the phone or email a code goes to, so a
+    contact and its own phone number share one verification and one send limit."""
+    if recipient.kind != "contact":
+        return recipient.name
+    phone = next((addresses[p] for p in ("sms", "voice", "whatsapp") if addresses.get(p)), None)
+    if phone is not None:
+        return f"phone:{_PHONE_PUNCTUATION.sub('', phone)}"
+    if addresses.get("email"):
+        return f"email:{addresses['email'].strip().lower()}"
+    return recipient.name
 
 
 async def _addresses(

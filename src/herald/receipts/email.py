@@ -36,7 +36,7 @@ def _fresh(timestamp: str) -> int:
 def _json(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed("the body is not JSON", field="body") from exc
 
 

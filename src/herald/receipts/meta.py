@@ -31,15 +31,21 @@ async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[R
     verify(credentials, request)
     try:
         payload = json.loads(request.body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed("the body is not JSON", field="body") from exc
     receipts = []
-    for entry in payload.get("entry", []) if isinstance(payload, dict) else []:
-        for change in entry.get("changes", []):
-            for status in change.get("value", {}).get("statuses", []):
+    for entry in _dicts(payload.get("entry") if isinstance(payload, dict) else None):
+        for change in _dicts(entry.get("changes")):
+            value = change.get("value")
+            for status in _dicts(value.get("statuses") if isinstance(value, dict) else None):
                 state = status.get("status")
                 if state in ("delivered", "read", "failed") and status.get("id"):
-                    errors = status.get("errors") or [{}]
+                    errors = _dicts(status.get("errors")) or [{}]
                     error = errors[0].get("title") or errors[0].get("message") if state == "failed" else None
-                    receipts.append(Receipt(str(status["id"]), state, error))
+                    receipts.append(Receipt(str(status["id"]), state, str(error) if error else None))
     return receipts
+
+
+def _dicts(value: Any) -> list[dict[str, Any]]:
+    """The objects in a list that should hold objects: a signed but odd payload is skipped, not a 500."""
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []

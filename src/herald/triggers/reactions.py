@@ -22,7 +22,7 @@ from herald.triggers import service
 
 log = logging.getLogger(__name__)
 CURSOR = "triggers"
-SETTLE = timedelta(seconds=2)
+SETTLE = timedelta(seconds=10)  # as the subscription fan-out: events of slow transactions commit late
 SOURCES = {"alert.firing": "monitor", "alert.resolved": "monitor", "schedule.executed": "schedule"}
 ALERT_STATES = ("firing", "resolved")
 

@@ -16,7 +16,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -47,7 +47,8 @@ from herald.triggers import payload as payloads
 from herald.triggers.verification import verify
 
 TRIGGER_TYPES = ("webhook", "github", "manual", "schedule", "monitor")
-CALL_LEASE = timedelta(minutes=2)  # how long a process may take over an agent call before another does
+# How long a process has for an agent call before another takes it over: longer than a call with its retries.
+CALL_LEASE = timedelta(minutes=5)
 
 
 async def create_trigger(
@@ -430,7 +431,7 @@ async def receive(rt: Runtime, url_path: str, headers: dict[str, str], body: byt
     verified = verify(str(rt.credentials.open(endpoint.secret)["secret"]), headers, body)
     try:
         payload = json.loads(body or b"{}")
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed("the body is not JSON", field="body") from exc
     if not isinstance(payload, dict):
         payload = {"data": payload}
@@ -453,7 +454,22 @@ async def receive(rt: Runtime, url_path: str, headers: dict[str, str], body: byt
         wanted = trigger.config.get("event")
         if wanted and event != wanted:
             return {"accepted": False, "reason": f"event {event!r} is not {wanted!r}"}
-    firing = await fire(
-        rt, trigger, payload, source=trigger.trigger_type if trigger.trigger_type == "github" else "webhook"
-    )
+    try:
+        firing = await fire(
+            rt,
+            trigger,
+            payload,
+            source=trigger.trigger_type if trigger.trigger_type == "github" else "webhook",
+        )
+    except Exception:
+        # Not fired: forget the delivery id, so the sender's retry is taken rather than refused as a replay.
+        if verified.delivery_id:
+            async with rt.sessions.begin() as session:
+                await session.execute(
+                    delete(WebhookDelivery).where(
+                        WebhookDelivery.endpoint_id == endpoint.id,
+                        WebhookDelivery.delivery_id == verified.delivery_id,
+                    )
+                )
+        raise
     return {"accepted": True, "firing_id": firing.id, "outcome": firing.outcome}

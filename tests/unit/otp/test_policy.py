@@ -64,5 +64,27 @@ def test_templates_must_show_the_code() -> None:
     with pytest.raises(ValidationFailed) as caught:
         texts.check_template("Your code is on its way", NOW)
     assert caught.value.field == "template"
-    with pytest.raises(ValidationFailed, match="not supplied"):
+    with pytest.raises(ValidationFailed, match="plain text"):
         texts.check_template("{{code}} for {{name}}", NOW)
+
+
+@pytest.mark.parametrize(
+    "template",
+    [
+        # Branching on the code would turn which error comes back into an oracle for the code.
+        "{% if code[0] == '7' %}{{1/0}}{% endif %}{{code}}",
+        "{{ code[0] }} {{code}}",
+        "{{code}} {# hidden #}",
+        "{{code|length}} {{code}}",
+    ],
+)
+def test_templates_cannot_compute_on_the_code(template: str) -> None:
+    with pytest.raises(ValidationFailed, match="plain text"):
+        texts.check_template(template, NOW)
+
+
+def test_placeholders_are_substituted_not_evaluated() -> None:
+    assert (
+        texts.render("Code: {{ code }} / {{minutes}}m / {literal}", "987654", 120)
+        == "Code: 987654 / 2m / {literal}"
+    )

@@ -128,17 +128,24 @@ async def stream_events(
     async def body() -> AsyncIterator[str]:
         async with rt.bus.subscribe(tenant_id=principal.tenant_id, types=wanted) as subscription:
             seen = last_event_id or ""
-            if last_event_id:
-                query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > last_event_id)
+            while last_event_id:  # catch up from the table, page by page
+                query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > seen)
                 if wanted:
                     query = query.where(Event.type.in_(wanted))
                 async with rt.sessions() as session:
-                    missed = (await session.execute(query.order_by(Event.id).limit(1000))).scalars()
-                    for row in missed:
-                        seen = row.id
-                        yield _sse(BusEvent.of(row))
+                    missed = list((await session.execute(query.order_by(Event.id).limit(1000))).scalars())
+                for row in missed:
+                    seen = row.id
+                    yield _sse(BusEvent.of(row))
+                if len(missed) < 1000:
+                    break
             yield ": connected\n\n"
             while not await request.is_disconnected():
+                if subscription.dropped:
+                    # This client fell behind and lost events: end the stream, so it reconnects with
+                    # Last-Event-ID and catches up from the table instead of silently missing them.
+                    yield ": fell behind; reconnect with Last-Event-ID\n\n"
+                    return
                 try:
                     event = await asyncio.wait_for(subscription.queue.get(), KEEPALIVE_SECONDS)
                 except TimeoutError:

@@ -18,10 +18,10 @@ from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.api.deps import CurrentPrincipal, RuntimeDep
+from herald.api.deps import CurrentPrincipal, RuntimeDep, read_capped
 from herald.conversations import service as conversations
 from herald.conversations.inbound import INBOUND, Reply
-from herald.errors import ContentTooLarge, Forbidden, NotFound, Unavailable
+from herald.errors import Forbidden, NotFound, Unavailable
 from herald.receipts import CallbackRequest, Parser, apply, email, meta, twilio
 from herald.routing import circuit
 from herald.runtime import Runtime
@@ -71,7 +71,8 @@ async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
     params = request.query_params
     expected = str(credentials.get("verify_token") or "")
     given = params.get("hub.verify_token", "")
-    if params.get("hub.mode") != "subscribe" or not expected or not hmac.compare_digest(expected, given):
+    matches = hmac.compare_digest(expected.encode(), given.encode())
+    if params.get("hub.mode") != "subscribe" or not expected or not matches:
         raise Forbidden("hub.verify_token does not match")
     return params.get("hub.challenge", "")
 
@@ -86,9 +87,7 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
         raise NotFound(f"channel {channel_id} ({row.provider}) takes no callbacks")
     if not row.enabled:
         raise Unavailable(f"interface {channel_id} is disabled")
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        raise ContentTooLarge(f"body is over {MAX_BODY} bytes")
+    body = await read_capped(request, MAX_BODY)
     form: dict[str, str] = {}
     if "application/x-www-form-urlencoded" in request.headers.get("content-type", ""):
         form = dict(parse_qsl(body.decode(errors="replace"), keep_blank_values=True))
@@ -149,7 +148,10 @@ async def _set_enabled(
 ) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         row = await conversations.set_enabled(rt, session, principal, channel_id, enabled)
-        return (await _interfaces_out(session, [row]))[0]
+        out = (await _interfaces_out(session, [row]))[0]
+    # Again after the commit: a webhook in between may have cached the old state.
+    rt.forget_channel(channel_id)
+    return out
 
 
 async def _interfaces_out(session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:

@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
-from herald.api.deps import CurrentPrincipal, RuntimeDep
+from herald.api.deps import CurrentPrincipal, RuntimeDep, read_capped
 from herald.api.routes.proactive import intent_from, message_detail, message_out
 from herald.api.schemas import BulkItem, MessageDetail, MessageOut
 from herald.errors import ContentTooLarge, ValidationFailed
@@ -45,10 +45,10 @@ async def send_bulk(request: Request, rt: RuntimeDep, principal: CurrentPrincipa
     item in order, ``{"index", "id", "status"}``, ``{"index", "id", "replayed": true}`` or
     ``{"index", "error": {"status", "field", "detail"}}``. Items take the fields of ``/messaging/proactive/send``
     plus ``idempotency_key``."""
-    raw = await _read_capped(request, MAX_BULK_BYTES)
+    raw = await read_capped(request, MAX_BULK_BYTES)
     try:
         body = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting deeper than any message needs
         raise ValidationFailed("the request body is not valid JSON", field="body") from exc
     if not isinstance(body, dict) or not isinstance(body.get("messages"), list):
         raise ValidationFailed("give an object with a list of messages", field="messages")
@@ -94,18 +94,6 @@ def _invalid(index: int, exc: ValidationError) -> bulk.Outcome:
     if errors[0]["field"] is None:
         errors[0]["message"] = "each message must be a JSON object"
     return bulk.Outcome.failed(index, 422, errors[0]["field"], str(errors[0]["message"]), errors=errors)
-
-
-async def _read_capped(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limit:
-        raise ContentTooLarge(f"body is over {limit} bytes")
-    body = bytearray()
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > limit:
-            raise ContentTooLarge(f"body is over {limit} bytes")
-    return bytes(body)
 
 
 @router.get("/{message_id}/report")

@@ -9,10 +9,9 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
+from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep, read_capped
 from herald.api.idempotency import create_once
 from herald.api.schemas import Strict, page
-from herald.errors import ContentTooLarge
 from herald.runtime import Runtime
 from herald.storage.models import Trigger, TriggerFiring, WebhookEndpoint
 from herald.triggers import service
@@ -183,13 +182,6 @@ async def regenerate_secret(
 @hooks.post("/{url_path}")
 async def incoming(url_path: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Signed by the endpoint's secret (Standard Webhooks or X-Hub-Signature-256); unsigned is a 401, kept nowhere."""
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY:
-        raise ContentTooLarge(f"body is over {MAX_BODY} bytes")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise ContentTooLarge(f"body is over {MAX_BODY} bytes")
+    body = await read_capped(request, MAX_BODY)
     headers = {k.lower(): v for k, v in request.headers.items()}
     return await service.receive(rt, url_path, headers, body)

@@ -130,7 +130,7 @@ def same(expected: str, given: str) -> bool:
 def loads(body: bytes) -> Any:
     try:
         return json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ValidationFailed("the body is not JSON", field="body") from exc
 
 
@@ -138,7 +138,7 @@ def maybe_json(body: bytes) -> Any:
     """The body as JSON, or None: handshake detection must not fail on bodies that are not JSON."""
     try:
         return json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 

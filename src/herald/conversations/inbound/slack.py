@@ -51,9 +51,11 @@ def verify(credentials: Credentials, request: CallbackRequest) -> None:
     stamp = header(request, "X-Slack-Request-Timestamp")
     given = header(request, "X-Slack-Signature")
     try:
-        when = int(stamp)
-    except ValueError as exc:
-        raise Unauthorized("X-Slack-Request-Timestamp is malformed") from exc
+        when = int(stamp) if len(stamp) <= 12 else None  # a longer number would overflow the comparison
+    except ValueError:
+        when = None
+    if when is None:
+        raise Unauthorized("X-Slack-Request-Timestamp is malformed")
     if abs(time.time() - when) > TOLERANCE:
         raise Unauthorized("X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)")
     if not same(signature(key, stamp, request.body), given):
