@@ -133,3 +133,43 @@ async def test_trigger_and_approval_events_reach_subscribers(
         ("trigger.fired", "delivered"),
     ]
     assert {json.loads(r.content)["type"] for r in seen} == {"trigger.fired", "approval.decided"}
+
+
+@pytest.mark.postgres_only
+async def test_an_event_of_a_long_transaction_is_not_skipped_when_it_commits_late(rt: Runtime) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from herald.audit import event_row
+    from herald.events import feed
+    from herald.storage.models import Event, EventCursor, Tenant
+
+    async with rt.sessions.begin() as session:
+        session.add(Tenant(id="ten_long", name="long", delivery_policy={}, otp_policy={}))
+    async with rt.sessions.begin() as session:  # the reader's cursor exists
+        await feed.claim(session, rt.dialect, "test", settle=timedelta(0), limit=100)
+    long = rt.sessions()
+    await long.begin()
+    early = event_row("ten_long", "message.queued", "msg_early")  # built now, committed much later
+    await long.execute(insert(Event), [early])
+    later = event_row("ten_long", "message.queued", "msg_later")
+    async with rt.sessions.begin() as session:
+        await session.execute(insert(Event), [later])
+    async with rt.sessions.begin() as session:
+        batch = await feed.claim(session, rt.dialect, "test", settle=timedelta(0), limit=100)
+        assert [e.id for e in batch.events] == []  # held back: an older id may still commit
+        batch.advance()
+    await long.commit()
+    await long.close()
+    seen: list[str] = []
+    for _ in range(2):
+        async with rt.sessions.begin() as session:
+            batch = await feed.claim(session, rt.dialect, "test", settle=timedelta(0), limit=100)
+            seen += [e.subject_id for e in batch.events]
+            batch.advance()
+    assert seen == ["msg_early", "msg_later"]
+    async with rt.sessions() as session:
+        cursor = (await session.execute(select(EventCursor).where(EventCursor.name == "test"))).scalar_one()
+    assert cursor.last_event_id >= later["id"]
+    assert datetime.now(UTC) > early["created_at"]

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,9 +38,32 @@ class Batch:
             self.cursor.last_event_id = self.upto
 
 
-def horizon_id(settle: timedelta) -> str:
-    """The smallest event id created after ``now - settle`` (ids start with their creation time)."""
-    return f"evt_{int((utcnow() - settle).timestamp() * 1000):012x}"
+def horizon_id(settle: timedelta, *, before: datetime | None = None) -> str:
+    """The smallest event id created after ``now - settle`` (ids start with their creation time), or after
+    ``before`` when that is earlier."""
+    cutoff = utcnow() - settle
+    if before is not None:
+        cutoff = min(cutoff, before)
+    return f"evt_{int(cutoff.timestamp() * 1000):012x}"
+
+
+# The start of the oldest transaction that has written something and is still open (other than ours): an event
+# it built may commit later with an older id, so readers stop short of it however long it runs.
+_OLDEST_WRITER = text(
+    "SELECT min(xact_start) FROM pg_stat_activity "
+    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
+)
+
+
+async def safe_horizon(session: AsyncSession, dialect: str, settle: timedelta) -> str:
+    """The id below which every event is committed or never will be: a settle time behind now, and on
+    PostgreSQL also behind the oldest open writing transaction (a long bulk insert, say)."""
+    oldest = None
+    if dialect == "postgresql":
+        oldest = (await session.execute(_OLDEST_WRITER)).scalar_one_or_none()
+        if oldest is not None:
+            oldest = oldest - timedelta(seconds=1)  # margin for the clocks of the hosts that build ids
+    return horizon_id(settle, before=oldest)
 
 
 async def claim(
@@ -66,7 +89,7 @@ async def claim(
             .on_conflict_do_nothing(index_elements=["name"])
         )
         return Batch(None, [], "")
-    horizon = horizon_id(settle)
+    horizon = await safe_horizon(session, dialect, settle)
     wanted = select(Event).where(Event.id > cursor.last_event_id, Event.id < horizon)
     if types:
         wanted = wanted.where(Event.type.in_(types))
