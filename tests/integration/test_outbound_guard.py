@@ -181,3 +181,9 @@ async def test_urls_saved_before_the_guard_fail_permanently_at_send_time(
     context = sources.SourceContext(tenant_id="any", agent_id=None)
     assert await sources.read(rt, context, leaf) == (None, BLOCKED)
     assert seen == []  # nothing left Herald
+
+
+async def test_no_dev_inbox_channel_in_production(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    response = await client.post("/api/v1/channels", json={"platform": "sms", "provider": "devinbox", "name": "x",
+                                                           "credentials": {}}, headers=auth)  # fmt: skip
+    assert errors(response) == {"provider": "the dev inbox is for development only"}

@@ -69,6 +69,9 @@ async def create_channel(
             f"unknown platform {platform!r}; one of: {', '.join(sorted(PLATFORMS))}", field="platform"
         )
     provider = provider or DEFAULT_PROVIDER[platform]
+    if provider == "devinbox" and not rt.settings.is_development:
+        # It keeps every message readable, as a provider would receive it: OTP codes included.
+        raise ValidationFailed("the dev inbox is for development only", field="provider")
     cls = provider_class(provider)
     if cls is None:
         raise ValidationFailed(
