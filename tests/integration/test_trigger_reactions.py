@@ -160,3 +160,25 @@ async def test_a_tenant_cannot_follow_another_tenants_monitor(
     response = await client.post("/api/proactive/triggers", json=body, headers=other)
     assert response.status_code == 422
     assert MONITORS  # the monitors API the helpers above use
+
+
+async def test_an_agent_trigger_is_called_after_the_cursor_moves_not_while_holding_it(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    from herald.triggers import service
+    from tests.conftest import use_transport
+
+    response = await client.post("/api/v1/agents", json={"id": "agent_123", "maturity_level": "AUTONOMOUS",
+                                                         "callback_url": "https://agent.example/hook"}, headers=auth)  # fmt: skip
+    assert response.status_code == 201
+    calls = use_transport(rt, lambda _: httpx.Response(200, json={}))
+    monitor = await create_monitor(client, auth, inbox_monitor())
+    created = await trigger(client, auth, config={"monitor_id": monitor["id"]}, action={"type": "agent"})
+    await push(client, auth, "unread_count", 150)
+    await tick(rt, monitor["id"])
+    await react_all(rt)
+    assert [f["outcome"] for f in await history(client, auth, created["id"])] == ["dispatching"]
+    assert calls == []  # reading events never waits on an agent
+    assert await service.recover(rt) == 1
+    assert [f["outcome"] for f in await history(client, auth, created["id"])] == ["completed"]
+    assert len(calls) == 1

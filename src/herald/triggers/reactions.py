@@ -90,7 +90,7 @@ async def _fire_for(rt: Runtime, events: list[Event]) -> None:
         done = {(trigger_id, digest) for trigger_id, digest in found}
     for trigger, payload, digest in work:
         if (trigger.id, digest) not in done:
-            await service.fire(rt, trigger, payload, source=trigger.trigger_type)
+            await service.fire(rt, trigger, payload, source=trigger.trigger_type, call_now=False)
 
 
 async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 0.5) -> None:

@@ -174,8 +174,13 @@ def digest(payload: Any) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()
 
 
-async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source: str) -> TriggerFiring:
-    """Fire ``trigger`` with ``payload``: record the firing, then act (the agent call happens after commit)."""
+async def fire(
+    rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source: str, call_now: bool = True
+) -> TriggerFiring:
+    """Fire ``trigger`` with ``payload``: record the firing, then act (the agent call happens after commit).
+
+    With ``call_now`` false the agent call is left owed, for :func:`recover` to make: event readers fire that
+    way so they never wait on an agent while holding their cursor."""
     now = utcnow()
     data = payloads.flatten_github(payload) if trigger.trigger_type == "github" else payload
     firing = TriggerFiring(
@@ -194,7 +199,7 @@ async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source
             # the lease runs out and :func:`recover` makes it from the sealed payload.
             firing.outcome = "dispatching"
             firing.payload = rt.credentials.seal({"data": data})
-            firing.next_attempt_at = now + CALL_LEASE
+            firing.next_attempt_at = now + CALL_LEASE if call_now else now
         session.add(firing)
         await session.execute(
             update(Trigger)
@@ -215,7 +220,7 @@ async def fire(rt: Runtime, trigger: Trigger, payload: dict[str, Any], *, source
         await session.execute(
             insert(Event), [event_row(trigger.tenant_id, "trigger.fired", trigger.id, detail, at=now)]
         )
-    if firing.outcome == "dispatching":
+    if firing.outcome == "dispatching" and call_now:
         await _call_agent(rt, trigger, firing, data)
     rt.waker.wake()
     return firing
