@@ -112,6 +112,7 @@ def _announce(host: str, port: int, key: str | None) -> None:
         '"recipient_id":"C12345","content":"Hello! I have important updates.","send_now":true}\''
     )
     click.echo(f"  curl -s '{base}/api/v1/devinbox?platform=slack' -H 'Authorization: Bearer {key}'")
+    click.echo(f"Dashboard: {base}/ (sign in with the key above)")
     click.echo("")
 
 
