@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import multiprocessing as mp
+import queue
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -80,3 +83,80 @@ def git_commit() -> str | None:
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None
+
+
+@dataclass
+class ProcessPool:
+    """Spawned bench processes, each called as ``target(kwargs, index, option, ready, go, stop, out)``: they
+    signal ``ready`` once set up, start on ``go``, end on ``stop`` and put their stats on ``out``."""
+
+    target: Callable[..., None]
+    kwargs: dict[str, Any]
+    count: int
+    option: Any
+    label: str  # "checker", "scheduler": names the processes and the errors
+    spawn_timeout: float
+    collect_seconds: float = 60.0
+    ctx: Any = field(default_factory=lambda: mp.get_context("spawn"))
+    processes: list[Any] = field(default_factory=list)
+    stats: list[dict[str, Any]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.go = self.ctx.Event()
+        self.stop = self.ctx.Event()
+        self.ready = [self.ctx.Event() for _ in range(self.count)]
+        self.out = self.ctx.Queue()
+
+    async def start(self) -> None:
+        """Spawn the processes and wait until each has built its Runtime (imports and connections done)."""
+        for index in range(self.count):
+            process = self.ctx.Process(
+                target=self.target,
+                args=(self.kwargs, index, self.option, self.ready[index], self.go, self.stop, self.out),
+                name=f"herald-bench-{self.label}-{index}",
+                daemon=True,
+            )
+            process.start()
+            self.processes.append(process)
+        deadline = time.monotonic() + self.spawn_timeout
+        for event in self.ready:
+            while not await wait_mp_event(event, 0.5):
+                self.check_alive()
+                if time.monotonic() > deadline:
+                    raise BenchError(
+                        f"a {self.label} process did not start within {self.spawn_timeout:.0f} s"
+                    )
+
+    def release(self) -> None:
+        self.go.set()
+
+    def alive(self) -> int:
+        return sum(1 for p in self.processes if p.is_alive())
+
+    def check_alive(self) -> None:
+        dead = [p for p in self.processes if not p.is_alive() and p.exitcode != 0]
+        if dead:
+            raise BenchError(f"{self.label} process failed (exit codes {[p.exitcode for p in dead]})")
+
+    def collect(self, within: float) -> None:
+        deadline = time.monotonic() + within
+        while len(self.stats) < len(self.processes) and time.monotonic() < deadline:
+            try:
+                self.stats.append(self.out.get(timeout=0.2))
+            except queue.Empty:
+                if not any(p.is_alive() for p in self.processes):
+                    try:
+                        self.stats.append(self.out.get(timeout=1.0))
+                    except queue.Empty:
+                        break
+
+    async def shutdown(self) -> None:
+        self.stop.set()
+        self.go.set()  # a process still waiting for "go" returns at once
+        await asyncio.to_thread(self.collect, self.collect_seconds)
+        for process in self.processes:
+            await asyncio.to_thread(process.join, 30)
+        for process in self.processes:  # only the processes this bench started, by handle
+            if process.is_alive():
+                process.terminate()
+                await asyncio.to_thread(process.join, 5)

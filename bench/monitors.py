@@ -52,18 +52,16 @@ import asyncio
 import cProfile
 import io
 import json
-import multiprocessing as mp
 import os
 import platform
 import pstats
-import queue
 import statistics
 import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,6 +69,7 @@ from typing import Any
 from _common import (
     SECRET,
     BenchError,
+    ProcessPool,
     check_loopback,
     git_commit,
     percentile,
@@ -227,68 +226,6 @@ async def _checker_async(
     stats["checks"] = checks
     stats["troubles"] = dict(troubles.most_common(5))
     return stats
-
-
-@dataclass
-class CheckerPool:
-    kwargs: dict[str, Any]
-    count: int
-    opts: CheckerOptions
-    ctx: Any = field(default_factory=lambda: mp.get_context("spawn"))
-    processes: list[Any] = field(default_factory=list)
-    stats: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.go = self.ctx.Event()
-        self.stop = self.ctx.Event()
-        self.ready = [self.ctx.Event() for _ in range(self.count)]
-        self.out = self.ctx.Queue()
-
-    async def start(self) -> None:
-        """Spawn the processes and wait until each has built its Runtime (imports and connections done)."""
-        for index in range(self.count):
-            process = self.ctx.Process(
-                target=checker_process,
-                args=(self.kwargs, index, self.opts, self.ready[index], self.go, self.stop, self.out),
-                name=f"herald-bench-monitors-{index}",
-                daemon=True,
-            )
-            process.start()
-            self.processes.append(process)
-        deadline = time.monotonic() + SPAWN_TIMEOUT
-        for event in self.ready:
-            while not await wait_mp_event(event, 0.5):
-                self.check_alive()
-                if time.monotonic() > deadline:
-                    raise BenchError(f"a checker process did not start within {SPAWN_TIMEOUT:.0f} s")
-
-    def check_alive(self) -> None:
-        dead = [p for p in self.processes if not p.is_alive() and p.exitcode != 0]
-        if dead:
-            raise BenchError(f"checker process failed (exit codes {[p.exitcode for p in dead]})")
-
-    def collect(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while len(self.stats) < len(self.processes) and time.monotonic() < deadline:
-            try:
-                self.stats.append(self.out.get(timeout=0.2))
-            except queue.Empty:
-                if not any(p.is_alive() for p in self.processes):
-                    try:
-                        self.stats.append(self.out.get(timeout=1.0))
-                    except queue.Empty:
-                        break
-
-    async def shutdown(self) -> None:
-        self.stop.set()
-        self.go.set()  # a process still waiting for "go" returns at once
-        await asyncio.to_thread(self.collect, 120)
-        for process in self.processes:
-            await asyncio.to_thread(process.join, 30)
-        for process in self.processes:  # only the processes this bench started, by handle
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
 
 
 # -- database -----------------------------------------------------------------------------------------------
@@ -549,7 +486,9 @@ async def run_phase(
     print(f"  {result['seed']['rows_per_second']:,} monitors/s", flush=True)
     opts = CheckerOptions(args.limit, args.concurrency, args.read_timeout, args.poll, args.profile)
     print(f"starting {args.checkers} checker process(es) ...", flush=True)
-    pool = CheckerPool(kwargs, args.checkers, opts)
+    pool = ProcessPool(
+        checker_process, kwargs, args.checkers, opts, "checker", SPAWN_TIMEOUT, collect_seconds=120
+    )
     load: list[float] = []
     try:
         await pool.start()

@@ -42,17 +42,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import multiprocessing as mp
 import os
 import platform
-import queue
 import random
 import statistics
 import sys
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -61,6 +58,7 @@ import asyncpg
 from _common import (
     SECRET,
     BenchError,
+    ProcessPool,
     check_loopback,
     git_commit,
     percentile,
@@ -196,74 +194,6 @@ async def _scheduler_async(
         await rt.close()
 
 
-@dataclass
-class SchedulerPool:
-    kwargs: dict[str, Any]
-    count: int
-    batch: int
-    ctx: Any = field(default_factory=lambda: mp.get_context("spawn"))
-    processes: list[Any] = field(default_factory=list)
-    stats: list[dict[str, Any]] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.go = self.ctx.Event()
-        self.stop = self.ctx.Event()
-        self.ready = [self.ctx.Event() for _ in range(self.count)]
-        self.out = self.ctx.Queue()
-
-    async def start(self) -> None:
-        """Spawn the processes and wait until each has built its Runtime (imports and connections done)."""
-        for index in range(self.count):
-            process = self.ctx.Process(
-                target=scheduler_process,
-                args=(self.kwargs, index, self.batch, self.ready[index], self.go, self.stop, self.out),
-                name=f"herald-bench-scheduler-{index}",
-                daemon=True,
-            )
-            process.start()
-            self.processes.append(process)
-        deadline = time.monotonic() + SPAWN_TIMEOUT
-        for event in self.ready:
-            while not await wait_mp_event(event, 0.5):
-                self.check_alive()
-                if time.monotonic() > deadline:
-                    raise BenchError(f"a scheduler process did not start within {SPAWN_TIMEOUT:.0f} s")
-
-    def release(self) -> None:
-        self.go.set()
-
-    def alive(self) -> int:
-        return sum(1 for p in self.processes if p.is_alive())
-
-    def check_alive(self) -> None:
-        dead = [p for p in self.processes if not p.is_alive() and p.exitcode != 0]
-        if dead:
-            raise BenchError(f"scheduler process failed (exit codes {[p.exitcode for p in dead]})")
-
-    def collect(self, within: float) -> None:
-        deadline = time.monotonic() + within
-        while len(self.stats) < len(self.processes) and time.monotonic() < deadline:
-            try:
-                self.stats.append(self.out.get(timeout=0.2))
-            except queue.Empty:
-                if not any(p.is_alive() for p in self.processes):
-                    try:
-                        self.stats.append(self.out.get(timeout=1.0))
-                    except queue.Empty:
-                        break
-
-    async def shutdown(self) -> None:
-        self.stop.set()
-        self.go.set()  # a process still waiting for "go" returns at once
-        await asyncio.to_thread(self.collect, 60)
-        for process in self.processes:
-            await asyncio.to_thread(process.join, 30)
-        for process in self.processes:  # only the processes this bench started, by handle
-            if process.is_alive():
-                process.terminate()
-                await asyncio.to_thread(process.join, 5)
-
-
 # -- database -----------------------------------------------------------------------------------------------
 
 
@@ -368,7 +298,7 @@ async def produced_for(engine: AsyncEngine, due: datetime) -> int:
 
 
 async def wait_enqueued(
-    engine: AsyncEngine, pool: SchedulerPool, due: datetime, n: int, started: float, within: float
+    engine: AsyncEngine, pool: ProcessPool, due: datetime, n: int, started: float, within: float
 ) -> dict[str, Any]:
     """Poll until ``n`` messages exist for ``due``; returns when (monotonic) and the progress seen."""
     deadline = started + within
@@ -512,7 +442,7 @@ async def run_phase(
     print(f"  {args.n / seconds:,.0f} rows/s", flush=True)
 
     print(f"starting {args.schedulers} scheduler process(es), run_due(limit={args.batch}) ...", flush=True)
-    pool = SchedulerPool(kwargs, args.schedulers, args.batch)
+    pool = ProcessPool(scheduler_process, kwargs, args.schedulers, args.batch, "scheduler", SPAWN_TIMEOUT)
     try:
         await pool.start()
         wait = (due - utcnow()).total_seconds()

@@ -7,15 +7,19 @@ import hashlib
 import hmac
 import json
 import secrets
+import time
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from herald.errors import ConfigError
+from herald.errors import ConfigError, Unauthorized
 
 API_KEY_PREFIX = "hk_"
+REPLAY_WINDOW_SECONDS = (
+    300  # how far a signed request's timestamp may be from now (every provider's 5 minutes)
+)
 
 
 def new_api_key() -> str:
@@ -75,3 +79,17 @@ def verify_standard_webhook(secret: str, msg_id: str, timestamp: int, body: byte
     """Check any ``v1`` signature in the header, in constant time."""
     expected = standard_webhook_signature(secret, msg_id, timestamp, body).encode()
     return any(hmac.compare_digest(expected, candidate.encode()) for candidate in header.split())
+
+
+def fresh_timestamp(raw: str, header: str, *, now: float | None = None) -> int:
+    """The Unix time a signed request carries in ``header``, if it is within 5 minutes of now; otherwise
+    Unauthorized (a replay, or not a timestamp: more than 12 digits would overflow the comparison)."""
+    try:
+        stamp = int(raw) if 0 < len(raw) <= 12 else None
+    except ValueError:
+        stamp = None
+    if stamp is None:
+        raise Unauthorized(f"{header} is missing or malformed")
+    if abs((now if now is not None else time.time()) - stamp) > REPLAY_WINDOW_SECONDS:
+        raise Unauthorized(f"{header} is more than 5 minutes from now (a replay?)")
+    return stamp

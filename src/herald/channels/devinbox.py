@@ -5,12 +5,12 @@ Writes are group-committed: concurrent sends share one INSERT, so the dev inbox 
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, ClassVar
 
 from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from herald.batching import GroupCommit
 from herald.channels.base import Channel, ChannelConfig, OutboundMessage
 from herald.ids import new_id
 from herald.storage.models import DevInboxMessage
@@ -18,35 +18,18 @@ from herald.storage.types import utcnow
 
 
 class DevInboxStore:
-    """Batches dev inbox rows; each ``append`` returns once its row is committed."""
+    """Group-commits dev inbox rows; each ``append`` returns once its row is committed."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self._sessions = sessions
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._flusher: asyncio.Task[None] | None = None
+        self._group: GroupCommit[dict[str, Any]] = GroupCommit(self._write)
 
     async def append(self, row: dict[str, Any]) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._pending.append((row, future))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush())
-        await future
+        await self._group.submit(row)
 
-    async def _flush(self) -> None:
-        await asyncio.sleep(0)  # let the other sends of this batch join
-        while self._pending:
-            batch, self._pending = self._pending, []
-            try:
-                async with self._sessions.begin() as session:
-                    await session.execute(insert(DevInboxMessage), [row for row, _ in batch])
-            except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_result(None)
+    async def _write(self, rows: list[dict[str, Any]]) -> None:
+        async with self._sessions.begin() as session:
+            await session.execute(insert(DevInboxMessage), rows)
 
 
 class DevInboxChannel(Channel):

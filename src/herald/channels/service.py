@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.audit import audit_row
 from herald.channels import PLATFORMS, OutboundMessage, provider_class, providers
 from herald.channels.smtp import SmtpCredentials
-from herald.errors import DeliveryError, NotFound, RetryableDeliveryError, ValidationFailed
+from herald.errors import DeliveryError, RetryableDeliveryError, ValidationFailed
 from herald.ids import new_id
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry
 from herald.storage.models import Channel as ChannelRow
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -131,14 +132,7 @@ def credential_names(rt: Runtime, row: ChannelRow) -> list[str]:
 
 
 async def get_channel(session: AsyncSession, tenant_id: str, channel_id: str) -> ChannelRow:
-    row = (
-        await session.execute(
-            select(ChannelRow).where(ChannelRow.id == channel_id, ChannelRow.tenant_id == tenant_id)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no channel {channel_id!r}")
-    return row
+    return await owned(session, ChannelRow, tenant_id, channel_id, "channel")
 
 
 async def list_channels(

@@ -24,7 +24,7 @@ from sqlalchemy.orm import aliased
 from herald.audit import audit_row, event_row
 from herald.batching import GroupCommit
 from herald.conversations.inbound import InboundMessage
-from herald.errors import NotFound, ValidationFailed
+from herald.errors import ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority
@@ -42,6 +42,7 @@ from herald.storage.models import (
     RoutingRule,
 )
 from herald.storage.models import InboundMessage as InboundRow
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -163,41 +164,29 @@ async def _conversations(
 ) -> dict[str, Conversation]:
     """The conversation of each chat in ``inbound``, created on first contact (and tied to a known contact)."""
     keys = {_key(m) for m in inbound}
-    found = {
-        c.external_id: c
-        for c in (
-            await session.execute(
-                select(Conversation).where(
-                    Conversation.channel_id == channel.id, Conversation.external_id.in_(keys)
-                )
-            )
-        ).scalars()
-    }
+
+    async def load() -> dict[str, Conversation]:
+        query = select(Conversation).where(
+            Conversation.channel_id == channel.id, Conversation.external_id.in_(keys)
+        )
+        return {c.external_id: c for c in (await session.execute(query)).scalars()}
+
+    found = await load()
     missing = [m for key, m in {_key(m): m for m in inbound}.items() if key not in found]
+    insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
     for m in missing:
         contact_id = await _contact_for(session, channel, _clean(m.sender_id))
         values = {"id": new_id("cnv"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
                   "platform": channel.platform, "external_id": _key(m), "contact_id": contact_id,
-                  "sender_name": _clean(m.sender_name or "")[:200] or None, "session_started_at": now, "last_activity_at": now,
-                  "created_at": now}  # fmt: skip
-        insert_ = pg_insert if dialect == "postgresql" else sqlite_insert
+                  "sender_name": _clean(m.sender_name or "")[:200] or None, "session_started_at": now,
+                  "last_activity_at": now, "created_at": now}  # fmt: skip
         await session.execute(
             insert_(Conversation)
             .values(values)
             .on_conflict_do_nothing(index_elements=["channel_id", "external_id"])
         )
-    if missing:
-        found = {
-            c.external_id: c
-            for c in (
-                await session.execute(
-                    select(Conversation).where(
-                        Conversation.channel_id == channel.id, Conversation.external_id.in_(keys)
-                    )
-                )
-            ).scalars()
-        }
-    return found
+    # Read again after creating: a concurrent first message may have created the same chat (no conflict error).
+    return await load() if missing else found
 
 
 async def _contact_for(session: AsyncSession, channel: Channel, sender_id: str) -> str | None:
@@ -376,16 +365,7 @@ async def last_inbound(session: AsyncSession, conversation_id: str) -> InboundRo
 
 
 async def get_conversation(session: AsyncSession, tenant_id: str, conversation_id: str) -> Conversation:
-    conversation = (
-        await session.execute(
-            select(Conversation).where(
-                Conversation.id == conversation_id, Conversation.tenant_id == tenant_id
-            )
-        )
-    ).scalar_one_or_none()
-    if conversation is None:
-        raise NotFound(f"no conversation {conversation_id!r}")
-    return conversation
+    return await owned(session, Conversation, tenant_id, conversation_id, "conversation")
 
 
 async def list_conversations(
@@ -460,10 +440,7 @@ async def list_rules(session: AsyncSession, tenant_id: str) -> list[RoutingRule]
 
 
 async def delete_rule(session: AsyncSession, principal: Principal, rule_id: str) -> None:
-    rule = await session.get(RoutingRule, rule_id)
-    if rule is None or rule.tenant_id != principal.tenant_id:
-        raise NotFound(f"no routing rule {rule_id!r}")
-    await session.delete(rule)
+    await session.delete(await owned(session, RoutingRule, principal.tenant_id, rule_id, "routing rule"))
     await session.execute(
         insert(AuditEntry),
         [audit_row(principal.tenant_id, principal.actor, "routing_rule.deleted", "routing_rule", rule_id)],
@@ -502,9 +479,7 @@ def choose(
 async def set_enabled(
     rt: Runtime, session: AsyncSession, principal: Principal, channel_id: str, enabled: bool
 ) -> Channel:
-    channel = await session.get(Channel, channel_id)
-    if channel is None or channel.tenant_id != principal.tenant_id:
-        raise NotFound(f"no interface {channel_id!r}")
+    channel = await owned(session, Channel, principal.tenant_id, channel_id, "interface")
     channel.enabled = enabled
     action = "interface.enabled" if enabled else "interface.disabled"
     await session.execute(

@@ -16,7 +16,7 @@ from sqlalchemy import Table, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
-from herald.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from herald.errors import Conflict, Forbidden, ValidationFailed
 from herald.governance import Decision, MaturityLevel, decide
 from herald.ids import new_id
 from herald.messaging import templates
@@ -25,6 +25,7 @@ from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.bulk import insert_rows
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal, load_level
 
@@ -249,12 +250,7 @@ async def notify_workers(rt: Runtime, session: AsyncSession) -> None:
 
 
 async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:
-    message = (
-        await session.execute(select(Message).where(Message.id == message_id, Message.tenant_id == tenant_id))
-    ).scalar_one_or_none()
-    if message is None:
-        raise NotFound(f"no message {message_id!r}")
-    return message
+    return await owned(session, Message, tenant_id, message_id, "message")
 
 
 async def attempts_of(session: AsyncSession, message_id: str) -> list[Attempt]:

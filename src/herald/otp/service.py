@@ -29,7 +29,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
-from herald.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
+from herald.errors import Conflict, TooManyRequests, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority, Status
@@ -40,6 +40,7 @@ from herald.routing import planner
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Contact, Event, Message, OtpSend, OtpVerification, Tenant
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -229,16 +230,7 @@ async def check(
 
 
 async def get(session: AsyncSession, tenant_id: str, verification_id: str) -> OtpVerification:
-    verification = (
-        await session.execute(
-            select(OtpVerification).where(
-                OtpVerification.id == verification_id, OtpVerification.tenant_id == tenant_id
-            )
-        )
-    ).scalar_one_or_none()
-    if verification is None:
-        raise NotFound(f"no verification {verification_id!r}")
-    return verification
+    return await owned(session, OtpVerification, tenant_id, verification_id, "verification")
 
 
 async def cancel(

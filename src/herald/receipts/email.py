@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
-import time
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -14,30 +12,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key
 
-from herald.errors import Unauthorized, ValidationFailed
+from herald import jsonbody
+from herald.errors import Unauthorized
 from herald.receipts import CallbackRequest, Receipt
-from herald.security import verify_standard_webhook
+from herald.security import fresh_timestamp, verify_standard_webhook
 
-TOLERANCE = 300
 _SENDGRID = {"delivered": "delivered", "open": "read", "bounce": "failed", "dropped": "failed"}
 _RESEND = {"email.delivered": "delivered", "email.opened": "read", "email.bounced": "failed"}
-
-
-def _fresh(timestamp: str) -> int:
-    try:
-        value = int(timestamp)
-    except ValueError as exc:
-        raise Unauthorized("the webhook timestamp is missing or malformed") from exc
-    if abs(time.time() - value) > TOLERANCE:
-        raise Unauthorized("the webhook timestamp is more than 5 minutes away from now")
-    return value
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON", field="body") from exc
 
 
 async def parse_sendgrid(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
@@ -46,7 +27,7 @@ async def parse_sendgrid(credentials: dict[str, Any], request: CallbackRequest) 
     signature = request.headers.get("x-twilio-email-event-webhook-signature", "")
     if not key_text:
         raise Unauthorized("the channel has no webhook_public_key to check SendGrid's signature")
-    _fresh(timestamp)
+    fresh_timestamp(timestamp, "X-Twilio-Email-Event-Webhook-Timestamp")
     try:
         key = load_der_public_key(base64.b64decode(key_text))
         if not isinstance(key, ec.EllipticCurvePublicKey):
@@ -54,7 +35,7 @@ async def parse_sendgrid(credentials: dict[str, Any], request: CallbackRequest) 
         key.verify(base64.b64decode(signature), timestamp.encode() + request.body, ec.ECDSA(hashes.SHA256()))
     except (InvalidSignature, ValueError, binascii.Error) as exc:
         raise Unauthorized("the SendGrid event signature does not match") from exc
-    events = _json(request.body)
+    events = jsonbody.parse(request.body)
     receipts = []
     for item in events if isinstance(events, list) else []:
         status = _SENDGRID.get(str(item.get("event")))
@@ -74,10 +55,10 @@ async def parse_resend(credentials: dict[str, Any], request: CallbackRequest) ->
     signature = request.headers.get("svix-signature", "")
     if not secret:
         raise Unauthorized("the channel has no webhook_secret to check Resend's signature")
-    stamp = _fresh(timestamp)
+    stamp = fresh_timestamp(timestamp, "svix-timestamp")
     if not msg_id or not verify_standard_webhook(secret, msg_id, stamp, request.body, signature):
         raise Unauthorized("the Resend webhook signature does not match")
-    event = _json(request.body)
+    event = jsonbody.parse(request.body)
     if not isinstance(event, dict):
         return []
     status = _RESEND.get(str(event.get("type")))

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
 
-from herald.errors import Unauthorized, ValidationFailed
+from herald import jsonbody
+from herald.errors import Unauthorized
 from herald.receipts import CallbackRequest, Receipt
 
 
@@ -29,10 +29,7 @@ def verify(credentials: Mapping[str, Any], request: CallbackRequest) -> None:
 
 async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
     verify(credentials, request)
-    try:
-        payload = json.loads(request.body)
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON", field="body") from exc
+    payload = jsonbody.parse(request.body)
     receipts = []
     for entry in _dicts(payload.get("entry") if isinstance(payload, dict) else None):
         for change in _dicts(entry.get("changes")):

@@ -9,10 +9,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row
 from herald.channels import PLATFORMS
-from herald.errors import NotFound, ValidationFailed
+from herald.errors import ValidationFailed
 from herald.ids import new_id
 from herald.routing.recipients import recipient_problem
 from herald.storage.models import AuditEntry, Contact
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -49,12 +50,7 @@ async def create_contact(session: AsyncSession, principal: Principal, values: di
 
 
 async def get_contact(session: AsyncSession, tenant_id: str, contact_id: str) -> Contact:
-    contact = (
-        await session.execute(select(Contact).where(Contact.id == contact_id, Contact.tenant_id == tenant_id))
-    ).scalar_one_or_none()
-    if contact is None:
-        raise NotFound(f"no contact {contact_id!r}")
-    return contact
+    return await owned(session, Contact, tenant_id, contact_id, "contact")
 
 
 async def update_contact(

@@ -26,6 +26,7 @@ from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.scheduling.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
 from herald.storage.models import Agent, AuditEntry, Event, Schedule, ScheduleExecution
+from herald.storage.queries import owned
 from herald.storage.types import utcnow
 from herald.tenancy import callbacks
 from herald.tenancy.service import Principal
@@ -175,14 +176,7 @@ async def _audit(
 
 
 async def get(session: AsyncSession, tenant_id: str, schedule_id: str) -> Schedule:
-    row = (
-        await session.execute(
-            select(Schedule).where(Schedule.id == schedule_id, Schedule.tenant_id == tenant_id)
-        )
-    ).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no schedule {schedule_id!r}")
-    return row
+    return await owned(session, Schedule, tenant_id, schedule_id, "schedule")
 
 
 async def list_schedules(

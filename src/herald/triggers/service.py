@@ -20,6 +20,7 @@ from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald import jsonbody
 from herald.audit import audit_row, event_row
 from herald.channels import PLATFORMS
 from herald.errors import Conflict, NotFound, RequestError, TooManyRequests, ValidationFailed
@@ -434,10 +435,7 @@ async def receive(rt: Runtime, url_path: str, headers: dict[str, str], body: byt
     if not RATE.allow(endpoint.id, endpoint.rate_per_minute):
         raise TooManyRequests(f"more than {endpoint.rate_per_minute} requests this minute")
     verified = verify(str(rt.credentials.open(endpoint.secret)["secret"]), headers, body)
-    try:
-        payload = json.loads(body or b"{}")
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON", field="body") from exc
+    payload = jsonbody.parse(body or b"{}")
     if not isinstance(payload, dict):
         payload = {"data": payload}
     if verified.delivery_id:

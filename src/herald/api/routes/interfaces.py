@@ -17,6 +17,7 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from herald.api.deps import CurrentPrincipal, RuntimeDep, read_capped
 from herald.conversations import service as conversations
@@ -157,36 +158,10 @@ async def _set_enabled(
 async def _interfaces_out(session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:
     now = utcnow()
     ids = {r.id for r in rows}
-    hour = now - timedelta(hours=1)
     health = await circuit.load(session, ids, now)
-    inbound = {
-        channel_id: (last, count)
-        for channel_id, last, count in (
-            await session.execute(
-                select(
-                    InboundMessage.channel_id,
-                    func.max(InboundMessage.received_at),
-                    func.count().filter(InboundMessage.received_at >= hour),
-                )
-                .where(InboundMessage.channel_id.in_(ids))
-                .group_by(InboundMessage.channel_id)
-            )
-        ).all()
-    }
-    outbound = {
-        channel_id: (last, count)
-        for channel_id, last, count in (
-            await session.execute(
-                select(
-                    Message.channel_id,
-                    func.max(Message.sent_at),
-                    func.count().filter(Message.sent_at >= hour),
-                )
-                .where(Message.channel_id.in_(ids), Message.sent_at.is_not(None))
-                .group_by(Message.channel_id)
-            )
-        ).all()
-    }
+    since = now - timedelta(hours=1)
+    inbound = await _traffic(session, InboundMessage.channel_id, InboundMessage.received_at, ids, since)
+    outbound = await _traffic(session, Message.channel_id, Message.sent_at, ids, since)
     return [
         {"id": r.id, "name": r.name, "platform": r.platform, "provider": r.provider, "enabled": r.enabled,
          "circuit": health[r.id].state, "last_error": health[r.id].last_error,
@@ -195,6 +170,22 @@ async def _interfaces_out(session: AsyncSession, rows: list[Channel]) -> list[di
          "webhook_path": f"/api/v1/interfaces/{r.id}/webhook"}
         for r in rows
     ]  # fmt: skip
+
+
+async def _traffic(
+    session: AsyncSession,
+    channel: InstrumentedAttribute[Any],
+    at: InstrumentedAttribute[Any],
+    ids: set[str],
+    since: datetime,
+) -> dict[str, tuple[datetime | None, int]]:
+    """Per channel: the latest ``at`` and how many rows have ``at`` since ``since``."""
+    query = (
+        select(channel, func.max(at), func.count().filter(at >= since))
+        .where(channel.in_(ids), at.is_not(None))
+        .group_by(channel)
+    )
+    return {channel_id: (last, count) for channel_id, last, count in (await session.execute(query)).all()}
 
 
 def _iso(value: datetime | None) -> str | None:

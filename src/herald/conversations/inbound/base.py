@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, NotRequired, TypedDict
 
-from herald.errors import Unauthorized, ValidationFailed
+from herald import jsonbody
+from herald.errors import Unauthorized
 from herald.receipts import CallbackRequest
 
 Credentials = Mapping[str, Any]
@@ -127,11 +128,7 @@ def same(expected: str, given: str) -> bool:
     return hmac.compare_digest(expected.encode(), given.encode())
 
 
-def loads(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise ValidationFailed("the body is not JSON", field="body") from exc
+loads = jsonbody.parse
 
 
 def maybe_json(body: bytes) -> Any:

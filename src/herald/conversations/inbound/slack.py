@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 
 from herald.conversations.inbound.base import (
     Credentials,
@@ -32,9 +31,9 @@ from herald.conversations.inbound.base import (
 )
 from herald.errors import Unauthorized
 from herald.receipts import CallbackRequest
+from herald.security import fresh_timestamp
 
 PROVIDER = "slack"
-TOLERANCE = 300
 MESSAGE_EVENTS = frozenset({"message", "app_mention"})
 PERSON_SUBTYPES = frozenset(
     {"file_share", "thread_broadcast"}
@@ -50,14 +49,7 @@ def verify(credentials: Credentials, request: CallbackRequest) -> None:
     key = secret(credentials, "signing_secret")
     stamp = header(request, "X-Slack-Request-Timestamp")
     given = header(request, "X-Slack-Signature")
-    try:
-        when = int(stamp) if len(stamp) <= 12 else None  # a longer number would overflow the comparison
-    except ValueError:
-        when = None
-    if when is None:
-        raise Unauthorized("X-Slack-Request-Timestamp is malformed")
-    if abs(time.time() - when) > TOLERANCE:
-        raise Unauthorized("X-Slack-Request-Timestamp is more than 5 minutes from now (a replay?)")
+    fresh_timestamp(stamp, "X-Slack-Request-Timestamp")
     if not same(signature(key, stamp, request.body), given):
         raise Unauthorized("X-Slack-Signature does not match")
 
