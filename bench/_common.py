@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing as mp
+import os
+import platform
 import queue
 import subprocess
 import time
@@ -160,3 +162,21 @@ class ProcessPool:
             if process.is_alive():
                 process.terminate()
                 await asyncio.to_thread(process.join, 5)
+
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+
+
+def prepare_results() -> Path:
+    """The folder benches write their JSON to (kept out of git)."""
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    gitignore = RESULTS_DIR / ".gitignore"
+    if not gitignore.exists():
+        gitignore.write_text("*.json\n")
+    return RESULTS_DIR
+
+
+def describe_environment() -> dict[str, Any]:
+    """What a result was measured on."""
+    return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
+            "commit": git_commit()}  # fmt: skip

@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import signal
 import socket
 import statistics
@@ -36,7 +35,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import SECRET, BenchError, check_loopback, git_commit, pg_admin, scalar, with_database
+from _common import (
+    RESULTS_DIR,
+    SECRET,
+    BenchError,
+    check_loopback,
+    describe_environment,
+    pg_admin,
+    prepare_results,
+    scalar,
+    with_database,
+)
 from throughput import WorkerPool, observer_engine, settings_kwargs, verify, wait_drained
 
 from herald.config import load_settings
@@ -45,7 +54,6 @@ from herald.runtime import Runtime
 from herald.storage.migrate import upgrade
 from herald.tenancy.service import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 AGENT = "bench-bulk"
 TARGET_SECONDS = 2.0
 
@@ -253,10 +261,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
+    prepare_results()
     with tempfile.TemporaryDirectory(prefix="herald-bench-bulk-") as tmp:
         try:
             result = asyncio.run(run(args, Path(tmp)))
@@ -264,12 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:  # report it, still write the JSON
             print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
             result, failed = {"backend": "postgres", "error": f"{type(exc).__name__}: {exc}"}, True
-    result["environment"] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    result["environment"] = describe_environment()
     result["args"] = {k: v for k, v in vars(args).items() if k != "postgres_url"}
     path = RESULTS_DIR / "bulk-postgres.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")

@@ -53,7 +53,6 @@ import contextlib
 import itertools
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -67,7 +66,17 @@ from urllib.parse import urlsplit
 
 import asyncpg
 import httpx
-from _common import LOOPBACK, SECRET, BenchError, check_loopback, git_commit, pg_admin, with_database
+from _common import (
+    LOOPBACK,
+    RESULTS_DIR,
+    SECRET,
+    BenchError,
+    check_loopback,
+    describe_environment,
+    pg_admin,
+    prepare_results,
+    with_database,
+)
 from fastapi import Request
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -93,7 +102,6 @@ from herald.tenancy.service import (
     principal_for_key,
 )
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 AGENT = "bench-channels"
 SLACK_CREDENTIALS = {"bot_token": "xoxb-bench-token"}
 TELEGRAM_CREDENTIALS = {"bot_token": "123456:bench-token"}
@@ -877,16 +885,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve_fake()
         return 0
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
-    environment = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    prepare_results()
+    environment = describe_environment()
     failed = False
     for backend in backends:
         with tempfile.TemporaryDirectory(prefix=f"herald-bench-channels-{backend}-") as tmp:

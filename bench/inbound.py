@@ -47,7 +47,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import socket
 import subprocess
@@ -62,13 +61,22 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from _common import SECRET, BenchError, check_loopback, git_commit, percentile, pg_admin, with_database
+from _common import (
+    RESULTS_DIR,
+    SECRET,
+    BenchError,
+    check_loopback,
+    describe_environment,
+    percentile,
+    pg_admin,
+    prepare_results,
+    with_database,
+)
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from herald.fakes.inbound import message
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 AGENT_ID = "bench-inbound"
 CREDENTIALS = {"bot_token": "123456:" + "A" * 35, "secret_token": "tg-secret-token"}
 ACK_P99_LIMIT_MS = 200.0
@@ -763,10 +771,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.role == "processor":
         run_processor()
         return 0
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
+    prepare_results()
     started = time.monotonic()
     signal.signal(
         signal.SIGTERM, _interrupt
@@ -777,12 +782,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except Exception as exc:
             print(f"FAILED: {type(exc).__name__}: {exc}", file=sys.stderr)
             return 1
-    result["environment"] = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    result["environment"] = describe_environment()
     result["args"] = {k: v for k, v in vars(args).items() if k not in ("postgres_url", "role", "port")}
     result["wall_seconds"] = round(time.monotonic() - started, 1)
     path = RESULTS_DIR / "inbound.json"

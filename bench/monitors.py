@@ -53,7 +53,6 @@ import cProfile
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import sys
@@ -67,13 +66,15 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    RESULTS_DIR,
     SECRET,
     BenchError,
     ProcessPool,
     check_loopback,
-    git_commit,
+    describe_environment,
     percentile,
     pg_admin,
+    prepare_results,
     wait_mp_event,
     with_database,
 )
@@ -90,7 +91,6 @@ from herald.storage.models import MetricValue, Monitor
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 AGENT = "bench-monitors"
 METRICS = 100
 THRESHOLD = 1e12
@@ -704,16 +704,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
-    environment = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    prepare_results()
+    environment = describe_environment()
     failed = False
     with tempfile.TemporaryDirectory(prefix="herald-bench-monitors-") as tmp:
         try:

@@ -43,7 +43,6 @@ import argparse
 import asyncio
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -56,13 +55,15 @@ from typing import Any
 
 import asyncpg
 from _common import (
+    RESULTS_DIR,
     SECRET,
     BenchError,
     ProcessPool,
     check_loopback,
-    git_commit,
+    describe_environment,
     percentile,
     pg_admin,
+    prepare_results,
     scalar,
     wait_mp_event,
     with_database,
@@ -81,7 +82,6 @@ from herald.storage.models import Schedule
 from herald.storage.types import UTCDateTime, utcnow
 from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RESULT_FILE = "scheduler-postgres.json"
 AGENT = "bench-scheduler"
 CRON = "* * * * *"
@@ -762,16 +762,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
-    environment = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    prepare_results()
+    environment = describe_environment()
     failed = False
     with tempfile.TemporaryDirectory(prefix="herald-bench-scheduler-") as tmp:
         try:

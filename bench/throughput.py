@@ -27,7 +27,6 @@ import itertools
 import json
 import multiprocessing as mp
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -38,12 +37,14 @@ from pathlib import Path
 from typing import Any
 
 from _common import (
+    RESULTS_DIR,
     SECRET,
     BenchError,
     check_loopback,
-    git_commit,
+    describe_environment,
     percentile,
     pg_admin,
+    prepare_results,
     scalar,
     wait_mp_event,
     with_database,
@@ -66,7 +67,6 @@ from herald.tenancy.service import (
     principal_for_key,
 )
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 DRAIN_AGENT = "bench-drain"
 MIXED_AGENT = "bench-mixed"
 POLL_SECONDS = 0.02
@@ -654,16 +654,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
-    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    gitignore = RESULTS_DIR / ".gitignore"
-    if not gitignore.exists():
-        gitignore.write_text("*.json\n")
-    environment = {
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-        "cpus": os.cpu_count(),
-        "commit": git_commit(),
-    }
+    prepare_results()
+    environment = describe_environment()
     results: list[dict[str, Any]] = []
     failed = False
     for backend in backends:
