@@ -1,11 +1,16 @@
-"""Audit entries and events: rows built here, written in the caller's transaction."""
+"""Audit entries and events: rows built here, written in the caller's transaction (or kept whatever it does)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Table
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from herald.ids import new_id
+from herald.storage.models import AuditEntry, Event
+from herald.storage.sessions import keep
 from herald.storage.types import utcnow
 
 
@@ -49,3 +54,18 @@ def event_row(
         "data": data or {},
         "created_at": at or utcnow(),
     }
+
+
+def keep_record(
+    session: AsyncSession, audits: list[dict[str, Any]], events: list[dict[str, Any]] | None = None
+) -> None:
+    """Record a refusal: the rows are written even if the caller's transaction rolls back (see
+    :func:`herald.storage.sessions.keep`)."""
+    keep(session, _table(AuditEntry), audits)
+    keep(session, _table(Event), events or [])
+
+
+def _table(model: type[AuditEntry | Event]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table

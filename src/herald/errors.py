@@ -21,8 +21,6 @@ Driver and httpx errors are converted at the boundary with ``raise ... from exc`
 
 from __future__ import annotations
 
-from typing import Any
-
 
 class HeraldError(Exception):
     """Root of every error Herald raises on purpose."""
@@ -38,14 +36,10 @@ class RequestError(HeraldError):
     status = 400
     title = "Bad request"
 
-    def __init__(
-        self, detail: str, *, field: str | None = None, audit: list[dict[str, Any]] | None = None
-    ) -> None:
+    def __init__(self, detail: str, *, field: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.field = field
-        # Audit rows that must be kept although the request fails (a refused send is still a decision).
-        self.audit = audit or []
 
 
 class ValidationFailed(RequestError):
@@ -82,10 +76,9 @@ class TooManyRequests(RequestError):
         detail: str,
         *,
         field: str | None = None,
-        audit: list[dict[str, Any]] | None = None,
         retry_after: float | None = None,
     ) -> None:
-        super().__init__(detail, field=field, audit=audit)
+        super().__init__(detail, field=field)
         self.retry_after = retry_after  # seconds until a retry may succeed; sent as Retry-After
 
 

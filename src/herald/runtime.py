@@ -21,8 +21,9 @@ from herald.messaging.waker import INBOUND_CHANNEL, Waker
 from herald.metrics import Metrics
 from herald.netguard import OutboundGuard
 from herald.security import CredentialBox
-from herald.storage.engine import create_engine, session_factory
+from herald.storage.engine import create_engine
 from herald.storage.models import Channel as ChannelRow
+from herald.storage.sessions import session_factory
 from herald.tenancy.service import Principal
 
 _CHANNEL_TTL = 5.0  # short: enabling or disabling an interface reaches every process within it

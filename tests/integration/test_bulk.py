@@ -111,7 +111,7 @@ async def test_ten_thousand_items_with_some_invalid_are_accounted_exactly(
     assert by_status == statuses
     assert accepted_audit == len(accepted)
     assert blocked_audit == 1  # the STUDENT's refused item is on record, like a refused single send
-    assert events == {"message.queued": statuses["queued"], "approval.requested": 10}
+    assert events == {"message.queued": statuses["queued"], "approval.requested": 10, "message.blocked": 1}
     assert rendered.startswith("Hi Ada, today is 20")
 
 

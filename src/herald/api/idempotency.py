@@ -11,13 +11,13 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.errors import Conflict, RequestError, ValidationFailed
+from herald.errors import Conflict, ValidationFailed
 from herald.runtime import Runtime
-from herald.storage.models import AuditEntry, IdempotencyRecord
+from herald.storage.models import IdempotencyRecord
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
@@ -40,32 +40,14 @@ def _replay(record: IdempotencyRecord, fingerprint: str) -> JSONResponse:
     )
 
 
-async def keep_audit(rt: Runtime, exc: RequestError) -> None:
-    """Persist the audit rows a failed request carries, after its own transaction rolled back."""
-    if exc.audit:
-        async with rt.sessions.begin() as session:
-            await session.execute(insert(AuditEntry), exc.audit)
-
-
 async def create_once(
     rt: Runtime, principal: Principal, request: Request, body: Any, create: Create, *, status_code: int = 201
 ) -> JSONResponse:
-    """Run ``create`` in one transaction, at most once per idempotency key; wake workers after commit."""
-    try:
-        return await _create_once(rt, principal, request, body, create, status_code)
-    except RequestError as exc:
-        await keep_audit(rt, exc)
-        raise
-
-
-async def _create_once(
-    rt: Runtime, principal: Principal, request: Request, body: Any, create: Create, status_code: int
-) -> JSONResponse:
+    """Run ``create`` in one transaction, at most once per idempotency key."""
     key = request.headers.get(_HEADER)
     if key is None:
         async with rt.sessions.begin() as session:
             payload = await create(session)
-        rt.waker.wake()
         return JSONResponse(payload, status_code=status_code)
     if not 1 <= len(key) <= 200:
         raise ValidationFailed("must be 1 to 200 characters", field="Idempotency-Key")
@@ -100,5 +82,4 @@ async def _create_once(
                 )
             ).scalar_one()
         return _replay(record, fingerprint)
-    rt.waker.wake()
     return JSONResponse(payload, status_code=status_code)

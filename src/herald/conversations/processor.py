@@ -304,8 +304,6 @@ class Processor:
                 await connection.execute(
                     update(Conversation).where(Conversation.id.in_(answered)).values(last_activity_at=now)
                 )
-        if prepared:
-            self.rt.waker.wake()
 
 
 async def _by_id(session: AsyncSession, model: Any, ids: set[str]) -> dict[str, Any]:

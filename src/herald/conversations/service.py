@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import regex
-from sqlalchemy import case, func, insert, select, text, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,6 @@ from herald.errors import ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority
-from herald.messaging.waker import INBOUND_CHANNEL
 from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.models import (
@@ -131,9 +130,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
             .where(Conversation.id.in_(set(new.values())))
             .values(last_activity_at=now, session_started_at=restarted)
         )
-        if rt.dialect == "postgresql":  # wake processors in other processes (delivered at commit)
-            await session.execute(text(f"NOTIFY {INBOUND_CHANNEL}"))
-    rt.inbound_waker.wake()
+        await rt.inbound_waker.wake_after_commit(session)
 
 
 def _key(m: InboundMessage) -> str:

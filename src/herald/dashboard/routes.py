@@ -25,7 +25,6 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from herald.api.idempotency import keep_audit
 from herald.api.routes import delivery
 from herald.api.routes.interfaces import _interfaces_out as interface_status
 from herald.channels import PLATFORMS
@@ -365,8 +364,6 @@ async def _decide(
             decided += 1
         except RequestError as exc:
             problems.append(exc.detail)
-    if decided and decision == "approve":
-        rt.waker.wake()
     return decided, problems
 
 
@@ -816,11 +813,9 @@ async def conversation_reply(request: Request, user: User, conversation_id: str)
             )
             status = str(prepared.values["status"])
     except RequestError as exc:
-        await keep_audit(rt, exc)
         if not found:
             raise
         return done(request, back, f"Reply not sent: {exc.detail}", "error")
-    rt.waker.wake()
     if status == Status.PENDING_APPROVAL:
         return done(request, back, f"Reply by {agent_id} waits for approval.")
     return done(request, back, f"Reply by {agent_id} {status.replace('_', ' ')}.")

@@ -34,7 +34,6 @@ from herald.messaging import service
 from herald.messaging.service import Intent, Prepared
 from herald.routing import planner
 from herald.runtime import Runtime
-from herald.storage.bulk import insert_rows
 from herald.storage.models import AuditEntry, IdempotencyRecord
 from herald.storage.types import UTCDateTime, utcnow
 from herald.tenancy.service import Principal
@@ -137,15 +136,13 @@ async def accept_many(rt: Runtime, principal: Principal, entries: Sequence[Entry
             session, principal.tenant_id, {e.intent.contact_id for e in fresh if e.intent.contact_id}
         )
         prepared: list[tuple[Entry, Prepared]] = []
-        kept_audit: list[dict[str, Any]] = []
         for entry in fresh:
             try:
                 prepared.append(
                     (entry, await service.prepare(rt, session, principal, entry.intent, memo=memo))
                 )
             except RequestError as exc:
-                outcomes.append(Outcome.refused(entry.index, exc))
-                kept_audit.extend(exc.audit)  # a refused send is still a decision on record
+                outcomes.append(Outcome.refused(entry.index, exc))  # the pipeline keeps its audit entry
 
         # Keys are claimed in sorted order, so two requests sharing keys wait for each other instead of deadlocking.
         keyed = sorted(((e, p) for e, p in prepared if e.key is not None), key=lambda pair: str(pair[0].key))
@@ -159,14 +156,11 @@ async def accept_many(rt: Runtime, principal: Principal, entries: Sequence[Entry
         lost_ids = {e.index for e in lost}
         batch = [p for e, p in prepared if e.index not in lost_ids]
         await service.write(rt, session, batch)
-        await insert_rows(session, _table(AuditEntry), kept_audit)
         outcomes.extend(
             Outcome(e.index, p.values["id"], p.values["status"])
             for e, p in prepared
             if e.index not in lost_ids
         )
-    if any(p.wake for p in batch):
-        rt.waker.wake()
     return outcomes
 
 

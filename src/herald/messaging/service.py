@@ -12,15 +12,14 @@ from datetime import datetime, timedelta
 from enum import IntEnum
 from typing import Any
 
-from sqlalchemy import Table, insert, select, text, update
+from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.audit import audit_row, event_row
+from herald.audit import audit_row, event_row, keep_record
 from herald.errors import Conflict, Forbidden, ValidationFailed
 from herald.governance import Decision, MaturityLevel, decide
 from herald.ids import new_id
 from herald.messaging import templates
-from herald.messaging.waker import CHANNEL as NOTIFY_CHANNEL
 from herald.routing import planner
 from herald.runtime import Runtime
 from herald.storage.bulk import insert_rows
@@ -153,20 +152,10 @@ async def prepare(
     level_name = None if level is None else level.value
     if decision is Decision.BLOCK:
         assert intent.agent_id is not None
-        blocked = {
-            "maturity_level": level_name,
-            "platform": intent.platform,
-            "recipient_id": intent.recipient_id,
-            "contact_id": intent.contact_id,
-        }
+        _record_refusal(session, principal, intent, level_name)
         raise Forbidden(
             f"agent {intent.agent_id!r} is at maturity level STUDENT and may not send proactive messages",
             field="agent_id",
-            audit=[
-                audit_row(
-                    principal.tenant_id, principal.actor, "message.blocked", "agent", intent.agent_id, blocked
-                )
-            ],
         )
 
     now = utcnow()
@@ -243,10 +232,42 @@ async def prepare(
     return Prepared(values, audit, event, wake=not held and run_at <= now)
 
 
+def _record_refusal(
+    session: AsyncSession, principal: Principal, intent: Intent, level_name: str | None
+) -> None:
+    """A refused message is still a decision on record: its audit entry and event are kept whether or not the
+    producer's transaction commits, so no producer can forget them."""
+    assert intent.agent_id is not None
+    detail = {
+        "maturity_level": level_name,
+        "platform": intent.platform,
+        "recipient_id": intent.recipient_id,
+        "contact_id": intent.contact_id,
+        "producer": principal.kind,
+    }
+    now = utcnow()
+    keep_record(
+        session,
+        [
+            audit_row(
+                principal.tenant_id,
+                principal.actor,
+                "message.blocked",
+                "agent",
+                intent.agent_id,
+                detail,
+                at=now,
+            )
+        ],
+        [event_row(principal.tenant_id, "message.blocked", intent.agent_id, detail, at=now)],
+    )
+
+
 async def notify_workers(rt: Runtime, session: AsyncSession) -> None:
-    """NOTIFY other processes on PostgreSQL (delivered at commit); in-process workers are woken by the caller."""
-    if rt.dialect == "postgresql":
-        await session.execute(text(f"NOTIFY {NOTIFY_CHANNEL}"))
+    """Wake delivery workers once this transaction commits: NOTIFY reaches other PostgreSQL processes (it is
+    delivered at commit), and the in-process waker is registered to run after the commit. Producers never
+    wake workers themselves."""
+    await rt.waker.wake_after_commit(session)
 
 
 async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:

@@ -11,7 +11,11 @@ import logging
 from typing import Any
 
 import asyncpg
+from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.storage.sessions import after_commit
 
 CHANNEL = "herald_outbox"
 INBOUND_CHANNEL = "herald_inbound"  # stored inbound messages waiting for routing
@@ -44,6 +48,14 @@ class Waker:
         except (OSError, asyncpg.PostgresError) as exc:
             log.warning("LISTEN unavailable, polling only: %s", type(exc).__name__)
             self._listener = None
+
+    async def wake_after_commit(self, session: AsyncSession) -> None:
+        """Wake this waker's loops once ``session`` commits: NOTIFY for other PostgreSQL processes (delivered at
+        commit) and the in-process event through an after-commit hook. Nothing wakes before the work is durable,
+        and a rolled-back transaction wakes nobody."""
+        if session.get_bind().dialect.name == "postgresql":
+            await session.execute(text(f"NOTIFY {self.channel}"))
+        after_commit(session, self.wake)
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -354,7 +354,7 @@ class Worker:
         if batch.successes or batch.failures:
             await circuit.record(session, batch.successes, batch.failures, now)
         if batch.fallback:
-            self.rt.waker.wake()
+            await self.rt.waker.wake_after_commit(session)
         if batch.deferred:
             # Wake when the first deferred message may go, instead of waiting for the next poll.
             soonest = min(row["b_run_at"] for row in batch.deferred)

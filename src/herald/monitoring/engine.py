@@ -101,7 +101,6 @@ async def run_due(
             current = fresh.get(outcome.monitor_id)
             if current is not None and current.status == "active":
                 await apply(rt, session, current, outcome, utcnow())
-    rt.waker.wake()
     return len(due)
 
 

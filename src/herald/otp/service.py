@@ -10,8 +10,8 @@ good. A send inside the validity of a pending verification re-sends the same cod
 rather than making a second valid one. Sends and checks for one recipient are serialised (an advisory lock on
 PostgreSQL, the single writer on SQLite), so two concurrent requests cannot both pass a limit.
 
-Codes go through the message pipeline as the tenant's own messages (no agent, so never held for approval), at
-CRITICAL priority (first in the outbox, no quiet hours), along SMS, voice, WhatsApp, email (or the tenant's
+Codes go through the message pipeline as the tenant's own messages (no agent, so never held for approval), or,
+when an agent asks, under that agent's maturity level like any message it writes; at CRITICAL priority (first in the outbox, no quiet hours), along SMS, voice, WhatsApp, email (or the tenant's
 OTP route) over the addresses the recipient has and the platforms a channel serves. The stored message shows
 the code masked; the real text travels sealed to the worker, which drops it once the message is finished.
 """
@@ -28,7 +28,7 @@ from typing import Any
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.audit import audit_row, event_row
+from herald.audit import audit_row, event_row, keep_record
 from herald.errors import Conflict, TooManyRequests, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
@@ -112,6 +112,7 @@ class SendOrder:
     code_length: int | None = None
     locale: str | None = None
     template: str | None = None
+    agent_id: str | None = None  # an agent asking: governed by its tier; None is the tenant's own code
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ async def send(rt: Runtime, session: AsyncSession, principal: Principal, order: 
     length = verification.code_length
     sealed = texts.render(source, book.code(tenant_id, verification.id, length), policy.ttl_seconds)
     intent = Intent(
-        agent_id=None, platform=route[0][0], recipient_id=route[0][1], fallback=route[1:],
+        agent_id=order.agent_id, platform=route[0][0], recipient_id=route[0][1], fallback=route[1:],
         contact_id=contact_id, content=texts.render(source, mask(length), policy.ttl_seconds), sealed=sealed,
         subject=texts.subject(order.locale), priority=Priority.CRITICAL,
     )  # fmt: skip
@@ -376,11 +377,11 @@ async def _check_send_limit(
     refused = audit_row(
         principal.tenant_id, principal.actor, "otp.send_refused", "otp_recipient", key[:16], detail, at=now
     )
+    keep_record(session, [refused])
     raise TooManyRequests(
         f"at most {policy.max_sends} codes to one recipient in {minutes} minutes; "
         f"try again in {math.ceil(wait)} seconds",
         retry_after=wait,
-        audit=[refused],
     )
 
 

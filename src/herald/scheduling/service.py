@@ -305,8 +305,6 @@ async def run_due(rt: Runtime, *, tenant_id: str | None = None, limit: int = 200
         for schedule in (await session.execute(query)).scalars():
             await _run_one(rt, session, schedule, batch, advance=True)
         await batch.write(rt, session)
-    if batch.counts.sent:
-        rt.waker.wake()
     if batch.counts.tasks:
         await dispatch_tasks(rt, batch.counts.tasks)
     return batch.counts
@@ -327,7 +325,6 @@ async def run_now(rt: Runtime, principal: Principal, schedule_id: str) -> tuple[
         await _run_one(rt, session, schedule, batch, advance=False)
         await batch.write(rt, session)
         execution_id = batch.executions[0]["id"]
-    rt.waker.wake()
     if batch.counts.tasks:
         await dispatch_tasks(rt, batch.counts.tasks)
     async with rt.sessions() as session:
@@ -396,7 +393,6 @@ async def _produce_message(
     try:
         prepared = await messages.prepare(rt, session, principal, intent)
     except RequestError as exc:
-        batch.audits.extend(exc.audit)
         return "failed", None, f"{exc.field + ': ' if exc.field else ''}{exc.detail}"
     batch.prepared.append(prepared)
     return str(prepared.values["status"]), str(prepared.values["id"]), None
@@ -452,8 +448,6 @@ async def _dispatch_one(rt: Runtime, execution_id: str) -> None:
             .where(ScheduleExecution.id == execution_id)
             .values(outcome=outcome, error=error, message_id=message_id)
         )
-    if message_id:
-        rt.waker.wake()
 
 
 async def _answer_message(

@@ -223,7 +223,6 @@ async def fire(
         )
     if firing.outcome == "dispatching" and call_now:
         await _call_agent(rt, trigger, firing, data)
-    rt.waker.wake()
     return firing
 
 

@@ -363,9 +363,7 @@ async def check_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrinc
         if fresh is None:
             raise NotFound(f"no monitor {monitor_id!r}")
         await engine.apply(rt, session, fresh, outcome, utcnow())
-        out = monitor_out(fresh)
-    rt.waker.wake()
-    return out
+        return monitor_out(fresh)
 
 
 @proactive.get("/{monitor_id}/history")

@@ -43,6 +43,12 @@ class _Recipient(Strict):
 
 
 class OtpSendRequest(_Recipient):
+    agent_id: str | None = Field(
+        default=None,
+        max_length=100,
+        description="the agent asking to verify this person: its maturity level governs the code's message "
+        "(refused for STUDENT, held for approval for INTERN); none means the tenant's own code",
+    )
     channel: str | None = Field(
         default=None, description="sms, voice (or call), whatsapp, email: tried first"
     )
@@ -138,7 +144,7 @@ async def send(
     """Send a code (201); inside the validity of a pending verification, the same code again. 429 past the
     send limit, with Retry-After."""
     order = service.SendOrder(
-        recipient=body.target(), channel=body.channel, priority=body.priority,
+        recipient=body.target(), channel=body.channel, priority=body.priority, agent_id=body.agent_id,
         code_length=body.code_length, locale=body.locale, template=body.template,
     )  # fmt: skip
 

@@ -100,9 +100,7 @@ async def approve(
     approver = (body.approver_user_id if body else None) or principal.actor
     async with rt.sessions.begin() as session:
         message = await service.approve(rt, session, principal, message_id, approver)
-        out = message_out(message)
-    rt.waker.wake()
-    return out
+        return message_out(message)
 
 
 @router.post("/reject/{message_id}", response_model=MessageOut)
