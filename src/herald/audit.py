@@ -1,11 +1,12 @@
-"""Audit entries and events: rows built here, written in the caller's transaction (or kept whatever it does)."""
+"""Audit entries and events: rows built here, written in the caller's transaction (or kept whatever it
+does); and the audit trail read back."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.ids import new_id
@@ -69,3 +70,26 @@ def _table(model: type[AuditEntry | Event]) -> Table:
     table = model.__table__
     assert isinstance(table, Table)
     return table
+
+
+async def list_entries(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    object_id: str | None = None,
+    action: str | None = None,
+    needs_review: bool | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> list[AuditEntry]:
+    """The tenant's audit trail, newest first, before the entry id ``cursor``, filtered by what is given."""
+    query = select(AuditEntry).where(AuditEntry.tenant_id == tenant_id)
+    if object_id is not None:
+        query = query.where(AuditEntry.object_id == object_id)
+    if action is not None:
+        query = query.where(AuditEntry.action == action)
+    if needs_review is not None:
+        query = query.where(AuditEntry.needs_review == needs_review)
+    if cursor is not None:
+        query = query.where(AuditEntry.id < cursor)
+    return list((await session.execute(query.order_by(AuditEntry.id.desc()).limit(limit))).scalars())

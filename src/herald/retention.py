@@ -26,7 +26,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Table, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.errors import NotFound
 from herald.otp import service as otp
 from herald.otp.policy import MAX_WINDOW_SECONDS
 from herald.runtime import Runtime
@@ -51,6 +53,20 @@ class PurgeCounts:
     @property
     def total(self) -> int:
         return sum(asdict(self).values())
+
+
+async def retention_days(session: AsyncSession, tenant_id: str) -> int | None:
+    """The tenant's ``message_retention_days`` (None: finished messages are kept)."""
+    tenant = await session.get(Tenant, tenant_id)
+    return tenant.message_retention_days if tenant else None
+
+
+async def set_retention_days(session: AsyncSession, tenant_id: str, days: int | None) -> None:
+    """Set the tenant's retention period in the caller's transaction; the next pass applies it."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    tenant.message_retention_days = days
 
 
 async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH) -> PurgeCounts:

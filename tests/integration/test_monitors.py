@@ -295,6 +295,31 @@ async def test_seed_002_free_text_monitor(
 
 
 @pytest.mark.usefixtures("bot")
+async def test_seed_002_monitors_of_a_workspace_are_all_reached_by_paging(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    made: dict[str, list[str]] = {"ws-a": [], "ws-b": []}
+    for i in range(7):
+        for workspace in ("ws-b", "ws-a"):
+            body = {"name": f"{workspace} {i}", "agent_id": "agent_123", "workspace_id": workspace,
+                    "condition": "CPU usage > 80%"}  # fmt: skip
+            created = await client.post("/api/proactive/monitors", json=body, headers=auth)
+            assert created.status_code == 201, created.text
+            made[workspace].append(created.json()["id"])
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        params = {"workspace_id": "ws-a", "limit": "3", **({"cursor": cursor} if cursor else {})}
+        answer = (await client.get("/api/proactive/monitors", params=params, headers=auth)).json()
+        assert {m["workspace_id"] for m in answer["items"]} <= {"ws-a"}
+        seen += [m["id"] for m in answer["items"]]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made["ws-a"]
+
+
+@pytest.mark.usefixtures("bot")
 async def test_a_failing_source_is_an_error_state_not_a_crash(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:

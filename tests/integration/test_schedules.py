@@ -269,6 +269,36 @@ async def test_seed_002_task_schedule_calls_the_agent_signed_and_sends_its_answe
     ).status_code == 204
 
 
+@pytest.mark.usefixtures("bot")
+async def test_seed_002_schedules_of_a_workspace_are_all_reached_by_paging(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """The workspace filter is part of the query, before the limit: page after page holds only the
+    workspace's schedules, and following the cursor reaches every one of them exactly once."""
+    made: dict[str, list[str]] = {"ws-a": [], "ws-b": []}
+    for i in range(7):
+        for workspace in ("ws-b", "ws-a"):  # interleaved: the other workspace's ids sit between ours
+            body = {"name": f"{workspace} {i}", "workspace_id": workspace, "agent_id": "agent_123",
+                    "task_description": "report", "cron_expression": "0 9 * * *"}  # fmt: skip
+            created = await client.post("/api/proactive/schedules", json=body, headers=auth)
+            assert created.status_code == 201, created.text
+            made[workspace].append(created.json()["id"])
+    seen: list[str] = []
+    cursor: str | None = None
+    for _ in range(10):
+        params = {"workspace_id": "ws-a", "limit": "3", **({"cursor": cursor} if cursor else {})}
+        answer = (await client.get("/api/proactive/schedules", params=params, headers=auth)).json()
+        assert len(answer["items"]) <= 3
+        assert {s["workspace_id"] for s in answer["items"]} <= {"ws-a"}
+        seen += [s["id"] for s in answer["items"]]
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made["ws-a"]
+    everything = (await client.get("/api/proactive/schedules", params={"limit": "100"}, headers=auth)).json()
+    assert len(everything["items"]) == 14
+
+
 async def test_agent_that_fails_is_recorded(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:

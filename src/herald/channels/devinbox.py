@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.batching import GroupCommit
@@ -57,3 +57,24 @@ class DevInboxChannel(Channel):
             }
         )
         return row_id
+
+
+async def list_received(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    platform: str | None = None,
+    recipient_id: str | None = None,
+    limit: int,
+    cursor: str | None = None,
+) -> list[DevInboxMessage]:
+    """What the tenant's dev inbox received, newest first, before the row id ``cursor``, filtered by what is
+    given."""
+    query = select(DevInboxMessage).where(DevInboxMessage.tenant_id == tenant_id)
+    if platform is not None:
+        query = query.where(DevInboxMessage.platform == platform)
+    if recipient_id is not None:
+        query = query.where(DevInboxMessage.recipient_id == recipient_id)
+    if cursor is not None:
+        query = query.where(DevInboxMessage.id < cursor)
+    return list((await session.execute(query.order_by(DevInboxMessage.id.desc()).limit(limit))).scalars())

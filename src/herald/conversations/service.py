@@ -19,16 +19,16 @@ from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import InstrumentedAttribute, aliased
 
 from herald.audit import audit_row, event_row
 from herald.batching import GroupCommit
 from herald.conversations.inbound import InboundMessage
-from herald.errors import ValidationFailed
+from herald.errors import NotFound, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority
-from herald.routing import planner
+from herald.routing import circuit, planner
 from herald.runtime import Runtime
 from herald.storage.models import (
     Agent,
@@ -484,3 +484,65 @@ async def set_enabled(
     )
     rt.forget_channel(channel_id)
     return channel
+
+
+async def webhook_interface(rt: Runtime, channel_id: str) -> tuple[Channel, dict[str, Any]]:
+    """The channel a provider's callback names, with its opened credentials, cached briefly: providers call
+    often, and the row and its decryption would otherwise cost every webhook a query and a Fernet open. No tenant
+    scope: the caller proves itself with the channel's own signature."""
+    found, cached = rt.lookups.get(("interface", channel_id))
+    if found and cached is not None:
+        row, credentials = cached
+        return row, credentials
+    async with rt.sessions() as session:
+        row = (await session.execute(select(Channel).where(Channel.id == channel_id))).scalar_one_or_none()
+    if row is None:
+        raise NotFound(f"no channel {channel_id!r}")
+    opened = (row, rt.credentials.open(row.credentials))
+    rt.lookups.put(("interface", channel_id), opened)
+    return opened
+
+
+async def list_interfaces(session: AsyncSession, tenant_id: str) -> list[Channel]:
+    """Every channel of the tenant, by id."""
+    query = select(Channel).where(Channel.tenant_id == tenant_id).order_by(Channel.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def interface_status(session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:
+    """Each channel's state: enabled, circuit, last traffic each way and throughput in the last hour (the API's
+    ``GET /api/v1/interfaces`` and the dashboard's interfaces page)."""
+    now = utcnow()
+    ids = {r.id for r in rows}
+    health = await circuit.load(session, ids, now)
+    since = now - timedelta(hours=1)
+    inbound = await _traffic(session, InboundRow.channel_id, InboundRow.received_at, ids, since)
+    outbound = await _traffic(session, Message.channel_id, Message.sent_at, ids, since)
+    return [
+        {"id": r.id, "name": r.name, "platform": r.platform, "provider": r.provider, "enabled": r.enabled,
+         "circuit": health[r.id].state, "last_error": health[r.id].last_error,
+         "last_inbound_at": _iso(inbound.get(r.id, (None, 0))[0]), "last_outbound_at": _iso(outbound.get(r.id, (None, 0))[0]),
+         "inbound_last_hour": inbound.get(r.id, (None, 0))[1], "sent_last_hour": outbound.get(r.id, (None, 0))[1],
+         "webhook_path": f"/api/v1/interfaces/{r.id}/webhook"}
+        for r in rows
+    ]  # fmt: skip
+
+
+async def _traffic(
+    session: AsyncSession,
+    channel: InstrumentedAttribute[Any],
+    at: InstrumentedAttribute[Any],
+    ids: set[str],
+    since: datetime,
+) -> dict[str, tuple[datetime | None, int]]:
+    """Per channel: the latest ``at`` and how many rows have ``at`` since ``since``."""
+    query = (
+        select(channel, func.max(at), func.count().filter(at >= since))
+        .where(channel.in_(ids), at.is_not(None))
+        .group_by(channel)
+    )
+    return {channel_id: (last, count) for channel_id, last, count in (await session.execute(query)).all()}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

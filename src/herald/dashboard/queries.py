@@ -365,6 +365,12 @@ async def contact_name(session: AsyncSession, tenant_id: str, contact_id: str | 
     return (await session.execute(query)).scalar_one_or_none()
 
 
+async def channel(session: AsyncSession, tenant_id: str, channel_id: str) -> Channel | None:
+    """The tenant's channel ``channel_id``, or None when it has none by that id."""
+    query = select(Channel).where(Channel.tenant_id == tenant_id, Channel.id == channel_id)
+    return (await session.execute(query)).scalar_one_or_none()
+
+
 async def interfaces(session: AsyncSession, tenant_id: str) -> list[Channel]:
     query = select(Channel).where(Channel.tenant_id == tenant_id).order_by(Channel.name, Channel.id)
     return list((await session.execute(query)).scalars())

@@ -25,8 +25,6 @@ from fastapi.routing import APIRoute
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
-from herald.api.routes import delivery
-from herald.api.routes.interfaces import _interfaces_out as interface_status
 from herald.channels import PLATFORMS
 from herald.conversations import service as conversations
 from herald.dashboard import charts, queries
@@ -50,6 +48,7 @@ from herald.dashboard.session import (
 )
 from herald.errors import Forbidden, RequestError, ValidationFailed
 from herald.governance import MaturityLevel
+from herald.messaging import report
 from herald.messaging import service as messaging
 from herald.messaging.service import Priority, Status
 from herald.monitoring import conditions
@@ -57,7 +56,7 @@ from herald.monitoring import service as monitoring
 from herald.runtime import Runtime
 from herald.scheduling import service as scheduling
 from herald.scheduling.natural import describe_cron, next_runs
-from herald.storage.models import Channel, Message, Monitor, MonitorAlert, Schedule
+from herald.storage.models import Message, Monitor, MonitorAlert, Schedule
 from herald.storage.types import utcnow
 from herald.tenancy import service as tenancy
 
@@ -305,8 +304,8 @@ async def logout(request: Request, user: User) -> Response:
 @router.get("/")
 async def overview(request: Request, user: User) -> Response:
     rt, tenant_id = runtime(request), user.principal.tenant_id
-    figures = await delivery.delivery_metrics(rt, user.principal, hours=24)
     async with rt.sessions() as session:
+        figures = await report.delivery_figures(session, tenant_id, hours=24)
         depth = await queries.queue_depth(session, tenant_id)
         hourly = await queries.messages_per_hour(session, tenant_id, rt.dialect)
         alerts = await queries.open_alerts(session, tenant_id)
@@ -757,7 +756,7 @@ async def conversation_page(request: Request, user: User, conversation_id: str) 
     async with rt.sessions() as session:
         conversation = await conversations.get_conversation(session, tenant_id, conversation_id)
         context = await conversations.session_context(rt, session, conversation)
-        channel = await session.get(Channel, conversation.channel_id)
+        channel = await queries.channel(session, tenant_id, conversation.channel_id)
         contact = await queries.contact_name(session, tenant_id, conversation.contact_id)
         agents_ = await tenancy.list_agents(session, tenant_id, limit=1000, cursor=None)
     thread = await _thread(rt, tenant_id, conversation.id)
@@ -829,7 +828,7 @@ async def interfaces_list(request: Request, user: User) -> Response:
     rt, tenant_id = runtime(request), user.principal.tenant_id
     async with rt.sessions() as session:
         rows = await queries.interfaces(session, tenant_id)
-        items = await interface_status(session, rows)
+        items = await conversations.interface_status(session, rows)
         counts = await queries.conversation_counts(session, tenant_id)
     base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
     return await render(

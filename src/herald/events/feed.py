@@ -1,4 +1,5 @@
-"""Reading the events table in order, from a named durable cursor.
+"""Reading the events table in order: from a named durable cursor, or (for the API's list and stream) after an
+event id the client gives.
 
 Event ids are time-ordered, but a transaction that started earlier can commit later; readers therefore stay a
 settle time behind the newest events, so an event whose transaction commits a little late is not skipped. Each
@@ -8,7 +9,7 @@ so one process at a time advances it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -133,3 +134,14 @@ async def consume(
             .values(last_event_id=batch.upto)
         )
     return len(batch.events)
+
+
+async def tenant_events(
+    session: AsyncSession, tenant_id: str, *, after: str | None, types: Collection[str] = (), limit: int
+) -> list[Event]:
+    """The tenant's events after the event id ``after`` (from the first when None), oldest first, of ``types``
+    (all when empty): ``GET /api/v1/events`` and the stream's catch-up after ``Last-Event-ID``."""
+    query = select(Event).where(Event.tenant_id == tenant_id, Event.id > (after or ""))
+    if types:
+        query = query.where(Event.type.in_(types))
+    return list((await session.execute(query.order_by(Event.id).limit(limit))).scalars())

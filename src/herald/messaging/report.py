@@ -1,5 +1,6 @@
 """A message's delivery report (seed 003's ``get_delivery_report``): status, the channel it went by, every attempt,
-the times it changed state, and its cost, in one answer.
+the times it changed state, and its cost, in one answer; and the tenant's delivery figures per channel (seed
+003's metrics: sent, failed, success rate, cost).
 
 The times come from where each fact is recorded: the message row (created, sent), its approvals (approved,
 rejected), and its events (delivered and read from receipts, failed, cancelled, expired). Events carry time-ordered
@@ -9,14 +10,15 @@ scanning the tenant's whole history.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.messaging import service
-from herald.storage.models import Approval, Attempt, Event
+from herald.storage.models import Approval, Attempt, Event, Message
+from herald.storage.types import utcnow
 
 # Event type -> the timestamp it sets (first occurrence wins).
 _EVENT_TIMES = {
@@ -102,4 +104,43 @@ async def delivery_report(session: AsyncSession, tenant_id: str, message_id: str
         "provider_message_id": message.provider_message_id,
         "last_error": message.last_error,
         "cost": message.cost,
+    }
+
+
+async def delivery_figures(
+    session: AsyncSession, tenant_id: str, *, hours: int, now: datetime | None = None
+) -> dict[str, Any]:
+    """Sent, failed, success rate and cost over the last ``hours``, in total and per channel (and platform):
+    ``GET /api/v1/metrics/delivery`` and the dashboard's overview show the same figures."""
+    since = (now or utcnow()) - timedelta(hours=hours)
+    delivered = Message.status.in_(("sent", "delivered", "read"))
+    query = (
+        select(
+            Message.channel_id,
+            Message.platform,
+            func.sum(case((delivered, 1), else_=0)),
+            func.sum(case((Message.status == "failed", 1), else_=0)),
+            func.sum(Message.cost),
+        )
+        .where(Message.tenant_id == tenant_id, Message.created_at >= since)
+        .group_by(Message.channel_id, Message.platform)
+    )
+    channels = []
+    for channel_id, platform, sent_sum, failed_sum, cost in (await session.execute(query)).all():
+        sent, failed = int(sent_sum or 0), int(failed_sum or 0)
+        done = sent + failed
+        channels.append({
+            "channel_id": channel_id, "platform": platform, "sent": sent, "failed": failed,
+            "success_rate": round(sent / done, 4) if done else None, "cost": round(float(cost or 0), 6),
+        })  # fmt: skip
+    total_sent = sum(c["sent"] for c in channels)
+    total_failed = sum(c["failed"] for c in channels)
+    finished = total_sent + total_failed
+    return {
+        "since": since.isoformat(),
+        "sent": total_sent,
+        "failed": total_failed,
+        "success_rate": round(total_sent / finished, 4) if finished else None,
+        "cost": round(sum(c["cost"] for c in channels), 6),
+        "channels": channels,
     }

@@ -194,6 +194,53 @@ async def snooze(
     return monitor
 
 
+def text_condition(text: str) -> dict[str, Any]:
+    """Seed 002's free-text condition (``"CPU usage > 80%"``) as a stored condition on the pushed metric."""
+    threshold = conditions.parse_condition_text(text)
+    return conditions.as_dict(conditions.Leaf("metric", threshold, {}))
+
+
+async def update_task_monitor(
+    session: AsyncSession,
+    tenant_id: str,
+    monitor_id: str,
+    *,
+    name: str | None = None,
+    condition_text: str | None = None,
+    action: str | None = None,
+    check_interval_seconds: int | None = None,
+) -> Monitor:
+    """Seed 002's PATCH: change what is given (None keeps), the condition as free text."""
+    monitor = await get(session, tenant_id, monitor_id)
+    if condition_text is not None:
+        monitor.condition = text_condition(condition_text)
+        monitor.condition_text = condition_text
+    if name is not None:
+        monitor.name = name
+    if action is not None:
+        monitor.action = action
+    if check_interval_seconds is not None:
+        monitor.check_interval_seconds = check_interval_seconds
+    return monitor
+
+
+async def check_now(rt: Runtime, tenant_id: str, monitor_id: str) -> Monitor:
+    """Check at once and move the lifecycle, alerts included (seed 002's check, unlike :func:`test_now`); the
+    check's own failure is the monitor's error state. Answers the monitor as it is after the commit."""
+    async with rt.sessions() as session:
+        monitor = await get(session, tenant_id, monitor_id)
+    try:
+        outcome = engine.Outcome(monitor.id, await engine.check(rt, monitor, read_timeout=10.0))
+    except Exception as exc:
+        outcome = engine.Outcome(monitor.id, None, f"{type(exc).__name__}: {exc}")
+    async with rt.sessions.begin() as session:
+        fresh = await session.get(Monitor, monitor.id)
+        if fresh is None:
+            raise NotFound(f"no monitor {monitor_id!r}")
+        await engine.apply(rt, session, fresh, outcome, utcnow())
+    return fresh
+
+
 async def push_values(session: AsyncSession, tenant_id: str, values: list[dict[str, Any]]) -> int:
     now = utcnow()
     rows = [

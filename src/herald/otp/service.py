@@ -29,7 +29,7 @@ from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row, keep_record
-from herald.errors import Conflict, TooManyRequests, ValidationFailed
+from herald.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from herald.ids import new_id
 from herald.messaging import service as messages
 from herald.messaging.service import Intent, Priority, Status
@@ -131,6 +131,21 @@ async def tenant_policy(rt: Runtime, session: AsyncSession, tenant_id: str) -> O
         rt.lookups.put(("otp_policy", tenant_id), policy)
     assert isinstance(policy, OtpPolicy)
     return policy
+
+
+async def stored_policy(session: AsyncSession, tenant_id: str) -> OtpPolicy:
+    """The tenant's OTP policy as stored now (Herald's defaults for what it leaves out), read past the cache."""
+    tenant = await session.get(Tenant, tenant_id)
+    return load_policy(tenant.otp_policy if tenant else None)
+
+
+async def set_policy(session: AsyncSession, tenant_id: str, policy: OtpPolicy) -> None:
+    """Replace the tenant's OTP policy (the fields it sets) in the caller's transaction; clear ``rt.lookups``
+    after the commit, so :func:`tenant_policy` reads it again."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    tenant.otp_policy = policy.model_dump(mode="json", exclude_unset=True)
 
 
 def shown_status(verification: OtpVerification, now: datetime) -> str:

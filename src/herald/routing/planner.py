@@ -18,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.channels import PLATFORMS, provider_class
-from herald.errors import ValidationFailed
+from herald.errors import NotFound, ValidationFailed
 from herald.routing import circuit
 from herald.routing.policy import DeliveryPolicy, load_policy
 from herald.routing.quiet_hours import QuietHours, delay_for_quiet_hours
@@ -180,6 +180,21 @@ async def tenant_policy(rt: Runtime, session: AsyncSession, tenant_id: str) -> D
         rt.lookups.put(("policy", tenant_id), policy)
     assert isinstance(policy, DeliveryPolicy)
     return policy
+
+
+async def stored_policy(session: AsyncSession, tenant_id: str) -> DeliveryPolicy:
+    """The tenant's delivery policy as stored now (Herald's defaults when none is set), read past the cache."""
+    tenant = await session.get(Tenant, tenant_id)
+    return load_policy(tenant.delivery_policy if tenant else None)
+
+
+async def set_policy(session: AsyncSession, tenant_id: str, policy: DeliveryPolicy) -> None:
+    """Replace the tenant's delivery policy in the caller's transaction; clear ``rt.lookups`` after the commit,
+    so :func:`tenant_policy` reads it again."""
+    tenant = await session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("no such tenant")
+    tenant.delivery_policy = policy.model_dump(mode="json")
 
 
 def _check_platform(platform: str, field: str) -> None:

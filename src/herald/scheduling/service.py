@@ -186,9 +186,12 @@ async def list_schedules(
     agent_id: str | None = None,
     active: bool | None = None,
     kind: str | None = None,
+    workspace_id: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
 ) -> list[Schedule]:
+    """The tenant's schedules that are not cancelled, by id after ``cursor``; every filter is part of the query,
+    so a page is ``limit`` matches and paging reaches all of them."""
     query = select(Schedule).where(Schedule.tenant_id == tenant_id, Schedule.status != CANCELLED)
     if agent_id is not None:
         query = query.where(Schedule.agent_id == agent_id)
@@ -196,6 +199,8 @@ async def list_schedules(
         query = query.where(Schedule.status == ACTIVE) if active else query.where(Schedule.status != ACTIVE)
     if kind is not None:
         query = query.where(Schedule.kind == kind)
+    if workspace_id is not None:
+        query = query.where(Schedule.workspace_id == workspace_id)
     if cursor is not None:
         query = query.where(Schedule.id > cursor)
     return list((await session.execute(query.order_by(Schedule.id).limit(limit))).scalars())

@@ -11,15 +11,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import AnyHttpUrl, Field
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.idempotency import create_once
 from herald.api.schemas import Strict, page
-from herald.events import subscriptions
+from herald.events import feed, subscriptions
 from herald.events.bus import BusEvent
-from herald.storage.models import Event, EventDelivery, EventSubscription
+from herald.storage.models import EventDelivery, EventSubscription
 
 router = APIRouter(prefix="/api/v1/event-subscriptions", tags=["events"])
 
@@ -105,11 +104,10 @@ async def list_events(
     types: Annotated[str | None, Query(max_length=1000, description="comma-separated event types")] = None,
 ) -> dict[str, Any]:
     """The tenant's events, oldest first, after an event id: the same record subscriptions and the stream use."""
-    query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > (after or ""))
-    if wanted := _types(types):
-        query = query.where(Event.type.in_(wanted))
     async with rt.sessions() as session:
-        rows = list((await session.execute(query.order_by(Event.id).limit(limit))).scalars())
+        rows = await feed.tenant_events(
+            session, principal.tenant_id, after=after, types=_types(types), limit=limit
+        )
     return {"items": [{"id": r.id, **BusEvent.of(r).body()} for r in rows],
             "next_cursor": rows[-1].id if len(rows) == limit else None}  # fmt: skip
 
@@ -129,11 +127,10 @@ async def stream_events(
         async with rt.bus.subscribe(tenant_id=principal.tenant_id, types=wanted) as subscription:
             seen = last_event_id or ""
             while last_event_id:  # catch up from the table, page by page
-                query = select(Event).where(Event.tenant_id == principal.tenant_id, Event.id > seen)
-                if wanted:
-                    query = query.where(Event.type.in_(wanted))
                 async with rt.sessions() as session:
-                    missed = list((await session.execute(query.order_by(Event.id).limit(1000))).scalars())
+                    missed = await feed.tenant_events(
+                        session, principal.tenant_id, after=seen, types=wanted, limit=1000
+                    )
                 for row in missed:
                     seen = row.id
                     yield _sse(BusEvent.of(row))

@@ -9,25 +9,18 @@ receipts (Twilio status callbacks, WhatsApp statuses, email events).
 from __future__ import annotations
 
 import hmac
-from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import InstrumentedAttribute
 
 from herald.api.deps import CurrentPrincipal, RuntimeDep, read_capped
 from herald.conversations import service as conversations
 from herald.conversations.inbound import INBOUND, Reply
 from herald.errors import Forbidden, NotFound, Unavailable
 from herald.receipts import CallbackRequest, Parser, apply, email, meta, twilio
-from herald.routing import circuit
 from herald.runtime import Runtime
-from herald.storage.models import Channel, InboundMessage, Message
-from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
 router = APIRouter(prefix="/api/v1/interfaces", tags=["provider callbacks"])
@@ -41,22 +34,6 @@ PARSERS: dict[str, Parser] = {
 MAX_BODY = 1024 * 1024
 
 
-async def _channel(rt: Runtime, channel_id: str) -> tuple[Channel, dict[str, Any]]:
-    """The channel and its opened credentials, cached briefly: providers call often, and the row and its
-    decryption would otherwise cost every webhook a query and a Fernet open."""
-    found, cached = rt.lookups.get(("interface", channel_id))
-    if found and cached is not None:
-        row, credentials = cached
-        return row, credentials
-    async with rt.sessions() as session:
-        row = (await session.execute(select(Channel).where(Channel.id == channel_id))).scalar_one_or_none()
-    if row is None:
-        raise NotFound(f"no channel {channel_id!r}")
-    opened = (row, rt.credentials.open(row.credentials))
-    rt.lookups.put(("interface", channel_id), opened)
-    return opened
-
-
 def _public_url(rt: Runtime, request: Request) -> str:
     """The URL the provider called: behind a proxy, HERALD_PUBLIC_URL supplies scheme and host."""
     if rt.settings.public_url:
@@ -68,7 +45,7 @@ def _public_url(rt: Runtime, request: Request) -> str:
 @router.get("/{channel_id}/webhook", response_class=PlainTextResponse)
 async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
     """Meta's subscription check: echo ``hub.challenge`` when ``hub.verify_token`` matches the channel's."""
-    _, credentials = await _channel(rt, channel_id)
+    _, credentials = await conversations.webhook_interface(rt, channel_id)
     params = request.query_params
     expected = str(credentials.get("verify_token") or "")
     given = params.get("hub.verify_token", "")
@@ -82,7 +59,7 @@ async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
 async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
     """A provider's call: inbound messages (stored, then answered at once; routing follows in the background)
     and delivery receipts. A disabled interface answers 503 so the provider delivers again later."""
-    row, credentials = await _channel(rt, channel_id)
+    row, credentials = await conversations.webhook_interface(rt, channel_id)
     adapter, parser = INBOUND.get(row.provider), PARSERS.get(row.provider)
     if adapter is None and parser is None:
         raise NotFound(f"channel {channel_id} ({row.provider}) takes no callbacks")
@@ -122,14 +99,8 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
 async def list_interfaces(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Every channel with its state: enabled, circuit, last traffic each way, throughput in the last hour."""
     async with rt.sessions() as session:
-        rows = list(
-            (
-                await session.execute(
-                    select(Channel).where(Channel.tenant_id == principal.tenant_id).order_by(Channel.id)
-                )
-            ).scalars()
-        )
-        items = await _interfaces_out(session, rows)
+        rows = await conversations.list_interfaces(session, principal.tenant_id)
+        items = await conversations.interface_status(session, rows)
     return {"items": items}
 
 
@@ -149,44 +120,7 @@ async def _set_enabled(
 ) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         row = await conversations.set_enabled(rt, session, principal, channel_id, enabled)
-        out = (await _interfaces_out(session, [row]))[0]
+        out = (await conversations.interface_status(session, [row]))[0]
     # Again after the commit: a webhook in between may have cached the old state.
     rt.forget_channel(channel_id)
     return out
-
-
-async def _interfaces_out(session: AsyncSession, rows: list[Channel]) -> list[dict[str, Any]]:
-    now = utcnow()
-    ids = {r.id for r in rows}
-    health = await circuit.load(session, ids, now)
-    since = now - timedelta(hours=1)
-    inbound = await _traffic(session, InboundMessage.channel_id, InboundMessage.received_at, ids, since)
-    outbound = await _traffic(session, Message.channel_id, Message.sent_at, ids, since)
-    return [
-        {"id": r.id, "name": r.name, "platform": r.platform, "provider": r.provider, "enabled": r.enabled,
-         "circuit": health[r.id].state, "last_error": health[r.id].last_error,
-         "last_inbound_at": _iso(inbound.get(r.id, (None, 0))[0]), "last_outbound_at": _iso(outbound.get(r.id, (None, 0))[0]),
-         "inbound_last_hour": inbound.get(r.id, (None, 0))[1], "sent_last_hour": outbound.get(r.id, (None, 0))[1],
-         "webhook_path": f"/api/v1/interfaces/{r.id}/webhook"}
-        for r in rows
-    ]  # fmt: skip
-
-
-async def _traffic(
-    session: AsyncSession,
-    channel: InstrumentedAttribute[Any],
-    at: InstrumentedAttribute[Any],
-    ids: set[str],
-    since: datetime,
-) -> dict[str, tuple[datetime | None, int]]:
-    """Per channel: the latest ``at`` and how many rows have ``at`` since ``since``."""
-    query = (
-        select(channel, func.max(at), func.count().filter(at >= since))
-        .where(channel.in_(ids), at.is_not(None))
-        .group_by(channel)
-    )
-    return {channel_id: (last, count) for channel_id, last, count in (await session.execute(query)).all()}
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None

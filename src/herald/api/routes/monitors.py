@@ -13,12 +13,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.idempotency import create_once
 from herald.api.schemas import PriorityName, Strict, as_utc, page
-from herald.errors import NotFound, ValidationFailed
+from herald.errors import ValidationFailed
 from herald.messaging.service import Priority
-from herald.monitoring import conditions, engine, service
+from herald.monitoring import conditions, service
 from herald.monitoring.service import MonitorSpec
 from herald.storage.models import Monitor, MonitorAlert
-from herald.storage.types import utcnow
 
 monitoring = APIRouter(prefix="/api/v1/monitoring", tags=["condition monitoring"])
 proactive = APIRouter(prefix="/api/proactive/monitors", tags=["proactive monitors"])
@@ -273,18 +272,12 @@ async def push_value(
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-def _text_condition(text: str) -> dict[str, Any]:
-    threshold = conditions.parse_condition_text(text)
-    leaf = conditions.Leaf("metric", threshold, {})
-    return conditions.as_dict(leaf)
-
-
 @proactive.post("", status_code=201)
 async def create_monitor(
     body: TaskMonitor, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
     spec = MonitorSpec(
-        agent_id=body.agent_id, name=body.name, condition=_text_condition(body.condition), platforms=body.platforms,
+        agent_id=body.agent_id, name=body.name, condition=service.text_condition(body.condition), platforms=body.platforms,
         alert_template=body.alert_template, check_interval_seconds=body.check_interval,
         workspace_id=body.workspace_id, condition_text=body.condition, action=body.action,
     )  # fmt: skip
@@ -317,16 +310,10 @@ async def update_monitor(
     monitor_id: str, body: TaskMonitorPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
-        monitor = await service.get(session, principal.tenant_id, monitor_id)
-        if body.condition is not None:
-            monitor.condition = _text_condition(body.condition)
-            monitor.condition_text = body.condition
-        if body.name is not None:
-            monitor.name = body.name
-        if body.action is not None:
-            monitor.action = body.action
-        if body.check_interval is not None:
-            monitor.check_interval_seconds = body.check_interval
+        monitor = await service.update_task_monitor(
+            session, principal.tenant_id, monitor_id, name=body.name, condition_text=body.condition,
+            action=body.action, check_interval_seconds=body.check_interval,
+        )  # fmt: skip
         return monitor_out(monitor)
 
 
@@ -352,18 +339,7 @@ async def resume_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrin
 @proactive.post("/{monitor_id}/check")
 async def check_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Check now and move the lifecycle (alerts included), unlike seed 000's side-effect-free test."""
-    async with rt.sessions() as session:
-        monitor = await service.get(session, principal.tenant_id, monitor_id)
-    try:
-        outcome = engine.Outcome(monitor.id, await engine.check(rt, monitor, read_timeout=10.0))
-    except Exception as exc:  # the check's own failure is the monitor's error state, not a 500
-        outcome = engine.Outcome(monitor.id, None, f"{type(exc).__name__}: {exc}")
-    async with rt.sessions.begin() as session:
-        fresh = await session.get(Monitor, monitor.id)
-        if fresh is None:
-            raise NotFound(f"no monitor {monitor_id!r}")
-        await engine.apply(rt, session, fresh, outcome, utcnow())
-        return monitor_out(fresh)
+    return monitor_out(await service.check_now(rt, principal.tenant_id, monitor_id))
 
 
 @proactive.get("/{monitor_id}/history")

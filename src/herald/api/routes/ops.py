@@ -9,13 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import func, select, text
 
+from herald import operations
 from herald.api.deps import RuntimeDep
 from herald.errors import Unauthorized
-from herald.messaging.outbox import QUEUE_DEPTH
-from herald.storage.models import WorkerHeartbeat
-from herald.storage.types import utcnow
 
 router = APIRouter(tags=["operations"])
 _WORKER_STALE = timedelta(seconds=30)
@@ -27,12 +24,7 @@ async def health(rt: RuntimeDep) -> JSONResponse:
     body: dict[str, Any] = {"status": "ok", "database": "ok", "workers": 0}
     try:
         async with rt.sessions() as session:
-            await session.execute(text("SELECT 1"))
-            body["workers"] = (
-                await session.execute(
-                    select(func.count()).where(WorkerHeartbeat.last_seen >= utcnow() - _WORKER_STALE)
-                )
-            ).scalar_one()
+            body["workers"] = await operations.live_workers(session, _WORKER_STALE)
     except Exception:
         body.update(status="unavailable", database="unreachable")
         return JSONResponse(body, status_code=503)
@@ -51,7 +43,7 @@ async def metrics(request: Request, rt: RuntimeDep) -> Response:
         if not hmac.compare_digest(given.encode(), token.encode()):
             raise Unauthorized("metrics need 'Authorization: Bearer <HERALD_METRICS_TOKEN>'")
     async with rt.sessions() as session:
-        depth: dict[str, int] = {row[0]: row[1] for row in await session.execute(QUEUE_DEPTH)}
+        depth = await operations.queue_depth(session)
     for status in ("queued", "sending", "pending_approval"):
         rt.metrics.queue_depth.labels(status).set(depth.get(status, 0))
     return Response(generate_latest(rt.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -21,8 +21,8 @@ from herald.api.schemas import PriorityName, Strict
 from herald.errors import Forbidden, NotFound, ValidationFailed
 from herald.otp import service, texts
 from herald.otp.codes import MAX_LENGTH, MIN_LENGTH
-from herald.otp.policy import OTP_PLATFORMS, OtpPolicy, load_policy
-from herald.storage.models import OtpVerification, Tenant
+from herald.otp.policy import OTP_PLATFORMS, OtpPolicy
+from herald.storage.models import OtpVerification
 from herald.storage.types import utcnow
 
 router = APIRouter(prefix="/api/v1/otp", tags=["otp"])
@@ -110,8 +110,8 @@ def otp_out(verification: OtpVerification, **extra: Any) -> dict[str, Any]:
 @router.get("/policy", response_model=OtpPolicy)
 async def get_policy(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
-        tenant = await session.get(Tenant, principal.tenant_id)
-    return load_policy(tenant.otp_policy if tenant else None).model_dump(mode="json")
+        policy = await service.stored_policy(session, principal.tenant_id)
+    return policy.model_dump(mode="json")
 
 
 @router.put("/policy", response_model=OtpPolicy)
@@ -129,10 +129,7 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
     if policy.template is not None:
         texts.check_template(policy.template, utcnow(), field="template")
     async with rt.sessions.begin() as session:
-        tenant = await session.get(Tenant, principal.tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant")
-        tenant.otp_policy = policy.model_dump(mode="json", exclude_unset=True)
+        await service.set_policy(session, principal.tenant_id, policy)
     rt.lookups.clear()
     return policy.model_dump(mode="json")
 

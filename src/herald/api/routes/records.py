@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
-from sqlalchemy import select
 
+from herald import audit as audit_trail
 from herald.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.api.schemas import AuditOut, DevInboxOut, page
-from herald.storage.models import AuditEntry, DevInboxMessage
+from herald.channels import devinbox as devinbox_store
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
@@ -25,17 +25,11 @@ async def audit(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """The tenant's audit trail, newest first."""
-    query = select(AuditEntry).where(AuditEntry.tenant_id == principal.tenant_id)
-    if object_id is not None:
-        query = query.where(AuditEntry.object_id == object_id)
-    if action is not None:
-        query = query.where(AuditEntry.action == action)
-    if needs_review is not None:
-        query = query.where(AuditEntry.needs_review == needs_review)
-    if cursor is not None:
-        query = query.where(AuditEntry.id < cursor)
     async with rt.sessions() as session:
-        rows = (await session.execute(query.order_by(AuditEntry.id.desc()).limit(limit))).scalars().all()
+        rows = await audit_trail.list_entries(
+            session, principal.tenant_id, object_id=object_id, action=action, needs_review=needs_review,
+            limit=limit, cursor=cursor,
+        )  # fmt: skip
     items = [AuditOut.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows]
     return page(items, limit)
 
@@ -50,14 +44,14 @@ async def devinbox(
     cursor: Cursor = None,
 ) -> dict[str, Any]:
     """What the dev inbox received (what a real provider would have been sent), newest first."""
-    query = select(DevInboxMessage).where(DevInboxMessage.tenant_id == principal.tenant_id)
-    if platform is not None:
-        query = query.where(DevInboxMessage.platform == platform)
-    if recipient_id is not None:
-        query = query.where(DevInboxMessage.recipient_id == recipient_id)
-    if cursor is not None:
-        query = query.where(DevInboxMessage.id < cursor)
     async with rt.sessions() as session:
-        rows = (await session.execute(query.order_by(DevInboxMessage.id.desc()).limit(limit))).scalars().all()
+        rows = await devinbox_store.list_received(
+            session,
+            principal.tenant_id,
+            platform=platform,
+            recipient_id=recipient_id,
+            limit=limit,
+            cursor=cursor,
+        )
     items = [DevInboxOut.model_validate(r, from_attributes=True).model_dump(mode="json") for r in rows]
     return page(items, limit)

@@ -7,10 +7,10 @@ from typing import Any
 from fastapi import APIRouter
 from pydantic import Field
 
+from herald import retention
 from herald.api.deps import CurrentPrincipal, RuntimeDep
 from herald.api.schemas import Strict
-from herald.errors import Forbidden, NotFound
-from herald.storage.models import Tenant
+from herald.errors import Forbidden
 
 router = APIRouter(prefix="/api/v1", tags=["retention"])
 
@@ -24,8 +24,8 @@ class RetentionPolicy(Strict):
 @router.get("/retention-policy", response_model=RetentionPolicy)
 async def get_retention(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
-        tenant = await session.get(Tenant, principal.tenant_id)
-    return {"message_retention_days": tenant.message_retention_days if tenant else None}
+        days = await retention.retention_days(session, principal.tenant_id)
+    return {"message_retention_days": days}
 
 
 @router.put("/retention-policy", response_model=RetentionPolicy)
@@ -35,8 +35,5 @@ async def put_retention(body: RetentionPolicy, rt: RuntimeDep, principal: Curren
     if not principal.is_admin:
         raise Forbidden("changing the retention period needs an admin API key")
     async with rt.sessions.begin() as session:
-        tenant = await session.get(Tenant, principal.tenant_id)
-        if tenant is None:
-            raise NotFound("no such tenant")
-        tenant.message_retention_days = body.message_retention_days
+        await retention.set_retention_days(session, principal.tenant_id, body.message_retention_days)
     return body.model_dump(mode="json")

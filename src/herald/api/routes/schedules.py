@@ -283,10 +283,9 @@ async def list_task_schedules(
 ) -> dict[str, Any]:
     async with rt.sessions() as session:
         rows = await service.list_schedules(
-            session, principal.tenant_id, kind="task", limit=limit, cursor=cursor
+            session, principal.tenant_id, kind="task", workspace_id=workspace_id, limit=limit, cursor=cursor
         )
-    items = [schedule_out(s) for s in rows if workspace_id is None or s.workspace_id == workspace_id]
-    return page(items, limit)
+    return page([schedule_out(s) for s in rows], limit)
 
 
 @proactive.delete("/{schedule_id}", status_code=204)
@@ -300,9 +299,7 @@ async def delete_task_schedule(schedule_id: str, rt: RuntimeDep, principal: Curr
 async def run_task_schedule(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Run now, outside the rule; the next scheduled run stays as it was."""
     schedule, execution = await service.run_now(rt, principal, schedule_id)
-    async with rt.sessions() as session:
-        done = await session.get(ScheduleExecution, execution.id)
-    return {"schedule": schedule_out(schedule), "execution": execution_out(done or execution)}
+    return {"schedule": schedule_out(schedule), "execution": execution_out(execution)}
 
 
 @proactive.post("/{schedule_id}/pause")
