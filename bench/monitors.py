@@ -10,9 +10,9 @@ tenant and an AUTONOMOUS agent, then:
    (60), status active, state ok. It pushes ``--values-per-metric`` MetricValue rows for each of the 100
    metrics, then ANALYZE.
 2. **run**: starts ``--checkers`` processes (multiprocessing "spawn"; each builds its own Runtime). Each loops
-   like ``herald.monitoring.engine.run_forever``: ``await engine.run_due(rt, limit=--limit,
+   like Herald's monitors loop (``herald.monitoring.engine.LOOPS``): ``await engine.run_due(rt, limit=--limit,
    concurrency=--concurrency, read_timeout=--read-timeout)``, again at once when a full batch came back,
-   otherwise after ``--poll`` seconds (run_forever's ``interval``, 1 s in ``herald serve``). Once every
+   otherwise after ``--poll`` seconds (the loop's ``interval``, 0.2 s in ``herald serve``). Once every
    process is up, the monitors' ``next_check_at`` is set to spread evenly over the first interval from the
    *start* (2 s ahead), and the processes check until ``start + --duration + --grace``. The parent pushes one
    new value per metric every ``--push-every`` seconds meanwhile.
@@ -195,14 +195,14 @@ async def _checker_async(
             stats["last_error"] = "never released"
             return stats
         cpu_started, wall_started = time.process_time(), time.monotonic()
-        while not stop.is_set():  # the loop of engine.run_forever, with the bench's run_due arguments
+        while not stop.is_set():  # the monitors loop (engine.LOOPS), with the bench's run_due arguments
             began = time.perf_counter()
             checked = 0
             try:
                 checked = await monitor_engine.run_due(
                     rt, limit=opts.limit, concurrency=opts.concurrency, read_timeout=opts.read_timeout
                 )
-            except Exception as exc:  # like run_forever: note it and try again after the poll interval
+            except Exception as exc:  # like the loop runner: note it and try again after the poll interval
                 stats["errors"] += 1
                 stats["last_error"] = f"{type(exc).__name__}: {exc}"[:1000]
             took = time.perf_counter() - began
@@ -665,14 +665,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkers", type=int, default=1, help="checker processes")
     parser.add_argument("--duration", type=float, default=180.0, help="seconds of due times measured")
     parser.add_argument("--grace", type=float, default=5.0, help="seconds of checking after the window")
-    parser.add_argument("--limit", type=int, default=500, help="run_due(limit=...), as run_forever uses")
+    parser.add_argument("--limit", type=int, default=500, help="run_due(limit=...), as Herald uses")
     parser.add_argument("--concurrency", type=int, default=100, help="run_due(concurrency=...)")
     parser.add_argument("--read-timeout", type=float, default=10.0, help="run_due(read_timeout=...)")
     parser.add_argument(
         "--poll",
         type=float,
         default=0.2,
-        help="seconds between passes that checked less than --limit (Herald's run_forever default)",
+        help="seconds between passes that checked less than --limit (the monitors loop's interval)",
     )
     parser.add_argument("--values-per-metric", type=int, default=5, help="MetricValue rows seeded per metric")
     parser.add_argument(

@@ -6,16 +6,12 @@ import asyncio
 import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from herald.config import Settings, load_settings
 from herald.errors import ConfigError
-
-if TYPE_CHECKING:
-    from herald.runtime import Runtime
 
 
 def _settings() -> Settings:
@@ -116,12 +112,13 @@ def _announce(host: str, port: int, key: str | None) -> None:
     click.echo("")
 
 
-def _run_until_signalled(loop_part: Callable[[Runtime, asyncio.Event], Awaitable[None]]) -> None:
-    """Migrate, then run one loop (worker or scheduler) until SIGINT or SIGTERM."""
+def _run_until_signalled(command: str) -> None:
+    """Migrate, then run the loops of ``command``'s roles (worker or scheduler) until SIGINT or SIGTERM."""
     settings = _settings()
     _logging(settings)
 
     async def run() -> None:
+        from herald import loops
         from herald.runtime import Runtime
         from herald.storage.migrate import upgrade
 
@@ -132,7 +129,7 @@ def _run_until_signalled(loop_part: Callable[[Runtime, asyncio.Event], Awaitable
             loop.add_signal_handler(sig, stop.set)
         try:
             await upgrade(rt.engine)
-            await loop_part(rt, stop)
+            await loops.run(rt, stop, loops.COMMANDS[command])
         finally:
             await rt.close()
 
@@ -142,39 +139,14 @@ def _run_until_signalled(loop_part: Callable[[Runtime, asyncio.Event], Awaitable
 @main.command()
 def worker() -> None:
     """A worker alone (deliveries and inbound routing): run several against one PostgreSQL to scale out."""
-
-    async def part(rt: Runtime, stop: asyncio.Event) -> None:
-        from herald.conversations.processor import Processor
-        from herald.messaging.worker import Worker
-
-        w = Worker(rt)
-        await asyncio.gather(w.run(stop), Processor(rt).run(stop))
-        await w.stop_heartbeat()
-
-    _run_until_signalled(part)
+    _run_until_signalled("worker")
 
 
 @main.command()
 def scheduler() -> None:
     """Schedules, monitors, trigger reactions, event deliveries and retention: any number may share one
     PostgreSQL."""
-
-    async def part(rt: Runtime, stop: asyncio.Event) -> None:
-        from herald import retention
-        from herald.events import dispatcher
-        from herald.monitoring import engine
-        from herald.scheduling.scheduler import Scheduler
-        from herald.triggers import reactions
-
-        await asyncio.gather(
-            Scheduler(rt).run(stop),
-            engine.run_forever(rt, stop),
-            dispatcher.run_forever(rt, stop),
-            reactions.run_forever(rt, stop),
-            retention.run_forever(rt, stop),
-        )
-
-    _run_until_signalled(part)
+    _run_until_signalled("scheduler")
 
 
 @main.command()

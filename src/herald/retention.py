@@ -18,8 +18,6 @@ minutes; ``herald purge`` runs it once.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
@@ -28,10 +26,12 @@ from typing import Any
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.background import Loop
 from herald.errors import NotFound
 from herald.otp import service as otp
 from herald.otp.policy import MAX_WINDOW_SECONDS
 from herald.runtime import Runtime
+from herald.storage import claims
 from herald.storage.models import DevInboxMessage, Message, OtpSend, OtpVerification, Tenant
 from herald.storage.types import utcnow
 
@@ -75,7 +75,7 @@ async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH)
     counts = PurgeCounts()
     while True:
         async with rt.sessions.begin() as session:
-            expired = await otp.expire_overdue(rt, session, now, batch)
+            expired = await otp.expire_overdue(session, now, batch)
         counts.verifications_expired += expired
         if expired < batch:
             break
@@ -113,17 +113,16 @@ async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH)
     return counts
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = INTERVAL_SECONDS) -> None:
-    """The loop of ``herald serve`` and ``herald scheduler``: a pass at start, then one each interval."""
-    while not stop.is_set():
-        try:
-            counts = await purge(rt)
-            if counts.total:
-                log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in asdict(counts).items() if v))
-        except Exception:
-            log.exception("retention pass failed; trying again at the next interval")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+async def run_pass(rt: Runtime) -> int:
+    """One retention pass (:func:`purge` drains everything due), logged when it removed anything."""
+    counts = await purge(rt)
+    if counts.total:
+        log.info("retention: %s", ", ".join(f"{k} {v}" for k, v in asdict(counts).items() if v))
+    return counts.total
+
+
+# A pass at start, then one each interval (never at once: a pass leaves nothing due behind).
+LOOPS = (Loop("retention", "scheduler", run_pass=run_pass, interval=INTERVAL_SECONDS),)
 
 
 async def _delete(rt: Runtime, table: Table, conditions: list[ColumnElement[bool]], batch: int) -> int:
@@ -131,10 +130,7 @@ async def _delete(rt: Runtime, table: Table, conditions: list[ColumnElement[bool
     total = 0
     while True:
         async with rt.sessions.begin() as session:
-            chosen = select(table.c.id).where(*conditions).limit(batch)
-            if rt.dialect == "postgresql":
-                chosen = chosen.with_for_update(skip_locked=True)
-            ids = list((await session.execute(chosen)).scalars())
+            ids = await claims.claim(session, select(table.c.id).where(*conditions).limit(batch))
             if ids:
                 await session.execute(delete(table).where(table.c.id.in_(ids)))
         total += len(ids)

@@ -5,6 +5,7 @@ still in flight, recent, or in a tenant without a period stays."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
 from herald import retention
+from herald.background import run_loop
 from herald.cli import main
 from herald.messaging.worker import Worker
 from herald.runtime import Runtime
@@ -160,7 +162,7 @@ async def test_the_scheduler_loop_runs_it(
             return str((await session.execute(select(OtpVerification.status))).scalar_one())
 
     stop = asyncio.Event()
-    loop = asyncio.create_task(retention.run_forever(rt, stop, interval=0.05))
+    loop = asyncio.create_task(run_loop(replace(retention.LOOPS[0], interval=0.05), rt, stop))
     for _ in range(200):
         if await stored_status() == "expired":
             break

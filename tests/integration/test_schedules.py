@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select, update
 
 from herald.runtime import Runtime
-from herald.scheduling import service
+from herald.scheduling import scheduler, service
 from herald.security import verify_standard_webhook
 from herald.storage.models import Message, Schedule, ScheduleExecution
 from tests.conftest import make_agent, use_transport
@@ -336,3 +336,29 @@ async def test_two_schedulers_never_fire_one_run_twice(
         executions = (await session.execute(select(func.count(ScheduleExecution.id)))).scalar_one()
         messages = (await session.execute(select(func.count(Message.id)))).scalar_one()
     assert (executions, messages) == (60, 60)
+
+
+@pytest.mark.usefixtures("bot")
+async def test_agent_tasks_left_dispatching_by_a_dead_process_are_dispatched_once_more(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    created = await create(client, auth, daily())
+    long_ago, recently = datetime.now(UTC) - timedelta(minutes=10), datetime.now(UTC) - timedelta(minutes=1)
+    async with rt.sessions.begin() as session:
+        schedule = await session.get(Schedule, created["id"])
+        assert schedule is not None
+        tenant_id = schedule.tenant_id
+        session.add_all(
+            ScheduleExecution(id=f"exe_{name}", tenant_id=tenant_id, schedule_id=created["id"],
+                              due_at=executed - timedelta(hours=i), executed_at=executed, outcome="dispatching")
+            for i, (name, executed) in enumerate([("stuck1", long_ago), ("stuck2", long_ago), ("busy", recently)])
+        )  # fmt: skip
+    dispatched: list[list[str]] = []
+
+    async def dispatch_tasks(rt: Runtime, ids: list[str]) -> None:
+        dispatched.append(sorted(ids))
+
+    monkeypatch.setattr(service, "dispatch_tasks", dispatch_tasks)
+    assert await scheduler.redispatch_stuck(rt) == 2
+    assert await scheduler.redispatch_stuck(rt) == 0  # stamped as executed now: not stuck again at once
+    assert dispatched == [["exe_stuck1", "exe_stuck2"]]

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 
-from herald import dashboard, retention
+from herald import dashboard, loops
 from herald.api import problems
 from herald.api.routes import (
     agents,
@@ -29,42 +29,27 @@ from herald.api.routes import (
     triggers,
 )
 from herald.config import Settings
-from herald.conversations.processor import Processor
-from herald.events import dispatcher as event_dispatcher
-from herald.messaging.worker import Worker
-from herald.monitoring import engine as monitor_engine
 from herald.runtime import Runtime
-from herald.scheduling.scheduler import Scheduler
-from herald.triggers import reactions as trigger_reactions
 
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
-    """Build the app. With ``run_worker`` the process also runs a worker (the embedded ``herald serve`` mode)."""
+    """Build the app. With ``run_worker`` the process also runs every background loop, worker and scheduler
+    (the embedded ``herald serve`` mode; :mod:`herald.loops` lists them)."""
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         rt = runtime or Runtime(settings)
         app.state.runtime = rt
         stop = asyncio.Event()
-        tasks = []
-        if run_worker:
-            worker = Worker(rt)
-            app.state.worker = worker
-            tasks.append(asyncio.create_task(worker.run(stop)))
-            tasks.append(asyncio.create_task(Scheduler(rt).run(stop)))
-            tasks.append(asyncio.create_task(monitor_engine.run_forever(rt, stop)))
-            tasks.append(asyncio.create_task(event_dispatcher.run_forever(rt, stop)))
-            tasks.append(asyncio.create_task(trigger_reactions.run_forever(rt, stop)))
-            tasks.append(asyncio.create_task(retention.run_forever(rt, stop)))
-            tasks.append(asyncio.create_task(Processor(rt).run(stop)))
+        # Every role's loops (the worker withdraws its heartbeat as it stops).
+        running = asyncio.create_task(loops.run(rt, stop, loops.COMMANDS["serve"])) if run_worker else None
         try:
             yield
         finally:
             stop.set()
             rt.waker.wake()
-            if tasks:
-                await asyncio.gather(*tasks)
-                await app.state.worker.stop_heartbeat()
+            if running is not None:
+                await running
             if runtime is None:
                 await rt.close()
 

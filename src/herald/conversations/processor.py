@@ -13,7 +13,6 @@ conversation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import socket
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from sqlalchemy import and_, bindparam, exists, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
+from herald.background import Loop
 from herald.batching import GroupCommit
 from herald.conversations import service
 from herald.errors import RequestError
@@ -32,6 +32,7 @@ from herald.messaging import service as messages
 from herald.messaging.waker import Waker
 from herald.routing import planner
 from herald.runtime import Runtime
+from herald.storage import claims
 from herald.storage.models import Agent, Channel, Conversation, RoutingRule
 from herald.storage.models import InboundMessage as InboundRow
 from herald.storage.types import utcnow
@@ -119,19 +120,13 @@ class Processor:
             .order_by(InboundRow.next_attempt_at, InboundRow.id)
             .limit(limit)
         )
-        if self.rt.dialect == "postgresql":
-            ready = ready.with_for_update(skip_locked=True)
         lease = now + timedelta(seconds=max(self.rt.settings.lease_seconds, MIN_LEASE_SECONDS))
         async with self.rt.sessions.begin() as session:
-            result = await session.execute(
-                update(InboundRow)
-                .where(InboundRow.id.in_(ready.scalar_subquery()))
-                .values(status="processing", lease_owner=self.owner, lease_expires_at=lease,
-                        attempts=InboundRow.attempts + 1)
-                .returning(InboundRow.id)
-                .execution_options(synchronize_session=False)
-            )  # fmt: skip
-            return sorted(result.scalars())
+            claimed = await claims.claim(session, ready, lease=claims.Stamp(
+                status="processing", lease_owner=self.owner, lease_expires_at=lease,
+                attempts=InboundRow.attempts + 1,
+            ))  # fmt: skip
+        return sorted(claimed)
 
     async def reclaim(self) -> None:
         async with self.rt.sessions.begin() as session:
@@ -327,6 +322,9 @@ def _callback_body(
     }  # fmt: skip
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event) -> None:
-    with contextlib.suppress(asyncio.CancelledError):
-        await Processor(rt).run(stop)
+async def run_processor(rt: Runtime, stop: asyncio.Event) -> None:
+    """The inbound loop: one processor until ``stop``."""
+    await Processor(rt).run(stop)
+
+
+LOOPS = (Loop("inbound", "worker", runner=run_processor),)

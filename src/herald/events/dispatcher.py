@@ -11,7 +11,6 @@ subscription. It runs in its own loop, apart from the message worker.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from datetime import timedelta
@@ -22,12 +21,14 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from herald.background import Loop
 from herald.channels.base import parse_retry_after
 from herald.events import feed
 from herald.ids import new_id
 from herald.netguard import BlockedDestination
 from herald.runtime import Runtime
 from herald.security import standard_webhook_signature
+from herald.storage import claims
 from herald.storage.models import Event, EventDelivery, EventSubscription
 from herald.storage.types import utcnow
 
@@ -35,6 +36,7 @@ log = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=10)
 RETRY_SCHEDULE = (5, 300, 1800, 7200, 18_000, 36_000, 50_400, 72_000, 86_400)  # seconds after each failure
 CURSOR = "subscriptions"
+LEASE = timedelta(minutes=2)  # a delivery being sent is not due again before this
 
 
 async def fan_out(rt: Runtime, *, limit: int = 2000) -> int:
@@ -80,20 +82,15 @@ async def fan_out(rt: Runtime, *, limit: int = 2000) -> int:
 async def send_due(rt: Runtime, *, limit: int = 100) -> int:
     """Send deliveries that are due; returns how many were tried."""
     now = utcnow()
+    due = (
+        select(EventDelivery.id)
+        .where(EventDelivery.status == "pending", EventDelivery.next_attempt_at <= now)
+        .order_by(EventDelivery.next_attempt_at)
+        .limit(limit)
+    )
     async with rt.sessions.begin() as session:
-        query = (
-            select(EventDelivery)
-            .where(EventDelivery.status == "pending", EventDelivery.next_attempt_at <= now)
-            .order_by(EventDelivery.next_attempt_at)
-            .limit(limit)
-        )
-        if rt.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        due = list((await session.execute(query)).scalars())
         # Lease them: push the next attempt out so another sender leaves them alone while we try.
-        for delivery in due:
-            delivery.next_attempt_at = now + timedelta(minutes=2)
-        ids = [d.id for d in due]
+        ids = await claims.claim(session, due, lease=claims.Stamp(next_attempt_at=now + LEASE))
     if not ids:
         return 0
     await asyncio.gather(*(_send_one(rt, delivery_id) for delivery_id in ids))
@@ -179,15 +176,10 @@ async def _retry(
         delivery.next_attempt_at = utcnow() + timedelta(seconds=wait)
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 1.0) -> None:
-    """The event loop for ``herald serve`` and ``herald scheduler``."""
-    while not stop.is_set():
-        busy = 0
-        try:
-            busy = await fan_out(rt) + await send_due(rt)
-        except Exception:
-            log.exception("event dispatch pass failed; trying again shortly")
-        if busy:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+async def dispatch(rt: Runtime) -> int:
+    """One pass: fan new events out to subscriptions, then send what is due; returns how much it did."""
+    return await fan_out(rt) + await send_due(rt)
+
+
+# Any work at all runs the pass again at once: a fan-out makes deliveries that are due now.
+LOOPS = (Loop("event deliveries", "scheduler", run_pass=dispatch, interval=1.0, batch=1),)

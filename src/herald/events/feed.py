@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.storage import claims, sql
 from herald.storage.models import Event, EventCursor
 from herald.storage.types import utcnow
 
@@ -48,20 +49,12 @@ def horizon_id(settle: timedelta, *, before: datetime | None = None) -> str:
     return f"evt_{int(cutoff.timestamp() * 1000):012x}"
 
 
-# The start of the oldest transaction that has written something and is still open (other than ours): an event
-# it built may commit later with an older id, so readers stop short of it however long it runs.
-_OLDEST_WRITER = text(
-    "SELECT min(xact_start) FROM pg_stat_activity "
-    "WHERE datname = current_database() AND backend_xid IS NOT NULL AND pid <> pg_backend_pid()"
-)
-
-
 async def safe_horizon(session: AsyncSession, dialect: str, settle: timedelta) -> str:
     """The id below which every event is committed or never will be: a settle time behind now, and on
     PostgreSQL also behind the oldest open writing transaction (a long bulk insert, say)."""
     oldest = None
     if dialect == "postgresql":
-        oldest = (await session.execute(_OLDEST_WRITER)).scalar_one_or_none()
+        oldest = (await session.execute(sql.OLDEST_WRITER)).scalar_one_or_none()
         if oldest is not None:
             oldest = oldest - timedelta(seconds=1)  # margin for the clocks of the hosts that build ids
     return horizon_id(settle, before=oldest)
@@ -78,10 +71,8 @@ async def claim(
 ) -> Batch:
     """The cursor (locked for this transaction) and the events after it, of ``types`` if given. The cursor is
     ``None`` when another process holds it or it was only just created."""
-    query = select(EventCursor).where(EventCursor.name == name)
-    if dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    cursor = (await session.execute(query)).scalar_one_or_none()
+    held = await claims.claim(session, select(EventCursor).where(EventCursor.name == name))
+    cursor = held[0] if held else None
     if cursor is None:
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         await session.execute(

@@ -1,8 +1,9 @@
-"""Named SQL for the outbox's hot paths: claim, reclaim expired leases, expire stale approvals.
+"""The outbox's side of the claim: what a claimed message carries, and the claim itself.
 
-The claim is one statement: pick due rows in priority order, lock them (``FOR UPDATE SKIP LOCKED`` on
-PostgreSQL, so concurrent workers take disjoint rows; SQLite runs it inside BEGIN IMMEDIATE, one writer at a
-time), mark them leased and return them.
+The statements are in :mod:`herald.storage.sql` with the other hot SQL (the claim is ``OUTBOX_CLAIM``: pick
+due rows in priority order, lock them (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent workers take
+disjoint rows; SQLite runs it inside BEGIN IMMEDIATE, one writer at a time), mark them leased and return
+them), run through :func:`herald.storage.claims.claim` like every other loop's claim.
 """
 
 from __future__ import annotations
@@ -11,67 +12,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, Integer, LargeBinary, String, bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import TextualSelect
 
-from herald.storage.types import UTCDateTime
+from herald.storage import claims, sql
 
-_TS = UTCDateTime()
-
-_CLAIM = """
-UPDATE messages
-   SET status = 'sending', lease_owner = :owner, lease_expires_at = :lease_until,
-       attempts = attempts + 1, updated_at = :now
- WHERE id IN (
-       SELECT id FROM messages
-        WHERE status = 'queued' AND run_at <= :now
-        ORDER BY priority, run_at
-        LIMIT :limit {lock})
-RETURNING id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, subject, content,
-          attempts, max_attempts, priority, route_plan, route_step, sealed_content, reply_context
-"""
-
-# A lease that ran out means its worker died (or stalled past the lease): put the row back, or fail it if its
-# attempts are spent, so a message that kills workers cannot kill them forever. A finished message drops its
-# sealed content (see Message.sealed_content).
-RECLAIM = text(
-    """
-UPDATE messages
-   SET status = CASE WHEN attempts >= max_attempts THEN 'failed' ELSE 'queued' END,
-       sealed_content = CASE WHEN attempts >= max_attempts THEN NULL ELSE sealed_content END,
-       last_error = 'lease expired: the worker holding it stopped',
-       lease_owner = NULL, lease_expires_at = NULL, run_at = :now, updated_at = :now
- WHERE status = 'sending' AND lease_expires_at < :now
-RETURNING id, tenant_id, platform, status
-"""
-).bindparams(bindparam("now", type_=_TS))
-
-EXPIRE_APPROVALS = text(
-    """
-UPDATE messages SET status = 'expired', expires_at = NULL, sealed_content = NULL, updated_at = :now
- WHERE status = 'pending_approval' AND expires_at <= :now
-RETURNING id, tenant_id, platform
-"""
-).bindparams(bindparam("now", type_=_TS))
-
-QUEUE_DEPTH = text(
-    "SELECT status, COUNT(*) FROM messages WHERE status IN ('queued', 'sending', 'pending_approval') GROUP BY status"
-)
-
-
-def claim_statement(dialect: str) -> TextualSelect:
-    lock = "FOR UPDATE SKIP LOCKED" if dialect == "postgresql" else ""
-    return (
-        text(_CLAIM.format(lock=lock))
-        .bindparams(
-            bindparam("now", type_=_TS),
-            bindparam("lease_until", type_=_TS),
-            bindparam("owner", type_=String()),
-            bindparam("limit", type_=Integer()),
-        )
-        .columns(simulated=Boolean(), route_plan=JSON(), sealed_content=LargeBinary(), reply_context=JSON())
-    )
+# The outbox's housekeeping statements, under the names the worker and /metrics know them by.
+RECLAIM = sql.OUTBOX_RECLAIM
+EXPIRE_APPROVALS = sql.EXPIRE_APPROVALS
+QUEUE_DEPTH = sql.QUEUE_DEPTH
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,14 +48,13 @@ class Claimed:
 
 
 async def claim(
-    session: AsyncSession, dialect: str, owner: str, limit: int, now: datetime, lease_seconds: float
+    session: AsyncSession, owner: str, limit: int, now: datetime, lease_seconds: float
 ) -> list[Claimed]:
-    if dialect == "postgresql":
-        # Walk ix_messages_claim in order and stop at the limit. Without fresh statistics the planner would
-        # read every queued row and sort them, which grows with the backlog.
-        await session.execute(text("SET LOCAL enable_sort = off"))
-    result = await session.execute(
-        claim_statement(dialect),
+    """Lease up to ``limit`` due messages to ``owner`` for ``lease_seconds``: one statement (after its
+    planner setting on PostgreSQL), nothing else on the worker's claim path."""
+    rows = await claims.claim(
+        session,
+        sql.OUTBOX_CLAIM,
         {"owner": owner, "limit": limit, "now": now, "lease_until": now + timedelta(seconds=lease_seconds)},
     )
-    return [Claimed(**row._mapping) for row in result]
+    return [Claimed(**row._mapping) for row in rows]

@@ -22,6 +22,7 @@ from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import audit_row, event_row
+from herald.background import Loop
 from herald.channels import Channel, OutboundMessage
 from herald.errors import ConfigError, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from herald.ids import new_id
@@ -148,9 +149,7 @@ class Worker:
 
     async def _claim(self, limit: int) -> list[outbox.Claimed]:
         async with self.rt.sessions.begin() as session:
-            claimed = await outbox.claim(
-                session, self.rt.dialect, self.id, limit, utcnow(), self.rt.settings.lease_seconds
-            )
+            claimed = await outbox.claim(session, self.id, limit, utcnow(), self.rt.settings.lease_seconds)
         self.claimed_total += len(claimed)
         return claimed
 
@@ -500,6 +499,19 @@ class Worker:
                     .where(WorkerHeartbeat.id == self.id)
                     .values(last_seen=utcnow() - timedelta(days=1))
                 )
+
+
+async def run_worker(rt: Runtime, stop: asyncio.Event) -> None:
+    """The outbox loop: one worker until ``stop``; then its heartbeat is withdrawn, so ``/health`` stops
+    counting it at once rather than when the heartbeat ages out."""
+    worker = Worker(rt)
+    try:
+        await worker.run(stop)
+    finally:
+        await worker.stop_heartbeat()
+
+
+LOOPS = (Loop("outbox", "worker", runner=run_worker),)
 
 
 @dataclass

@@ -14,7 +14,6 @@ windows delay notices until the window ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -24,6 +23,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.audit import event_row
+from herald.background import Loop
 from herald.errors import RequestError
 from herald.ids import new_id
 from herald.messaging import service as messages
@@ -31,11 +31,13 @@ from herald.messaging.service import Intent, Priority
 from herald.monitoring import conditions, sources
 from herald.routing.quiet_hours import QuietHours
 from herald.runtime import Runtime
+from herald.storage import claims
 from herald.storage.models import Event, Monitor, MonitorAlert
 from herald.storage.types import utcnow
 from herald.tenancy.service import Principal
 
 log = logging.getLogger(__name__)
+BATCH = 500
 DEFAULT_TEMPLATE = "{{monitor_name}} is {{state}}: value {{value}} (threshold {{threshold}}) since {{since}}"
 
 
@@ -60,25 +62,25 @@ async def check(rt: Runtime, monitor: Monitor, read_timeout: float) -> condition
 
 
 async def run_due(
-    rt: Runtime, *, limit: int = 500, concurrency: int = 100, read_timeout: float = 10.0
+    rt: Runtime, *, limit: int = BATCH, concurrency: int = 100, read_timeout: float = 10.0
 ) -> int:
     """Check every monitor due now (one batch); returns how many were checked."""
     now = utcnow()
+
+    def lease(monitor: Monitor) -> None:
+        # From the due time, not from now: a check's lag must not push every later check back.
+        interval = timedelta(seconds=monitor.check_interval_seconds)
+        monitor.next_check_at = max((monitor.next_check_at or now) + interval, now)
+        monitor.last_check_at = now
+
+    query = (
+        select(Monitor)
+        .where(Monitor.status == "active", Monitor.next_check_at <= now)
+        .order_by(Monitor.next_check_at)
+        .limit(limit)
+    )
     async with rt.sessions.begin() as session:
-        query = (
-            select(Monitor)
-            .where(Monitor.status == "active", Monitor.next_check_at <= now)
-            .order_by(Monitor.next_check_at)
-            .limit(limit)
-        )
-        if rt.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        due = list((await session.execute(query)).scalars())
-        for monitor in due:
-            # From the due time, not from now: a check's lag must not push every later check back.
-            interval = timedelta(seconds=monitor.check_interval_seconds)
-            monitor.next_check_at = max((monitor.next_check_at or now) + interval, now)
-            monitor.last_check_at = now
+        due = await claims.claim(session, query, lease=lease)
     if not due:
         return 0
     gate = asyncio.Semaphore(concurrency)
@@ -289,15 +291,5 @@ def _alert_status(prepared: list[messages.Prepared], held_until: datetime | None
     return "queued"
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 0.2) -> None:
-    """The monitor loop for ``herald serve`` and ``herald scheduler``."""
-    while not stop.is_set():
-        checked = 0
-        try:
-            checked = await run_due(rt)
-        except Exception:
-            log.exception("monitor pass failed; trying again shortly")
-        if checked >= 500:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+# A full batch runs the pass again at once; otherwise five times a second, so a check is at most that late.
+LOOPS = (Loop("monitors", "scheduler", run_pass=run_due, interval=0.2, batch=BATCH),)

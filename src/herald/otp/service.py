@@ -39,6 +39,7 @@ from herald.otp.policy import OtpPolicy, load_policy
 from herald.routing import planner
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
+from herald.storage import claims
 from herald.storage.models import AuditEntry, Contact, Event, Message, OtpSend, OtpVerification, Tenant
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
@@ -263,17 +264,16 @@ async def cancel(
     return verification
 
 
-async def expire_overdue(rt: Runtime, session: AsyncSession, now: datetime, limit: int = 1000) -> int:
-    """Mark pending verifications past their time expired (the retention job calls this); return how many."""
+async def expire_overdue(session: AsyncSession, now: datetime, limit: int = 1000) -> int:
+    """Mark pending verifications past their time expired (the retention job calls this); return how many.
+    Claimed without a lease: they are finished in the caller's transaction."""
     query = (
         select(OtpVerification)
         .where(OtpVerification.status == PENDING, OtpVerification.expires_at <= now)
         .order_by(OtpVerification.expires_at)
         .limit(limit)
     )
-    if rt.dialect == "postgresql":
-        query = query.with_for_update(skip_locked=True)
-    overdue = list((await session.execute(query)).scalars())
+    overdue = await claims.claim(session, query)
     for verification in overdue:
         system = Principal(tenant_id=verification.tenant_id, key_id="retention", is_admin=True, kind="system")
         await _finish(session, system, verification, EXPIRED, now)

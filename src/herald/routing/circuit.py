@@ -10,39 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Integer, String, Text, bindparam, select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.storage import sql
 from herald.storage.models import ChannelHealth
-from herald.storage.types import UTCDateTime
 
 THRESHOLD = 5
 COOLDOWN = timedelta(seconds=30)
-
-_TS = UTCDateTime()
-_FAILURES = text(
-    """
-INSERT INTO channel_health (channel_id, state, consecutive_failures, opened_at, last_error, updated_at)
-VALUES (:cid, CASE WHEN :n >= :threshold THEN 'open' ELSE 'closed' END, :n,
-        CASE WHEN :n >= :threshold THEN :now END, :err, :now)
-ON CONFLICT (channel_id) DO UPDATE SET
-    consecutive_failures = channel_health.consecutive_failures + :n,
-    state = CASE WHEN channel_health.consecutive_failures + :n >= :threshold THEN 'open' ELSE channel_health.state END,
-    opened_at = CASE WHEN channel_health.consecutive_failures + :n >= :threshold THEN :now
-                     ELSE channel_health.opened_at END,
-    last_error = :err, updated_at = :now
-"""
-).bindparams(
-    bindparam("now", type_=_TS),
-    bindparam("n", type_=Integer()),
-    bindparam("threshold", type_=Integer()),
-    bindparam("cid", type_=String()),
-    bindparam("err", type_=Text()),
-)
-_SUCCESS = text(
-    "UPDATE channel_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, updated_at = :now "
-    "WHERE channel_id = :cid AND (state <> 'closed' OR consecutive_failures > 0)"
-).bindparams(bindparam("now", type_=_TS))
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +54,10 @@ async def record(
 ) -> None:
     """Apply one batch's results: a success closes the circuit, failures add up towards opening it."""
     for cid in successes - failures.keys():
-        await session.execute(_SUCCESS, {"cid": cid, "now": now})
+        await session.execute(sql.CIRCUIT_SUCCESS, {"cid": cid, "now": now})
     for cid, (count, error) in failures.items():
         if cid in successes:
-            await session.execute(_SUCCESS, {"cid": cid, "now": now})
+            await session.execute(sql.CIRCUIT_SUCCESS, {"cid": cid, "now": now})
         await session.execute(
-            _FAILURES, {"cid": cid, "n": count, "threshold": THRESHOLD, "err": error, "now": now}
+            sql.CIRCUIT_FAILURES, {"cid": cid, "n": count, "threshold": THRESHOLD, "err": error, "now": now}
         )

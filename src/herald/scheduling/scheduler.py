@@ -1,62 +1,53 @@
-"""The scheduler loop: run due schedules, and re-dispatch agent tasks whose dispatcher died."""
+"""The scheduler's loops: run due schedules, and re-dispatch agent tasks whose dispatcher died."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
+from herald.background import Loop
 from herald.runtime import Runtime
 from herald.scheduling import service
+from herald.storage import claims
 from herald.storage.models import ScheduleExecution
 from herald.storage.types import utcnow
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)
+BATCH = 500
+STUCK_BATCH = 50
 
 
-class Scheduler:
-    def __init__(self, rt: Runtime, interval: float = 1.0, batch: int = 500) -> None:
-        self.rt = rt
-        self.interval = interval
-        self.batch = batch
+async def run_schedules(rt: Runtime) -> int:
+    """One pass: run a batch of due schedules; returns how many ran (sent, failed, skipped or dispatched)."""
+    counts = await service.run_due(rt, limit=BATCH)
+    return counts.sent + counts.failed + counts.skipped + len(counts.tasks)
 
-    async def run(self, stop: asyncio.Event) -> None:
-        log.info("scheduler started")
-        while not stop.is_set():
-            try:
-                counts = await service.run_due(self.rt, limit=self.batch)
-                await self.redispatch_stuck()
-            except Exception:
-                log.exception("scheduler: a pass failed; trying again shortly")
-                counts = service.RunCounts()
-            if counts.sent + counts.failed + counts.skipped + len(counts.tasks) >= self.batch:
-                continue  # more are due right now
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), self.interval)
-        log.info("scheduler stopped")
 
-    async def redispatch_stuck(self) -> None:
-        """Agent tasks claimed by a process that died before calling the agent: call it now (at-least-once)."""
-        now = utcnow()
-        async with self.rt.sessions.begin() as session:
-            query = (
-                select(ScheduleExecution.id)
-                .where(
-                    ScheduleExecution.outcome == "dispatching",
-                    ScheduleExecution.executed_at < now - STUCK_AFTER,
-                )
-                .limit(50)
+async def redispatch_stuck(rt: Runtime) -> int:
+    """Agent tasks claimed by a process that died before calling the agent: call them now (at-least-once).
+    Returns how many."""
+    now = utcnow()
+    async with rt.sessions.begin() as session:
+        # Stamped now: stuck again only after another STUCK_AFTER, if this process dies as well.
+        ids = await claims.claim(
+            session,
+            select(ScheduleExecution.id)
+            .where(
+                ScheduleExecution.outcome == "dispatching", ScheduleExecution.executed_at < now - STUCK_AFTER
             )
-            if self.rt.dialect == "postgresql":
-                query = query.with_for_update(skip_locked=True)
-            ids = list((await session.execute(query)).scalars())
-            if ids:
-                await session.execute(
-                    update(ScheduleExecution).where(ScheduleExecution.id.in_(ids)).values(executed_at=now)
-                )
-        if ids:
-            await service.dispatch_tasks(self.rt, ids)
+            .limit(STUCK_BATCH),
+            lease=claims.Stamp(executed_at=now),
+        )
+    if ids:
+        await service.dispatch_tasks(rt, ids)
+    return len(ids)
+
+
+LOOPS = (
+    Loop("schedules", "scheduler", run_pass=run_schedules, interval=1.0, batch=BATCH),
+    # Apart from the schedules, so agents that answer slowly never hold up a due schedule.
+    Loop("stuck agent tasks", "scheduler", run_pass=redispatch_stuck, interval=1.0, batch=STUCK_BATCH),
+)

@@ -25,6 +25,7 @@ from herald.messaging.service import Intent, Priority
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.scheduling.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
+from herald.storage import claims
 from herald.storage.models import Agent, AuditEntry, Event, Schedule, ScheduleExecution
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
@@ -305,9 +306,8 @@ async def run_due(rt: Runtime, *, tenant_id: str | None = None, limit: int = 200
         )
         if tenant_id is not None:
             query = query.where(Schedule.tenant_id == tenant_id)
-        if rt.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        for schedule in (await session.execute(query)).scalars():
+        # No lease: each runs in this transaction, and its next run moves on before the locks are released.
+        for schedule in await claims.claim(session, query):
             await _run_one(rt, session, schedule, batch, advance=True)
         await batch.write(rt, session)
     if batch.counts.tasks:

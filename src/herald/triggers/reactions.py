@@ -7,14 +7,13 @@ records the event's id in its payload digest, so an event handed over twice (at 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select, tuple_
 
+from herald.background import Loop
 from herald.events import feed
 from herald.runtime import Runtime
 from herald.storage.models import Event, Trigger, TriggerFiring
@@ -93,16 +92,10 @@ async def _fire_for(rt: Runtime, events: list[Event]) -> None:
             await service.fire(rt, trigger, payload, source=trigger.trigger_type, call_now=False)
 
 
-async def run_forever(rt: Runtime, stop: asyncio.Event, interval: float = 0.5) -> None:
-    """The reaction loop of ``herald serve`` and ``herald scheduler``: schedule and monitor triggers, and agent
-    calls that a dead process left owed."""
-    while not stop.is_set():
-        busy = 0
-        try:
-            busy = await react(rt) + await service.recover(rt)
-        except Exception:
-            log.exception("trigger reaction pass failed; trying again shortly")
-        if busy:
-            continue
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), interval)
+async def run_pass(rt: Runtime) -> int:
+    """One pass: react to new events, then make agent calls a dead process left owed; returns how many."""
+    return await react(rt) + await service.recover(rt)
+
+
+# Any work at all runs the pass again at once; otherwise twice a second.
+LOOPS = (Loop("trigger reactions", "scheduler", run_pass=run_pass, interval=0.5, batch=1),)

@@ -30,6 +30,7 @@ from herald.messaging.service import Intent
 from herald.routing.recipients import recipient_problem
 from herald.runtime import Runtime
 from herald.security import new_webhook_secret
+from herald.storage import claims
 from herald.storage.models import (
     Agent,
     AuditEntry,
@@ -290,17 +291,14 @@ async def recover(rt: Runtime, *, limit: int = 20) -> int:
     """Make the agent calls of firings whose process died before settling them; returns how many."""
     now = utcnow()
     async with rt.sessions.begin() as session:
-        query = (
+        owed = await claims.claim(
+            session,
             select(TriggerFiring)
             .where(TriggerFiring.outcome == "dispatching", TriggerFiring.next_attempt_at <= now)
             .order_by(TriggerFiring.next_attempt_at)
-            .limit(limit)
+            .limit(limit),
+            lease=claims.hold(TriggerFiring.next_attempt_at, CALL_LEASE),
         )
-        if rt.dialect == "postgresql":
-            query = query.with_for_update(skip_locked=True)
-        owed = list((await session.execute(query)).scalars())
-        for firing in owed:
-            firing.next_attempt_at = now + CALL_LEASE
         triggers = {
             t.id: t
             for t in (
