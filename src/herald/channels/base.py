@@ -1,6 +1,8 @@
 """The channel protocol: a channel is declarations plus one async ``send``.
 
-``send`` returns the provider's message id or raises :class:`~herald.errors.RetryableDeliveryError` (with the
+``send`` delivers exactly one provider message: the pipeline splits long content once, with :meth:`Channel.parts_of`,
+and calls the adapter once per part (see :mod:`herald.messaging.parts`), so an adapter never loops over chunks and a
+retry can skip the parts already delivered. ``send`` returns the provider's message id or raises :class:`~herald.errors.RetryableDeliveryError` (with the
 provider's retry-after when it gave one) or :class:`~herald.errors.PermanentDeliveryError`. Retries, leases, rate
 limits and bookkeeping live in the worker, not here.
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 import email.utils
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -32,7 +34,10 @@ class OutboundMessage:
     subject: str | None = None
     attempt: int = 1
     # A reply in a conversation: {"reply_to": the provider's id of the message answered, "thread_id", ...}.
+    # The pipeline gives it to the first part of a split message only: one quoted reply, then the rest.
     reply_context: Mapping[str, Any] | None = None
+    # Which part of a split message ``content`` is (0-based; 0 when the message was not split).
+    part: int = 0
 
     def reply_to(self) -> str | None:
         """The provider's own id of the message this answers (inbound ids may be qualified as ``chat:id``)."""
@@ -67,10 +72,13 @@ class Channel(ABC):
     # Platforms this provider can speak for; "*" means any.
     platforms: ClassVar[frozenset[str]]
     credentials_model: ClassVar[type[BaseModel]] = NoCredentials
-    # Longest text one provider message takes. Longer content is split into several provider messages when
-    # ``split_long`` is set (chat platforms), else refused with a 422 when the message is accepted.
+    # Longest text one provider message takes. Longer content is split into several provider messages by the
+    # pipeline when ``split_long`` is set (chat platforms), else refused with a 422 when the message is accepted.
     max_length: ClassVar[int | None] = None
     split_long: ClassVar[bool] = False
+    # How many parts of a split message one provider call can carry (LINE's push takes five message objects).
+    # Above 1 the adapter overrides ``send_parts``; a call then succeeds or fails for all its parts together.
+    parts_per_call: ClassVar[int] = 1
     # Published rate limits (messages per second) per channel and per recipient; None means none known.
     requires_base_url: ClassVar[bool] = False  # self-hosted APIs (signal-cli REST) have no public origin
     rate_per_second: ClassVar[float | None] = None
@@ -102,7 +110,26 @@ class Channel(ABC):
 
     @abstractmethod
     async def send(self, message: OutboundMessage) -> str:
-        """Deliver ``message``; return the provider's message id."""
+        """Deliver ``message`` as one provider message; return the provider's message id."""
+
+    def parts_of(self, content: str) -> list[str]:
+        """The texts ``content`` goes out as, in order: split at ``max_length`` when the channel splits long text,
+        else the content whole (content too long for a channel that does not split is refused when accepted)."""
+        limit = self.max_length
+        if not self.split_long or limit is None or len(content) <= limit:
+            return [content]
+        return split_text(content, limit)
+
+    async def send_parts(self, message: OutboundMessage, texts: Sequence[str]) -> list[str]:
+        """Deliver consecutive parts of one message in one provider call; return one provider id per text.
+
+        The pipeline passes at most ``parts_per_call`` texts, with ``message`` addressed as the first of them
+        (``content`` is ``texts[0]``, ``part`` its index). The default sends that one part with ``send``; a
+        provider that takes several messages per request overrides this.
+        """
+        if len(texts) != 1:
+            raise ValueError(f"{self.provider} sends one part per call, not {len(texts)}")
+        return [await self.send(message)]
 
 
 def split_text(text: str, limit: int) -> list[str]:

@@ -1,7 +1,7 @@
 """Discord: a bot posts to a channel with ``POST /api/v10/channels/{channel_id}/messages``.
 
-Content is capped at 2,000 characters, so longer text goes out as several messages in order and the id is their
-snowflakes joined by ",". Errors are ``{"code": ..., "message": ...}`` with Discord's own codes (10003 Unknown
+Content is capped at 2,000 characters per message (the pipeline splits longer text and sends the parts in order);
+the id is the message's snowflake. Errors are ``{"code": ..., "message": ...}`` with Discord's own codes (10003 Unknown
 Channel, 50001 Missing Access, 50013 Missing Permissions, 50035 Invalid Form Body); a 429 says how long to wait in
 ``Retry-After`` (whole seconds) and in the body's ``retry_after`` (float seconds, preferred).
 """
@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from herald.channels.base import Channel, OutboundMessage, parse_retry_after, split_text
+from herald.channels.base import Channel, OutboundMessage, parse_retry_after
 from herald.channels.http import call, json_body, origin, raise_for_status
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -84,12 +84,9 @@ class DiscordBotChannel(Channel):
             f"{origin(self.config.base_url, self.default_origin)}"
             f"/api/v10/channels/{quote(message.recipient_id, safe='')}/messages"
         )
-        ids: list[str] = []
-        for chunk in split_text(message.content, MAX_CONTENT):
-            response = await call(
-                self.http, self.provider, "POST", url,
-                json={"content": chunk}, headers={"authorization": f"Bot {creds.bot_token}"},
-            )  # fmt: skip
-            raise_for_discord(response, self.provider)
-            ids.append(message_id(response, self.provider))
-        return ",".join(ids)
+        response = await call(
+            self.http, self.provider, "POST", url,
+            json={"content": message.content}, headers={"authorization": f"Bot {creds.bot_token}"},
+        )  # fmt: skip
+        raise_for_discord(response, self.provider)
+        return message_id(response, self.provider)

@@ -2,7 +2,8 @@
 
 The webhook URL (credentials) is the secret and names the channel, so ``recipient_id`` is not used. With
 ``wait=true`` Discord answers 200 with the message object (without it, 204 and no id). Errors and rate limits are
-Discord's as for bots; 404 with code 10015 (Unknown Webhook) means the webhook was deleted: permanent.
+Discord's as for bots; 404 with code 10015 (Unknown Webhook) means the webhook was deleted: permanent. One call
+sends one message of at most 2,000 characters (the pipeline splits longer text).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from herald.channels.base import Channel, OutboundMessage, split_text
+from herald.channels.base import Channel, OutboundMessage
 from herald.channels.discord_bot import MAX_CONTENT, message_id, raise_for_discord
 from herald.channels.http import call, rebase
 
@@ -58,9 +59,6 @@ class DiscordWebhookChannel(Channel):
         creds = DiscordWebhookCredentials.model_validate(self.config.credentials)
         # wait=true makes Discord answer with the message (and its id); the URL's own query (thread_id) stays.
         url = httpx.URL(rebase(creds.webhook_url, self.config.base_url)).copy_merge_params({"wait": "true"})
-        ids: list[str] = []
-        for chunk in split_text(message.content, MAX_CONTENT):
-            response = await call(self.http, self.provider, "POST", str(url), json={"content": chunk})
-            raise_for_discord(response, self.provider)
-            ids.append(message_id(response, self.provider))
-        return ",".join(ids)
+        response = await call(self.http, self.provider, "POST", str(url), json={"content": message.content})
+        raise_for_discord(response, self.provider)
+        return message_id(response, self.provider)

@@ -1,13 +1,15 @@
 """LINE Messaging API: push message with a channel access token.
 
 ``POST /v2/bot/message/push`` with ``{"to": <user, group or room id>, "messages": [{"type": "text", "text": ...}]}``
-(at most 5 messages a request). Text over 5,000 characters is split into chunks and up to 5 chunks go in each
-request, in order. The id is ``sentMessages[0].id`` (every sent message's id, joined with ``,``, when split).
+(at most 5 messages a request). The pipeline splits text over 5,000 characters into parts; LINE declares
+``parts_per_call = 5``, so up to five consecutive parts go in one request, in order, and a request succeeds or
+fails for all of them together. The id of each part is its ``sentMessages[i].id``.
 
 **Retry key.** Every request carries ``X-Line-Retry-Key``, a UUID derived (uuid5) from the Herald message id and
-the index of the chunk group, so the key is the same on every attempt of the same message and LINE executes the
-request once however often the worker retries it. A 409 answer means an earlier attempt with that key was
-already accepted: that is a success, identified by the ``x-line-accepted-request-id`` header (else the key).
+the index of the request's first part, so the key is the same on every attempt of the same request and LINE
+executes it once however often the worker retries it. A 409 answer means an earlier attempt with that key was
+already accepted: that is a success, identified by the ``x-line-accepted-request-id`` header (else the key),
+which then stands for each of the request's parts.
 
 Errors ``{"message", "details": [{"message", "property"}]}``: 400/401/403 permanent; 429 retryable with
 ``Retry-After``, except the monthly message quota (permanent until next month); 5xx retryable with the same key.
@@ -16,11 +18,12 @@ Errors ``{"message", "details": [{"message", "property"}]}``: 400/401/403 perman
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.channels.base import Channel, OutboundMessage, parse_retry_after, split_text
+from herald.channels.base import Channel, OutboundMessage, parse_retry_after
 from herald.channels.http import call, json_body, origin
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -38,9 +41,13 @@ class LineCredentials(BaseModel):
     channel_secret: str | None = Field(default=None, repr=False, description="for inbound x-line-signature")
 
 
-def retry_key(message_id: str, group: int) -> str:
-    """The X-Line-Retry-Key of one request: stable across attempts of the same message and chunk group."""
-    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{message_id}/{group}"))
+def retry_key(message_id: str, part: int) -> str:
+    """The X-Line-Retry-Key of one request, named by its first part: stable across attempts of that request.
+
+    A message that fits in one request keeps part 0, the key Herald always gave it. (The pipeline resumes a split
+    message at a request boundary, so the same first part always carries the same texts.)
+    """
+    return str(uuid.uuid5(RETRY_KEY_NAMESPACE, f"{message_id}/{part}"))
 
 
 class LineChannel(Channel):
@@ -49,32 +56,25 @@ class LineChannel(Channel):
     credentials_model = LineCredentials
     max_length = 5000
     split_long = True
+    parts_per_call = MESSAGES_PER_REQUEST
     default_origin = "https://api.line.me"
 
     async def send(self, message: OutboundMessage) -> str:
+        (sent,) = await self.send_parts(message, [message.content])
+        return sent
+
+    async def send_parts(self, message: OutboundMessage, texts: Sequence[str]) -> list[str]:
+        """One push carrying ``texts`` (up to five consecutive parts); one id per text."""
         creds = LineCredentials.model_validate(self.config.credentials)
         url = f"{origin(self.config.base_url, self.default_origin)}/v2/bot/message/push"
-        chunks = split_text(message.content, self.max_length)
-        ids: list[str] = []
-        for group, start in enumerate(range(0, len(chunks), MESSAGES_PER_REQUEST)):
-            texts = chunks[start : start + MESSAGES_PER_REQUEST]
-            ids.extend(
-                await self._push(
-                    url, creds.channel_access_token, message, texts, retry_key(message.id, group)
-                )
-            )
-        return ",".join(ids)
-
-    async def _push(
-        self, url: str, token: str, message: OutboundMessage, texts: list[str], key: str
-    ) -> list[str]:
+        key = retry_key(message.id, message.part)
         response = await call(
             self.http, self.provider, "POST", url,
             json={"to": message.recipient_id, "messages": [{"type": "text", "text": text} for text in texts]},
-            headers={"authorization": f"Bearer {token}", "x-line-retry-key": key},
+            headers={"authorization": f"Bearer {creds.channel_access_token}", "x-line-retry-key": key},
         )  # fmt: skip
         if response.status_code == 409:  # this retry key was accepted before: the messages went out
-            return [response.headers.get("x-line-accepted-request-id") or key]
+            return [response.headers.get("x-line-accepted-request-id") or key] * len(texts)
         body = json_body(response)
         if response.is_success:
             sent = body.get("sentMessages")
@@ -83,8 +83,10 @@ class LineChannel(Channel):
                 if isinstance(sent, list)
                 else []
             )
-            if not ids:
-                raise PermanentDeliveryError("line: malformed answer (no sentMessages[0].id)")
+            if len(ids) != len(texts):
+                raise PermanentDeliveryError(
+                    f"line: malformed answer ({len(ids)} sentMessages ids for {len(texts)} messages)"
+                )
             return ids
         status = response.status_code
         reason = f"line: HTTP {status}: {_describe(body)}"

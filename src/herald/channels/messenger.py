@@ -1,8 +1,8 @@
 """Facebook Messenger Send API (Meta Graph): ``POST /v{N}/{page_id}/messages`` with a Bearer page access token.
 
 Body: ``{"recipient": {"id": <PSID>}, "messaging_type": "UPDATE", "message": {"text": ...}}``; the answer is
-``{"recipient_id", "message_id"}`` and the id is ``message_id``. Text over 2,000 characters is sent as several
-messages in order, the ids joined with ``,``.
+``{"recipient_id", "message_id"}`` and the id is ``message_id``. One call sends one message of at most 2,000
+characters (the pipeline splits longer text and sends the parts in order).
 
 Errors are the Graph shape (see :mod:`herald.channels.graph`): 2 (retry later) and the rate limits 4, 32 and 613
 are retryable, as are HTTP 429 and 5xx; 190 (invalid token) and 551 (person not available) are permanent, as is
@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.channels.base import Channel, OutboundMessage, split_text
+from herald.channels.base import Channel, OutboundMessage
 from herald.channels.graph import (
     DEFAULT_GRAPH_VERSION,
     GRAPH_ID_PATTERN,
@@ -54,15 +54,12 @@ class MessengerChannel(Channel):
     async def send(self, message: OutboundMessage) -> str:
         creds = MessengerCredentials.model_validate(self.config.credentials)
         url = f"{origin(self.config.base_url, self.default_origin)}/{creds.graph_version}/{creds.page_id}/messages"
-        ids = []
-        for chunk in split_text(message.content, self.max_length):
-            body = {
-                "recipient": {"id": message.recipient_id},
-                "messaging_type": "UPDATE",
-                "message": {"text": chunk},
-            }
-            ids.append(await self._post(url, creds.page_access_token, body))
-        return ",".join(ids)
+        body = {
+            "recipient": {"id": message.recipient_id},
+            "messaging_type": "UPDATE",
+            "message": {"text": message.content},
+        }
+        return await self._post(url, creds.page_access_token, body)
 
     async def _post(self, url: str, token: str, body: dict[str, Any]) -> str:
         response = await call(

@@ -3,8 +3,9 @@
 The token is part of the path (``/bot<token>/sendMessage``), so it never appears in error text here. Failures
 answer ``{"ok": false, "error_code", "description", "parameters": {"retry_after"}}``: 429 (flood control) and
 5xx are retryable, with ``parameters.retry_after`` or else the ``Retry-After`` header; everything else (400 chat
-not found, 401 bad token, 403 blocked or deactivated) is permanent. Text over 4,096 characters is sent as several
-messages in order; the id is ``result.message_id`` (unique within the chat), joined with ``,`` when split.
+not found, 401 bad token, 403 blocked or deactivated) is permanent. One call sends one message of at most 4,096
+characters (the pipeline splits longer text and sends the parts in order); the id is ``result.message_id``
+(unique within the chat). A reply quotes the message it answers.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.channels.base import Channel, OutboundMessage, parse_retry_after, split_text
+from herald.channels.base import Channel, OutboundMessage, parse_retry_after
 from herald.channels.http import call, json_body, origin
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 
@@ -44,15 +45,8 @@ class TelegramChannel(Channel):
     async def send(self, message: OutboundMessage) -> str:
         creds = TelegramCredentials.model_validate(self.config.credentials)
         url = f"{origin(self.config.base_url, self.default_origin)}/bot{creds.bot_token}/sendMessage"
-        answered = message.reply_to()
-        ids = [
-            await self._send_one(url, message.recipient_id, chunk, answered if index == 0 else None)
-            for index, chunk in enumerate(split_text(message.content, self.max_length))
-        ]
-        return ",".join(ids)
-
-    async def _send_one(self, url: str, chat_id: str, text: str, reply_to: str | None = None) -> str:
-        payload: dict[str, Any] = {"chat_id": chat_id, "text": text}
+        payload: dict[str, Any] = {"chat_id": message.recipient_id, "text": message.content}
+        reply_to = message.reply_to()
         if reply_to is not None and reply_to.isdigit():
             # A reply quotes the message it answers; if that message is gone, send anyway.
             payload["reply_parameters"] = {"message_id": int(reply_to), "allow_sending_without_reply": True}

@@ -1,8 +1,9 @@
 """WhatsApp Cloud API (Meta Graph): ``POST /v{N}/{phone_number_id}/messages`` with a Bearer access token.
 
 Text messages go as ``{"messaging_product": "whatsapp", "recipient_type": "individual", "to": ...,
-"type": "text", "text": {"body": ...}}``; text over 4,096 characters is sent as several messages in order, and
-the ids are joined with ``,``. The id is ``messages[0].id`` (a ``wamid.``).
+"type": "text", "text": {"body": ...}}``, at most 4,096 characters a message (the pipeline splits longer text and
+sends the parts in order; a reply quotes the person's message on the first part). The id is ``messages[0].id``
+(a ``wamid.``).
 
 **Template messages.** Outside the 24-hour customer-service window WhatsApp only accepts approved templates. A
 message whose content is exactly a JSON object with the single key ``template`` is sent as a template message,
@@ -11,7 +12,7 @@ the object passed through as WhatsApp's ``template`` field unchanged, for exampl
     {"template": {"name": "hello_world", "language": {"code": "en_US"},
                   "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ada"}]}]}}
 
-Any other content (including JSON that is not such an object) is sent as text.
+Any other content (including JSON that is not such an object) is sent as text. A template is never split.
 
 Errors are the Graph shape (see :mod:`herald.channels.graph`): 130429 throughput, 131056 pair rate limit, 131000
 unknown and 2 service unavailable are retryable (as are HTTP 429 and 5xx); 100 invalid parameter, 131008 missing
@@ -26,7 +27,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from herald.channels.base import Channel, OutboundMessage, split_text
+from herald.channels.base import Channel, OutboundMessage
 from herald.channels.graph import (
     DEFAULT_GRAPH_VERSION,
     GRAPH_ID_PATTERN,
@@ -75,6 +76,10 @@ class WhatsAppCloudChannel(Channel):
     recipient_rate_per_second = 1 / 6  # pair rate limit: about one message per 6 s to one user
     default_origin = GRAPH_ORIGIN
 
+    def parts_of(self, content: str) -> list[str]:
+        """A template message is one provider message whatever its length: its JSON must not be cut."""
+        return [content] if template_of(content) is not None else super().parts_of(content)
+
     async def send(self, message: OutboundMessage) -> str:
         creds = WhatsAppCloudCredentials.model_validate(self.config.credentials)
         url = (
@@ -91,14 +96,10 @@ class WhatsAppCloudChannel(Channel):
             envelope["context"] = {"message_id": answered}
         template = template_of(message.content)
         if template is not None:
-            bodies = [{**envelope, "type": "template", "template": template}]
+            body = {**envelope, "type": "template", "template": template}
         else:
-            bodies = [
-                {**envelope, "type": "text", "text": {"body": chunk}}
-                for chunk in split_text(message.content, self.max_length)
-            ]
-        ids = [await self._post(url, creds.access_token, body) for body in bodies]
-        return ",".join(ids)
+            body = {**envelope, "type": "text", "text": {"body": message.content}}
+        return await self._post(url, creds.access_token, body)
 
     async def _post(self, url: str, token: str, body: dict[str, Any]) -> str:
         response = await call(

@@ -112,6 +112,16 @@ class ReportAttempt(TypedDict):
     duration_ms: float
 
 
+class ReportPart(TypedDict):
+    route_step: int
+    index: int
+    provider: str
+    channel_id: str | None
+    provider_message_id: str
+    attempt: int
+    sent_at: str
+
+
 class ReportTimestamps(TypedDict):
     created_at: str
     scheduled_for: str | None
@@ -133,6 +143,7 @@ class DeliveryReport(TypedDict):
     channel: ReportChannel
     attempt_count: int
     attempts: list[ReportAttempt]
+    parts: list[ReportPart]
     timestamps: ReportTimestamps
     approved_by: str | None
     provider_message_id: str | None

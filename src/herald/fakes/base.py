@@ -11,6 +11,9 @@ according to the next scripted behaviour for that provider (default: success):
 
 Script with ``POST /_fake/{provider}/script`` (a list of behaviours), read with ``GET /_fake/{provider}/requests``,
 clear everything with ``POST /_fake/reset``.
+
+Behaviours apply to that provider's requests in order, so ``[{"kind": "ok"}, {"kind": "server_error"}]`` fails
+exactly the second request (the second part of a split message, say) with a retryable error.
 """
 
 from __future__ import annotations

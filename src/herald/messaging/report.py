@@ -1,6 +1,6 @@
 """A message's delivery report (seed 003's ``get_delivery_report``): status, the channel it went by, every attempt,
-the times it changed state, and its cost, in one answer; and the tenant's delivery figures per channel (seed
-003's metrics: sent, failed, success rate, cost).
+the parts of a split message as each was delivered, the times it changed state, and its cost, in one answer; and the
+tenant's delivery figures per channel (seed 003's metrics: sent, failed, success rate, cost).
 
 The times come from where each fact is recorded: the message row (created, sent), its approvals (approved,
 rejected), and its events (delivered and read from receipts, failed, cancelled, expired). Events carry time-ordered
@@ -17,7 +17,7 @@ from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.messaging import service
-from herald.storage.models import Approval, Attempt, Event, Message
+from herald.storage.models import Approval, Attempt, Event, Message, MessagePart
 from herald.storage.types import utcnow
 
 # Event type -> the timestamp it sets (first occurrence wins).
@@ -42,6 +42,13 @@ def _attempt(a: Attempt) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _part(p: MessagePart) -> dict[str, Any]:
+    return {
+        "route_step": p.route_step, "index": p.part_index, "provider": p.provider, "channel_id": p.channel_id,
+        "provider_message_id": p.provider_message_id, "attempt": p.attempt, "sent_at": p.sent_at.isoformat(),
+    }  # fmt: skip
+
+
 def _event_floor(created_at: datetime) -> str:
     """The smallest event id that can have been made at or after ``created_at`` (see :func:`herald.ids.new_id`)."""
     return f"evt_{int(created_at.timestamp() * 1000) - 1000:012x}"
@@ -51,6 +58,14 @@ async def delivery_report(session: AsyncSession, tenant_id: str, message_id: str
     """The report of one of the tenant's messages; another tenant's id is a 404 like an unknown one."""
     message = await service.get_message(session, tenant_id, message_id)
     attempts = await service.attempts_of(session, message.id)
+    # Empty unless the message was split into several provider messages (see herald.messaging.parts).
+    parts = (
+        await session.execute(
+            select(MessagePart)
+            .where(MessagePart.message_id == message.id)
+            .order_by(MessagePart.route_step, MessagePart.part_index)
+        )
+    ).scalars()
     approvals = (
         await session.execute(
             select(Approval.decision, Approval.approver, Approval.created_at)
@@ -91,6 +106,7 @@ async def delivery_report(session: AsyncSession, tenant_id: str, message_id: str
         },
         "attempt_count": len(attempts),
         "attempts": [_attempt(a) for a in attempts],
+        "parts": [_part(p) for p in parts],
         "timestamps": {
             "created_at": _iso(message.created_at),
             "scheduled_for": _iso(message.scheduled_for),

@@ -3,6 +3,9 @@
 Pipelined: while one batch is being sent the next can be claimed, up to ``worker_concurrency`` messages in
 flight. No transaction is held while a provider is called; a worker killed at any point leaves leased rows that
 another worker reclaims when the lease runs out (at-least-once delivery).
+
+Long content is split here, once, into the parts the channel takes, and each delivered part is recorded with the
+outcome, so a retry sends only the parts not yet delivered (see :mod:`herald.messaging.parts`).
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from herald.background import Loop
 from herald.channels import Channel, OutboundMessage
 from herald.errors import ConfigError, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from herald.ids import new_id
-from herald.messaging import outbox
+from herald.messaging import outbox, parts
 from herald.messaging.service import Status
 from herald.routing import circuit, ratelimit
 from herald.runtime import Runtime
@@ -54,7 +57,9 @@ class Outcome:
     started_at: datetime
     duration: float = 0.0
     kind: str = "sent"
-    provider_message_id: str | None = None
+    provider_message_id: str | None = None  # the message's: every part's id, joined with ","
+    sent_now: str | None = None  # the ids this attempt delivered (a failed attempt may have delivered parts)
+    parts: list[dict[str, Any]] = field(default_factory=list)  # message_parts rows of the parts sent now
     error: str | None = None
     retry_after: float | None = None
     permanent: bool = False
@@ -288,17 +293,50 @@ class Worker:
             # Threading applies on the interface the conversation is on, not on a fallback elsewhere.
             reply_context=claimed.reply_context if claimed.route_step == 0 else None,
         )
+        texts = channel.parts_of(content)
+        try:
+            # Only a split message has a record: the parts earlier attempts on this route step delivered.
+            earlier = await self._delivered_parts(claimed) if len(texts) > 1 else []
+        except Exception:
+            log.exception("worker %s: reading the delivered parts of %s failed", self.id, claimed.id)
+            later = utcnow() + timedelta(seconds=1)
+            return Outcome(claimed, provider, started_at, kind="deferred", error="parts unread", run_at=later)
+        return await self._deliver(
+            claimed, parts.Delivery(channel, message, texts, earlier), started_at, clock
+        )
+
+    async def _deliver(
+        self, claimed: outbox.Claimed, delivery: parts.Delivery, started_at: datetime, clock: float
+    ) -> Outcome:
+        """Send the parts not yet delivered. The outcome carries the parts that went out even when a later one
+        failed, so they are recorded with it and the retry (or this step's next attempt) skips them."""
+        channel = delivery.channel
         try:
             async with asyncio.timeout(self.rt.settings.send_timeout_seconds):
-                provider_id = await channel.send(message)
+                await delivery.run()
         except Exception as exc:
-            error, retry_after, permanent = _classify(exc, provider, claimed.id)
-            return self._failed(claimed, provider, started_at, clock, error, retry_after, permanent=permanent)
-        parts = provider_id.count(",") + 1 if channel.split_long else 1
-        return Outcome(
-            claimed, provider, started_at, time.perf_counter() - clock, provider_message_id=provider_id,
-            cost=channel.config.cost_per_message * parts,
+            error, retry_after, permanent = _classify(exc, channel.provider, claimed.id)
+            outcome = self._failed(
+                claimed, channel.provider, started_at, clock, error, retry_after, permanent=permanent
+            )
+        else:
+            # Cost counts the parts delivered on this step: the record's and this attempt's.
+            ids = delivery.ids
+            outcome = Outcome(
+                claimed, channel.provider, started_at, time.perf_counter() - clock,
+                provider_message_id=",".join(ids), cost=channel.config.cost_per_message * len(ids),
+            )  # fmt: skip
+        outcome.sent_now = ",".join(delivery.sent_now) or None
+        outcome.parts = parts.part_rows(
+            delivery, tenant_id=claimed.tenant_id, channel_id=claimed.channel_id,
+            route_step=claimed.route_step, attempt=claimed.attempts,
         )  # fmt: skip
+        return outcome
+
+    async def _delivered_parts(self, claimed: outbox.Claimed) -> list[str]:
+        """Read with a session of its own: no transaction is held while the provider is called."""
+        async with self.rt.sessions() as session:
+            return await parts.delivered(session, claimed.id, claimed.route_step)
 
     @staticmethod
     def _failed(
@@ -346,6 +384,9 @@ class Worker:
         })  # fmt: skip
         if batch.attempts:
             await session.execute(insert(Attempt), batch.attempts)
+        if batch.parts:
+            # With the outcome, in this transaction: the retry or fallback just decided sees these parts.
+            await session.execute(parts.record_statement(self.rt.dialect), batch.parts)
         if batch.audits:
             await session.execute(insert(AuditEntry), batch.audits)
         if batch.events:
@@ -367,6 +408,7 @@ class Worker:
             batch.deferred.append({"b_id": c.id, "b_now": now, "b_run_at": o.run_at})
             return
         batch.attempts.append(_attempt_row(o))
+        batch.parts.extend(o.parts)
         if o.ok:
             batch.sent.append({"b_id": c.id, "b_pid": o.provider_message_id, "b_now": now, "b_cost": o.cost})
             batch.record(
@@ -525,6 +567,7 @@ class _Batch:
     deferred: list[dict[str, Any]] = field(default_factory=list)
     fallback: list[dict[str, Any]] = field(default_factory=list)
     attempts: list[dict[str, Any]] = field(default_factory=list)
+    parts: list[dict[str, Any]] = field(default_factory=list)
     audits: list[dict[str, Any]] = field(default_factory=list)
     events: list[dict[str, Any]] = field(default_factory=list)
     successes: set[str] = field(default_factory=set)
@@ -556,7 +599,7 @@ def _attempt_row(o: Outcome) -> dict[str, Any]:
         "id": new_id("att"), "tenant_id": c.tenant_id, "message_id": c.id, "channel_id": c.channel_id,
         "provider": o.provider, "number": c.attempts, "started_at": o.started_at,
         "duration_ms": round(o.duration * 1000, 3), "outcome": outcome,
-        "provider_message_id": o.provider_message_id, "error": o.error, "retry_after": o.retry_after,
+        "provider_message_id": o.sent_now, "error": o.error, "retry_after": o.retry_after,
     }  # fmt: skip
 
 

@@ -210,6 +210,26 @@ class Attempt(Base):
     retry_after: Mapped[float | None] = mapped_column(default=None)
 
 
+class MessagePart(Base):
+    """One delivered part of a message split into several provider messages, per route step.
+
+    Written in the transaction that settles the attempt, so a retry after a later part failed starts at the first
+    part not recorded here (see :mod:`herald.messaging.parts`). Unsplit messages have no rows.
+    """
+
+    __tablename__ = "message_parts"
+
+    message_id: Mapped[str] = mapped_column(ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True)
+    route_step: Mapped[int] = mapped_column(Integer, primary_key=True)
+    part_index: Mapped[int] = mapped_column(Integer, primary_key=True)  # 0-based, in sending order
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    provider: Mapped[str] = mapped_column(String(32))
+    provider_message_id: Mapped[str] = mapped_column(String(500))
+    attempt: Mapped[int] = mapped_column(Integer)  # the attempt number that delivered it
+    sent_at: Mapped[datetime]
+
+
 class Approval(Base):
     """A human decision on a message held for review."""
 

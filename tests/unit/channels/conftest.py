@@ -17,6 +17,7 @@ from herald.channels import ChannelConfig, OutboundMessage, provider_class
 from herald.channels.base import Channel
 from herald.fakes import FakeState, create_fake_app
 from herald.fakes.base import Behaviour
+from herald.messaging.parts import Delivery
 
 
 @dataclass
@@ -68,6 +69,14 @@ async def fake() -> AsyncIterator[Fake]:
     state = FakeState()
     async with serve_fakes(state) as origin, httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as http:
         yield Fake(state, http, origin)
+
+
+async def send_split(adapter: Channel, message: OutboundMessage) -> list[str]:
+    """Send ``message`` as the pipeline does: split by the channel's declarations, one call per part (LINE: per
+    five parts); return the provider id of every part."""
+    delivery = Delivery(adapter, message, adapter.parts_of(message.content))
+    await delivery.run()
+    return delivery.ids
 
 
 def outbound(recipient: str, content: str = "Hello", **extra: Any) -> OutboundMessage:

@@ -7,7 +7,7 @@ import pytest
 
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.fakes.base import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.channels.conftest import Fake, outbound, send_split
 
 CREDS = {"bot_token": "MTA5.discord-bot-token-123"}
 CHANNEL = "1100000000000000001"
@@ -74,14 +74,15 @@ async def test_long_content_goes_as_several_messages_in_order(fake: Fake) -> Non
     assert DiscordBotChannel.max_length == 2_000
     assert DiscordBotChannel.split_long is True
     paragraphs = [f"part {n} " + "x" * 1_500 for n in range(3)]
-    ids = await fake.adapter("discord_bot", "discord", CREDS).send(
-        outbound(CHANNEL, "\n".join(paragraphs), platform="discord")
+    ids = await send_split(
+        fake.adapter("discord_bot", "discord", CREDS),
+        outbound(CHANNEL, "\n".join(paragraphs), platform="discord"),
     )
     requests = fake.requests("discord_bot")
     assert [r.json["content"] for r in requests] == paragraphs
     assert all(len(r.json["content"]) <= 2_000 for r in requests)
-    assert len(ids.split(",")) == 3
-    assert len(set(ids.split(","))) == 3
+    assert len(ids) == 3
+    assert len(set(ids)) == 3
 
 
 def test_token_with_bot_prefix_is_accepted() -> None:

@@ -10,7 +10,7 @@ import pytest
 from herald.channels.line import LineChannel, retry_key
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.fakes.base import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "fake-line-channel-access-token"
 CREDS = {"channel_access_token": TOKEN}
@@ -46,7 +46,7 @@ async def test_retry_key_is_stable_across_attempts_of_the_same_message(fake: Fak
     assert message_id.isdigit()  # the 5xx attempt was not accepted, so the retry really sends
 
 
-def test_retry_keys_differ_between_messages_and_chunk_groups() -> None:
+def test_retry_keys_differ_between_messages_and_requests() -> None:
     assert retry_key("msg_1", 0) == retry_key("msg_1", 0)
     assert len({retry_key("msg_1", 0), retry_key("msg_1", 1), retry_key("msg_2", 0)}) == 3
 
@@ -105,17 +105,30 @@ async def test_timeout_is_retryable(fake: Fake) -> None:
 
 async def test_long_text_is_packed_five_chunks_per_request_in_order(fake: Fake) -> None:
     paragraphs = [f"part {n} " + "w" * 4000 for n in range(12)]
-    ids = await line(fake).send(outbound(USER, "\n".join(paragraphs), platform="line"))
+    ids = await send_split(line(fake), outbound(USER, "\n".join(paragraphs), platform="line"))
     requests = fake.requests("line")
     assert [len(r.json["messages"]) for r in requests] == [5, 5, 2]
     assert [m["text"] for r in requests for m in r.json["messages"]] == paragraphs
-    assert [r.headers["x-line-retry-key"] for r in requests] == [retry_key("msg_1", g) for g in range(3)]
-    assert len(ids.split(",")) == 12
+    # Each request is keyed by its first part, so a retry of the same request carries the same key.
+    assert [r.headers["x-line-retry-key"] for r in requests] == [retry_key("msg_1", p) for p in (0, 5, 10)]
+    assert len(ids) == 12
+    assert len(set(ids)) == 12
+
+
+async def test_409_stands_for_every_part_of_the_accepted_request(fake: Fake) -> None:
+    adapter = line(fake)
+    texts = ["one", "two", "three"]
+    first = await adapter.send_parts(outbound(USER, "one", platform="line"), texts)
+    again = await adapter.send_parts(outbound(USER, "one", platform="line", attempt=2), texts)
+    assert len(first) == 3
+    assert len(set(again)) == 1
+    assert len(again) == 3
 
 
 def test_declares_its_length_limit_and_splits() -> None:
     assert LineChannel.max_length == 5000
     assert LineChannel.split_long is True
+    assert LineChannel.parts_per_call == 5
     assert LineChannel.default_origin == "https://api.line.me"
 
 

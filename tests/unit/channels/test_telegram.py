@@ -1,4 +1,5 @@
-"""Telegram adapter against the fake Bot API: request shape, id, each error class, retry-after, splitting."""
+"""Telegram adapter against the fake Bot API: request shape, id, each error class, retry-after, long text in
+parts as the pipeline sends it, reply threading on the first part."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import pytest
 from herald.channels.telegram import TelegramChannel
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.fakes.base import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "123456789:AAHfake-test-token_abc"
 CREDS = {"bot_token": TOKEN}
@@ -78,16 +79,35 @@ async def test_timeout_is_retryable(fake: Fake) -> None:
         await fake.adapter("telegram", "telegram", CREDS).send(outbound("987654321", platform="telegram"))
 
 
-async def test_long_text_is_split_into_ordered_messages(fake: Fake) -> None:
+async def test_long_text_goes_out_as_ordered_parts(fake: Fake) -> None:
     paragraphs = [f"part {n} " + "x" * 3000 for n in range(3)]
-    ids = await fake.adapter("telegram", "telegram", CREDS).send(
-        outbound("987654321", "\n".join(paragraphs), platform="telegram")
+    ids = await send_split(
+        fake.adapter("telegram", "telegram", CREDS),
+        outbound("987654321", "\n".join(paragraphs), platform="telegram"),
     )
     requests = fake.requests("telegram")
     assert [r.json["text"] for r in requests] == paragraphs
     assert all(len(r.json["text"]) <= 4096 for r in requests)
-    assert ids.split(",") == sorted(ids.split(","), key=int)
-    assert len(ids.split(",")) == 3
+    assert ids == sorted(ids, key=int)
+    assert len(ids) == 3
+
+
+async def test_send_sends_the_text_it_is_given_as_one_message(fake: Fake) -> None:
+    """Splitting is the pipeline's: the adapter does not cut, so an over-long text is Telegram's refusal."""
+    with pytest.raises(PermanentDeliveryError, match="message is too long"):
+        await fake.adapter("telegram", "telegram", CREDS).send(
+            outbound("987654321", "x" * 5000, platform="telegram")
+        )
+    assert len(fake.requests("telegram")) == 1
+
+
+async def test_a_reply_quotes_the_message_it_answers_on_the_first_part_only(fake: Fake) -> None:
+    content = "\n".join(f"part {n} " + "r" * 3000 for n in range(2))
+    message = outbound("987654321", content, platform="telegram", reply_context={"reply_to": "987654321:42"})
+    await send_split(fake.adapter("telegram", "telegram", CREDS), message)
+    first, second = fake.requests("telegram")
+    assert first.json["reply_parameters"] == {"message_id": 42, "allow_sending_without_reply": True}
+    assert "reply_parameters" not in second.json
 
 
 def test_declares_its_length_limit_and_splits() -> None:

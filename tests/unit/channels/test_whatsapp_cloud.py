@@ -11,7 +11,7 @@ from herald.channels.base import ChannelConfig
 from herald.channels.whatsapp_cloud import WhatsAppCloudChannel, template_of
 from herald.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.fakes.base import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "EAAGfake-whatsapp-access-token"
 CREDS = {"access_token": TOKEN, "phone_number_id": "106540352242922"}
@@ -124,13 +124,26 @@ async def test_error_codes_decide_the_class(status: int, code: int, retryable: b
             await WhatsAppCloudChannel(config, http).send(outbound("15551234567", platform="whatsapp"))
 
 
-async def test_long_text_is_split_into_ordered_messages(fake: Fake) -> None:
+async def test_long_text_goes_out_as_ordered_parts(fake: Fake) -> None:
     paragraphs = [f"part {n} " + "y" * 3000 for n in range(3)]
-    ids = await wa(fake).send(outbound("15551234567", "\n".join(paragraphs), platform="whatsapp"))
+    ids = await send_split(wa(fake), outbound("15551234567", "\n".join(paragraphs), platform="whatsapp"))
     requests = fake.requests("whatsapp_cloud")
     assert [r.json["text"]["body"] for r in requests] == paragraphs
-    assert len(ids.split(",")) == 3
-    assert all(i.startswith("wamid.") for i in ids.split(","))
+    assert len(ids) == 3
+    assert all(i.startswith("wamid.") for i in ids)
+
+
+def test_a_template_is_never_split(fake: Fake) -> None:
+    params = [{"type": "text", "text": "p" * 1000} for _ in range(5)]
+    template = {
+        "name": "long",
+        "language": {"code": "en"},
+        "components": [{"type": "body", "parameters": params}],
+    }
+    content = json.dumps({"template": template})
+    assert len(content) > 4096
+    assert wa(fake).parts_of(content) == [content]
+    assert len(wa(fake).parts_of("q" * 5000)) == 2
 
 
 def test_declares_its_length_limit_and_splits() -> None:
