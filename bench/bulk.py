@@ -48,11 +48,11 @@ from _common import (
 )
 from throughput import WorkerPool, observer_engine, settings_kwargs, verify, wait_drained
 
-from herald.config import load_settings
-from herald.governance import MaturityLevel
+from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
+from herald.core.config import load_settings
+from herald.pipeline.governance import MaturityLevel
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade
-from herald.tenancy.service import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 
 AGENT = "bench-bulk"
 TARGET_SECONDS = 2.0

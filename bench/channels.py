@@ -4,7 +4,7 @@ Each backend (SQLite by default, PostgreSQL with ``--backend postgres``) gets a 
 tenant and an AUTONOMOUS agent. The fake providers (``herald.fakes``) run in a subprocess on 127.0.0.1, so
 their CPU stays off the measured process; that subprocess wraps the fake state so every provider request is
 stamped with ``time.monotonic()`` on arrival (the fake's own records carry no time) and serves the stamps at
-``GET /_bench/log``. Messages are enqueued with ``herald.messaging.service.accept`` and drained by one
+``GET /_bench/log``. Messages are enqueued with ``herald.pipeline.accept.accept`` and drained by one
 in-process ``Worker(rt).run(stop)``; the bench polls the database until none is queued or sending.
 
 Phases (each with its own channels, so its own rate buckets):
@@ -27,7 +27,7 @@ Phases (each with its own channels, so its own rate buckets):
    bound in messages, and the most requests seen in any 1-second window against what the limit allows there
    (``burst + rate``). The verdict (and the exit status) is this provider-side check.
 
-   The same check is also run on Herald's own ledger: the bench wraps ``herald.routing.ratelimit.acquire`` in
+   The same check is also run on Herald's own ledger: the bench wraps ``herald.pipeline.routing.ratelimit.acquire`` in
    its own process (nothing under src/ changes) to record every grant at its gate time, per bucket, in the
    order the buckets were written, and counts gates that wrote a bucket with a clock older than the previous
    writer's (which credits the same interval twice). Arrival excess beyond the ledger's is dispatch jitter.
@@ -81,26 +81,27 @@ from fastapi import Request
 from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.channels.service import create_channel
-from herald.channels.slack import SlackChannel
-from herald.channels.telegram import TelegramChannel
-from herald.config import load_settings
-from herald.fakes import create_fake_app
-from herald.fakes.base import FakeState, Recorded, bearer
-from herald.governance import MaturityLevel
-from herald.messaging.service import Intent, accept
-from herald.messaging.worker import Worker
-from herald.routing import ratelimit
-from herald.runtime import Runtime
-from herald.storage.migrate import upgrade
-from herald.storage.types import UTCDateTime, utcnow
-from herald.tenancy.service import (
+from herald.admin.channels import create_channel
+from herald.admin.tenants import (
     Principal,
     create_agent,
     create_api_key,
     get_or_create_tenant,
     principal_for_key,
 )
+from herald.core.config import load_settings
+from herald.core.intent import Intent
+from herald.fakes import create_fake_app
+from herald.pipeline.accept import accept
+from herald.pipeline.governance import MaturityLevel
+from herald.pipeline.routing import ratelimit
+from herald.pipeline.worker import Worker
+from herald.providers.fakebase import FakeState, Recorded, bearer
+from herald.providers.slack.send import SlackChannel
+from herald.providers.telegram.send import TelegramChannel
+from herald.runtime import Runtime
+from herald.storage.migrate import upgrade
+from herald.storage.types import UTCDateTime, utcnow
 
 AGENT = "bench-channels"
 SLACK_CREDENTIALS = {"bot_token": "xoxb-bench-token"}
@@ -290,7 +291,7 @@ def check_arrivals(
 
 
 class GateTrace:
-    """Records what Herald's token buckets granted, by wrapping ``herald.routing.ratelimit.acquire`` in this
+    """Records what Herald's token buckets granted, by wrapping ``herald.pipeline.routing.ratelimit.acquire`` in this
     process (the worker looks it up on the module at each call; nothing under src/ changes).
 
     Per bucket key, in the order the buckets were written (acquire runs under SQLite's write lock, and under
@@ -511,7 +512,7 @@ def interleave(streams: list[Stream]) -> list[tuple[Stream, int]]:
 async def accept_all(
     rt: Runtime, principal: Principal, streams: list[Stream], batch: int, concurrency: int
 ) -> dict[str, Any]:
-    """Accept every message through ``herald.messaging.service.accept``, ``batch`` per transaction."""
+    """Accept every message through ``herald.pipeline.accept.accept``, ``batch`` per transaction."""
     order = interleave(streams)
     chunks = [order[i : i + batch] for i in range(0, len(order), batch)]
     queue: asyncio.Queue[list[tuple[Stream, int]]] = asyncio.Queue()

@@ -4,7 +4,7 @@ Everything runs for real on 127.0.0.1, each part in its own process:
 
 - **api**: ``herald api`` (uvicorn, no embedded worker) takes ``POST /api/v1/interfaces/{channel}/webhook``,
   checks the Telegram secret token, stores the message and answers;
-- **processor**: a process running ``herald.conversations.processor.Processor`` alone (as ``herald worker``
+- **processor**: a process running ``herald.producers.conversations.processor.Processor`` alone (as ``herald worker``
   does, without the outbound Worker), which claims stored messages in per-conversation order, calls the agent's
   ``callback_url`` signed and enqueues the agent's ``{"reply": ...}`` through the pipeline. With ``--deliver``
   it is ``herald worker`` itself (Processor and outbound Worker), and the replies are sent on to the fake
@@ -115,8 +115,8 @@ def run_agent(port: int) -> None:
 
 def run_processor() -> None:
     """The inbound Processor alone, with Herald's defaults, until SIGTERM (settings from HERALD_* variables)."""
-    from herald.config import load_settings
-    from herald.conversations.processor import Processor
+    from herald.core.config import load_settings
+    from herald.producers.conversations.processor import Processor
     from herald.runtime import Runtime
 
     async def run() -> None:
@@ -244,14 +244,14 @@ async def wait_http(services: Services, url: str) -> None:
 
 async def setup_herald(settings_kwargs: dict[str, Any], agent_port: int, deliver: bool) -> str:
     """Migrate; create a tenant, the agent (callback on loopback), a Telegram channel and a default rule."""
-    from herald.channels.service import create_channel
-    from herald.config import load_settings
-    from herald.conversations.service import create_rule
-    from herald.governance import MaturityLevel
+    from herald.admin.channels import create_channel
+    from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
+    from herald.core.config import load_settings
+    from herald.pipeline.governance import MaturityLevel
+    from herald.producers import callbacks
+    from herald.producers.conversations.service import create_rule
     from herald.runtime import Runtime
     from herald.storage.migrate import upgrade
-    from herald.tenancy import callbacks
-    from herald.tenancy.service import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 
     rt = Runtime(load_settings(**settings_kwargs))
     try:

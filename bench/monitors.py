@@ -10,7 +10,7 @@ tenant and an AUTONOMOUS agent, then:
    (60), status active, state ok. It pushes ``--values-per-metric`` MetricValue rows for each of the 100
    metrics, then ANALYZE.
 2. **run**: starts ``--checkers`` processes (multiprocessing "spawn"; each builds its own Runtime). Each loops
-   like Herald's monitors loop (``herald.monitoring.engine.LOOPS``): ``await engine.run_due(rt, limit=--limit,
+   like Herald's monitors loop (``herald.producers.monitors.engine.LOOPS``): ``await engine.run_due(rt, limit=--limit,
    concurrency=--concurrency, read_timeout=--read-timeout)``, again at once when a full batch came back,
    otherwise after ``--poll`` seconds (the loop's ``interval``, 0.2 s in ``herald serve``). Once every
    process is up, the monitors' ``next_check_at`` is set to spread evenly over the first interval from the
@@ -18,7 +18,7 @@ tenant and an AUTONOMOUS agent, then:
    new value per metric every ``--push-every`` seconds meanwhile.
 
 How lag is measured (nothing in ``src/`` changes): inside each checker process only, the module attribute
-``herald.monitoring.engine.apply`` is replaced by a wrapper that notes, for every check, the monitor id, its
+``herald.producers.monitors.engine.apply`` is replaced by a wrapper that notes, for every check, the monitor id, its
 ``last_check_at`` (the *claim time*: run_due stamps the claimed rows with one ``now`` taken just before its
 ``SELECT ... FOR UPDATE SKIP LOCKED``) and the ``now`` apply is called with (the *recorded time*: the outcome
 is written in that transaction), then calls the real ``apply``. The parent rebuilds each monitor's due times:
@@ -81,15 +81,15 @@ from _common import (
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from herald.config import load_settings
-from herald.governance import MaturityLevel
-from herald.ids import new_id
-from herald.monitoring import engine as monitor_engine
+from herald.admin.tenants import Principal, create_agent, get_or_create_tenant
+from herald.core.config import load_settings
+from herald.core.ids import new_id
+from herald.pipeline.governance import MaturityLevel
+from herald.producers.monitors import engine as monitor_engine
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade
 from herald.storage.models import MetricValue, Monitor
 from herald.storage.types import utcnow
-from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
 AGENT = "bench-monitors"
 METRICS = 100

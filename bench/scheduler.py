@@ -9,7 +9,7 @@ tenant and an AUTONOMOUS agent, then:
    ``next_run`` (the *due time*): the next minute boundary at least 15 s ahead, or with ``--due-now`` the
    current minute rounded down. Then ANALYZE.
 2. **run**: starts ``--schedulers`` processes (multiprocessing "spawn"; each builds its own Runtime) and
-   releases them together at the due time (at once with ``--due-now``); each loops ``await herald.scheduling.service.run_due(rt, limit=--batch)`` until it
+   releases them together at the due time (at once with ``--due-now``); each loops ``await herald.producers.schedules.service.run_due(rt, limit=--batch)`` until it
    returns zero counts twice in a row (or the parent says stop). The parent polls the number of messages
    produced for the due time until it reaches ``--n``. The clock starts at the later of the due time and the
    release of the schedulers: by default they coincide (the release waits for the due time), so the figure is
@@ -72,15 +72,15 @@ from sqlalchemy import text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from herald.config import load_settings
-from herald.governance import MaturityLevel
-from herald.ids import new_id
+from herald.admin.tenants import Principal, create_agent, get_or_create_tenant
+from herald.core.config import load_settings
+from herald.core.ids import new_id
+from herald.pipeline.governance import MaturityLevel
+from herald.producers.schedules import service
 from herald.runtime import Runtime
-from herald.scheduling import service
 from herald.storage.migrate import upgrade
 from herald.storage.models import Schedule
 from herald.storage.types import UTCDateTime, utcnow
-from herald.tenancy.service import Principal, create_agent, get_or_create_tenant
 
 RESULT_FILE = "scheduler-postgres.json"
 AGENT = "bench-scheduler"

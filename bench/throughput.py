@@ -3,7 +3,7 @@
 For each backend (SQLite, PostgreSQL) the bench builds a fresh database, migrates it, creates a tenant and two
 AUTONOMOUS agents (one per phase, so each phase's rows can be told apart), then:
 
-1. **accept**: enqueues ``--n`` messages through ``herald.messaging.service.accept`` (one transaction each,
+1. **accept**: enqueues ``--n`` messages through ``herald.pipeline.accept.accept`` (one transaction each,
    ``--concurrency`` tasks at once) to platform "slack", which development mode routes to the dev inbox;
 2. **drain**: starts K worker processes (multiprocessing "spawn"; each builds its own Runtime and runs
    ``Worker(rt).run(stop)``), releases them together and times how long they take to send the backlog;
@@ -52,20 +52,21 @@ from _common import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from herald.config import load_settings
-from herald.governance import GovernanceCache, MaturityLevel
-from herald.messaging.service import Intent, accept
-from herald.messaging.worker import Worker
-from herald.runtime import Runtime
-from herald.storage.migrate import upgrade
-from herald.storage.types import UTCDateTime
-from herald.tenancy.service import (
+from herald.admin.tenants import (
     Principal,
     create_agent,
     create_api_key,
     get_or_create_tenant,
     principal_for_key,
 )
+from herald.core.config import load_settings
+from herald.core.intent import Intent
+from herald.pipeline.accept import accept
+from herald.pipeline.governance import GovernanceCache, MaturityLevel
+from herald.pipeline.worker import Worker
+from herald.runtime import Runtime
+from herald.storage.migrate import upgrade
+from herald.storage.types import UTCDateTime
 
 DRAIN_AGENT = "bench-drain"
 MIXED_AGENT = "bench-mixed"

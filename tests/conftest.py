@@ -19,14 +19,14 @@ import asyncpg
 import httpx
 import pytest
 
-from herald.api.app import create_app
-from herald.config import Settings, load_settings
-from herald.governance import MaturityLevel
-from herald.messaging.worker import Worker
+from herald.admin.tenants import create_api_key, get_or_create_tenant
+from herald.core.config import Settings, load_settings
+from herald.pipeline.governance import MaturityLevel
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.engine import create_engine
 from herald.storage.migrate import upgrade
-from herald.tenancy.service import create_api_key, get_or_create_tenant
+from herald.web.api.app import create_app
 
 PG_URL = os.environ.get("HERALD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 SECRET = "test-secret-key-that-is-long-enough-0123456789"

@@ -10,8 +10,8 @@ from typing import Any
 
 import click
 
-from herald.config import Settings, load_settings
-from herald.errors import ConfigError
+from herald.core.config import Settings, load_settings
+from herald.core.errors import ConfigError
 
 
 def _settings() -> Settings:
@@ -75,10 +75,10 @@ def api(host: str, port: int) -> None:
 async def _serve(settings: Settings, host: str, port: int, *, run_worker: bool) -> None:
     import uvicorn
 
-    from herald.api.app import create_app
-    from herald.bootstrap import dev_key
+    from herald.admin.bootstrap import dev_key
     from herald.runtime import Runtime
     from herald.storage.migrate import upgrade
+    from herald.web.api.app import create_app
 
     rt = Runtime(settings)
     await upgrade(rt.engine)
@@ -118,7 +118,7 @@ def _run_until_signalled(command: str) -> None:
     _logging(settings)
 
     async def run() -> None:
-        from herald import loops
+        from herald import app as loops
         from herald.runtime import Runtime
         from herald.storage.migrate import upgrade
 
@@ -158,7 +158,7 @@ def purge() -> None:
     async def run() -> dict[str, int]:
         from dataclasses import asdict
 
-        from herald.retention import purge as purge_once
+        from herald.admin.retention import purge as purge_once
         from herald.runtime import Runtime
         from herald.storage.migrate import upgrade
 
@@ -203,9 +203,9 @@ def keys_create(tenant_name: str, name: str, admin: bool) -> None:
     settings = _settings()
 
     async def run() -> dict[str, Any]:
+        from herald.admin.tenants import create_api_key, get_or_create_tenant
         from herald.runtime import Runtime
         from herald.storage.migrate import upgrade
-        from herald.tenancy.service import create_api_key, get_or_create_tenant
 
         rt = Runtime(settings)
         try:

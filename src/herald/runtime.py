@@ -10,21 +10,21 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from herald.caching import TTLCache
-from herald.channels import Channel, ChannelConfig, provider_class
-from herald.channels.devinbox import DevInboxChannel, DevInboxStore
-from herald.config import Settings
-from herald.errors import PermanentDeliveryError
+from herald.admin.tenants import Principal
+from herald.core.caching import TTLCache
+from herald.core.config import Settings
+from herald.core.errors import PermanentDeliveryError
+from herald.core.metrics import Metrics
+from herald.core.netguard import OutboundGuard
+from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
-from herald.governance import GovernanceCache
-from herald.messaging.waker import INBOUND_CHANNEL, Waker
-from herald.metrics import Metrics
-from herald.netguard import OutboundGuard
-from herald.security import CredentialBox
+from herald.pipeline.governance import GovernanceCache
+from herald.pipeline.waker import INBOUND_CHANNEL, Waker
+from herald.providers import Channel, ChannelConfig, provider_class
+from herald.providers.devinbox.send import DevInboxChannel, DevInboxStore
 from herald.storage.engine import create_engine
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.sessions import session_factory
-from herald.tenancy.service import Principal
 
 _CHANNEL_TTL = 5.0  # short: enabling or disabling an interface reaches every process within it
 

@@ -188,7 +188,7 @@ class _Relay(BaseHTTPRequestHandler):
 def test_worker_killed_holding_leases_loses_nothing(tmp_path: Path, database_url: str) -> None:
     import asyncio
 
-    from herald.messaging.worker import Worker
+    from herald.pipeline.worker import Worker
     from herald.runtime import Runtime
     from tests.conftest import make_settings, new_tenant
 
@@ -201,7 +201,7 @@ def test_worker_killed_holding_leases_loses_nothing(tmp_path: Path, database_url
     async def setup() -> list[str]:
         rt = Runtime(make_settings(database_url, tmp_path))
         app_headers = await new_tenant(rt, "acme")
-        from herald.api.app import create_app
+        from herald.web.api.app import create_app
 
         app = create_app(rt.settings, runtime=rt, run_worker=False)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://h") as c:

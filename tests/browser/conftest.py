@@ -27,10 +27,10 @@ import pytest
 import uvicorn
 from fastapi import Request
 
-from herald.api.app import create_app
-from herald.config import Settings
+from herald.core.config import Settings
 from herald.fakes import FakeState, create_fake_app
 from herald.runtime import Runtime
+from herald.web.api.app import create_app
 from tests.conftest import make_settings, new_tenant
 
 ARTIFACTS = Path(

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from herald.admin.tenants import Principal
 from herald.fakes.inbound import message
-from herald.monitoring import service as monitoring
+from herald.producers.monitors import service as monitoring
 from herald.runtime import Runtime
-from herald.tenancy.service import Principal
 from tests.browser.conftest import Fakes, LiveHerald
 
 pytestmark = pytest.mark.browser
@@ -85,7 +85,7 @@ def fast_monitor(live: LiveHerald, name: str, metric: str) -> str:
 
 
 async def rt_principal(rt: Runtime, key: str) -> Principal:
-    from herald.tenancy.service import principal_for_key
+    from herald.admin.tenants import principal_for_key
 
     async with rt.sessions() as session:
         principal = await principal_for_key(session, key)

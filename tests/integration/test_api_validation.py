@@ -7,7 +7,7 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from tests.conftest import make_agent, send_body
 
 PROACTIVE = "/api/v1/messaging/proactive"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import Table, event, func, select
 
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.bulk import COPY_THRESHOLD, insert_rows
 from herald.storage.models import AuditEntry, Event, Message

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from herald.channels import provider_class, providers
+from herald.providers import provider_class, providers
 from herald.runtime import Runtime
 from herald.storage.models import Channel
 

@@ -14,11 +14,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from herald.conversations.processor import Processor
 from herald.fakes import create_fake_app
-from herald.fakes.base import FakeState
 from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message, signed
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
+from herald.producers.conversations.processor import Processor
+from herald.providers.fakebase import FakeState
 from herald.runtime import Runtime
 from herald.storage.models import Channel, Conversation, InboundMessage, Message
 from tests.conftest import new_tenant
@@ -522,7 +522,7 @@ async def test_a_processor_that_lost_its_lease_sends_no_reply(
 async def test_a_runaway_routing_pattern_is_cut_short(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:
-    from herald.conversations import service
+    from herald.producers.conversations import service
 
     channel = await setup(client, auth, "telegram")
     response = await client.post("/api/v1/routing-rules", json={"agent_id": "support", "priority": 1,

@@ -12,13 +12,13 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from herald.api.app import create_app
-from herald.dashboard.charts import Series, sparkline, stacked_bars
-from herald.dashboard.session import SESSION_COOKIE, Signer, safe_next
-from herald.messaging.worker import Worker
-from herald.monitoring import engine
+from herald.pipeline.worker import Worker
+from herald.producers.monitors import engine
 from herald.runtime import Runtime
 from herald.storage.models import ApiKey, Message
+from herald.web.api.app import create_app
+from herald.web.dashboard.charts import Series, sparkline, stacked_bars
+from herald.web.dashboard.session import SESSION_COOKIE, Signer, safe_next
 from tests.conftest import SECRET, make_agent, new_tenant, send_body
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')

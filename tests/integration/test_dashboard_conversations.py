@@ -15,12 +15,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from herald.api.app import create_app
-from herald.conversations.processor import Processor
-from herald.dashboard import queries
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
+from herald.producers.conversations.processor import Processor
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Conversation, Message
+from herald.web.api.app import create_app
+from herald.web.dashboard import queries
 from tests.conftest import make_agent, new_tenant
 from tests.integration import test_conversations as convo
 from tests.integration.test_dashboard import sign_in

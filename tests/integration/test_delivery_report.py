@@ -9,8 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.messaging.worker import Worker
-from herald.receipts import Receipt, apply
+from herald.pipeline.worker import Worker
+from herald.providers.receipts import Receipt, apply
 from herald.runtime import Runtime
 from herald.storage.models import Message
 from tests.conftest import make_agent, new_tenant, send_body, use_transport, webhook_channel

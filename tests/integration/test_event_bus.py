@@ -13,10 +13,10 @@ import pytest
 import uvicorn
 from sqlalchemy import select
 
-from herald.api.app import create_app
 from herald.events import bus
 from herald.runtime import Runtime
 from herald.storage.models import Tenant
+from herald.web.api.app import create_app
 from tests.conftest import make_agent, new_tenant, send_body
 
 PROACTIVE = "/api/v1/messaging/proactive/send"

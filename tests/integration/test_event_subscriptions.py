@@ -10,10 +10,10 @@ import httpx
 import pytest
 from sqlalchemy import update
 
+from herald.core.security import verify_standard_webhook
 from herald.events import dispatcher
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
-from herald.security import verify_standard_webhook
 from herald.storage.models import EventDelivery
 from tests.conftest import make_agent, send_body, use_transport
 
@@ -141,8 +141,8 @@ async def test_an_event_of_a_long_transaction_is_not_skipped_when_it_commits_lat
 
     from sqlalchemy import insert, select
 
-    from herald.audit import event_row
     from herald.events import feed
+    from herald.storage.audit import event_row
     from herald.storage.models import Event, EventCursor, Tenant
 
     async with rt.sessions.begin() as session:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from tests.conftest import make_agent, send_body
 
 SEND = "/api/v1/messaging/proactive/send"

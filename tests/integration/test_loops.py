@@ -12,13 +12,13 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from herald import loops
-from herald.api.app import create_app
-from herald.background import Loop
+from herald import app as loops
 from herald.cli import main
+from herald.core.background import Loop
 from herald.runtime import Runtime
 from herald.storage.models import WorkerHeartbeat
 from herald.storage.types import utcnow
+from herald.web.api.app import create_app
 from tests.conftest import SECRET
 
 

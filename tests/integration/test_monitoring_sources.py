@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 
-from herald.errors import ValidationFailed
-from herald.ids import new_id
-from herald.monitoring import sources
-from herald.monitoring.conditions import Leaf, Threshold
-from herald.monitoring.sources import SourceContext
+from herald.core.errors import ValidationFailed
+from herald.core.ids import new_id
+from herald.producers.monitors import sources
+from herald.producers.monitors.conditions import Leaf, Threshold
+from herald.producers.monitors.sources import SourceContext
 from herald.runtime import Runtime
 from herald.storage.models import Attempt, Message, MetricValue, Tenant
 from herald.storage.types import utcnow

@@ -10,7 +10,7 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from herald.monitoring import engine
+from herald.producers.monitors import engine
 from herald.runtime import Runtime
 from herald.storage.models import Monitor
 from tests.conftest import make_agent

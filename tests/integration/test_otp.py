@@ -20,12 +20,12 @@ import httpx
 import pytest
 from sqlalchemy import inspect, select, text, update
 
-from herald.messaging.worker import Worker
-from herald.otp import codes
+from herald.admin.tenants import create_api_key
+from herald.pipeline.worker import Worker
+from herald.producers.otp import codes
 from herald.runtime import Runtime
 from herald.storage.models import Message, OtpSend, OtpVerification, Tenant
 from herald.storage.types import utcnow
-from herald.tenancy.service import create_api_key
 from tests.conftest import use_transport
 
 PHONE = "+447700900123"

@@ -12,15 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from herald.core.netguard import BlockedDestination
 from herald.events import dispatcher
-from herald.messaging.worker import Worker
-from herald.monitoring import sources
-from herald.monitoring.conditions import Leaf, Threshold
-from herald.netguard import BlockedDestination
+from herald.pipeline.worker import Worker
+from herald.producers import callbacks
+from herald.producers.monitors import sources
+from herald.producers.monitors.conditions import Leaf, Threshold
 from herald.runtime import Runtime
 from herald.storage.models import Agent, EventDelivery, EventSubscription
 from herald.storage.models import Channel as ChannelRow
-from herald.tenancy import callbacks
 from tests.conftest import WEBHOOK_SECRET, make_agent, send_body, use_transport, webhook_channel
 
 PUBLIC = "93.184.215.14"  # an address literal: no DNS needed, and public

@@ -9,9 +9,9 @@ from urllib.parse import urlencode
 import httpx
 import pytest
 
-from herald.messaging.worker import Worker
-from herald.receipts.meta import hub_signature
-from herald.receipts.twilio import twilio_signature
+from herald.pipeline.worker import Worker
+from herald.providers.twilio.receipts import twilio_signature
+from herald.providers.whatsapp_cloud.receipts import hub_signature
 from herald.runtime import Runtime
 from tests.conftest import make_agent, send_body, use_transport
 
@@ -181,7 +181,7 @@ async def test_resend_events_signed_with_svix(
 ) -> None:
     import time
 
-    from herald.security import new_webhook_secret, standard_webhook_signature
+    from herald.core.security import new_webhook_secret, standard_webhook_signature
 
     secret = new_webhook_secret()
     use_transport(rt, lambda _: httpx.Response(200, json={"id": "re-123"}))

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from herald.conversations.processor import Processor
-from herald.monitoring import engine
+from herald.producers.conversations.processor import Processor
+from herald.producers.monitors import engine
 from herald.runtime import Runtime
 from herald.storage.models import Monitor
 from tests.conftest import make_agent, send_body, use_transport

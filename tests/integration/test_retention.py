@@ -15,10 +15,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select, update
 
-from herald import retention
-from herald.background import run_loop
+from herald.admin import retention
+from herald.admin.tenants import create_api_key
 from herald.cli import main
-from herald.messaging.worker import Worker
+from herald.core.background import run_loop
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import (
     Approval,
@@ -32,7 +33,6 @@ from herald.storage.models import (
     Tenant,
 )
 from herald.storage.types import utcnow
-from herald.tenancy.service import create_api_key
 from tests.conftest import SECRET, make_agent, new_tenant, send_body
 
 SEND = "/api/v1/messaging/proactive/send"

@@ -12,8 +12,8 @@ from zoneinfo import ZoneInfo
 import httpx
 import pytest
 
-from herald.messaging.worker import Worker
-from herald.routing import circuit
+from herald.pipeline.routing import circuit
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from tests.conftest import make_agent, send_body, use_transport, webhook_channel
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
+from herald.core.security import verify_standard_webhook
+from herald.producers.schedules import scheduler, service
 from herald.runtime import Runtime
-from herald.scheduling import scheduler, service
-from herald.security import verify_standard_webhook
 from herald.storage.models import Message, Schedule, ScheduleExecution
 from tests.conftest import make_agent, use_transport
 

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import uvicorn
 
-from herald.api.app import create_app
 from herald.client import (
     APIConnectionError,
     AsyncHerald,
@@ -24,6 +23,7 @@ from herald.client import (
     ValidationError,
 )
 from herald.runtime import Runtime
+from herald.web.api.app import create_app
 
 
 @pytest.fixture

@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Table, func, select
 
-from herald.audit import audit_row
 from herald.runtime import Runtime
+from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry
 from herald.storage.sessions import after_commit, keep
 

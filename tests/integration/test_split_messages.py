@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.channels.line import retry_key
 from herald.fakes import create_fake_app
-from herald.fakes.base import Behaviour, FakeState, Recorded
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
+from herald.providers.fakebase import Behaviour, FakeState, Recorded
+from herald.providers.line.send import retry_key
 from herald.runtime import Runtime
 from tests.conftest import make_agent, send_body
 

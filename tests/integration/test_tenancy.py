@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.models import IdempotencyRecord
@@ -351,7 +351,7 @@ async def test_other_tenant_sees_no_credentials_names_or_channel(
 async def test_only_admin_keys_register_agents_or_change_maturity(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:
-    from herald.tenancy.service import create_api_key, get_or_create_tenant
+    from herald.admin.tenants import create_api_key, get_or_create_tenant
 
     await make_agent(client, auth, "agent_123", "INTERN")
     async with rt.sessions.begin() as session:

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
+from herald.producers.triggers import reactions
 from herald.runtime import Runtime
-from herald.triggers import reactions
 from tests.conftest import make_agent
 from tests.integration.test_monitors import BASE as MONITORS
 from tests.integration.test_monitors import create as create_monitor
@@ -165,7 +165,7 @@ async def test_a_tenant_cannot_follow_another_tenants_monitor(
 async def test_an_agent_trigger_is_called_after_the_cursor_moves_not_while_holding_it(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:
-    from herald.triggers import service
+    from herald.producers.triggers import service
     from tests.conftest import use_transport
 
     response = await client.post("/api/v1/agents", json={"id": "agent_123", "maturity_level": "AUTONOMOUS",

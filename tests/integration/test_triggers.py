@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
+from herald.core.security import standard_webhook_signature
+from herald.producers.triggers.verification import github_signature
 from herald.runtime import Runtime
-from herald.security import standard_webhook_signature
-from herald.triggers.verification import github_signature
 from tests.conftest import use_transport
 
 PR = {"action": "opened", "number": 42, "pull_request": {"number": 42, "title": "Fix the flux capacitor", "user": {"login": "ada"}},
@@ -223,8 +223,8 @@ async def test_an_agent_call_left_owed_by_a_dead_process_is_made_once_by_another
 
     from sqlalchemy import select, update
 
+    from herald.producers.triggers import service
     from herald.storage.models import TriggerFiring
-    from herald.triggers import service
 
     seen = use_transport(rt, lambda _: httpx.Response(200, json={"reply": "On it"}))
     await agent(client, auth)

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from sqlalchemy import func, select, update
 
-from herald.messaging.worker import Worker, backoff_seconds
+from herald.core.security import verify_standard_webhook
+from herald.pipeline.worker import Worker, backoff_seconds
 from herald.runtime import Runtime
-from herald.security import verify_standard_webhook
 from herald.storage.models import DevInboxMessage, Message
 from tests.conftest import make_agent, send_body
 

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from herald.messaging.worker import Worker
+from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import Attempt, DevInboxMessage, Message
 from tests.conftest import make_agent, send_body

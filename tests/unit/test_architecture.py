@@ -1,7 +1,7 @@
 """One pipeline by construction: route handlers run no SQL, and the dashboard never borrows from the API's routes.
 
 Routes parse the request, open the session or transaction, call a service and shape the answer; every query
-lives in a service (or, for the dashboard's read-only figures, in :mod:`herald.dashboard.queries`). These checks
+lives in a service (or, for the dashboard's read-only figures, in :mod:`herald.web.dashboard.queries`). These checks
 read the source (``ast``), so a query slipped back into a route fails here, not in review.
 """
 
@@ -13,8 +13,11 @@ from pathlib import Path
 import pytest
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "herald"
-ROUTE_MODULES = [*sorted((SRC / "api" / "routes").glob("*.py")), SRC / "dashboard" / "routes.py"]
-DASHBOARD_MODULES = sorted((SRC / "dashboard").glob("*.py"))
+ROUTE_MODULES = [
+    *sorted((SRC / "web" / "api" / "routes").glob("*.py")),
+    SRC / "web" / "dashboard" / "routes.py",
+]
+DASHBOARD_MODULES = sorted((SRC / "web" / "dashboard").glob("*.py"))
 
 # What a route may take from SQLAlchemy: the session's type, for annotations.
 ALLOWED_SQLALCHEMY = {"sqlalchemy.ext.asyncio": {"AsyncSession"}}
@@ -25,7 +28,7 @@ SESSION_CALLS = frozenset({
     "execute", "scalar", "scalars", "get", "get_one", "add", "add_all", "delete", "merge", "flush", "refresh",
     "stream", "stream_scalars", "connection", "run_sync",
 })  # fmt: skip
-API_ROUTES = "herald.api.routes"
+API_ROUTES = "herald.web.api.routes"
 
 
 def _name(path: Path) -> str:
@@ -101,11 +104,11 @@ def api_route_imports(source: str, filename: str = "<dashboard>") -> list[str]:
 def test_the_checks_see_the_modules_they_guard() -> None:
     names = {_name(p) for p in ROUTE_MODULES}
     assert {
-        "herald/api/routes/schedules.py",
-        "herald/api/routes/ops.py",
-        "herald/dashboard/routes.py",
+        "herald/web/api/routes/schedules.py",
+        "herald/web/api/routes/ops.py",
+        "herald/web/dashboard/routes.py",
     } <= names
-    assert {"herald/dashboard/routes.py", "herald/dashboard/queries.py"} <= {
+    assert {"herald/web/dashboard/routes.py", "herald/web/dashboard/queries.py"} <= {
         _name(p) for p in DASHBOARD_MODULES
     }
 
@@ -143,10 +146,10 @@ def test_service_calls_are_not_sql(source: str) -> None:
 @pytest.mark.parametrize(
     "source",
     [
-        "from herald.api.routes import delivery\n",
-        "from herald.api.routes.interfaces import _interfaces_out\n",
-        "import herald.api.routes.records\n",
-        "from herald.api import routes\n",
+        "from herald.web.api.routes import delivery\n",
+        "from herald.web.api.routes.interfaces import _interfaces_out\n",
+        "import herald.web.api.routes.records\n",
+        "from herald.web.api import routes\n",
     ],
 )
 def test_api_route_imports_are_found(source: str) -> None:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from herald.batching import GroupCommit
+from herald.core.batching import GroupCommit
 
 
 async def test_concurrent_submissions_share_one_write_and_alone_is_written_at_once() -> None:

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from herald.channels import provider_class, providers, register
-from herald.channels.base import parse_retry_after
-from herald.channels.webhook import WebhookChannel
+from herald.providers import provider_class, providers, register
+from herald.providers.base import parse_retry_after
+from herald.providers.webhook.send import WebhookChannel
 
 
 def test_retry_after_seconds_and_http_dates() -> None:

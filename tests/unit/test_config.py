@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from herald.config import load_settings, normalise_database_url
-from herald.errors import ConfigError
+from herald.core.config import load_settings, normalise_database_url
+from herald.core.errors import ConfigError
 
 
 @pytest.mark.parametrize(

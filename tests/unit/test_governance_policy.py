@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from herald.governance import Decision, GovernanceCache, MaturityLevel, decide
+from herald.pipeline.governance import Decision, GovernanceCache, MaturityLevel, decide
 
 
 @pytest.mark.parametrize(

@@ -11,9 +11,9 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.config import Settings, load_settings
-from herald.errors import ConfigError, ValidationFailed
-from herald.netguard import BlockedDestination, OutboundGuard, refusal
+from herald.core.config import Settings, load_settings
+from herald.core.errors import ConfigError, ValidationFailed
+from herald.core.netguard import BlockedDestination, OutboundGuard, refusal
 from tests.conftest import SECRET
 
 

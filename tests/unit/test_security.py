@@ -8,8 +8,8 @@ import hmac
 
 import pytest
 
-from herald.errors import ConfigError
-from herald.security import (
+from herald.core.errors import ConfigError
+from herald.core.security import (
     CredentialBox,
     hash_api_key,
     new_api_key,
@@ -57,7 +57,7 @@ def test_signature_matches_the_standard_webhooks_spec() -> None:
 
 
 def test_ids_strictly_increase_within_a_process() -> None:
-    from herald.ids import new_id
+    from herald.core.ids import new_id
 
     ids = [new_id("inb") for _ in range(10_000)]
     assert ids == sorted(ids)

@@ -14,7 +14,7 @@ class carrying those fields, so callers catch what they can handle and let the r
         ├── RateLimitError          429  .retry_after, in seconds, when Herald says
         └── ServerError             5xx
 
-This tree is the client's own; it is unrelated to the server's ``herald.errors``.
+This tree is the client's own; it is unrelated to the server's ``herald.core.errors``.
 """
 
 from __future__ import annotations

@@ -21,13 +21,13 @@ from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from herald.background import Loop
-from herald.channels.base import parse_retry_after
+from herald.core.background import Loop
+from herald.core.ids import new_id
+from herald.core.netguard import BlockedDestination
+from herald.core.security import standard_webhook_signature
 from herald.events import feed
-from herald.ids import new_id
-from herald.netguard import BlockedDestination
+from herald.providers.base import parse_retry_after
 from herald.runtime import Runtime
-from herald.security import standard_webhook_signature
 from herald.storage import claims
 from herald.storage.models import Event, EventDelivery, EventSubscription
 from herald.storage.types import utcnow

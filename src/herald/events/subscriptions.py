@@ -5,14 +5,14 @@ from __future__ import annotations
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.audit import audit_row
-from herald.errors import NotFound, ValidationFailed
-from herald.ids import new_id
+from herald.admin.tenants import Principal
+from herald.core.errors import NotFound, ValidationFailed
+from herald.core.ids import new_id
+from herald.core.security import new_webhook_secret
 from herald.runtime import Runtime
-from herald.security import new_webhook_secret
+from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry, EventDelivery, EventSubscription
 from herald.storage.types import utcnow
-from herald.tenancy.service import Principal
 
 EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",

@@ -7,45 +7,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from herald.fakes import (
-    apprise,
-    discord,
-    google_chat,
-    graph,
-    line,
-    resend,
-    sendgrid,
-    signal_cli,
-    slack,
-    teams,
-    telegram,
-    twilio,
-)  # new fakes: add to this import and to PROVIDER_FAKES
-from herald.fakes.base import FakeState, control_router
-
-PROVIDER_FAKES = (
-    slack,
-    discord,
-    teams,
-    google_chat,
-    signal_cli,
-    telegram,
-    graph,
-    line,
-    twilio,
-    sendgrid,
-    resend,
-    apprise,
-)
+from herald.providers import REGISTRY
+from herald.providers.fakebase import FakeState, control_router
 
 
 def create_fake_app(state: FakeState | None = None) -> FastAPI:
+    """Every registered provider's fake (each provider package's ``fake.py``) on one app."""
     state = state or FakeState()
     app = FastAPI(title="Herald fake providers", docs_url="/_fake/docs", openapi_url="/_fake/openapi.json")
     app.state.fake = state
     app.include_router(control_router(state))
-    for module in PROVIDER_FAKES:
-        app.include_router(module.router(state))
+    for router in REGISTRY.fakes():
+        app.include_router(router(state))
     return app
 
 

@@ -2,9 +2,9 @@
 
 Each builder returns a :class:`FakeInbound` ``(method, headers, body)`` in the provider's real payload shape, signed
 with the channel's inbound secret from ``credentials`` (or with ``secret=`` to forge a wrong signature); send it
-to any path, or turn it into a :class:`~herald.receipts.CallbackRequest` with :meth:`FakeInbound.callback`.
+to any path, or turn it into a :class:`~herald.providers.receipts.CallbackRequest` with :meth:`FakeInbound.callback`.
 :func:`signed` signs any other payload (handshakes, statuses, edits). The signatures are computed here
-independently of :mod:`herald.conversations.inbound`, so a test using them checks the verifier rather than
+independently of :mod:`herald.providers.inbound`, so a test using them checks the verifier rather than
 mirroring it. Framework-free on purpose: no HTTP server is involved.
 
 Discord signs with a private key the channel never holds: credentials carry ``public_key``; builders sign with
@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl, urlencode
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from herald.receipts import CallbackRequest
+from herald.providers.receipts import CallbackRequest
 
 DEFAULT_URL = "https://herald.example/api/v1/interfaces/chn_test/webhook"
 FORM = "application/x-www-form-urlencoded"

@@ -20,11 +20,11 @@ class Tenant(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), unique=True)
-    # Priority routing, fallback chains and default quiet hours (see herald.routing.policy).
+    # Priority routing, fallback chains and default quiet hours (see herald.pipeline.routing.policy).
     delivery_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # OTP limits overriding the Twilio Verify defaults (see herald.otp.policy).
+    # OTP limits overriding the Twilio Verify defaults (see herald.producers.otp.policy).
     otp_policy: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    # Days to keep finished messages; None keeps them (see herald.retention).
+    # Days to keep finished messages; None keeps them (see herald.admin.retention).
     message_retention_days: Mapped[int | None] = mapped_column(Integer, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -214,7 +214,7 @@ class MessagePart(Base):
     """One delivered part of a message split into several provider messages, per route step.
 
     Written in the transaction that settles the attempt, so a retry after a later part failed starts at the first
-    part not recorded here (see :mod:`herald.messaging.parts`). Unsplit messages have no rows.
+    part not recorded here (see :mod:`herald.pipeline.parts`). Unsplit messages have no rows.
     """
 
     __tablename__ = "message_parts"

@@ -7,7 +7,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.errors import NotFound
+from herald.core.errors import NotFound
 from herald.storage.models import Base
 
 Row = TypeVar("Row", bound=Base)

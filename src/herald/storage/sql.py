@@ -80,7 +80,7 @@ OUTBOX_CLAIM = NamedClaim(
 )
 """The worker's claim: the ``:limit`` due queued messages in priority order become ``sending``, leased to
 ``:owner`` until ``:lease_until`` with one more attempt counted, and come back as the worker needs them
-(:class:`herald.messaging.outbox.Claimed`). One statement, so a claim is one round-trip."""
+(:class:`herald.pipeline.outbox.Claimed`). One statement, so a claim is one round-trip."""
 
 OUTBOX_RECLAIM = text(
     """

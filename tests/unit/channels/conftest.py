@@ -13,11 +13,11 @@ import httpx
 import pytest
 import uvicorn
 
-from herald.channels import ChannelConfig, OutboundMessage, provider_class
-from herald.channels.base import Channel
 from herald.fakes import FakeState, create_fake_app
-from herald.fakes.base import Behaviour
-from herald.messaging.parts import Delivery
+from herald.pipeline.parts import Delivery
+from herald.providers import ChannelConfig, OutboundMessage, provider_class
+from herald.providers.base import Channel
+from herald.providers.fakebase import Behaviour
 
 
 @dataclass

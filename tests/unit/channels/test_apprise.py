@@ -7,9 +7,9 @@ import logging
 import pytest
 from pydantic import ValidationError
 
-from herald.channels.apprise import AppriseChannel, AppriseCredentials
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.apprise.send import AppriseChannel, AppriseCredentials
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound
 
 

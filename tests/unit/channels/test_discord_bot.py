@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 CREDS = {"bot_token": "MTA5.discord-bot-token-123"}
@@ -69,7 +69,7 @@ async def test_unreachable_provider_is_retryable(fake: Fake) -> None:
 
 
 async def test_long_content_goes_as_several_messages_in_order(fake: Fake) -> None:
-    from herald.channels.discord_bot import DiscordBotChannel
+    from herald.providers.discord.bot import DiscordBotChannel
 
     assert DiscordBotChannel.max_length == 2_000
     assert DiscordBotChannel.split_long is True
@@ -86,7 +86,7 @@ async def test_long_content_goes_as_several_messages_in_order(fake: Fake) -> Non
 
 
 def test_token_with_bot_prefix_is_accepted() -> None:
-    from herald.channels.discord_bot import DiscordBotCredentials
+    from herald.providers.discord.bot import DiscordBotCredentials
 
     assert (
         DiscordBotCredentials(bot_token="Bot MTA5.discord-bot-token-123").bot_token
@@ -95,7 +95,7 @@ def test_token_with_bot_prefix_is_accepted() -> None:
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.discord_bot import DiscordBotCredentials
+    from herald.providers.discord.bot import DiscordBotCredentials
 
     bot = fake.adapter("discord_bot", "discord", CREDS)
     assert "discord-bot-token-123" not in repr(bot)

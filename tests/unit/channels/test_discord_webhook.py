@@ -7,9 +7,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from herald.channels.http import rebase
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.http import rebase
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 URL = "https://discord.com/api/webhooks/1234567890123456789/wh-Secret_token-123"
@@ -74,7 +74,7 @@ async def test_unreachable_provider_is_retryable(fake: Fake) -> None:
 
 
 async def test_long_content_goes_as_several_messages_in_order(fake: Fake) -> None:
-    from herald.channels.discord_webhook import DiscordWebhookChannel
+    from herald.providers.discord.webhook import DiscordWebhookChannel
 
     assert DiscordWebhookChannel.max_length == 2_000
     assert DiscordWebhookChannel.split_long is True
@@ -89,7 +89,7 @@ async def test_long_content_goes_as_several_messages_in_order(fake: Fake) -> Non
 
 
 def test_only_discord_webhook_urls_are_accepted() -> None:
-    from herald.channels.discord_webhook import DiscordWebhookCredentials
+    from herald.providers.discord.webhook import DiscordWebhookCredentials
 
     for bad in (
         "http://discord.com/api/webhooks/1/abc",
@@ -111,7 +111,7 @@ def test_rebase_replaces_only_scheme_host_and_port() -> None:
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.discord_webhook import DiscordWebhookCredentials
+    from herald.providers.discord.webhook import DiscordWebhookCredentials
 
     hook = fake.adapter("discord_webhook", "discord", CREDS)
     assert "wh-Secret_token-123" not in repr(hook)

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound
 
 URL = "https://chat.googleapis.com/v1/spaces/AAAAbCdEfGh/messages?key=AIzaSyKey-123&token=GcSecretToken%3D123"
@@ -81,7 +81,7 @@ async def test_unreachable_provider_is_retryable(fake: Fake) -> None:
 
 
 async def test_declares_its_length_limit_and_refuses_over_32000_bytes(fake: Fake) -> None:
-    from herald.channels.google_chat_webhook import GoogleChatWebhookChannel
+    from herald.providers.google_chat.send import GoogleChatWebhookChannel
 
     assert GoogleChatWebhookChannel.max_length == 32_000
     assert GoogleChatWebhookChannel.split_long is False
@@ -93,7 +93,7 @@ async def test_declares_its_length_limit_and_refuses_over_32000_bytes(fake: Fake
 
 
 def test_only_chat_webhook_urls_are_accepted() -> None:
-    from herald.channels.google_chat_webhook import GoogleChatWebhookCredentials
+    from herald.providers.google_chat.send import GoogleChatWebhookCredentials
 
     for bad in (
         URL.replace("https", "http"),
@@ -106,7 +106,7 @@ def test_only_chat_webhook_urls_are_accepted() -> None:
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.google_chat_webhook import GoogleChatWebhookCredentials
+    from herald.providers.google_chat.send import GoogleChatWebhookCredentials
 
     chat = fake.adapter("google_chat_webhook", "google_chat", CREDS)
     assert "GcSecretToken" not in repr(chat)

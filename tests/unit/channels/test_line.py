@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from herald.channels.line import LineChannel, retry_key
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.line.send import LineChannel, retry_key
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "fake-line-channel-access-token"
@@ -159,7 +159,7 @@ async def test_answers_without_the_fake(
 ) -> None:
     import httpx
 
-    from herald.channels.base import ChannelConfig
+    from herald.providers.base import ChannelConfig
 
     def handler(request: httpx.Request) -> httpx.Response:
         return httpx.Response(status, json=body, headers=headers)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from herald.channels.messenger import MessengerChannel
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.messenger.send import MessengerChannel
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "EAAGfake-page-access-token"

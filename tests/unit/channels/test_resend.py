@@ -7,10 +7,10 @@ from dataclasses import replace
 import httpx
 import pytest
 
-from herald.channels import ChannelConfig
-from herald.channels.resend import ResendChannel, ResendCredentials
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers import ChannelConfig
+from herald.providers.fakebase import Behaviour
+from herald.providers.resend.send import ResendChannel, ResendCredentials
 from tests.unit.channels.conftest import Fake, outbound
 
 KEY = "re_test_key_123456"

@@ -7,10 +7,10 @@ import time
 import httpx
 import pytest
 
-from herald.channels import ChannelConfig
-from herald.channels.sendgrid import SendGridChannel, SendGridCredentials
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers import ChannelConfig
+from herald.providers.fakebase import Behaviour
+from herald.providers.sendgrid.send import SendGridChannel, SendGridCredentials
 from tests.unit.channels.conftest import Fake, outbound
 
 KEY = "SG.test-key-123.abcdef"

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound
 
 CREDS = {"number": "+431212131491291"}
@@ -76,7 +76,7 @@ async def test_without_base_url_it_says_so(fake: Fake) -> None:
 
 
 def test_a_400_naming_a_transient_failure_is_retryable() -> None:
-    from herald.channels.signal_cli_rest import raise_for_signal
+    from herald.providers.signal.send import raise_for_signal
 
     network = {
         "error": 'Failed to send (some) messages:\n+4354546464654: Network failure for "+4354546464654"'
@@ -94,7 +94,7 @@ def test_a_400_naming_a_transient_failure_is_retryable() -> None:
 
 
 def test_number_must_be_e164_and_the_model_mentions_base_url() -> None:
-    from herald.channels.signal_cli_rest import SignalCliRestCredentials
+    from herald.providers.signal.send import SignalCliRestCredentials
 
     with pytest.raises(ValidationError):
         SignalCliRestCredentials(number="0650123456")
@@ -102,13 +102,13 @@ def test_number_must_be_e164_and_the_model_mentions_base_url() -> None:
 
 
 def test_declares_no_length_limit() -> None:
-    from herald.channels.signal_cli_rest import SignalCliRestChannel
+    from herald.providers.signal.send import SignalCliRestChannel
 
     assert SignalCliRestChannel.max_length is None
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.signal_cli_rest import SignalCliRestCredentials
+    from herald.providers.signal.send import SignalCliRestCredentials
 
     signal = fake.adapter("signal_cli_rest", "signal", CREDS)
     assert "1212131491291" not in repr(signal)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound
 
 CREDS = {"bot_token": "xoxb-test-token-123"}
@@ -63,7 +63,7 @@ async def test_unreachable_provider_is_retryable(fake: Fake) -> None:
 
 
 def test_declares_its_length_limit() -> None:
-    from herald.channels.slack import SlackChannel
+    from herald.providers.slack.send import SlackChannel
 
     assert SlackChannel.max_length == 40_000
 

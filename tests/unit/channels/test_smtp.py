@@ -23,9 +23,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from pydantic import ValidationError
 
-from herald.channels import ChannelConfig, OutboundMessage
-from herald.channels.smtp import SmtpChannel, SmtpCredentials
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers import ChannelConfig, OutboundMessage
+from herald.providers.smtp.send import SmtpChannel, SmtpCredentials
 
 # The test server requires AUTH on plain connections too (aiosmtpd warns about that, rightly, in production).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")

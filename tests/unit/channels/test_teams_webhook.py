@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from herald.channels.teams_webhook import classify
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.teams.webhook import classify
 from tests.unit.channels.conftest import Fake, outbound
 
 PATH = (
@@ -83,14 +83,14 @@ def test_a_200_that_is_not_1_is_an_error() -> None:
 
 
 def test_declares_its_length_limit() -> None:
-    from herald.channels.teams_webhook import TeamsWebhookChannel
+    from herald.providers.teams.webhook import TeamsWebhookChannel
 
     assert TeamsWebhookChannel.max_length == 28_000
     assert TeamsWebhookChannel.split_long is False
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.teams_webhook import TeamsWebhookCredentials
+    from herald.providers.teams.webhook import TeamsWebhookCredentials
 
     hook = fake.adapter("teams_webhook", "teams", CREDS)
     assert "Secret123" not in repr(hook)

@@ -7,8 +7,8 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
 from tests.unit.channels.conftest import Fake, outbound
 
 URL = (
@@ -92,7 +92,7 @@ async def test_unreachable_provider_is_retryable(fake: Fake) -> None:
 
 
 async def test_declares_its_length_limit_and_refuses_an_oversized_card(fake: Fake) -> None:
-    from herald.channels.teams_workflow import TeamsWorkflowChannel
+    from herald.providers.teams.workflow import TeamsWorkflowChannel
 
     assert TeamsWorkflowChannel.max_length == 28_000
     assert TeamsWorkflowChannel.split_long is False
@@ -104,7 +104,7 @@ async def test_declares_its_length_limit_and_refuses_an_oversized_card(fake: Fak
 
 
 def test_a_url_without_signature_is_refused() -> None:
-    from herald.channels.teams_workflow import TeamsWorkflowCredentials
+    from herald.providers.teams.workflow import TeamsWorkflowCredentials
 
     with pytest.raises(ValidationError, match="sig"):
         TeamsWorkflowCredentials(webhook_url=URL.split("&sig=", maxsplit=1)[0])
@@ -113,7 +113,7 @@ def test_a_url_without_signature_is_refused() -> None:
 
 
 def test_credentials_never_show_in_repr(fake: Fake) -> None:
-    from herald.channels.teams_workflow import TeamsWorkflowCredentials
+    from herald.providers.teams.workflow import TeamsWorkflowCredentials
 
     flow = fake.adapter("teams_workflow", "teams", CREDS)
     assert "Wf-Secret-Signature-123" not in repr(flow)

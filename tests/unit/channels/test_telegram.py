@@ -6,9 +6,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from herald.channels.telegram import TelegramChannel
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.telegram.send import TelegramChannel
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "123456789:AAHfake-test-token_abc"
@@ -57,7 +57,7 @@ async def test_retry_after_header_is_the_fallback() -> None:
             headers={"Retry-After": "9"},
         )  # fmt: skip
 
-    from herald.channels.base import ChannelConfig
+    from herald.providers.base import ChannelConfig
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as http:
         config = ChannelConfig(id="chn_t", tenant_id="ten_t", platform="telegram", provider="telegram",

@@ -9,9 +9,9 @@ import httpx
 import pytest
 from pydantic import ValidationError
 
-from herald.channels.twilio import TwilioChannel, TwilioCredentials, speakable, twiml_say
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.fakebase import Behaviour
+from herald.providers.twilio.send import TwilioChannel, TwilioCredentials, speakable, twiml_say
 from tests.unit.channels.conftest import Fake, outbound
 
 SID = "AC" + "0123456789abcdef" * 2
@@ -128,7 +128,7 @@ async def test_20429_without_http_429_is_retryable() -> None:
         return httpx.Response(400, json={"code": 20429, "message": "Too Many Requests", "status": 400})
 
     async with httpx.AsyncClient(transport=httpx.MockTransport(answer)) as http:
-        from herald.channels import ChannelConfig
+        from herald.providers import ChannelConfig
 
         config = ChannelConfig(id="c", tenant_id="t", platform="sms", provider="twilio", credentials=CREDS)
         with pytest.raises(RetryableDeliveryError, match="20429"):

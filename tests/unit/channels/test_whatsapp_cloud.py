@@ -7,10 +7,10 @@ import json
 import httpx
 import pytest
 
-from herald.channels.base import ChannelConfig
-from herald.channels.whatsapp_cloud import WhatsAppCloudChannel, template_of
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.fakes.base import Behaviour
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.base import ChannelConfig
+from herald.providers.fakebase import Behaviour
+from herald.providers.whatsapp_cloud.send import WhatsAppCloudChannel, template_of
 from tests.unit.channels.conftest import Fake, outbound, send_split
 
 TOKEN = "EAAGfake-whatsapp-access-token"

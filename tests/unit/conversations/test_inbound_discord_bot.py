@@ -10,11 +10,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from herald.conversations.inbound import INBOUND, InboundMessage, Reply
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage, Reply
 
-ADAPTER = INBOUND["discord_bot"]
+ADAPTER = inbound_adapter("discord_bot")
+assert ADAPTER is not None
 PRIVATE = Ed25519PrivateKey.generate()
 PUBLIC = PRIVATE.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw).hex()
 CREDS = {"bot_token": "discord-bot-token-0123", "public_key": PUBLIC}

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage
 
 CREDS = {"channel_access_token": "fake-line-channel-access-token", "channel_secret": "8c570fa6dd201bb328f1c1eac23a96d8"}  # fmt: skip
-ADAPTER = INBOUND["line"]
+ADAPTER = inbound_adapter("line")
+assert ADAPTER is not None
 USER = "U4af4980629a1b2c3d4e5f60718293a4b"
 GROUP = "Ca56f94637c90e2a1b2c3d4e5f6071829"
 SENT = datetime(2021, 7, 7, 13, 40, 42, 211000, tzinfo=UTC)

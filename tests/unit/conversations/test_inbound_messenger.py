@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage, Reply
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
-from herald.receipts import CallbackRequest
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage, Reply
+from herald.providers.receipts import CallbackRequest
 
 CREDS = {
     "page_access_token": "EAAG-page-token",
@@ -19,7 +20,8 @@ CREDS = {
     "app_secret": "messenger-app-secret",
     "verify_token": "messenger-verify-token",
 }
-ADAPTER = INBOUND["messenger"]
+ADAPTER = inbound_adapter("messenger")
+assert ADAPTER is not None
 PSID = "6543210987654321"
 SENT = datetime(2016, 3, 23, 0, 25, 52, 478000, tzinfo=UTC)
 

@@ -7,10 +7,14 @@ from datetime import datetime
 
 import pytest
 
-from herald.channels import provider_class, providers
-from herald.conversations.inbound import INBOUND, InboundMessage
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
+from herald.providers import REGISTRY, provider_class, providers
+from herald.providers.inbound import InboundAdapter, InboundMessage
+
+INBOUND: dict[str, InboundAdapter] = {
+    name: p.inbound for name in REGISTRY.names() if (p := REGISTRY.get(name)) and p.inbound is not None
+}
 
 
 def test_every_inbound_provider_is_a_channel_provider() -> None:

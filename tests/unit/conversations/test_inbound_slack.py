@@ -10,13 +10,15 @@ from typing import Any
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage, Reply
-from herald.conversations.inbound.slack import signature
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage, Reply
+from herald.providers.slack.inbound import signature
 
 CREDS = {"bot_token": "xoxb-slack-bot-token", "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}
-ADAPTER = INBOUND["slack"]
+ADAPTER = inbound_adapter("slack")
+assert ADAPTER is not None
 
 
 def callback(event: dict[str, Any], **extra: Any) -> dict[str, Any]:

@@ -8,12 +8,14 @@ from typing import Any
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage
 
 CREDS = {"bot_token": "123456:ABC-DEF1234ghIkl-zyx57W2v1u123ew11", "secret_token": "tg_secret-Token_42"}
-ADAPTER = INBOUND["telegram"]
+ADAPTER = inbound_adapter("telegram")
+assert ADAPTER is not None
 PERSON = {"id": 1111111, "is_bot": False, "first_name": "Test", "last_name": "Lastname", "username": "Test", "language_code": "en"}  # fmt: skip
 
 

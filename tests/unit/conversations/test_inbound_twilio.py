@@ -7,14 +7,16 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage
-from herald.errors import Unauthorized
+from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
-from herald.receipts import CallbackRequest
-from herald.receipts.twilio import twilio_signature
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage
+from herald.providers.receipts import CallbackRequest
+from herald.providers.twilio.receipts import twilio_signature
 
 CREDS = {"account_sid": "AC12345678", "auth_token": "twilio-auth-token-123", "from_number": "+15017122661"}
-ADAPTER = INBOUND["twilio"]
+ADAPTER = inbound_adapter("twilio")
+assert ADAPTER is not None
 URL = "https://herald.example/api/v1/interfaces/chn_sms/webhook"
 SID = "SM1f0e8ae6ade43cb3c0ce4525424e404f"
 

@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from herald.conversations.inbound import INBOUND, InboundMessage, Reply
-from herald.errors import Forbidden, Unauthorized, ValidationFailed
+from herald.core.errors import Forbidden, Unauthorized, ValidationFailed
 from herald.fakes import inbound as fake
-from herald.receipts import CallbackRequest
+from herald.providers import inbound_adapter
+from herald.providers.inbound import InboundMessage, Reply
+from herald.providers.receipts import CallbackRequest
 
 CREDS = {
     "access_token": "EAAG-whatsapp-token",
@@ -19,7 +20,8 @@ CREDS = {
     "app_secret": "meta-app-secret",
     "verify_token": "meta-verify-token",
 }
-ADAPTER = INBOUND["whatsapp_cloud"]
+ADAPTER = inbound_adapter("whatsapp_cloud")
+assert ADAPTER is not None
 SENT = datetime(2025, 6, 8, 20, 59, 43, tzinfo=UTC)
 
 

@@ -9,9 +9,9 @@ from typing import ClassVar
 import httpx
 import pytest
 
-from herald.channels.base import Channel, ChannelConfig, OutboundMessage
-from herald.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.messaging.parts import Delivery, part_rows
+from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.pipeline.parts import Delivery, part_rows
+from herald.providers.base import Channel, ChannelConfig, OutboundMessage
 
 
 class Memory(Channel):

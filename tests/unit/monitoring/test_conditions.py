@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from herald.errors import ValidationFailed
-from herald.monitoring.conditions import (
+from herald.core.errors import ValidationFailed
+from herald.producers.monitors.conditions import (
     CONDITION_TYPES,
     OPERATORS,
     Composite,

@@ -12,10 +12,10 @@ from typing import Any
 import httpx
 import pytest
 
-from herald.errors import ValidationFailed
-from herald.monitoring import sources
-from herald.monitoring.conditions import Leaf, Threshold
-from herald.monitoring.sources import SourceContext, SourceError
+from herald.core.errors import ValidationFailed
+from herald.producers.monitors import sources
+from herald.producers.monitors.conditions import Leaf, Threshold
+from herald.producers.monitors.sources import SourceContext, SourceError
 from herald.runtime import Runtime
 from tests.conftest import make_settings
 

@@ -8,9 +8,9 @@ from collections import Counter
 
 import pytest
 
-from herald.ids import new_id
-from herald.otp import codes
-from herald.otp.codes import CodeBook, codebook
+from herald.core.ids import new_id
+from herald.producers.otp import codes
+from herald.producers.otp.codes import CodeBook, codebook
 
 SECRET = "s" * 40
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from herald.errors import ValidationFailed
-from herald.otp import texts
-from herald.otp.policy import DEFAULT_ROUTE, OtpPolicy, load_policy
+from herald.core.errors import ValidationFailed
+from herald.producers.otp import texts
+from herald.producers.otp.policy import DEFAULT_ROUTE, OtpPolicy, load_policy
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cronsim import CronSim
 
-from herald.scheduling.natural import (
+from herald.producers.schedules.natural import (
     ParsedSchedule,
     ScheduleParseError,
     describe_cron,

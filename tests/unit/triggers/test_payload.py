@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from herald.triggers.payload import MissingField, fields, flatten_github, render
+from herald.producers.triggers.payload import MissingField, fields, flatten_github, render
 
 PAYLOAD = {"pr_number": 42, "pull_request": {"title": "Fix", "labels": [{"name": "bug"}]}, "ok": True}
 

@@ -1,0 +1,170 @@
+"""Tenants, API keys and agents: creation, lookup and the level changes governance depends on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.core.errors import Conflict, NotFound
+from herald.core.ids import new_id
+from herald.core.security import hash_api_key, new_api_key
+from herald.pipeline.governance import MaturityLevel
+from herald.storage.audit import audit_row
+from herald.storage.models import Agent, ApiKey, AuditEntry, Tenant
+from herald.storage.types import utcnow
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a tenant, through one of its API keys."""
+
+    tenant_id: str
+    key_id: str
+    is_admin: bool
+    kind: str = "api_key"  # or "schedule", "monitor", "trigger": who acts for the tenant
+
+    @property
+    def actor(self) -> str:
+        return f"{self.kind}:{self.key_id}"
+
+
+async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
+    tenant = (await session.execute(select(Tenant).where(Tenant.name == name))).scalar_one_or_none()
+    if tenant is None:
+        tenant = Tenant(id=new_id("ten"), name=name, created_at=utcnow())
+        session.add(tenant)
+        await session.flush()
+    return tenant
+
+
+async def create_api_key(
+    session: AsyncSession, tenant: Tenant, name: str = "", *, is_admin: bool = True
+) -> str:
+    """Create a key and return it in clear: the only time it is ever seen. Only admin keys may register agents
+    or change their maturity levels (the human side of governance)."""
+    key = new_api_key()
+    session.add(
+        ApiKey(
+            id=new_id("key"),
+            tenant_id=tenant.id,
+            key_hash=hash_api_key(key),
+            prefix=key[:10],
+            name=name,
+            is_admin=is_admin,
+            created_at=utcnow(),
+        )
+    )
+    await session.flush()
+    return key
+
+
+async def principal_for_key(session: AsyncSession, key: str) -> Principal | None:
+    row = (
+        await session.execute(
+            select(ApiKey.id, ApiKey.tenant_id, ApiKey.is_admin).where(
+                ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
+            )
+        )
+    ).one_or_none()
+    return None if row is None else Principal(tenant_id=row.tenant_id, key_id=row.id, is_admin=row.is_admin)
+
+
+async def create_agent(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    agent_id: str,
+    name: str,
+    maturity_level: MaturityLevel,
+    callback_url: str | None,
+    callback_secret: bytes | None = None,
+) -> Agent:
+    now = utcnow()
+    agent = Agent(
+        tenant_id=principal.tenant_id,
+        id=agent_id,
+        name=name,
+        maturity_level=maturity_level.value,
+        callback_url=callback_url,
+        callback_secret=callback_secret,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(agent)
+    try:
+        await session.flush()
+    except IntegrityError as exc:
+        raise Conflict(f"an agent with id {agent_id!r} already exists", field="id") from exc
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id, principal.actor, "agent.created", "agent", agent_id,
+                {"maturity_level": maturity_level.value}, at=now,
+            )
+        ],
+    )  # fmt: skip
+    return agent
+
+
+async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
+    agent = await session.get(Agent, (tenant_id, agent_id))
+    if agent is None:
+        raise NotFound(f"no agent {agent_id!r}", field="agent_id")
+    return agent
+
+
+async def list_agents(
+    session: AsyncSession, tenant_id: str, *, limit: int, cursor: str | None
+) -> list[Agent]:
+    query = select(Agent).where(Agent.tenant_id == tenant_id).order_by(Agent.id).limit(limit)
+    if cursor:
+        query = query.where(Agent.id > cursor)
+    return list((await session.execute(query)).scalars())
+
+
+async def update_agent(
+    session: AsyncSession,
+    principal: Principal,
+    agent_id: str,
+    *,
+    name: str | None,
+    maturity_level: MaturityLevel | None,
+    callback_url: str | None,
+    clear_callback: bool,
+    new_callback_secret: bytes | None = None,
+) -> Agent:
+    agent = await get_agent(session, principal.tenant_id, agent_id)
+    changes: dict[str, object] = {}
+    if name is not None and name != agent.name:
+        changes["name"] = [agent.name, name]
+        agent.name = name
+    if maturity_level is not None and maturity_level.value != agent.maturity_level:
+        changes["maturity_level"] = [agent.maturity_level, maturity_level.value]
+        agent.maturity_level = maturity_level.value
+    if clear_callback or (callback_url is not None and callback_url != agent.callback_url):
+        changes["callback_url"] = "changed"
+        agent.callback_url = None if clear_callback else callback_url
+    if new_callback_secret is not None:
+        changes["callback_secret"] = "rotated"  # noqa: S105 - an audit word, not a secret
+        agent.callback_secret = new_callback_secret
+    if changes:
+        agent.updated_at = utcnow()
+        await session.execute(
+            insert(AuditEntry),
+            [audit_row(principal.tenant_id, principal.actor, "agent.updated", "agent", agent_id, changes)],
+        )
+    await session.flush()
+    return agent
+
+
+async def load_level(session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel | None:
+    level = (
+        await session.execute(
+            select(Agent.maturity_level).where(Agent.tenant_id == tenant_id, Agent.id == agent_id)
+        )
+    ).scalar_one_or_none()
+    return None if level is None else MaturityLevel(level)

@@ -1,0 +1,42 @@
+"""What a producer asks the pipeline for: an :class:`Intent` (who speaks, to whom, what) at a :class:`Priority`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+
+class Priority(IntEnum):
+    """Lower sorts first in the outbox."""
+
+    CRITICAL = 0
+    HIGH = 1
+    MEDIUM = 2
+    LOW = 3
+
+
+@dataclass
+class Intent:
+    """What a producer wants sent: who speaks, to whom, what.
+
+    ``agent_id`` None is the tenant's own message (OTP codes): no agent speaks, so no maturity tier applies,
+    and the principal is the actor in the audit trail. ``sealed`` is the real text when ``content`` is a redacted
+    stand-in: it is stored encrypted for the worker and dropped once the message is finished.
+    """
+
+    agent_id: str | None
+    platform: str | None
+    recipient_id: str | None
+    content: str
+    subject: str | None = None
+    scheduled_for: datetime | None = None
+    timezone: str = "UTC"
+    template_variables: dict[str, Any] = field(default_factory=dict)
+    governance_metadata: dict[str, Any] = field(default_factory=dict)
+    priority: Priority = Priority.MEDIUM
+    channel_id: str | None = None
+    contact_id: str | None = None
+    fallback: list[tuple[str, str]] = field(default_factory=list)
+    sealed: str | None = None

@@ -1,6 +1,0 @@
-"""One-time passcodes (seed 003, issue 8): Twilio Verify's model over Herald's message pipeline."""
-
-from herald.otp.codes import CodeBook, codebook
-from herald.otp.policy import OtpPolicy, load_policy
-
-__all__ = ["CodeBook", "OtpPolicy", "codebook", "load_policy"]

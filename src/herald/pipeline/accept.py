@@ -1,0 +1,370 @@
+"""Accepting and deciding on messages: the producer-facing half of the pipeline.
+
+``accept`` runs intent → govern → render → route → outbox in the caller's transaction; the caller commits, so
+a 2xx means the message is durable. State changes (approve, reject, cancel) are conditional UPDATEs, so two
+humans acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Table, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.admin.tenants import Principal, load_level
+from herald.core.errors import Conflict, Forbidden, ValidationFailed
+from herald.core.ids import new_id
+from herald.core.intent import Intent
+from herald.core.status import CANCELLABLE, Status
+from herald.pipeline import templates
+from herald.pipeline.governance import Decision, MaturityLevel, decide
+from herald.pipeline.routing import planner
+from herald.runtime import Runtime
+from herald.storage.audit import audit_row, event_row, keep_record
+from herald.storage.bulk import insert_rows
+from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
+from herald.storage.queries import owned
+from herald.storage.types import utcnow
+
+
+async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:
+    async def load(tenant: str, agent: str) -> MaturityLevel | None:
+        return await load_level(session, tenant, agent)
+
+    level = await rt.governance.level(tenant_id, agent_id, load)
+    if level is None:
+        raise ValidationFailed(
+            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
+        )
+    return level
+
+
+@dataclass
+class Prepared:
+    """A message decided on but not yet written: its row, audit entry and event."""
+
+    values: dict[str, Any]
+    audit: dict[str, Any]
+    event: dict[str, Any]
+    wake: bool
+
+    @property
+    def message(self) -> Message:
+        return Message(**self.values)  # transient: serves the response once the row is written
+
+
+async def accept(rt: Runtime, session: AsyncSession, principal: Principal, intent: Intent) -> Message:
+    """Govern, render, route and store one message. Raises a RequestError naming the field at fault."""
+    prepared = await prepare(rt, session, principal, intent)
+    await write(rt, session, [prepared])
+    return prepared.message
+
+
+async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> None:
+    """Store prepared messages with one INSERT (or COPY) per table; NOTIFY once if any is due now."""
+    if not batch:
+        return
+    await insert_rows(session, _table(Message), [p.values for p in batch])
+    await insert_rows(session, _table(AuditEntry), [p.audit for p in batch])
+    await insert_rows(session, _table(Event), [p.event for p in batch])
+    if any(p.wake for p in batch):
+        await notify_workers(rt, session)
+    for p in batch:
+        rt.metrics.messages.labels(p.values["status"], p.values["platform"]).inc()
+
+
+def _table(model: type[Message | AuditEntry | Event]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
+async def prepare(
+    rt: Runtime,
+    session: AsyncSession,
+    principal: Principal,
+    intent: Intent,
+    *,
+    memo: planner.Memo | None = None,
+) -> Prepared:
+    """Govern, render and route one message, writing nothing. Raises a RequestError naming the field at fault.
+
+    A batch producer passes one ``memo`` for all its messages so lookups are made once per batch."""
+    if intent.agent_id is None:
+        level, decision = None, Decision.SEND
+    else:
+        level = await _level(rt, session, principal.tenant_id, intent.agent_id)
+        decision = decide(level)
+    level_name = None if level is None else level.value
+    if decision is Decision.BLOCK:
+        assert intent.agent_id is not None
+        _record_refusal(session, principal, intent, level_name)
+        raise Forbidden(
+            f"agent {intent.agent_id!r} is at maturity level STUDENT and may not send proactive messages",
+            field="agent_id",
+        )
+
+    now = utcnow()
+    send_at = intent.scheduled_for or now
+    content = templates.render(
+        intent.content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
+    )
+    subject = intent.subject
+    if subject is not None:
+        subject = templates.render(
+            subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
+        )
+    route = await planner.plan(
+        rt, session, principal.tenant_id, platform=intent.platform, recipient_id=intent.recipient_id,
+        channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
+        fallback=intent.fallback, memo=memo,
+    )  # fmt: skip
+    for index, step in enumerate(route.steps):
+        limit = planner.length_limit(step)
+        if limit is not None and len(content) > limit:
+            raise ValidationFailed(
+                f"content is {len(content)} characters; {step.provider} ({step.platform}) takes at most {limit}",
+                field="content" if index == 0 else f"fallback.{index - 1}",
+            )
+    first = route.steps[0]
+    run_at = route.quiet_delay(send_at, intent.priority.name)
+    held = decision is Decision.REQUIRE_APPROVAL
+    values: dict[str, Any] = {
+        "id": new_id("msg"),
+        "tenant_id": principal.tenant_id,
+        "agent_id": intent.agent_id,
+        "agent_maturity_level": level_name,
+        "platform": first.platform,
+        "recipient_id": first.recipient_id,
+        "channel_id": first.channel_id,
+        "simulated": first.simulated,
+        "contact_id": intent.contact_id,
+        "route_plan": [step.as_dict() for step in route.steps],
+        "route_step": 0,
+        "subject": subject,
+        "content": content,
+        "sealed_content": None if intent.sealed is None else rt.credentials.seal({"content": intent.sealed}),
+        "status": Status.PENDING_APPROVAL if held else Status.QUEUED,
+        "priority": int(intent.priority),
+        "run_at": run_at,
+        "scheduled_for": intent.scheduled_for,
+        "expires_at": now + timedelta(seconds=rt.settings.approval_ttl_seconds) if held else None,
+        "attempts": 0,
+        "max_attempts": rt.settings.max_attempts,
+        "governance_metadata": intent.governance_metadata,
+        "created_at": now,
+        "updated_at": now,
+        "cost": 0.0,
+        "sent_at": None,
+        "approved_by": None,
+        "last_error": None,
+        "provider_message_id": None,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+    detail: dict[str, Any] = {
+        "decision": decision.value,
+        "maturity_level": level_name,
+        "status": values["status"],
+    }
+    if run_at > send_at:
+        detail["quiet_hours_until"] = run_at.isoformat()
+    audit = audit_row(
+        principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
+        needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
+    )  # fmt: skip
+    event_type = "approval.requested" if held else "message.queued"
+    event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
+    return Prepared(values, audit, event, wake=not held and run_at <= now)
+
+
+def _record_refusal(
+    session: AsyncSession, principal: Principal, intent: Intent, level_name: str | None
+) -> None:
+    """A refused message is still a decision on record: its audit entry and event are kept whether or not the
+    producer's transaction commits, so no producer can forget them."""
+    assert intent.agent_id is not None
+    detail = {
+        "maturity_level": level_name,
+        "platform": intent.platform,
+        "recipient_id": intent.recipient_id,
+        "contact_id": intent.contact_id,
+        "producer": principal.kind,
+    }
+    now = utcnow()
+    keep_record(
+        session,
+        [
+            audit_row(
+                principal.tenant_id,
+                principal.actor,
+                "message.blocked",
+                "agent",
+                intent.agent_id,
+                detail,
+                at=now,
+            )
+        ],
+        [event_row(principal.tenant_id, "message.blocked", intent.agent_id, detail, at=now)],
+    )
+
+
+async def notify_workers(rt: Runtime, session: AsyncSession) -> None:
+    """Wake delivery workers once this transaction commits: NOTIFY reaches other PostgreSQL processes (it is
+    delivered at commit), and the in-process waker is registered to run after the commit. Producers never
+    wake workers themselves."""
+    await rt.waker.wake_after_commit(session)
+
+
+async def get_message(session: AsyncSession, tenant_id: str, message_id: str) -> Message:
+    return await owned(session, Message, tenant_id, message_id, "message")
+
+
+async def attempts_of(session: AsyncSession, message_id: str) -> list[Attempt]:
+    query = select(Attempt).where(Attempt.message_id == message_id).order_by(Attempt.started_at, Attempt.id)
+    return list((await session.execute(query)).scalars())
+
+
+async def list_messages(
+    session: AsyncSession,
+    tenant_id: str,
+    *,
+    status: str | None = None,
+    agent_id: str | None = None,
+    platform: str | None = None,
+    recipient_id: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> list[Message]:
+    """Newest first; ``cursor`` is the id of the last message of the previous page."""
+    query = select(Message).where(Message.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Message.status == status)
+    if agent_id is not None:
+        query = query.where(Message.agent_id == agent_id)
+    if platform is not None:
+        query = query.where(Message.platform == platform)
+    if recipient_id is not None:
+        query = query.where(Message.recipient_id == recipient_id)
+    if cursor is not None:
+        query = query.where(Message.id < cursor)
+    return list((await session.execute(query.order_by(Message.id.desc()).limit(limit))).scalars())
+
+
+async def _transition(
+    session: AsyncSession, tenant_id: str, message_id: str, allowed: frozenset[str], values: dict[str, Any]
+) -> Message:
+    """Move a message to a new state only if it is still in an allowed one; else 404 or 409."""
+    result = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.tenant_id == tenant_id, Message.status.in_(allowed))
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0) == 0:
+        current = await get_message(session, tenant_id, message_id)
+        raise Conflict(
+            f"message {message_id} is {current.status}; this needs one of: {', '.join(sorted(allowed))}"
+        )
+    message = await get_message(session, tenant_id, message_id)
+    await session.refresh(message)
+    return message
+
+
+async def approve(
+    rt: Runtime, session: AsyncSession, principal: Principal, message_id: str, approver: str
+) -> Message:
+    now = utcnow()
+    current = await get_message(session, principal.tenant_id, message_id)
+    if current.status == Status.PENDING_APPROVAL and current.expires_at and current.expires_at <= now:
+        raise Conflict(f"message {message_id} expired awaiting approval at {current.expires_at.isoformat()}")
+    run_at = max(now, current.scheduled_for) if current.scheduled_for else now
+    message = await _transition(
+        session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
+        {"status": Status.QUEUED, "approved_by": approver, "run_at": run_at, "expires_at": None, "updated_at": now},
+    )  # fmt: skip
+    await _record_decision(session, principal, message, "approved", approver, None, now)
+    if run_at <= now:
+        await notify_workers(rt, session)
+    return message
+
+
+async def reject(
+    session: AsyncSession, principal: Principal, message_id: str, approver: str, reason: str | None
+) -> Message:
+    now = utcnow()
+    message = await _transition(
+        session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
+        {"status": Status.REJECTED, "approved_by": approver, "last_error": reason, "updated_at": now,
+         "sealed_content": None},
+    )  # fmt: skip
+    await _record_decision(session, principal, message, "rejected", approver, reason, now)
+    return message
+
+
+async def cancel(session: AsyncSession, principal: Principal, message_id: str) -> Message:
+    now = utcnow()
+    message = await _transition(
+        session,
+        principal.tenant_id,
+        message_id,
+        CANCELLABLE,
+        {"status": Status.CANCELLED, "updated_at": now, "sealed_content": None},
+    )
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(principal.tenant_id, principal.actor, "message.cancelled", "message", message_id, at=now)],
+    )
+    await session.execute(
+        insert(Event), [event_row(principal.tenant_id, "message.cancelled", message_id, at=now)]
+    )
+    return message
+
+
+async def _record_decision(
+    session: AsyncSession,
+    principal: Principal,
+    message: Message,
+    decision: str,
+    approver: str,
+    reason: str | None,
+    now: datetime,
+) -> None:
+    session.add(
+        Approval(
+            id=new_id("apr"),
+            tenant_id=principal.tenant_id,
+            message_id=message.id,
+            decision=decision,
+            approver=approver,
+            reason=reason,
+            created_at=now,
+        )
+    )
+    detail = {"approver": approver, "reason": reason}
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id,
+                principal.actor,
+                f"message.{decision}",
+                "message",
+                message.id,
+                detail,
+                at=now,
+            )
+        ],
+    )
+    await session.execute(
+        insert(Event),
+        [
+            event_row(principal.tenant_id, f"message.{decision}", message.id, detail, at=now),
+            event_row(
+                principal.tenant_id, "approval.decided", message.id, {**detail, "decision": decision}, at=now
+            ),
+        ],
+    )

@@ -1,0 +1,9 @@
+"""Any Apprise URL."""
+
+from __future__ import annotations
+
+from herald.providers.apprise import fake
+from herald.providers.apprise.send import AppriseChannel
+from herald.providers.registry import Provider
+
+PROVIDERS = (Provider(AppriseChannel, fake=fake.router),)

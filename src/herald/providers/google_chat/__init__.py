@@ -1,0 +1,9 @@
+"""Google Chat incoming webhooks."""
+
+from __future__ import annotations
+
+from herald.providers.google_chat import fake
+from herald.providers.google_chat.send import GoogleChatWebhookChannel
+from herald.providers.registry import Provider
+
+PROVIDERS = (Provider(GoogleChatWebhookChannel, fake=fake.router),)

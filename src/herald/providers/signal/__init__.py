@@ -1,0 +1,9 @@
+"""Signal through signal-cli's REST API."""
+
+from __future__ import annotations
+
+from herald.providers.registry import Provider
+from herald.providers.signal import fake
+from herald.providers.signal.send import SignalCliRestChannel
+
+PROVIDERS = (Provider(SignalCliRestChannel, fake=fake.router),)

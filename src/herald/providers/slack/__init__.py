@@ -1,0 +1,9 @@
+"""Slack: chat.postMessage, signed Events API requests, fake Web API."""
+
+from __future__ import annotations
+
+from herald.providers.registry import Provider
+from herald.providers.slack import fake, inbound
+from herald.providers.slack.send import SlackChannel
+
+PROVIDERS = (Provider(SlackChannel, inbound=inbound.ADAPTER, fake=fake.router),)

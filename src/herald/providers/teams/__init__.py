@@ -1,0 +1,13 @@
+"""Microsoft Teams: Workflows and connector webhooks, one fake."""
+
+from __future__ import annotations
+
+from herald.providers.registry import Provider
+from herald.providers.teams import fake
+from herald.providers.teams.webhook import TeamsWebhookChannel
+from herald.providers.teams.workflow import TeamsWorkflowChannel
+
+PROVIDERS = (
+    Provider(TeamsWorkflowChannel, fake=fake.router),
+    Provider(TeamsWebhookChannel, fake=fake.router),
+)

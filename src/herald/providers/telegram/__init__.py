@@ -1,0 +1,9 @@
+"""Telegram Bot API: sendMessage, updates checked by secret token."""
+
+from __future__ import annotations
+
+from herald.providers.registry import Provider
+from herald.providers.telegram import fake, inbound
+from herald.providers.telegram.send import TelegramChannel
+
+PROVIDERS = (Provider(TelegramChannel, inbound=inbound.ADAPTER, fake=fake.router),)

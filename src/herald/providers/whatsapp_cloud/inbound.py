@@ -1,0 +1,107 @@
+"""WhatsApp Cloud API inbound messages (Meta webhooks).
+
+Subscription: GET ``hub.mode=subscribe&hub.verify_token=...&hub.challenge=...`` is answered with the challenge when
+the token is the channel's ``verify_token`` (403 otherwise, as Meta expects). Events: POSTs signed
+``X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app_secret, raw body)>`` (the check is shared with receipts); messages
+are ``entry[].changes[].value.messages[]`` with the sender's profile name in ``value.contacts[]``. Statuses,
+reactions and system notices in the same payload are not messages and are skipped. Media stays a reference:
+``image.id`` etc. are media ids to fetch with the access token later.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from herald.core.errors import Forbidden
+from herald.providers.inbound.base import (
+    Attachment,
+    Credentials,
+    InboundAdapter,
+    InboundMessage,
+    Reply,
+    attachment,
+    dicts,
+    from_epoch,
+    geo,
+    header,
+    loads,
+    obj,
+    same,
+    secret,
+)
+from herald.providers.receipts import CallbackRequest
+from herald.providers.whatsapp_cloud import receipts as meta
+
+PROVIDER = "whatsapp_cloud"
+MEDIA = ("image", "video", "audio", "document", "sticker")
+
+
+def verify(credentials: Credentials, request: CallbackRequest) -> None:
+    secret(credentials, "app_secret")
+    header(request, "X-Hub-Signature-256")
+    meta.verify(credentials, request)
+
+
+def handshake(credentials: Credentials, request: CallbackRequest) -> Reply | None:
+    """Meta's GET subscription check (also used by Messenger); None for anything else."""
+    query = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
+    if "hub.mode" not in query and "hub.challenge" not in query:
+        return None
+    expected = credentials.get("verify_token")
+    if not isinstance(expected, str) or not expected:
+        raise Forbidden("this channel has no verify_token configured; inbound is off")
+    if query.get("hub.mode") != "subscribe" or not same(expected, query.get("hub.verify_token", "")):
+        raise Forbidden("hub.verify_token does not match")
+    return Reply(200, query.get("hub.challenge", ""))
+
+
+def _content(message: dict[str, Any]) -> tuple[str, list[Attachment]]:
+    kind = str(message.get("type") or "")
+    body = obj(message.get(kind))
+    if kind == "text":
+        return str(body.get("body") or ""), []
+    if kind in MEDIA and body.get("id"):
+        item = attachment(kind, str(body["id"]), body.get("mime_type"), body.get("filename"))
+        return str(body.get("caption") or ""), [item]
+    if kind == "location" and "latitude" in body:
+        return "", [geo(body["latitude"], body.get("longitude"), body.get("name"))]
+    if kind == "interactive":  # a tap on a reply button or list row: the title is what the person "said"
+        reply = obj(body.get(str(body.get("type") or "")))
+        return str(reply.get("title") or ""), []
+    if kind == "button":  # a quick-reply button of a template message
+        return str(body.get("text") or ""), []
+    return "", []
+
+
+def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMessage]:
+    payload = obj(loads(request.body))
+    found: list[InboundMessage] = []
+    for entry in dicts(payload.get("entry")):
+        for change in dicts(entry.get("changes")):
+            value = obj(change.get("value"))
+            names = {
+                str(c.get("wa_id")): str(obj(c.get("profile")).get("name") or "") or None
+                for c in dicts(value.get("contacts"))
+            }
+            for message in dicts(value.get("messages")):
+                text, attachments = _content(message)
+                sender = str(message.get("from") or "")
+                if not sender or not message.get("id") or not (text or attachments):
+                    continue  # reactions, system notices, unsupported types: nothing to answer
+                found.append(
+                    InboundMessage(
+                        conversation_key=sender,
+                        sender_id=sender,
+                        sender_name=names.get(sender),
+                        text=text,
+                        attachments=tuple(attachments),
+                        provider_message_id=str(message["id"]),
+                        sent_at=from_epoch(message.get("timestamp")),
+                        raw_type=str(message.get("type")),
+                    )
+                )
+    return found
+
+
+ADAPTER = InboundAdapter(PROVIDER, "app_secret", verify, handshake, parse)

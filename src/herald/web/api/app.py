@@ -1,0 +1,81 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from herald import app as loops
+from herald.core.config import Settings
+from herald.runtime import Runtime
+from herald.web import dashboard
+from herald.web.api import problems
+from herald.web.api.routes import (
+    agents,
+    channels,
+    contacts,
+    conversations,
+    delivery,
+    events,
+    interfaces,
+    messages,
+    monitors,
+    ops,
+    otp,
+    proactive,
+    records,
+    retention_policy,
+    schedules,
+    triggers,
+)
+
+
+def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
+    """Build the app. With ``run_worker`` the process also runs every background loop, worker and scheduler
+    (the embedded ``herald serve`` mode; :mod:`herald.app` lists them)."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        rt = runtime or Runtime(settings)
+        app.state.runtime = rt
+        stop = asyncio.Event()
+        # Every role's loops (the worker withdraws its heartbeat as it stops).
+        running = asyncio.create_task(loops.run(rt, stop, loops.COMMANDS["serve"])) if run_worker else None
+        try:
+            yield
+        finally:
+            stop.set()
+            rt.waker.wake()
+            if running is not None:
+                await running
+            if runtime is None:
+                await rt.close()
+
+    app = FastAPI(
+        title="Herald",
+        version="0.1.0",
+        summary="Governed proactive messaging for AI agents.",
+        lifespan=lifespan,
+    )
+    if runtime is not None:
+        app.state.runtime = runtime
+    problems.install(app)
+    for module in (proactive, messages, agents, channels, contacts, delivery, interfaces, records, ops):
+        app.include_router(module.router)
+    app.include_router(schedules.messaging)
+    app.include_router(schedules.proactive)
+    app.include_router(monitors.monitoring)
+    app.include_router(monitors.proactive)
+    app.include_router(triggers.router)
+    app.include_router(triggers.hooks)
+    app.include_router(events.router)
+    app.include_router(otp.router)
+    app.include_router(retention_policy.router)
+    app.include_router(events.stream)
+    app.include_router(conversations.conversations)
+    app.include_router(conversations.rules)
+    dashboard.install(app)
+    return app

@@ -1,0 +1,62 @@
+"""Dependencies shared by the routes: the runtime and the authenticated tenant."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from herald.admin.tenants import Principal, principal_for_key
+from herald.core.errors import ContentTooLarge, Unauthorized
+from herald.core.security import hash_api_key
+from herald.runtime import Runtime
+
+_KEY_CACHE_SECONDS = 30.0
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+async def authenticate(request: Request, rt: RuntimeDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
+    key = key.strip()
+    digest = hash_api_key(key)
+    cached = rt.key_cache.get(digest)
+    if cached is not None and cached[1] > time.monotonic():
+        return cached[0]
+    async with rt.sessions() as session:
+        principal = await principal_for_key(session, key)
+    if principal is None:
+        raise Unauthorized("unknown or revoked API key")
+    if len(rt.key_cache) > 10_000:
+        rt.key_cache.clear()
+    rt.key_cache[digest] = (principal, time.monotonic() + _KEY_CACHE_SECONDS)
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(authenticate)]
+Limit = Annotated[int, Query(ge=1, le=1000, description="page size")]
+Cursor = Annotated[str | None, Query(max_length=100, description="next_cursor from the previous page")]
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The raw body, refused with 413 as soon as it is known to be over ``limit`` (declared or streamed), so an
+    unauthenticated sender cannot make Herald buffer more than that."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ContentTooLarge(f"body is over {limit} bytes")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise ContentTooLarge(f"body is over {limit} bytes")
+    return bytes(body)

@@ -1,0 +1,162 @@
+"""Seed 000's proactive messaging API: send, schedule, approve, reject, queue, history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from herald.core.errors import ValidationFailed
+from herald.core.intent import Intent, Priority
+from herald.core.status import ALL_STATUSES, Status
+from herald.pipeline import accept as service
+from herald.storage.models import Attempt, Message
+from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
+from herald.web.api.idempotency import create_once
+from herald.web.api.schemas import (
+    ApproveRequest,
+    MessageDetail,
+    MessageOut,
+    RejectRequest,
+    ScheduleRequest,
+    SendRequest,
+    page,
+)
+
+router = APIRouter(prefix="/api/v1/messaging/proactive", tags=["proactive messaging"])
+
+
+def message_out(message: Message) -> dict[str, Any]:
+    data = MessageOut.model_validate(
+        {
+            **{c: getattr(message, c) for c in MessageOut.model_fields if c != "priority"},
+            "priority": Priority(message.priority).name,
+        }
+    )
+    return data.model_dump(mode="json")
+
+
+def message_detail(message: Message, attempts: list[Attempt]) -> dict[str, Any]:
+    body = message_out(message)
+    body["attempt_log"] = [
+        {
+            "number": a.number, "provider": a.provider, "channel_id": a.channel_id,
+            "started_at": a.started_at.isoformat(), "duration_ms": a.duration_ms, "outcome": a.outcome,
+            "provider_message_id": a.provider_message_id, "error": a.error, "retry_after": a.retry_after,
+        }
+        for a in attempts
+    ]  # fmt: skip
+    return MessageDetail.model_validate(body).model_dump(mode="json")
+
+
+def intent_from(body: SendRequest) -> Intent:
+    return Intent(
+        agent_id=body.agent_id,
+        platform=body.platform,
+        recipient_id=body.recipient_id,
+        content=body.content,
+        subject=body.subject,
+        scheduled_for=body.scheduled_for,
+        timezone=body.timezone,
+        template_variables=body.template_variables,
+        governance_metadata=body.governance_metadata,
+        priority=Priority[body.priority],
+        channel_id=body.channel_id,
+        contact_id=body.contact_id,
+        fallback=[(step.platform, step.recipient_id) for step in body.fallback],
+    )
+
+
+@router.post("/send", status_code=201, response_model=MessageOut)
+async def send(
+    body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Send a proactive message now (or at ``scheduled_for``), subject to the agent's maturity level."""
+
+    async def create(session: AsyncSession) -> dict[str, Any]:
+        return message_out(await service.accept(rt, session, principal, intent_from(body)))
+
+    return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
+
+
+@router.post("/schedule", status_code=201, response_model=MessageOut)
+async def schedule(
+    body: ScheduleRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
+) -> JSONResponse:
+    """Accept a message to be sent at ``scheduled_for`` (not before)."""
+
+    async def create(session: AsyncSession) -> dict[str, Any]:
+        return message_out(await service.accept(rt, session, principal, intent_from(body)))
+
+    return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
+
+
+@router.post("/approve/{message_id}", response_model=MessageOut)
+async def approve(
+    message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: ApproveRequest | None = None
+) -> dict[str, Any]:
+    """Approve a message an INTERN agent wrote; it is then queued for delivery."""
+    approver = (body.approver_user_id if body else None) or principal.actor
+    async with rt.sessions.begin() as session:
+        message = await service.approve(rt, session, principal, message_id, approver)
+        return message_out(message)
+
+
+@router.post("/reject/{message_id}", response_model=MessageOut)
+async def reject(
+    message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: RejectRequest | None = None
+) -> dict[str, Any]:
+    """Reject a message awaiting approval; it is never sent."""
+    approver = (body.approver_user_id if body else None) or principal.actor
+    async with rt.sessions.begin() as session:
+        message = await service.reject(
+            session, principal, message_id, approver, body.reason if body else None
+        )
+        return message_out(message)
+
+
+@router.get("/queue")
+async def queue(
+    rt: RuntimeDep,
+    principal: CurrentPrincipal,
+    agent_id: str | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Messages awaiting human approval, newest first."""
+    async with rt.sessions() as session:
+        rows = await service.list_messages(
+            session,
+            principal.tenant_id,
+            status=Status.PENDING_APPROVAL,
+            agent_id=agent_id,
+            limit=limit,
+            cursor=cursor,
+        )
+    return page([message_out(m) for m in rows], limit)
+
+
+@router.get("/history")
+async def history(
+    rt: RuntimeDep,
+    principal: CurrentPrincipal,
+    status: str | None = None,
+    agent_id: str | None = None,
+    platform: str | None = None,
+    recipient_id: str | None = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
+) -> dict[str, Any]:
+    """Every message, newest first, filtered by status, agent, platform or recipient."""
+    if status is not None and status not in ALL_STATUSES:
+        raise ValidationFailed(
+            f"unknown status {status!r}; one of: {', '.join(sorted(ALL_STATUSES))}", field="status"
+        )
+    async with rt.sessions() as session:
+        rows = await service.list_messages(
+            session, principal.tenant_id, status=status, agent_id=agent_id, platform=platform,
+            recipient_id=recipient_id, limit=limit, cursor=cursor,
+        )  # fmt: skip
+    return page([message_out(m) for m in rows], limit)

@@ -1,0 +1,329 @@
+"""Request and response bodies. Requests forbid unknown fields, so a typo is a 422, not silent acceptance."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AfterValidator,
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+)
+
+from herald.core.intent import Priority
+from herald.pipeline.governance import MaturityLevel
+from herald.pipeline.routing.quiet_hours import QuietHours
+
+
+def _upper(value: Any) -> Any:
+    return value.upper() if isinstance(value, str) else value
+
+
+Level = Annotated[MaturityLevel, BeforeValidator(_upper)]
+
+
+def _known_priority(value: str) -> str:
+    if value not in Priority.__members__:
+        raise ValueError(f"must be one of {', '.join(Priority.__members__)}")
+    return value
+
+
+PriorityName = Annotated[str, BeforeValidator(_upper), AfterValidator(_known_priority)]
+Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, and no channel wants one: refuse it on the field that carries it.
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+def check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown IANA time zone {value!r} (for example Europe/London)") from exc
+    return value
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """Times without an offset are taken as UTC; the far future (year 9000 on) is refused."""
+    if value is None:
+        return None
+    if value.year >= 9000:
+        raise ValueError("must be before the year 9000")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class FallbackStep(Strict):
+    platform: str = Field(min_length=1, max_length=32)
+    recipient_id: str = Field(min_length=1, max_length=500)
+
+
+class SendRequest(Strict):
+    """``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``)."""
+
+    agent_id: Identifier
+    platform: str | None = Field(default=None, min_length=1, max_length=32)
+    recipient_id: str | None = Field(default=None, min_length=1, max_length=500)
+    contact_id: str | None = Field(default=None, max_length=40)
+    fallback: list[FallbackStep] = Field(default_factory=list, max_length=10)
+    content: str = Field(min_length=1, max_length=100_000)
+    subject: str | None = Field(default=None, max_length=1000)
+    scheduled_for: datetime | None = None
+    send_now: bool = True
+    timezone: str = "UTC"
+    template_variables: dict[str, Any] = Field(default_factory=dict)
+    governance_metadata: dict[str, Any] = Field(default_factory=dict)
+    priority: PriorityName = "MEDIUM"
+    channel_id: str | None = Field(default=None, max_length=40)
+
+    _tz = field_validator("timezone")(check_timezone)
+
+    @field_validator("scheduled_for")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return as_utc(value)
+
+    @field_validator("send_now")
+    @classmethod
+    def _send_now(cls, value: bool, info: ValidationInfo) -> bool:
+        # Every accepted message is sent as soon as governance allows; "not now" needs a time.
+        if not value and info.data.get("scheduled_for") is None:
+            raise ValueError("send_now false needs scheduled_for (or use /schedule)")
+        return value
+
+
+class ScheduleRequest(SendRequest):
+    scheduled_for: datetime
+
+
+class BulkItem(SendRequest):
+    """One item of ``POST /api/v1/messages/bulk``: a send request plus its own idempotency key."""
+
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class ApproveRequest(Strict):
+    approver_user_id: str | None = Field(default=None, min_length=1, max_length=200)
+
+
+class RejectRequest(Strict):
+    approver_user_id: str | None = Field(default=None, min_length=1, max_length=200)
+    reason: str | None = Field(default=None, max_length=2000)
+
+
+class AttemptOut(BaseModel):
+    number: int
+    provider: str
+    channel_id: str | None
+    started_at: datetime
+    duration_ms: float
+    outcome: str
+    provider_message_id: str | None
+    error: str | None
+    retry_after: float | None
+
+
+class MessageOut(BaseModel):
+    id: str
+    agent_id: str | None
+    agent_maturity_level: str | None
+    platform: str
+    recipient_id: str
+    channel_id: str | None
+    simulated: bool
+    contact_id: str | None
+    route_plan: list[dict[str, Any]]
+    route_step: int
+    cost: float
+    run_at: datetime
+    subject: str | None
+    content: str
+    status: str
+    priority: str
+    scheduled_for: datetime | None
+    expires_at: datetime | None
+    attempts: int
+    max_attempts: int
+    last_error: str | None
+    provider_message_id: str | None
+    approved_by: str | None
+    governance_metadata: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+class MessageDetail(MessageOut):
+    attempt_log: list[AttemptOut]
+
+
+class AgentCreate(Strict):
+    id: Identifier
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    maturity_level: Level
+    callback_url: AnyHttpUrl | None = None
+
+
+class AgentPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    maturity_level: Level | None = None
+    callback_url: AnyHttpUrl | None = None
+    rotate_callback_secret: bool = False
+
+
+class AgentOut(BaseModel):
+    id: str
+    name: str
+    maturity_level: str
+    callback_url: str | None
+    has_callback_secret: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class AgentWithSecret(AgentOut):
+    # Only in the answer that created (or rotated) it: Herald signs callbacks with it (Standard Webhooks).
+    callback_secret: str | None = None
+
+
+class ChannelCreate(Strict):
+    platform: str = Field(min_length=1, max_length=32)
+    provider: str | None = Field(default=None, min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=200)
+    credentials: dict[str, Any] = Field(default_factory=dict)
+    base_url: AnyHttpUrl | None = None
+    is_default: bool = False
+    cost_per_message: float = Field(default=0.0, ge=0, le=1000)
+    rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+    recipient_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
+
+
+class CircuitOut(BaseModel):
+    state: str
+    consecutive_failures: int
+    opened_at: datetime | None
+    reopens_at: datetime | None
+    last_error: str | None
+
+
+class ChannelOut(BaseModel):
+    id: str
+    platform: str
+    provider: str
+    name: str
+    base_url: str | None
+    is_default: bool
+    credentials_set: list[str]
+    cost_per_message: float
+    rate_per_second: float | None
+    recipient_rate_per_second: float | None
+    circuit: CircuitOut
+    created_at: datetime
+
+
+class ChannelTest(Strict):
+    recipient_id: str = Field(min_length=1, max_length=500)
+    content: str = Field(default="Herald test message", min_length=1, max_length=10_000)
+    subject: str | None = Field(default=None, max_length=1000)
+
+
+class ChannelTestOut(BaseModel):
+    ok: bool
+    provider: str
+    provider_message_id: str | None
+    error: str | None
+    retryable: bool | None
+    retry_after: float | None
+    duration_ms: float
+
+
+class ContactCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    addresses: dict[str, str] = Field(default_factory=dict)
+    timezone: str | None = None
+    quiet_hours: QuietHours | None = None
+    opt_outs: list[str] = Field(default_factory=list)
+    channel_order: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ContactPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    addresses: dict[str, str] | None = None
+    timezone: str | None = None
+    quiet_hours: QuietHours | None = None
+    opt_outs: list[str] | None = None
+    channel_order: list[str] | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
+class ContactOut(BaseModel):
+    id: str
+    name: str
+    addresses: dict[str, str]
+    timezone: str | None
+    quiet_hours: dict[str, Any] | None
+    opt_outs: list[str]
+    channel_order: list[str] | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class AuditOut(BaseModel):
+    id: str
+    actor: str
+    action: str
+    object_type: str
+    object_id: str
+    detail: dict[str, Any]
+    needs_review: bool
+    created_at: datetime
+
+
+class DevInboxOut(BaseModel):
+    id: str
+    message_id: str
+    platform: str
+    recipient_id: str
+    subject: str | None
+    content: str
+    received_at: datetime
+
+
+def page(items: list[Any], limit: int, cursor_of: str = "id") -> dict[str, Any]:
+    """``{"items": [...], "next_cursor": ...}``; the cursor is present only when another page may exist."""
+    next_cursor = items[-1][cursor_of] if len(items) == limit and items else None
+    return {"items": items, "next_cursor": next_cursor}
