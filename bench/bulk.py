@@ -50,7 +50,7 @@ from throughput import WorkerPool, observer_engine, settings_kwargs, verify, wai
 
 from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 from herald.core.config import load_settings
-from herald.pipeline.governance import MaturityLevel
+from herald.core.maturity import MaturityLevel
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade
 

@@ -82,18 +82,13 @@ from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.admin.channels import create_channel
-from herald.admin.tenants import (
-    Principal,
-    create_agent,
-    create_api_key,
-    get_or_create_tenant,
-    principal_for_key,
-)
+from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 from herald.core.config import load_settings
 from herald.core.intent import Intent
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.fakes import create_fake_app
 from herald.pipeline.accept import accept
-from herald.pipeline.governance import MaturityLevel
 from herald.pipeline.routing import ratelimit
 from herald.pipeline.worker import Worker
 from herald.providers.fakebase import FakeState, Recorded, bearer

@@ -247,7 +247,7 @@ async def setup_herald(settings_kwargs: dict[str, Any], agent_port: int, deliver
     from herald.admin.channels import create_channel
     from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
     from herald.core.config import load_settings
-    from herald.pipeline.governance import MaturityLevel
+    from herald.core.maturity import MaturityLevel
     from herald.producers import callbacks
     from herald.producers.conversations.service import create_rule
     from herald.runtime import Runtime

@@ -81,10 +81,11 @@ from _common import (
 from sqlalchemy import insert, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from herald.admin.tenants import Principal, create_agent, get_or_create_tenant
+from herald.admin.tenants import create_agent, get_or_create_tenant
 from herald.core.config import load_settings
 from herald.core.ids import new_id
-from herald.pipeline.governance import MaturityLevel
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.producers.monitors import engine as monitor_engine
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade

@@ -52,17 +52,13 @@ from _common import (
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
-from herald.admin.tenants import (
-    Principal,
-    create_agent,
-    create_api_key,
-    get_or_create_tenant,
-    principal_for_key,
-)
+from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
 from herald.core.config import load_settings
 from herald.core.intent import Intent
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.pipeline.accept import accept
-from herald.pipeline.governance import GovernanceCache, MaturityLevel
+from herald.pipeline.governance import GovernanceCache
 from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade

@@ -21,7 +21,7 @@ import pytest
 
 from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.core.config import Settings, load_settings
-from herald.pipeline.governance import MaturityLevel
+from herald.core.maturity import MaturityLevel
 from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.engine import create_engine

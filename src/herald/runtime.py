@@ -10,12 +10,12 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from herald.admin.tenants import Principal
 from herald.core.caching import TTLCache
 from herald.core.config import Settings
 from herald.core.errors import PermanentDeliveryError
 from herald.core.metrics import Metrics
 from herald.core.netguard import OutboundGuard
+from herald.core.principal import Principal
 from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
 from herald.pipeline.governance import GovernanceCache

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from herald.admin.tenants import Principal
+from herald.core.principal import Principal
 from herald.fakes.inbound import message
 from herald.producers.monitors import service as monitoring
 from herald.runtime import Runtime

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from herald.pipeline.worker import Worker
+from herald.providers.meta_webhooks import hub_signature
 from herald.providers.twilio.receipts import twilio_signature
-from herald.providers.whatsapp_cloud.receipts import hub_signature
 from herald.runtime import Runtime
 from tests.conftest import make_agent, send_body, use_transport
 

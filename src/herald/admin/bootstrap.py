@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
-from herald.admin.tenants import (
-    Principal,
-    create_agent,
-    create_api_key,
-    get_or_create_tenant,
-    principal_for_key,
-)
-from herald.pipeline.governance import MaturityLevel
-from herald.runtime import Runtime
+from herald.admin.tenants import create_agent, create_api_key, get_or_create_tenant, principal_for_key
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.storage.models import Tenant
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 DEV_TENANT = "dev"
 EXAMPLE_AGENTS = (("agent_123", MaturityLevel.SUPERVISED), ("agent_intern", MaturityLevel.INTERN))

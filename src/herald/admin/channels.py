@@ -4,25 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import DeliveryError, RetryableDeliveryError, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.principal import Principal
 from herald.pipeline.parts import Delivery
 from herald.providers import OutboundMessage, provider_class, providers
 from herald.providers.smtp.send import SmtpCredentials
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 # The provider a channel gets when it names none (PROVIDERS.md); those not built yet are refused clearly.
 DEFAULT_PROVIDER = {

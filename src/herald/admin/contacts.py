@@ -7,10 +7,10 @@ from typing import Any
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import ValidationFailed
 from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.principal import Principal
 from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry, Contact
 from herald.storage.queries import owned

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,10 +31,12 @@ from herald.core.errors import NotFound
 from herald.core.status import FINISHED
 from herald.producers.otp import service as otp
 from herald.producers.otp.policy import MAX_WINDOW_SECONDS
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.models import DevInboxMessage, Message, OtpSend, OtpVerification, Tenant
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 

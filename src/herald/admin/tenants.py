@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import Conflict, NotFound
 from herald.core.ids import new_id
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.core.security import hash_api_key, new_api_key
-from herald.pipeline.governance import MaturityLevel
 from herald.storage.audit import audit_row
 from herald.storage.models import Agent, ApiKey, AuditEntry, Tenant
 from herald.storage.types import utcnow
-
-
-@dataclass(frozen=True, slots=True)
-class Principal:
-    """Who is calling: a tenant, through one of its API keys."""
-
-    tenant_id: str
-    key_id: str
-    is_admin: bool
-    kind: str = "api_key"  # or "schedule", "monitor", "trigger": who acts for the tenant
-
-    @property
-    def actor(self) -> str:
-        return f"{self.kind}:{self.key_id}"
 
 
 async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
@@ -159,12 +144,3 @@ async def update_agent(
         )
     await session.flush()
     return agent
-
-
-async def load_level(session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel | None:
-    level = (
-        await session.execute(
-            select(Agent.maturity_level).where(Agent.tenant_id == tenant_id, Agent.id == agent_id)
-        )
-    ).scalar_one_or_none()
-    return None if level is None else MaturityLevel(level)

@@ -14,7 +14,7 @@ import asyncio
 import json
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import select, update
@@ -27,10 +27,12 @@ from herald.core.netguard import BlockedDestination
 from herald.core.security import standard_webhook_signature
 from herald.events import feed
 from herald.providers.base import parse_retry_after
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.models import Event, EventDelivery, EventSubscription
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 SETTLE = timedelta(seconds=10)

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import NotFound, ValidationFailed
 from herald.core.ids import new_id
+from herald.core.principal import Principal
 from herald.core.security import new_webhook_secret
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry, EventDelivery, EventSubscription
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",

@@ -9,25 +9,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal, load_level
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
+from herald.core.maturity import MaturityLevel
+from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
 from herald.pipeline import templates
-from herald.pipeline.governance import Decision, MaturityLevel, decide
+from herald.pipeline.governance import Decision, decide, load_level
 from herald.pipeline.routing import planner
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.bulk import insert_rows
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 
 async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:

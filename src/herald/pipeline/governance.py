@@ -11,12 +11,11 @@ import time
 from collections.abc import Awaitable, Callable
 from enum import StrEnum
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-class MaturityLevel(StrEnum):
-    STUDENT = "STUDENT"
-    INTERN = "INTERN"
-    SUPERVISED = "SUPERVISED"
-    AUTONOMOUS = "AUTONOMOUS"
+from herald.core.maturity import MaturityLevel
+from herald.storage.models import Agent
 
 
 class Decision(StrEnum):
@@ -74,3 +73,12 @@ class GovernanceCache:
 
     def invalidate(self, tenant_id: str, agent_id: str) -> None:
         self._entries.pop((tenant_id, agent_id), None)
+
+
+async def load_level(session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel | None:
+    level = (
+        await session.execute(
+            select(Agent.maturity_level).where(Agent.tenant_id == tenant_id, Agent.id == agent_id)
+        )
+    ).scalar_one_or_none()
+    return None if level is None else MaturityLevel(level)

@@ -31,9 +31,16 @@ class Waker:
     def wake(self) -> None:
         self._event.set()
 
-    async def wait(self, timeout: float) -> None:  # noqa: ASYNC109 - a bounded nap, not a cancellable call
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._event.wait(), timeout)
+    async def wait(self, timeout: float, stop: asyncio.Event | None = None) -> None:  # noqa: ASYNC109 - a bounded nap
+        """Nap until woken, ``stop`` is set or ``timeout`` passes, whichever comes first."""
+        waits = [asyncio.ensure_future(self._event.wait())]
+        if stop is not None:
+            waits.append(asyncio.ensure_future(stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for pending in waits:
+                pending.cancel()
         self._event.clear()
 
     async def listen(self, async_url: str) -> None:

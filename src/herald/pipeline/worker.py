@@ -19,7 +19,7 @@ import socket
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -31,10 +31,12 @@ from herald.core.status import Status
 from herald.pipeline import outbox, parts
 from herald.pipeline.routing import circuit, ratelimit
 from herald.providers import Channel, OutboundMessage
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
@@ -115,7 +117,7 @@ class Worker:
                         and self._inflight < settings.worker_concurrency
                     ):
                         continue
-                await self.rt.waker.wait(settings.poll_interval_seconds)
+                await self.rt.waker.wait(settings.poll_interval_seconds, stop)
         finally:
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -23,21 +23,23 @@ import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Table, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Conflict, RequestError
 from herald.core.intent import Intent
+from herald.core.principal import Principal
 from herald.pipeline import accept as service
 from herald.pipeline.accept import Prepared
 from herald.pipeline.routing import planner
-from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, IdempotencyRecord
 from herald.storage.types import UTCDateTime, utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 MAX_ITEMS = 10_000
 _IN_CHUNK = 1_000  # ids per IN (...): far below every driver's parameter limit

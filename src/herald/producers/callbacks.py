@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -14,8 +14,10 @@ from herald.core.errors import HeraldError
 from herald.core.netguard import BlockedDestination
 from herald.core.security import new_webhook_secret, standard_webhook_signature
 from herald.providers.base import parse_retry_after
-from herald.runtime import Runtime
 from herald.storage.models import Agent
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 RETRY_DELAYS = (1.0, 5.0)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from dataclasses import field as _field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,10 +23,12 @@ from herald.pipeline.routing import circuit
 from herald.pipeline.routing.policy import DeliveryPolicy, load_policy
 from herald.pipeline.routing.quiet_hours import QuietHours, delay_for_quiet_hours
 from herald.providers import provider_class
-from herald.runtime import Runtime
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.models import Contact, Tenant
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 
 @dataclass(frozen=True, slots=True)

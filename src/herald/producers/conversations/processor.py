@@ -17,7 +17,7 @@ import logging
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, bindparam, exists, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,11 +32,13 @@ from herald.pipeline.routing import planner
 from herald.pipeline.waker import Waker
 from herald.producers import callbacks
 from herald.producers.conversations import service
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.models import Agent, Channel, Conversation, RoutingRule
 from herald.storage.models import InboundMessage as InboundRow
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 OPEN = ("pending", "processing")
@@ -91,7 +93,7 @@ class Processor:
                 self._running.add(task)
                 task.add_done_callback(self._running.discard)
             else:
-                await self.waker.wait(interval)
+                await self.waker.wait(interval, stop)
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
 

@@ -12,7 +12,7 @@ import logging
 import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import regex
 from sqlalchemy import case, func, insert, select, update
@@ -21,15 +21,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from herald.admin.tenants import Principal
 from herald.core.batching import GroupCommit
 from herald.core.errors import NotFound, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
+from herald.core.principal import Principal
 from herald.pipeline import accept as messages
 from herald.pipeline.routing import circuit, planner
 from herald.providers.inbound import InboundMessage
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
     Agent,
@@ -44,6 +43,9 @@ from herald.storage.models import (
 from herald.storage.models import InboundMessage as InboundRow
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 MAX_PATTERN = 500
 PATTERN_SECONDS = 0.05

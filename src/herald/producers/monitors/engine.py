@@ -17,25 +17,27 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.background import Loop
 from herald.core.errors import RequestError
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
+from herald.core.principal import Principal
 from herald.core.status import Status
 from herald.pipeline import accept as messages
 from herald.pipeline.routing.quiet_hours import QuietHours
 from herald.producers.monitors import conditions, sources
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.audit import event_row
 from herald.storage.models import Event, Monitor, MonitorAlert
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 BATCH = 500

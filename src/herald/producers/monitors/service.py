@@ -5,22 +5,24 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Conflict, NotFound, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.principal import Principal
 from herald.pipeline import templates
 from herald.pipeline.routing.quiet_hours import QuietHours
 from herald.producers.monitors import conditions, engine, sources
-from herald.runtime import Runtime
 from herald.storage.audit import audit_row
 from herald.storage.models import Agent, AuditEntry, MetricValue, Monitor, MonitorAlert
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 POLICIES = ("ok", "firing", "keep")
 ALERT_VARIABLES = {"value": 0, "threshold": 0, "monitor_name": "", "state": "", "since": ""}

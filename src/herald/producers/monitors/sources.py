@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
 from sqlalchemy import func, select
@@ -41,9 +41,11 @@ from herald.core.errors import HeraldError, ValidationFailed
 from herald.core.netguard import BlockedDestination
 from herald.core.status import Status
 from herald.producers.monitors.conditions import Leaf, normalise_metric
-from herald.runtime import Runtime
 from herald.storage.models import Attempt, Message, MetricValue
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 PUSHED_TYPES: frozenset[str] = frozenset({"inbox_volume", "task_backlog", "metric"})
 HERALD_METRICS: frozenset[str] = frozenset({"error_rate", "p95_latency_ms", "queue_depth"})

@@ -23,28 +23,30 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Conflict, NotFound, TooManyRequests, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
 from herald.core.platforms import recipient_problem
+from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
 from herald.pipeline import accept as messages
 from herald.pipeline.routing import planner
 from herald.producers.otp import texts
 from herald.producers.otp.codes import codebook, mask
 from herald.producers.otp.policy import OtpPolicy, load_policy
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.models import AuditEntry, Contact, Event, Message, OtpSend, OtpVerification, Tenant
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 PENDING = "pending"
 APPROVED = "approved"

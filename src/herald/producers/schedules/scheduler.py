@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from herald.core.background import Loop
 from herald.producers.schedules import service
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.models import ScheduleExecution
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 STUCK_AFTER = timedelta(minutes=5)

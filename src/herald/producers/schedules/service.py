@@ -10,26 +10,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Conflict, NotFound, RequestError, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.principal import Principal
 from herald.pipeline import accept as messages
 from herald.pipeline import templates
 from herald.producers import callbacks
 from herald.producers.schedules.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Agent, AuditEntry, Event, Schedule, ScheduleExecution
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 ACTIVE, PAUSED, COMPLETED, CANCELLED = "active", "paused", "completed", "cancelled"
 ONE_TIME, RECURRING = "one_time", "recurring"

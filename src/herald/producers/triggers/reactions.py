@@ -9,15 +9,17 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select, tuple_
 
 from herald.core.background import Loop
 from herald.events import feed
 from herald.producers.triggers import service
-from herald.runtime import Runtime
 from herald.storage.models import Event, Trigger, TriggerFiring
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 log = logging.getLogger(__name__)
 CURSOR = "triggers"

@@ -14,13 +14,12 @@ import json
 import secrets as pysecrets
 import time
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import delete, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core import jsonbody
 from herald.core.errors import (
     Conflict,
@@ -33,12 +32,12 @@ from herald.core.errors import (
 from herald.core.ids import new_id
 from herald.core.intent import Intent
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.principal import Principal
 from herald.core.security import new_webhook_secret
 from herald.pipeline import accept as messages
 from herald.producers import callbacks
 from herald.producers.triggers import payload as payloads
 from herald.producers.triggers.verification import verify
-from herald.runtime import Runtime
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
@@ -53,6 +52,9 @@ from herald.storage.models import (
     WebhookEndpoint,
 )
 from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
 
 TRIGGER_TYPES = ("webhook", "github", "manual", "schedule", "monitor")
 # How long a process has for an agent call before another takes it over: longer than a call with its retries.

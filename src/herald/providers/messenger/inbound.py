@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from herald.providers import meta_webhooks
 from herald.providers.inbound.base import (
     Attachment,
     Credentials,
@@ -22,11 +23,10 @@ from herald.providers.inbound.base import (
     obj,
 )
 from herald.providers.receipts import CallbackRequest
-from herald.providers.whatsapp_cloud import inbound as whatsapp_cloud
 
 PROVIDER = "messenger"
-verify = whatsapp_cloud.verify
-handshake = whatsapp_cloud.handshake
+verify = meta_webhooks.verify
+handshake = meta_webhooks.handshake
 
 
 def _attachments(message: dict[str, Any]) -> list[Attachment]:

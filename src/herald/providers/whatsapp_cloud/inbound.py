@@ -11,49 +11,28 @@ reactions and system notices in the same payload are not messages and are skippe
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
-from herald.core.errors import Forbidden
+from herald.providers import meta_webhooks
 from herald.providers.inbound.base import (
     Attachment,
     Credentials,
     InboundAdapter,
     InboundMessage,
-    Reply,
     attachment,
     dicts,
     from_epoch,
     geo,
-    header,
     loads,
     obj,
-    same,
-    secret,
 )
 from herald.providers.receipts import CallbackRequest
-from herald.providers.whatsapp_cloud import receipts as meta
 
 PROVIDER = "whatsapp_cloud"
 MEDIA = ("image", "video", "audio", "document", "sticker")
 
 
-def verify(credentials: Credentials, request: CallbackRequest) -> None:
-    secret(credentials, "app_secret")
-    header(request, "X-Hub-Signature-256")
-    meta.verify(credentials, request)
-
-
-def handshake(credentials: Credentials, request: CallbackRequest) -> Reply | None:
-    """Meta's GET subscription check (also used by Messenger); None for anything else."""
-    query = dict(parse_qsl(urlsplit(request.url).query, keep_blank_values=True))
-    if "hub.mode" not in query and "hub.challenge" not in query:
-        return None
-    expected = credentials.get("verify_token")
-    if not isinstance(expected, str) or not expected:
-        raise Forbidden("this channel has no verify_token configured; inbound is off")
-    if query.get("hub.mode") != "subscribe" or not same(expected, query.get("hub.verify_token", "")):
-        raise Forbidden("hub.verify_token does not match")
-    return Reply(200, query.get("hub.challenge", ""))
+verify = meta_webhooks.verify
+handshake = meta_webhooks.handshake
 
 
 def _content(message: dict[str, Any]) -> tuple[str, list[Attachment]]:

@@ -6,29 +6,15 @@ may come out of order (``receipts.apply`` only moves forward).
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-from collections.abc import Mapping
 from typing import Any
 
 from herald.core import jsonbody
-from herald.core.errors import Unauthorized
+from herald.providers.meta_webhooks import verify_signature
 from herald.providers.receipts import CallbackRequest, Receipt
 
 
-def hub_signature(app_secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify(credentials: Mapping[str, Any], request: CallbackRequest) -> None:
-    secret = str(credentials.get("app_secret") or "")
-    given = request.headers.get("x-hub-signature-256", "")
-    if not secret or not hmac.compare_digest(hub_signature(secret, request.body).encode(), given.encode()):
-        raise Unauthorized("X-Hub-Signature-256 does not match (is the channel's app_secret set?)")
-
-
 async def parse(credentials: dict[str, Any], request: CallbackRequest) -> list[Receipt]:
-    verify(credentials, request)
+    verify_signature(credentials, request)
     payload = jsonbody.parse(request.body)
     receipts = []
     for entry in _dicts(payload.get("entry") if isinstance(payload, dict) else None):

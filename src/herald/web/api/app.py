@@ -47,8 +47,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
         try:
             yield
         finally:
-            stop.set()
-            rt.waker.wake()
+            stop.set()  # loops nap on the stop event too: no wake-up needed
             if running is not None:
                 await running
             if runtime is None:

@@ -7,8 +7,9 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from herald.admin.tenants import Principal, principal_for_key
+from herald.admin.tenants import principal_for_key
 from herald.core.errors import ContentTooLarge, Unauthorized
+from herald.core.principal import Principal
 from herald.core.security import hash_api_key
 from herald.runtime import Runtime
 

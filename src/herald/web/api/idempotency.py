@@ -15,8 +15,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Conflict, ValidationFailed
+from herald.core.principal import Principal
 from herald.runtime import Runtime
 from herald.storage.models import IdempotencyRecord
 from herald.storage.types import utcnow

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from herald.core.intent import Priority
-from herald.pipeline.governance import MaturityLevel
+from herald.core.maturity import MaturityLevel
 from herald.pipeline.routing.quiet_hours import QuietHours
 
 

@@ -28,11 +28,11 @@ from markupsafe import Markup
 from herald.admin import tenants as tenancy
 from herald.core.errors import Forbidden, RequestError, ValidationFailed
 from herald.core.intent import Priority
+from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS
 from herald.core.status import ALL_STATUSES, CANCELLABLE, Status
 from herald.pipeline import accept as messaging
 from herald.pipeline import report
-from herald.pipeline.governance import MaturityLevel
 from herald.producers.conversations import service as conversations
 from herald.producers.monitors import conditions
 from herald.producers.monitors import service as monitoring

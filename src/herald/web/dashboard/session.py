@@ -26,8 +26,8 @@ from fastapi import Request
 from sqlalchemy import select
 from starlette.responses import Response
 
-from herald.admin.tenants import Principal
 from herald.core.errors import HeraldError
+from herald.core.principal import Principal
 from herald.core.security import derive_key
 from herald.runtime import Runtime
 from herald.storage.models import ApiKey, Tenant

@@ -9,8 +9,8 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.admin import tenants as service
-from herald.admin.tenants import Principal
 from herald.core.errors import Forbidden
+from herald.core.principal import Principal
 from herald.producers import callbacks
 from herald.storage.models import Agent
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep

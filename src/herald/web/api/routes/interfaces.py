@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
-from herald.admin.tenants import Principal
 from herald.core.errors import Forbidden, NotFound, Unavailable
+from herald.core.principal import Principal
 from herald.producers.conversations import service as conversations
 from herald.providers import inbound_adapter, receipts_parser
 from herald.providers.inbound import Reply

@@ -7,7 +7,7 @@ import pytest
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.messenger.send import MessengerChannel
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 TOKEN = "EAAGfake-page-access-token"
 CREDS = {"page_access_token": TOKEN, "page_id": "104729381234567"}

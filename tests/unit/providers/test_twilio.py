@@ -12,7 +12,7 @@ from pydantic import ValidationError
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.twilio.send import TwilioChannel, TwilioCredentials, speakable, twiml_say
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 SID = "AC" + "0123456789abcdef" * 2
 TOKEN = "twilio-auth-token-123"

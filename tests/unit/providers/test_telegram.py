@@ -9,7 +9,7 @@ import pytest
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.telegram.send import TelegramChannel
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 TOKEN = "123456789:AAHfake-test-token_abc"
 CREDS = {"bot_token": TOKEN}

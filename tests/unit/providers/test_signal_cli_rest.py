@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 CREDS = {"number": "+431212131491291"}
 TO = "+4354546464654"

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 URL = "https://chat.googleapis.com/v1/spaces/AAAAbCdEfGh/messages?key=AIzaSyKey-123&token=GcSecretToken%3D123"
 CREDS = {"webhook_url": URL}

@@ -8,7 +8,8 @@ import time
 
 import pytest
 
-from herald.pipeline.governance import Decision, GovernanceCache, MaturityLevel, decide
+from herald.core.maturity import MaturityLevel
+from herald.pipeline.governance import Decision, GovernanceCache, decide
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.http import rebase
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 URL = "https://discord.com/api/webhooks/1234567890123456789/wh-Secret_token-123"
 CREDS = {"webhook_url": URL}

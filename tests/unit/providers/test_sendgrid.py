@@ -11,7 +11,7 @@ from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers import ChannelConfig
 from herald.providers.fakebase import Behaviour
 from herald.providers.sendgrid.send import SendGridChannel, SendGridCredentials
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 KEY = "SG.test-key-123.abcdef"
 CREDS = {"api_key": KEY, "from_email": "alerts@example.com"}

@@ -7,7 +7,7 @@ import pytest
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 CREDS = {"bot_token": "MTA5.discord-bot-token-123"}
 CHANNEL = "1100000000000000001"

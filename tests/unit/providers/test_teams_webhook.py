@@ -9,7 +9,7 @@ import pytest
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.teams.webhook import classify
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 PATH = (
     "/webhookb2/5f2b1c3d-0000-4000-8000-aaaaaaaaaaaa@72f988bf-86f1-41af-91ab-2d7cd011db47/IncomingWebhook/"

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.apprise.send import AppriseChannel, AppriseCredentials
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 
 def url(fake: Fake, suffix: str = "") -> str:

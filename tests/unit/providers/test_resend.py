@@ -11,7 +11,7 @@ from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers import ChannelConfig
 from herald.providers.fakebase import Behaviour
 from herald.providers.resend.send import ResendChannel, ResendCredentials
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 KEY = "re_test_key_123456"
 CREDS = {"api_key": KEY, "from_email": "alerts@example.com"}

@@ -11,7 +11,7 @@ from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.base import ChannelConfig
 from herald.providers.fakebase import Behaviour
 from herald.providers.whatsapp_cloud.send import WhatsAppCloudChannel, template_of
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 TOKEN = "EAAGfake-whatsapp-access-token"
 CREDS = {"access_token": TOKEN, "phone_number_id": "106540352242922"}

@@ -10,7 +10,7 @@ import pytest
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
 from herald.providers.line.send import LineChannel, retry_key
-from tests.unit.channels.conftest import Fake, outbound, send_split
+from tests.unit.providers.conftest import Fake, outbound, send_split
 
 TOKEN = "fake-line-channel-access-token"
 CREDS = {"channel_access_token": TOKEN}

@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 URL = (
     "https://prod-42.westeurope.logic.azure.com:443/workflows/0a1b2c3d4e5f/triggers/manual/paths/invoke"

@@ -6,7 +6,7 @@ import pytest
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.providers.fakebase import Behaviour
-from tests.unit.channels.conftest import Fake, outbound
+from tests.unit.providers.conftest import Fake, outbound
 
 CREDS = {"bot_token": "xoxb-test-token-123"}
 
