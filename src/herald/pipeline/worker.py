@@ -296,6 +296,8 @@ class Worker:
             reply_context=claimed.reply_context if claimed.route_step == 0 else None,
         )
         texts = channel.parts_of(content)
+        if len(texts) == 1:
+            return await self._deliver_whole(claimed, channel, message, started_at, clock)
         try:
             # Only a split message has a record: the parts earlier attempts on this route step delivered.
             earlier = await self._delivered_parts(claimed) if len(texts) > 1 else []
@@ -306,6 +308,30 @@ class Worker:
         return await self._deliver(
             claimed, parts.Delivery(channel, message, texts, earlier), started_at, clock
         )
+
+    async def _deliver_whole(
+        self,
+        claimed: outbox.Claimed,
+        channel: Channel,
+        message: OutboundMessage,
+        started_at: datetime,
+        clock: float,
+    ) -> Outcome:
+        """The common case, kept lean (it is the worker's hot path): one provider message, no part record."""
+        try:
+            async with asyncio.timeout(self.rt.settings.send_timeout_seconds):
+                provider_id = await channel.send(message)
+        except Exception as exc:
+            error, retry_after, permanent = _classify(exc, channel.provider, claimed.id)
+            return self._failed(
+                claimed, channel.provider, started_at, clock, error, retry_after, permanent=permanent
+            )
+        outcome = Outcome(
+            claimed, channel.provider, started_at, time.perf_counter() - clock, provider_message_id=provider_id,
+            cost=channel.config.cost_per_message,
+        )  # fmt: skip
+        outcome.sent_now = provider_id
+        return outcome
 
     async def _deliver(
         self, claimed: outbox.Claimed, delivery: parts.Delivery, started_at: datetime, clock: float
