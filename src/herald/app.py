@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from herald.admin import retention
+from herald.agents import runs
 from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
 from herald.pipeline import worker
@@ -28,6 +29,7 @@ LOOPS: tuple[Loop, ...] = (
     # worker: deliveries and inbound routing
     *worker.LOOPS,
     *processor.LOOPS,
+    *runs.LOOPS,
     # scheduler: what decides when something happens
     *scheduler.LOOPS,
     *engine.LOOPS,

@@ -198,7 +198,8 @@ def keys() -> None:
     "--admin/--no-admin", default=True, show_default=True,
     help="admin keys may register agents and change maturity levels; others send, read and approve",
 )  # fmt: skip
-def keys_create(tenant_name: str, name: str, admin: bool) -> None:
+@click.option("--agent", "agent_id", default=None, help="bind the key to this agent (it then speaks only as it)")
+def keys_create(tenant_name: str, name: str, admin: bool, agent_id: str | None) -> None:
     """Create an API key; the key is printed alone on the last line, once."""
     settings = _settings()
 
@@ -212,7 +213,7 @@ def keys_create(tenant_name: str, name: str, admin: bool) -> None:
             await upgrade(rt.engine)
             async with rt.sessions.begin() as session:
                 tenant = await get_or_create_tenant(session, tenant_name)
-                key = await create_api_key(session, tenant, name=name, is_admin=admin)
+                key = await create_api_key(session, tenant, name=name, is_admin=admin, agent_id=agent_id)
                 return {"tenant_id": tenant.id, "key": key}
         finally:
             await rt.close()

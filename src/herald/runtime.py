@@ -10,6 +10,7 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.agents.dispatch import Dispatcher
 from herald.core.caching import TTLCache
 from herald.core.config import Settings
 from herald.core.errors import PermanentDeliveryError
@@ -60,6 +61,8 @@ class Runtime:
         self.inbound_waker = Waker(INBOUND_CHANNEL)  # stored inbound messages wait for routing
         self.metrics = Metrics()
         self.bus = EventBus(self.sessions)
+        # How producers wake an agent of any kind (herald.producers.callbacks.AgentCaller).
+        self.agents = Dispatcher(self)
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)

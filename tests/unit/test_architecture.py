@@ -166,3 +166,26 @@ def test_routes_run_no_sql(path: Path) -> None:
 def test_the_dashboard_does_not_borrow_api_routes(path: Path) -> None:
     """The dashboard calls the services the API's routes call, never the routes or their helpers."""
     assert api_route_imports(path.read_text(), _name(path)) == []
+
+
+def test_a_worker_process_loads_no_web_framework_and_no_fakes() -> None:
+    """The delivery loop imports what delivers: FastAPI and the providers' fake servers load only where served.
+
+    Fewer modules in a worker mean a smaller heap for the garbage collector to walk on every collection, which
+    the delivery benchmark measures; a fake imported eagerly from a provider package fails here.
+    """
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, herald.app, herald.pipeline.worker, herald.providers;"
+        "print(sorted(m for m in sys.modules if m.startswith('fastapi') or m.endswith(('.fake', '_fake'))))"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_every_named_fake_module_serves_a_router() -> None:
+    from herald.providers import REGISTRY
+
+    assert len(REGISTRY.fakes()) >= 12

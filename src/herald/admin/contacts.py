@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import String, cast, func, insert, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import ValidationFailed
@@ -84,3 +84,17 @@ async def list_contacts(
     if cursor is not None:
         query = query.where(Contact.id > cursor)
     return list((await session.execute(query.order_by(Contact.id).limit(limit))).scalars())
+
+
+async def find_contacts(session: AsyncSession, tenant_id: str, query: str, *, limit: int) -> list[Contact]:
+    """Contacts whose id is ``query``, or whose name or an address contains it (case-insensitive)."""
+    needle = f"%{query.strip().lower()}%"
+    found = select(Contact).where(
+        Contact.tenant_id == tenant_id,
+        or_(
+            Contact.id == query.strip(),
+            func.lower(Contact.name).like(needle),
+            func.lower(cast(Contact.addresses, String)).like(needle),
+        ),
+    )
+    return list((await session.execute(found.order_by(Contact.id).limit(limit))).scalars())

@@ -26,10 +26,14 @@ async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
 
 
 async def create_api_key(
-    session: AsyncSession, tenant: Tenant, name: str = "", *, is_admin: bool = True
+    session: AsyncSession, tenant: Tenant, name: str = "", *, is_admin: bool = True, agent_id: str | None = None
 ) -> str:
     """Create a key and return it in clear: the only time it is ever seen. Only admin keys may register agents
-    or change their maturity levels (the human side of governance)."""
+    or change their maturity levels (the human side of governance). A key bound to an agent is never an admin
+    key: it speaks as that agent and nobody else."""
+    if agent_id is not None:
+        await get_agent(session, tenant.id, agent_id)
+        is_admin = False
     key = new_api_key()
     session.add(
         ApiKey(
@@ -39,6 +43,7 @@ async def create_api_key(
             prefix=key[:10],
             name=name,
             is_admin=is_admin,
+            agent_id=agent_id,
             created_at=utcnow(),
         )
     )
@@ -49,12 +54,14 @@ async def create_api_key(
 async def principal_for_key(session: AsyncSession, key: str) -> Principal | None:
     row = (
         await session.execute(
-            select(ApiKey.id, ApiKey.tenant_id, ApiKey.is_admin).where(
+            select(ApiKey.id, ApiKey.tenant_id, ApiKey.is_admin, ApiKey.agent_id).where(
                 ApiKey.key_hash == hash_api_key(key), ApiKey.revoked_at.is_(None)
             )
         )
     ).one_or_none()
-    return None if row is None else Principal(tenant_id=row.tenant_id, key_id=row.id, is_admin=row.is_admin)
+    if row is None:
+        return None
+    return Principal(tenant_id=row.tenant_id, key_id=row.id, is_admin=row.is_admin, agent_id=row.agent_id)
 
 
 async def create_agent(

@@ -12,7 +12,9 @@ class Principal:
     tenant_id: str
     key_id: str
     is_admin: bool
-    kind: str = "api_key"  # or "schedule", "monitor", "trigger": who acts for the tenant
+    kind: str = "api_key"  # or "schedule", "monitor", "trigger", "agent": who acts for the tenant
+    # A key bound to one agent speaks only as that agent (an MCP client, an agent's own server).
+    agent_id: str | None = None
 
     @property
     def actor(self) -> str:

@@ -96,6 +96,8 @@ async def prepare(
     """Govern, render and route one message, writing nothing. Raises a RequestError naming the field at fault.
 
     A batch producer passes one ``memo`` for all its messages so lookups are made once per batch."""
+    if principal.agent_id is not None and intent.agent_id != principal.agent_id:
+        raise Forbidden(f"this API key speaks only as agent {principal.agent_id!r}", field="agent_id")
     if intent.agent_id is None:
         level, decision = None, Decision.SEND
     else:

@@ -1,12 +1,18 @@
-"""Calling an agent: a JSON POST to its ``callback_url``, signed in the Standard Webhooks format with the
-agent's secret, retried with backoff on network errors, 429 and 5xx."""
+"""Calling an agent.
+
+Producers wake an agent through ``rt.agents`` (an :class:`AgentCaller`, built in :mod:`herald.agents.dispatch`),
+whatever its kind, and get an :class:`AgentAnswer`. For external agents that is a JSON POST to the agent's
+``callback_url`` (:func:`call_agent`), signed in the Standard Webhooks format with the agent's secret, retried with
+backoff on network errors, 429 and 5xx.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -24,6 +30,43 @@ RETRY_DELAYS = (1.0, 5.0)
 
 class CallbackFailed(HeraldError):
     """The agent could not be reached, or refused the call."""
+
+
+@dataclass(frozen=True)
+class AgentAnswer:
+    """What an agent answered a producer.
+
+    ``content`` is the message to send for it (None when there is nothing to send: no answer, or an LLM agent
+    that already sent its messages with its tools); ``answer`` is the agent's full answer, always kept.
+    ``default_target`` is where the agent wants answers that name no recipient to go: ``platform`` and
+    ``recipient_id``, or ``contact_id``.
+    """
+
+    content: str | None
+    answer: str | None = None
+    run_id: str | None = None
+    simulated: bool = False
+    default_target: dict[str, str] | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class AgentCaller(Protocol):
+    """Wakes an agent of any kind and waits for its answer; raises CallbackFailed with the reason it failed.
+
+    ``origin`` names what woke it, once: asking again with the same origin (a retry after a crash) resumes or
+    returns that run instead of starting another.
+    """
+
+    async def ask(
+        self,
+        agent: Agent | None,
+        event_type: str,
+        data: dict[str, Any],
+        *,
+        origin: str,
+        message_id: str,
+        task: str,
+    ) -> AgentAnswer: ...
 
 
 def new_secret(rt: Runtime) -> tuple[str, bytes]:

@@ -9,6 +9,7 @@ Recipient forms belong to platforms, not providers: they live in :mod:`herald.co
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,7 +33,9 @@ class Provider:
     adapter: type[Channel]
     inbound: InboundAdapter | None = None
     receipts: Parser | None = None
-    fake: FakeRouter | None = None
+    fake: str | None = None
+    """The module serving this provider's fake (its ``router``), named rather than imported: the fakes pull in
+    FastAPI, which a worker process never needs, so they load only when a fake server is built."""
 
     @property
     def name(self) -> str:
@@ -62,5 +65,7 @@ class Registry:
         return sorted(self._by_name)
 
     def fakes(self) -> list[FakeRouter]:
-        """Each fake server once (one fake may serve several providers of one vendor)."""
-        return list(dict.fromkeys(p.fake for p in self._by_name.values() if p.fake is not None))
+        """Each fake server once (one fake may serve several providers of one vendor), imported now."""
+        modules = dict.fromkeys(p.fake for p in self._by_name.values() if p.fake is not None)
+        routers: list[FakeRouter] = [importlib.import_module(name).router for name in modules]
+        return routers

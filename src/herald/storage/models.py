@@ -40,6 +40,8 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     name: Mapped[str] = mapped_column(String(200), default="")
     is_admin: Mapped[bool] = mapped_column(Boolean, default=True)
+    # A key bound to one agent acts as that agent (MCP clients, an agent's own server); None acts for the tenant.
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -54,6 +56,14 @@ class Agent(Base):
     callback_url: Mapped[str | None] = mapped_column(Text, default=None)
     # Standard Webhooks signing secret for callbacks, sealed like channel credentials; shown once.
     callback_secret: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # "external" (Herald calls callback_url) or "llm" (Herald runs the agent's tool loop itself).
+    kind: Mapped[str] = mapped_column(String(16), default="external", server_default="external")
+    # An LLM agent's settings (base_url, model, persona, tools, limits); see herald.agents.settings.
+    llm: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The LLM endpoint's key, sealed like channel credentials and never shown again.
+    llm_api_key: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # Where an answer that names no recipient goes: {"contact_id": ...} or {"platform": ..., "recipient_id": ...}.
+    default_recipient: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -378,6 +388,8 @@ class ScheduleExecution(Base):
     message_id: Mapped[str | None] = mapped_column(String(40), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The agent's answer, kept whether or not it became a message (an answer is never silently dropped).
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
 
     __table_args__ = (
         Index("ix_executions_tenant", "tenant_id", "id"),
@@ -465,6 +477,8 @@ class MonitorAlert(Base):
     message_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     status: Mapped[str] = mapped_column(String(24))  # sent, queued, pending_approval, muted, failed
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    # The monitor's agent's answer to the alert (monitors with an ``action``), kept whether or not it was sent.
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
     triggered_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 
@@ -539,6 +553,7 @@ class TriggerFiring(Base):
     outcome: Mapped[str] = mapped_column(String(24))
     message_id: Mapped[str | None] = mapped_column(String(40), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
     fired_at: Mapped[datetime]
     # While the agent call is owed: the payload (sealed) and when a process may take the call over (a lease;
     # a process that died mid-call leaves it to expire). Both are cleared once the call is settled.
@@ -736,3 +751,66 @@ class OtpSend(Base):
     sent_at: Mapped[datetime]
 
     __table_args__ = (Index("ix_otp_sends_window", "tenant_id", "recipient_key", "sent_at"),)
+
+
+class AgentRun(Base):
+    """One run of an agent: woken by a producer or the API, its steps committed as they happen.
+
+    ``origin`` names what woke it (``schedule_execution:<id>``, ``trigger_firing:<id>``, ``inbound:<id>``,
+    ``monitor_alert:<id>``, ``api:<id>``), unique per tenant, so a producer that retries after a crash finds the
+    run it started instead of starting another. A run being worked holds a lease; an expired lease is resumed by
+    any process from the last committed step.
+    """
+
+    __tablename__ = "agent_runs"
+    __table_args__ = (
+        Index("ux_agent_runs_origin", "tenant_id", "origin", unique=True),
+        Index("ix_agent_runs_agent", "tenant_id", "agent_id", "created_at"),
+        Index("ix_agent_runs_due", "status", "lease_until"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(120))
+    woken_by: Mapped[str] = mapped_column(String(24))  # api, schedule, trigger, monitor, inbound
+    task: Mapped[str] = mapped_column(Text)
+    context: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # queued, running, completed, failed, step_limit, token_limit, timed_out
+    status: Mapped[str] = mapped_column(String(16))
+    steps: Mapped[int] = mapped_column(Integer, default=0)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    answer: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # Whether the run sent a message itself (then its final text is kept, not sent again by the producer).
+    sent_messages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    simulated: Mapped[bool] = mapped_column(Boolean, default=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AgentRunStep(Base):
+    """One committed step of a run: the model's answer, or one tool call with its result.
+
+    A tool's effects and its step are written in one transaction, so a step on record is a tool call that
+    happened, and a resumed run never repeats it.
+    """
+
+    __tablename__ = "agent_run_steps"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("agent_runs.id", ondelete="CASCADE"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(16))  # model, tool
+    # model: {"content", "tool_calls": [{"id", "name", "arguments"}]}; tool: {"call_id", "name", "arguments",
+    # "result" | "error"}
+    payload: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    duration_ms: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

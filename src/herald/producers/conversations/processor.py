@@ -219,8 +219,10 @@ class Processor:
     async def _call(self, item: Routed) -> None:
         if item.status == "routed":
             try:
-                answer = await callbacks.call_agent(self.rt, item.agent, "message.received", item.body,
-                                                    message_id=item.row.id)  # fmt: skip
+                answer = await self.rt.agents.ask(
+                    item.agent, "message.received", item.body, message_id=item.row.id,
+                    origin=f"inbound:{item.row.id}:{item.row.attempts}", task=_task(item.row), conversational=True,
+                )  # fmt: skip
             except callbacks.CallbackFailed as exc:
                 item.error = str(exc)
                 if item.row.attempts > len(RETRY_DELAYS):
@@ -232,7 +234,7 @@ class Processor:
                 log.exception("inbound %s: agent call failed", item.row.id)
                 item.status, item.error = "failed", f"internal error: {type(exc).__name__}"
             else:
-                item.reply = callbacks.message_in(answer)
+                item.reply = answer.content
         try:
             await self.writer.submit(item)
         except Exception:
@@ -330,3 +332,9 @@ async def run_processor(rt: Runtime, stop: asyncio.Event) -> None:
 
 
 LOOPS = (Loop("inbound", "worker", runner=run_processor),)
+
+
+def _task(row: InboundRow) -> str:
+    """What an LLM agent is asked: answer the person, who wrote this (the context travels with the run)."""
+    sender = row.sender_name or row.sender_id
+    return f"{sender} wrote to you: {row.body}\n\nAnswer them (your final answer is sent as the reply)."

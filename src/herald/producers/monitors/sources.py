@@ -26,9 +26,11 @@ import importlib.util
 import json
 import math
 import re
+import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
@@ -366,6 +368,10 @@ def _engine(target: _Target, connect_timeout: float) -> AsyncEngine:
         uri = f"file:{quote(target.url)}?mode=ro"
 
         async def connect() -> Any:
+            # A missing file is refused before aiosqlite starts its thread: a connection that fails inside
+            # that thread can outlive the caller's event loop and report into a closed one.
+            if not Path(target.url).exists():
+                raise sqlite3.OperationalError("unable to open database file")
             return await aiosqlite.connect(uri, uri=True, timeout=connect_timeout)
 
         engine = create_async_engine("sqlite+aiosqlite://", async_creator=connect, poolclass=NullPool)

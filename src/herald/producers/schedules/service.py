@@ -439,33 +439,45 @@ async def _dispatch_one(rt: Runtime, execution_id: str) -> None:
         "workspace_id": schedule.workspace_id, "name": schedule.name, "task": schedule.task_description,
         "due_at": execution.due_at.isoformat(),
     }  # fmt: skip
-    outcome, error, message_id = "completed", None, None
+    outcome, error, message_id, kept = "completed", None, None, None
     try:
-        answer = await callbacks.call_agent(rt, agent, "schedule.task", payload, message_id=execution_id)
+        answer = await rt.agents.ask(agent, "schedule.task", payload, origin=f"schedule_execution:{execution_id}",
+                                     message_id=execution_id, task=schedule.task_description or schedule.name or "")  # fmt: skip
     except callbacks.CallbackFailed as exc:
-        outcome, error = "callback_failed", str(exc)
-        answer = None
-    content = callbacks.message_in(answer)
-    if content is not None:
-        outcome, message_id, error = await _answer_message(rt, schedule, content)
+        outcome, error, answer = "callback_failed", str(exc), None
+    if answer is not None:
+        kept = answer.answer
+        if answer.content is not None:
+            outcome, message_id, error = await _answer_message(rt, schedule, answer)
     async with rt.sessions.begin() as session:
         await session.execute(
             update(ScheduleExecution)
             .where(ScheduleExecution.id == execution_id)
-            .values(outcome=outcome, error=error, message_id=message_id)
+            .values(outcome=outcome, error=error, message_id=message_id, answer=kept)
         )
 
 
 async def _answer_message(
-    rt: Runtime, schedule: Schedule, content: str
+    rt: Runtime, schedule: Schedule, answer: callbacks.AgentAnswer
 ) -> tuple[str, str | None, str | None]:
-    if not schedule.platform and not schedule.contact_id:
-        return "completed", None, "the agent answered with a message but the schedule names no recipient"
+    """Send the agent's answer to the schedule's recipient, else to the agent's default recipient; with neither,
+    the execution is ``answered`` and the answer kept on it."""
+    target = (
+        {
+            "platform": schedule.platform,
+            "recipient_id": schedule.recipient_id,
+            "contact_id": schedule.contact_id,
+        }
+        if schedule.platform or schedule.contact_id
+        else answer.default_target
+    )
+    if not target:
+        return "answered", None, None
     principal = Principal(tenant_id=schedule.tenant_id, key_id=schedule.id, is_admin=False, kind="schedule")
     intent = Intent(
-        agent_id=schedule.agent_id, platform=schedule.platform, recipient_id=schedule.recipient_id,
-        content=content, timezone=schedule.timezone, priority=Priority(schedule.priority),
-        contact_id=schedule.contact_id,
+        agent_id=schedule.agent_id, platform=target.get("platform"), recipient_id=target.get("recipient_id"),
+        content=str(answer.content), timezone=schedule.timezone, priority=Priority(schedule.priority),
+        contact_id=target.get("contact_id"), governance_metadata=dict(answer.metadata),
     )  # fmt: skip
     try:
         async with rt.sessions.begin() as session:

@@ -191,56 +191,102 @@ async def fire(
 
     With ``call_now`` false the agent call is left owed, for :func:`recover` to make: event readers fire that
     way so they never wait on an agent while holding their cursor."""
-    now = utcnow()
-    data = payloads.flatten_github(payload) if trigger.trigger_type == "github" else payload
-    firing = TriggerFiring(
-        id=new_id("fir"), tenant_id=trigger.tenant_id, trigger_id=trigger.id, source=source,
-        payload_digest=digest(payload), fired_at=now, outcome="failed",
-    )  # fmt: skip
-    try:
-        firing.task = payloads.render(trigger.task_template, data)
-    except payloads.MissingField as exc:
-        firing.error = f"task_template: {exc}"
+    firing, data = _new_firing(trigger, payload, source)
     async with rt.sessions.begin() as session:
-        if firing.task is not None and trigger.action.get("type") == "message":
-            firing.outcome, firing.message_id, firing.error = await _send(rt, session, trigger, firing.task)
-        elif firing.task is not None:
-            # The agent call is owed until settled: this process makes it at once, and should it die first,
-            # the lease runs out and :func:`recover` makes it from the sealed payload.
-            firing.outcome = "dispatching"
-            firing.payload = rt.credentials.seal({"data": data})
-            firing.next_attempt_at = now + CALL_LEASE if call_now else now
-        session.add(firing)
-        await session.execute(
-            update(Trigger)
-            .where(Trigger.id == trigger.id)
-            .values(fire_count=Trigger.fire_count + 1, last_fired_at=now)
-        )
-        await session.execute(
-            insert(AuditEntry),
-            [audit_row(trigger.tenant_id, f"trigger:{trigger.id}", "trigger.fired", "trigger", trigger.id,
-                       {"source": source, "outcome": firing.outcome, "firing_id": firing.id}, at=now)],
-        )  # fmt: skip
-        detail = {
-            "source": source,
-            "firing_id": firing.id,
-            "task": firing.task,
-            "payload_digest": firing.payload_digest,
-        }
-        await session.execute(
-            insert(Event), [event_row(trigger.tenant_id, "trigger.fired", trigger.id, detail, at=now)]
-        )
+        await _record(rt, session, trigger, firing, data, source=source, call_now=call_now)
     if firing.outcome == "dispatching" and call_now:
         await _call_agent(rt, trigger, firing, data)
     return firing
 
 
+async def fire_in(
+    rt: Runtime, session: AsyncSession, trigger: Trigger, payload: dict[str, Any], *, source: str
+) -> TriggerFiring:
+    """Fire within the caller's transaction, the agent call left owed (:func:`recover` makes it after commit).
+
+    An agent's ``fire_trigger`` tool fires this way, so the firing and the step that records it commit together.
+    """
+    firing, data = _new_firing(trigger, payload, source)
+    await _record(rt, session, trigger, firing, data, source=source, call_now=False)
+    return firing
+
+
+def _new_firing(
+    trigger: Trigger, payload: dict[str, Any], source: str
+) -> tuple[TriggerFiring, dict[str, Any]]:
+    """A firing with its task rendered from the payload (or the reason it could not be), and the data used."""
+    data = payloads.flatten_github(payload) if trigger.trigger_type == "github" else payload
+    firing = TriggerFiring(
+        id=new_id("fir"), tenant_id=trigger.tenant_id, trigger_id=trigger.id, source=source,
+        payload_digest=digest(payload), fired_at=utcnow(), outcome="failed",
+    )  # fmt: skip
+    try:
+        firing.task = payloads.render(trigger.task_template, data)
+    except payloads.MissingField as exc:
+        firing.error = f"task_template: {exc}"
+    return firing, data
+
+
+async def _record(
+    rt: Runtime,
+    session: AsyncSession,
+    trigger: Trigger,
+    firing: TriggerFiring,
+    data: dict[str, Any],
+    *,
+    source: str,
+    call_now: bool,
+) -> None:
+    """Store a firing with its immediate effect (a message action's message), the count, audit and event."""
+    now = firing.fired_at
+    if firing.task is not None and trigger.action.get("type") == "message":
+        firing.outcome, firing.message_id, firing.error = await _send(rt, session, trigger, firing.task)
+    elif firing.task is not None:
+        # The agent call is owed until settled: this process makes it at once, and should it die first,
+        # the lease runs out and :func:`recover` makes it from the sealed payload.
+        firing.outcome = "dispatching"
+        firing.payload = rt.credentials.seal({"data": data})
+        firing.next_attempt_at = now + CALL_LEASE if call_now else now
+    session.add(firing)
+    await session.execute(
+        update(Trigger)
+        .where(Trigger.id == trigger.id)
+        .values(fire_count=Trigger.fire_count + 1, last_fired_at=now)
+    )
+    await session.execute(
+        insert(AuditEntry),
+        [audit_row(trigger.tenant_id, f"trigger:{trigger.id}", "trigger.fired", "trigger", trigger.id,
+                   {"source": source, "outcome": firing.outcome, "firing_id": firing.id}, at=now)],
+    )  # fmt: skip
+    detail = {
+        "source": source,
+        "firing_id": firing.id,
+        "task": firing.task,
+        "payload_digest": firing.payload_digest,
+    }
+    await session.execute(
+        insert(Event), [event_row(trigger.tenant_id, "trigger.fired", trigger.id, detail, at=now)]
+    )
+
+
 async def _send(
-    rt: Runtime, session: AsyncSession, trigger: Trigger, content: str
+    rt: Runtime,
+    session: AsyncSession,
+    trigger: Trigger,
+    content: str,
+    target: dict[str, str] | None = None,
+    *,
+    metadata: dict[str, Any] | None = None,
 ) -> tuple[str, str | None, str | None]:
+    """One message as the trigger's agent, to ``target`` (default: the trigger's own ``action`` recipient)."""
+    target = target or {
+        "platform": str(trigger.action.get("platform") or ""),
+        "recipient_id": str(trigger.action.get("recipient_id") or ""),
+    }
     principal = Principal(tenant_id=trigger.tenant_id, key_id=trigger.id, is_admin=False, kind="trigger")
-    intent = Intent(agent_id=trigger.agent_id, platform=trigger.action.get("platform"),
-                    recipient_id=trigger.action.get("recipient_id"), content=content)  # fmt: skip
+    intent = Intent(agent_id=trigger.agent_id, platform=target.get("platform") or None,
+                    recipient_id=target.get("recipient_id") or None, contact_id=target.get("contact_id"),
+                    content=content, governance_metadata=dict(metadata or {}))  # fmt: skip
     try:
         async with session.begin_nested():
             prepared = await messages.prepare(rt, session, principal, intent)
@@ -259,37 +305,55 @@ async def _call_agent(rt: Runtime, trigger: Trigger, firing: TriggerFiring, data
         agent = await session.get(Agent, (trigger.tenant_id, trigger.agent_id))
     body = {"trigger_id": trigger.id, "firing_id": firing.id, "name": trigger.name, "trigger_type": trigger.trigger_type,
             "workspace_id": trigger.workspace_id, "task": firing.task, "payload": data}  # fmt: skip
-    content: str | None = None
-    outcome, error, message_id = "completed", None, None
+    answer: callbacks.AgentAnswer | None = None
+    outcome, error = "completed", None
     try:
-        content = callbacks.message_in(
-            await callbacks.call_agent(rt, agent, "trigger.fired", body, message_id=firing.id)
-        )
+        answer = await rt.agents.ask(agent, "trigger.fired", body, origin=f"trigger_firing:{firing.id}",
+                                     message_id=firing.id, task=firing.task or trigger.name)  # fmt: skip
     except callbacks.CallbackFailed as exc:
         outcome, error = "callback_failed", str(exc)
-    if content is not None and not trigger.action.get("platform"):
-        error = "the agent answered with a message but the trigger names no recipient (action.platform)"
-        content = None
     try:
-        outcome, message_id, error = await _settle(rt, trigger, firing.id, content, outcome, error)
+        outcome, message_id, error = await _settle(rt, trigger, firing.id, answer, outcome, error)
     except _AlreadySettled:
         return
     firing.outcome, firing.error, firing.message_id = outcome, error, message_id
+    firing.answer = answer.answer if answer else None
+
+
+def _answer_target(trigger: Trigger, answer: callbacks.AgentAnswer) -> dict[str, str] | None:
+    """The trigger's own recipient (``action.platform``), else the agent's default recipient."""
+    if trigger.action.get("platform"):
+        return {"platform": str(trigger.action["platform"]),
+                "recipient_id": str(trigger.action.get("recipient_id") or "")}  # fmt: skip
+    return answer.default_target
 
 
 async def _settle(
-    rt: Runtime, trigger: Trigger, firing_id: str, content: str | None, outcome: str, error: str | None
+    rt: Runtime,
+    trigger: Trigger,
+    firing_id: str,
+    answer: callbacks.AgentAnswer | None,
+    outcome: str,
+    error: str | None,
 ) -> tuple[str, str | None, str | None]:
-    """Send the answer's message and settle the firing in one transaction, so a firing is answered once."""
+    """Send the answer's message and settle the firing in one transaction, so a firing is answered once.
+
+    An answer with nowhere to go is kept on the firing, which ends ``answered``."""
     message_id = None
     async with rt.sessions.begin() as session:
-        if content is not None:
-            outcome, message_id, error = await _send(rt, session, trigger, content)
+        if answer is not None and answer.content is not None:
+            target = _answer_target(trigger, answer)
+            if target is None:
+                outcome = "answered"
+            else:
+                outcome, message_id, error = await _send(rt, session, trigger, answer.content, target,
+                                                         metadata=answer.metadata)  # fmt: skip
         settled = await session.execute(
             update(TriggerFiring)
             .where(TriggerFiring.id == firing_id, TriggerFiring.outcome == "dispatching")
-            .values(outcome=outcome, error=error, message_id=message_id, payload=None, next_attempt_at=None)
-        )
+            .values(outcome=outcome, error=error, message_id=message_id, payload=None, next_attempt_at=None,
+                    answer=answer.answer if answer else None)
+        )  # fmt: skip
         if settled.rowcount == 0:  # type: ignore[attr-defined]
             raise _AlreadySettled
     return outcome, message_id, error

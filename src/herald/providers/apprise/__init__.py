@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from herald.providers.apprise import fake
 from herald.providers.apprise.send import AppriseChannel
 from herald.providers.registry import Provider
 
-PROVIDERS = (Provider(AppriseChannel, fake=fake.router),)
+PROVIDERS = (Provider(AppriseChannel, fake="herald.providers.apprise.fake"),)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from herald.providers.discord import fake, inbound
+from herald.providers.discord import inbound
 from herald.providers.discord.bot import DiscordBotChannel
 from herald.providers.discord.webhook import DiscordWebhookChannel
 from herald.providers.registry import Provider
 
 PROVIDERS = (
-    Provider(DiscordBotChannel, inbound=inbound.ADAPTER, fake=fake.router),
-    Provider(DiscordWebhookChannel, fake=fake.router),
+    Provider(DiscordBotChannel, inbound=inbound.ADAPTER, fake="herald.providers.discord.fake"),
+    Provider(DiscordWebhookChannel, fake="herald.providers.discord.fake"),
 )

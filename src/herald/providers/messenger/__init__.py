@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from herald.providers import graph_fake
 from herald.providers.messenger import inbound
 from herald.providers.messenger.send import MessengerChannel
 from herald.providers.registry import Provider
 
-PROVIDERS = (Provider(MessengerChannel, inbound=inbound.ADAPTER, fake=graph_fake.router),)
+PROVIDERS = (Provider(MessengerChannel, inbound=inbound.ADAPTER, fake="herald.providers.graph_fake"),)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from herald.providers.registry import Provider
-from herald.providers.signal import fake
 from herald.providers.signal.send import SignalCliRestChannel
 
-PROVIDERS = (Provider(SignalCliRestChannel, fake=fake.router),)
+PROVIDERS = (Provider(SignalCliRestChannel, fake="herald.providers.signal.fake"),)

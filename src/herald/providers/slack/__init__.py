@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from herald.providers.registry import Provider
-from herald.providers.slack import fake, inbound
+from herald.providers.slack import inbound
 from herald.providers.slack.send import SlackChannel
 
-PROVIDERS = (Provider(SlackChannel, inbound=inbound.ADAPTER, fake=fake.router),)
+PROVIDERS = (Provider(SlackChannel, inbound=inbound.ADAPTER, fake="herald.providers.slack.fake"),)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from herald.providers.registry import Provider
-from herald.providers.teams import fake
 from herald.providers.teams.webhook import TeamsWebhookChannel
 from herald.providers.teams.workflow import TeamsWorkflowChannel
 
 PROVIDERS = (
-    Provider(TeamsWorkflowChannel, fake=fake.router),
-    Provider(TeamsWebhookChannel, fake=fake.router),
+    Provider(TeamsWorkflowChannel, fake="herald.providers.teams.fake"),
+    Provider(TeamsWebhookChannel, fake="herald.providers.teams.fake"),
 )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from herald.providers.registry import Provider
-from herald.providers.telegram import fake, inbound
+from herald.providers.telegram import inbound
 from herald.providers.telegram.send import TelegramChannel
 
-PROVIDERS = (Provider(TelegramChannel, inbound=inbound.ADAPTER, fake=fake.router),)
+PROVIDERS = (Provider(TelegramChannel, inbound=inbound.ADAPTER, fake="herald.providers.telegram.fake"),)

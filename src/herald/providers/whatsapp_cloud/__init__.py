@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from herald.providers import graph_fake
 from herald.providers.registry import Provider
 from herald.providers.whatsapp_cloud import inbound, receipts
 from herald.providers.whatsapp_cloud.send import WhatsAppCloudChannel
 
 PROVIDERS = (
-    Provider(WhatsAppCloudChannel, inbound=inbound.ADAPTER, receipts=receipts.parse, fake=graph_fake.router),
+    Provider(
+        WhatsAppCloudChannel,
+        inbound=inbound.ADAPTER,
+        receipts=receipts.parse,
+        fake="herald.providers.graph_fake",
+    ),
 )

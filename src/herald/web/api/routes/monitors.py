@@ -139,7 +139,7 @@ def alert_out(alert: MonitorAlert) -> dict[str, Any]:
         "id": alert.id, "monitor_id": alert.monitor_id, "kind": alert.kind, "condition_value": alert.condition_value,
         "threshold_value": alert.threshold_value, "alert_message": alert.alert_message,
         "platforms_sent": alert.platforms_sent, "message_ids": alert.message_ids, "status": alert.status,
-        "error": alert.error, "triggered_at": alert.triggered_at.isoformat(),
+        "error": alert.error, "answer": alert.answer, "triggered_at": alert.triggered_at.isoformat(),
         "sent_at": alert.sent_at.isoformat() if alert.sent_at else None,
     }  # fmt: skip
 

@@ -102,6 +102,7 @@ class ExecutionOut(BaseModel):
     outcome: str
     message_id: str | None
     error: str | None
+    answer: str | None = None  # the agent's answer, kept whether or not it became a message
 
 
 def schedule_out(schedule: Schedule) -> dict[str, Any]:

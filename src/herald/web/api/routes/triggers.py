@@ -50,6 +50,7 @@ class FiringOut(BaseModel):
     outcome: str
     message_id: str | None
     error: str | None
+    answer: str | None = None  # the agent's answer, kept whether or not it became a message
 
 
 def trigger_out(trigger: Trigger) -> dict[str, Any]:

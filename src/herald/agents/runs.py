@@ -1,0 +1,243 @@
+"""Durable agent runs: every step committed as it happens, any process able to resume a run.
+
+A run is woken by a producer (a schedule's task, a trigger's firing, a monitor's alert, an inbound message) or
+by ``POST /api/v1/agents/{id}/runs``. Whoever works it holds a lease (:func:`take`, through the one claim helper);
+each step renews it in the same transaction that records the step, and a step whose lease was lost rolls back
+with everything it did. So a process killed mid-run leaves a lease that runs out, another process takes the run,
+rebuilds the conversation from the committed steps, and goes on: a tool call that committed is never repeated,
+and one that did not commit never happened.
+
+What runs depends on the agent: an ``llm`` agent's tool-calling loop (:mod:`herald.agents.loop`), an ``external``
+agent's callback (one step), or, in development, the echo agent for an agent with neither (one step, marked
+simulated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from herald.core.background import Loop
+from herald.core.errors import HeraldError
+from herald.core.ids import new_id
+from herald.storage import claims
+from herald.storage.audit import event_row
+from herald.storage.models import Agent, AgentRun, AgentRunStep, Event
+from herald.storage.types import utcnow
+
+if TYPE_CHECKING:
+    from herald.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
+STEP_LIMIT, TOKEN_LIMIT, TIMED_OUT = "step_limit", "token_limit", "timed_out"
+FINISHED = frozenset({COMPLETED, FAILED, STEP_LIMIT, TOKEN_LIMIT, TIMED_OUT})
+LEASE = timedelta(seconds=90)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+class LeaseLost(HeraldError):
+    """Another process took this run (our lease ran out): stop without writing anything more."""
+
+
+def due_runs() -> Any:
+    """Runs waiting for a worker: queued, or running under a lease that ran out."""
+    now = utcnow()
+    return or_(AgentRun.status == QUEUED, and_(AgentRun.status == RUNNING, AgentRun.lease_until < now))
+
+
+async def ensure(
+    rt: Runtime,
+    *,
+    tenant_id: str,
+    agent_id: str,
+    origin: str,
+    woken_by: str,
+    task: str,
+    context: dict[str, Any] | None = None,
+) -> str:
+    """The id of the run ``origin`` started, creating it (queued) the first time."""
+    async with rt.sessions() as session:
+        found = await session.scalar(
+            select(AgentRun.id).where(AgentRun.tenant_id == tenant_id, AgentRun.origin == origin)
+        )
+    if found is not None:
+        return found
+    run_id = new_id("run")
+    now = utcnow()
+    try:
+        async with rt.sessions.begin() as session:
+            session.add(AgentRun(
+                id=run_id, tenant_id=tenant_id, agent_id=agent_id, origin=origin, woken_by=woken_by, task=task,
+                context=context or {}, status=QUEUED, steps=0, prompt_tokens=0, completion_tokens=0,
+                sent_messages=[], simulated=False, created_at=now, updated_at=now,
+            ))  # fmt: skip
+            await session.execute(
+                insert(Event), [event_row(tenant_id, "agent.run.queued", run_id, {"agent_id": agent_id,
+                                                                                 "woken_by": woken_by}, at=now)]
+            )  # fmt: skip
+    except IntegrityError:  # another process started it first
+        async with rt.sessions() as session:
+            existing = await session.scalar(
+                select(AgentRun.id).where(AgentRun.tenant_id == tenant_id, AgentRun.origin == origin)
+            )
+        if existing is None:
+            raise
+        return existing
+    return run_id
+
+
+async def take(rt: Runtime, run_id: str, owner: str = OWNER) -> bool:
+    """Lease one run if it is due (queued, or its lease ran out); False when it is finished or held."""
+    now = utcnow()
+    async with rt.sessions.begin() as session:
+        taken = await claims.claim(
+            session,
+            select(AgentRun.id).where(AgentRun.id == run_id, due_runs()),
+            lease=claims.Stamp(status=RUNNING, lease_owner=owner, lease_until=now + LEASE, updated_at=now),
+        )
+        if taken:
+            await session.execute(
+                update(AgentRun)
+                .where(AgentRun.id == run_id, AgentRun.started_at.is_(None))
+                .values(started_at=now)
+            )
+    return bool(taken)
+
+
+async def claim_due(rt: Runtime, *, limit: int, owner: str = OWNER) -> list[str]:
+    """Lease up to ``limit`` due runs for this process."""
+    now = utcnow()
+    async with rt.sessions.begin() as session:
+        taken = await claims.claim(
+            session,
+            select(AgentRun.id).where(due_runs()).order_by(AgentRun.created_at).limit(limit),
+            lease=claims.Stamp(status=RUNNING, lease_owner=owner, lease_until=now + LEASE, updated_at=now),
+        )
+        if taken:
+            await session.execute(
+                update(AgentRun)
+                .where(AgentRun.id.in_(taken), AgentRun.started_at.is_(None))
+                .values(started_at=now)
+            )
+    return list(taken)
+
+
+async def get(rt: Runtime, run_id: str) -> AgentRun | None:
+    async with rt.sessions() as session:
+        return await session.get(AgentRun, run_id)
+
+
+async def steps_of(rt: Runtime, run_id: str) -> list[AgentRunStep]:
+    async with rt.sessions() as session:
+        rows = await session.execute(
+            select(AgentRunStep).where(AgentRunStep.run_id == run_id).order_by(AgentRunStep.seq)
+        )
+        return list(rows.scalars())
+
+
+def renewal(run_id: str, owner: str, **values: Any) -> Any:
+    """An UPDATE of the run that also renews the lease, and matches nothing once the lease is someone else's."""
+    now = utcnow()
+    return (
+        update(AgentRun)
+        .where(AgentRun.id == run_id, AgentRun.lease_owner == owner, AgentRun.status == RUNNING)
+        .values(lease_until=now + LEASE, updated_at=now, **values)
+    )
+
+
+async def finish(
+    rt: Runtime,
+    run: AgentRun,
+    status: str,
+    *,
+    owner: str,
+    answer: str | None = None,
+    error: str | None = None,
+    simulated: bool | None = None,
+) -> None:
+    """Settle the run (under our lease) with its outcome and say so on the event feed."""
+    now = utcnow()
+    values: dict[str, Any] = {"status": status, "answer": answer, "error": error, "finished_at": now,
+                              "lease_owner": None, "lease_until": None}  # fmt: skip
+    if simulated is not None:
+        values["simulated"] = simulated
+    async with rt.sessions.begin() as session:
+        done = await session.execute(
+            update(AgentRun)
+            .where(AgentRun.id == run.id, AgentRun.lease_owner == owner, AgentRun.status == RUNNING)
+            .values(updated_at=now, **values)
+        )
+        if done.rowcount == 0:  # type: ignore[attr-defined]
+            raise LeaseLost(run.id)
+        detail = {"agent_id": run.agent_id, "status": status, "error": error, "steps": run.steps}
+        await session.execute(
+            insert(Event), [event_row(run.tenant_id, f"agent.run.{status}", run.id, detail, at=now)]
+        )
+
+
+async def work(rt: Runtime, run_id: str, owner: str = OWNER) -> None:
+    """Work a run this process holds until it finishes (or its lease is lost); never raises for the run's own
+    failures, which end the run ``failed`` with the reason."""
+    from herald.agents import executors  # the executors use the tools, which use the producers' services
+
+    async with rt.sessions() as session:
+        run = await session.get(AgentRun, run_id)
+        agent = await session.get(Agent, (run.tenant_id, run.agent_id)) if run else None
+    if run is None or run.status != RUNNING or run.lease_owner != owner:
+        return
+    try:
+        await executors.execute(rt, run, agent, owner)
+    except LeaseLost:
+        log.info("agent run %s was taken over by another process", run_id)
+    except Exception as exc:  # a bug must end the run visibly, not leave it leased forever
+        log.exception("agent run %s failed", run_id)
+        with contextlib.suppress(LeaseLost):
+            await finish(rt, run, FAILED, owner=owner, error=f"internal error: {type(exc).__name__}")
+
+
+async def drive(rt: Runtime, run_id: str, *, wait_seconds: float) -> AgentRun:
+    """Take the run if it is due and work it here; if another process holds it, wait for it to finish.
+
+    Answers the run as it stands at the end (finished, or still held elsewhere after ``wait_seconds``)."""
+    if await take(rt, run_id):
+        await work(rt, run_id)
+    loop = asyncio.get_running_loop()
+    until = loop.time() + wait_seconds
+    while True:
+        run = await get(rt, run_id)
+        if run is None or run.status in FINISHED or loop.time() >= until:
+            assert run is not None
+            return run
+        if await take(rt, run_id):  # its holder died meanwhile
+            await work(rt, run_id)
+            continue
+        await asyncio.sleep(0.2)
+
+
+BATCH = 20
+
+
+async def run_due(rt: Runtime, *, limit: int = BATCH) -> int:
+    """One pass of the runs loop: take due runs (queued by the API, or orphaned by a dead process) and work them."""
+    taken = await claim_due(rt, limit=limit)
+    if taken:
+        await asyncio.gather(*(work(rt, run_id) for run_id in taken))
+    return len(taken)
+
+
+async def run_pass(rt: Runtime) -> int:
+    return await run_due(rt)
+
+
+# Agents act on a person's behalf and send through the pipeline: the worker role runs them, next to deliveries.
+LOOPS = (Loop("agent runs", "worker", run_pass=run_pass, interval=1.0, batch=BATCH),)
