@@ -177,12 +177,14 @@ def purge() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=9000, show_default=True, type=int)
 def fake_providers(host: str, port: int) -> None:
-    """Serve fake versions of every provider API (point a channel's base_url here)."""
+    """Serve fake versions of every provider API (point a channel's base_url here), and a fake
+    OpenAI-compatible chat-completions API at /v1 (point an LLM agent's base_url at http://HOST:PORT/v1)."""
     import uvicorn
 
     from herald.fakes import create_fake_app
 
     click.echo(f"fake providers on http://{host}:{port} (control API under /_fake, docs at /_fake/docs)")
+    click.echo(f"fake OpenAI-compatible chat completions at http://{host}:{port}/v1 (script via /_fake/llm)")
     uvicorn.run(create_fake_app(), host=host, port=port, log_level="warning")
 
 
