@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,7 +28,12 @@ async def get_or_create_tenant(session: AsyncSession, name: str) -> Tenant:
 
 
 async def create_api_key(
-    session: AsyncSession, tenant: Tenant, name: str = "", *, is_admin: bool = True, agent_id: str | None = None
+    session: AsyncSession,
+    tenant: Tenant,
+    name: str = "",
+    *,
+    is_admin: bool = True,
+    agent_id: str | None = None,
 ) -> str:
     """Create a key and return it in clear: the only time it is ever seen. Only admin keys may register agents
     or change their maturity levels (the human side of governance). A key bound to an agent is never an admin
@@ -64,6 +71,10 @@ async def principal_for_key(session: AsyncSession, key: str) -> Principal | None
     return Principal(tenant_id=row.tenant_id, key_id=row.id, is_admin=row.is_admin, agent_id=row.agent_id)
 
 
+BEHAVIOUR = ("kind", "llm", "llm_api_key", "default_recipient")
+"""The agent's settings that make it act (herald.agents): set together with the rest of the agent."""
+
+
 async def create_agent(
     session: AsyncSession,
     principal: Principal,
@@ -73,7 +84,10 @@ async def create_agent(
     maturity_level: MaturityLevel,
     callback_url: str | None,
     callback_secret: bytes | None = None,
+    behaviour: dict[str, Any] | None = None,
 ) -> Agent:
+    """Register an agent. ``behaviour`` holds what makes it act: ``kind``, ``llm`` settings, the sealed
+    ``llm_api_key`` and the ``default_recipient`` (see :data:`BEHAVIOUR`)."""
     now = utcnow()
     agent = Agent(
         tenant_id=principal.tenant_id,
@@ -84,7 +98,9 @@ async def create_agent(
         callback_secret=callback_secret,
         created_at=now,
         updated_at=now,
+        **{k: v for k, v in (behaviour or {}).items() if k in BEHAVIOUR},
     )
+    agent.kind = agent.kind or "external"
     session.add(agent)
     try:
         await session.flush()
@@ -95,7 +111,7 @@ async def create_agent(
         [
             audit_row(
                 principal.tenant_id, principal.actor, "agent.created", "agent", agent_id,
-                {"maturity_level": maturity_level.value}, at=now,
+                {"maturity_level": maturity_level.value, "kind": agent.kind}, at=now,
             )
         ],
     )  # fmt: skip
@@ -128,9 +144,15 @@ async def update_agent(
     callback_url: str | None,
     clear_callback: bool,
     new_callback_secret: bytes | None = None,
+    behaviour: dict[str, Any] | None = None,
 ) -> Agent:
+    """Change what is given; ``behaviour`` keys (:data:`BEHAVIOUR`) given with None clear that setting."""
     agent = await get_agent(session, principal.tenant_id, agent_id)
     changes: dict[str, object] = {}
+    for key, value in (behaviour or {}).items():
+        if key in BEHAVIOUR and value != getattr(agent, key):
+            changes[key] = "changed" if key == "llm_api_key" else value
+            setattr(agent, key, value)
     if name is not None and name != agent.name:
         changes["name"] = [agent.name, name]
         agent.name = name

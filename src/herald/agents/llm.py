@@ -73,7 +73,8 @@ async def complete(
         if remaining <= 0:
             raise TimeoutError
         try:
-            return _turn(await _create(client, settings, messages, tools, seconds=remaining))
+            async with asyncio.timeout(remaining):  # the run's deadline, whatever the transport enforces
+                return _turn(await _create(client, settings, messages, tools, seconds=remaining))
         except openai.APIStatusError as exc:
             last = f"HTTP {exc.status_code}: {_reason(exc)}"
             if exc.status_code != 429 and exc.status_code < 500:

@@ -24,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
-from herald.core.errors import HeraldError
+from herald.core.errors import HeraldError, NotFound
 from herald.core.ids import new_id
+from herald.core.principal import Principal
 from herald.storage import claims
-from herald.storage.audit import event_row
-from herald.storage.models import Agent, AgentRun, AgentRunStep, Event
+from herald.storage.audit import audit_row, event_row
+from herald.storage.models import Agent, AgentRun, AgentRunStep, AuditEntry, Event
 from herald.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -241,3 +243,58 @@ async def run_pass(rt: Runtime) -> int:
 
 # Agents act on a person's behalf and send through the pipeline: the worker role runs them, next to deliveries.
 LOOPS = (Loop("agent runs", "worker", run_pass=run_pass, interval=1.0, batch=BATCH),)
+
+
+# -- reading and starting runs (the API's) --------------------------------------------------------------------
+
+
+async def list_runs(
+    session: AsyncSession,
+    tenant_id: str,
+    agent_id: str,
+    *,
+    status: str | None,
+    limit: int,
+    cursor: str | None,
+) -> list[AgentRun]:
+    """Newest first; ``cursor`` is the id of the last run of the previous page."""
+    query = select(AgentRun).where(AgentRun.tenant_id == tenant_id, AgentRun.agent_id == agent_id)
+    if status is not None:
+        query = query.where(AgentRun.status == status)
+    if cursor is not None:
+        query = query.where(AgentRun.id < cursor)
+    return list((await session.execute(query.order_by(AgentRun.id.desc()).limit(limit))).scalars())
+
+
+async def get_run(session: AsyncSession, tenant_id: str, agent_id: str, run_id: str) -> AgentRun:
+    run = await session.get(AgentRun, run_id)
+    if run is None or run.tenant_id != tenant_id or run.agent_id != agent_id:
+        raise NotFound(f"no run {run_id!r} of agent {agent_id!r}", field="run_id")
+    return run
+
+
+async def step_log(session: AsyncSession, run_id: str) -> list[AgentRunStep]:
+    rows = await session.execute(
+        select(AgentRunStep).where(AgentRunStep.run_id == run_id).order_by(AgentRunStep.seq)
+    )
+    return list(rows.scalars())
+
+
+async def start(
+    rt: Runtime, principal: Principal, agent_id: str, task: str, context: dict[str, Any]
+) -> AgentRun:
+    """Queue a run of the tenant's agent (the runs loop takes it at once); audited as the caller's act."""
+    async with rt.sessions.begin() as session:
+        agent = await session.get(Agent, (principal.tenant_id, agent_id))
+        if agent is None:
+            raise NotFound(f"no agent {agent_id!r}", field="agent_id")
+        if principal.agent_id is not None and principal.agent_id != agent_id:
+            raise NotFound(f"no agent {agent_id!r}", field="agent_id")
+        await session.execute(insert(AuditEntry), [audit_row(
+            principal.tenant_id, principal.actor, "agent.run_requested", "agent", agent_id, {"task": task[:200]},
+        )])  # fmt: skip
+    run_id = await ensure(rt, tenant_id=principal.tenant_id, agent_id=agent_id, origin=f"api:{new_id('req')}",
+                          woken_by="api", task=task, context={"event": "agent.task", "data": context})  # fmt: skip
+    found = await get(rt, run_id)
+    assert found is not None
+    return found

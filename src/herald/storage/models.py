@@ -479,6 +479,9 @@ class MonitorAlert(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     # The monitor's agent's answer to the alert (monitors with an ``action``), kept whether or not it was sent.
     answer: Mapped[str | None] = mapped_column(Text, default=None)
+    # Waking the agent with the alert: pending (owed, due at analysis_due_at), done, failed; None: no action.
+    analysis_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    analysis_due_at: Mapped[datetime | None] = mapped_column(default=None)
     triggered_at: Mapped[datetime]
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
 

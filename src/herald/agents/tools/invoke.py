@@ -74,4 +74,3 @@ async def call_as_agent(
         result, outcome = await invoke(ctx, tool, name, arguments, known=TOOLS.names())
         await session.execute(insert_audit(ctx, tool, name, outcome, result))
     return result, outcome
-

@@ -30,7 +30,7 @@ from herald.core.principal import Principal
 from herald.core.status import Status
 from herald.pipeline import accept as messages
 from herald.pipeline.routing.quiet_hours import QuietHours
-from herald.producers.monitors import conditions, sources
+from herald.producers.monitors import analysis, conditions, sources
 from herald.storage import claims
 from herald.storage.audit import event_row
 from herald.storage.models import Event, Monitor, MonitorAlert
@@ -262,7 +262,12 @@ async def _notify(
         except RequestError as exc:
             errors.append(f"{target.get('platform')}: {exc.detail}")
     await messages.write(rt, session, prepared)
-    status = _alert_status(prepared, held_until)
+    # Seed 002's "Send alert and analyze": a monitor with an action wakes its agent with the alert (after commit,
+    # by the analysis loop), so a firing is never only a notice, nor silently nothing.
+    analyze = bool(monitor.action) and kind != "resolved"
+    status = "analyzing" if analyze and not monitor.platforms else _alert_status(prepared, held_until)
+    if not monitor.platforms and not analyze:
+        errors.append("the monitor has no platforms to notify and no action for its agent")
     await session.execute(
         insert(MonitorAlert),
         [{
@@ -273,6 +278,7 @@ async def _notify(
             "alert_message": str(prepared[0].values["content"]) if prepared else None,
             "platforms_sent": sent_to, "message_ids": [str(p.values["id"]) for p in prepared],
             "status": status, "error": "; ".join(errors) or None, "triggered_at": now,
+            "analysis_status": "pending" if analyze else None, "analysis_due_at": now if analyze else None,
             "sent_at": now if prepared and not held_until else None,
         }],
     )  # fmt: skip
@@ -295,4 +301,7 @@ def _alert_status(prepared: list[messages.Prepared], held_until: datetime | None
 
 
 # A full batch runs the pass again at once; otherwise five times a second, so a check is at most that late.
-LOOPS = (Loop("monitors", "scheduler", run_pass=run_due, interval=0.2, batch=BATCH),)
+LOOPS = (
+    Loop("monitors", "scheduler", run_pass=run_due, interval=0.2, batch=BATCH),
+    Loop("monitor analyses", "scheduler", run_pass=analysis.run_due, interval=0.5, batch=analysis.BATCH),
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -15,10 +15,13 @@ from pydantic import (
     Field,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
+from herald.agents.settings import LLMSettings
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
+from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.pipeline.routing.quiet_hours import QuietHours
 
 
@@ -182,26 +185,68 @@ class MessageDetail(MessageOut):
     attempt_log: list[AttemptOut]
 
 
+class DefaultRecipient(Strict):
+    """Where an agent's answers go when what woke it names no recipient: a contact, or a platform address."""
+
+    contact_id: str | None = Field(default=None, min_length=1, max_length=40)
+    platform: str | None = Field(default=None, min_length=1, max_length=32)
+    recipient_id: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _one_address(self) -> DefaultRecipient:
+        if self.contact_id is None and not (self.platform and self.recipient_id):
+            raise ValueError("give contact_id, or platform and recipient_id")
+        if self.platform is not None:
+            if self.platform not in PLATFORMS:
+                raise ValueError(f"unknown platform {self.platform!r}")
+            problem = recipient_problem(self.platform, self.recipient_id or "")
+            if problem:
+                raise ValueError(f"recipient_id: {problem}")
+        return self
+
+
+AgentKind = Literal["external", "llm"]
+
+
 class AgentCreate(Strict):
     id: Identifier
     name: str | None = Field(default=None, min_length=1, max_length=200)
     maturity_level: Level
+    kind: AgentKind = "external"
     callback_url: AnyHttpUrl | None = None
+    llm: LLMSettings | None = None
+    # The LLM endpoint's key: write-only, sealed like channel credentials, never answered back.
+    api_key: str | None = Field(default=None, min_length=1, max_length=2000, repr=False)
+    default_recipient: DefaultRecipient | None = None
+
+    @model_validator(mode="after")
+    def _llm_needs_settings(self) -> AgentCreate:
+        if self.kind == "llm" and self.llm is None:
+            raise ValueError("an agent of kind llm needs llm settings (base_url and model at least)")
+        return self
 
 
 class AgentPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
     maturity_level: Level | None = None
+    kind: AgentKind | None = None
     callback_url: AnyHttpUrl | None = None
     rotate_callback_secret: bool = False
+    llm: LLMSettings | None = None
+    api_key: str | None = Field(default=None, min_length=1, max_length=2000, repr=False)
+    default_recipient: DefaultRecipient | None = None
 
 
 class AgentOut(BaseModel):
     id: str
     name: str
     maturity_level: str
+    kind: str = "external"
     callback_url: str | None
     has_callback_secret: bool
+    llm: dict[str, Any] | None = None
+    has_api_key: bool = False
+    default_recipient: dict[str, Any] | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -209,6 +254,47 @@ class AgentOut(BaseModel):
 class AgentWithSecret(AgentOut):
     # Only in the answer that created (or rotated) it: Herald signs callbacks with it (Standard Webhooks).
     callback_secret: str | None = None
+
+
+class RunCreate(Strict):
+    """Wake an agent now with a task (``POST /api/v1/agents/{id}/runs``)."""
+
+    task: str = Field(min_length=1, max_length=20_000)
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class RunStepOut(BaseModel):
+    seq: int
+    kind: str
+    payload: dict[str, Any]
+    prompt_tokens: int
+    completion_tokens: int
+    duration_ms: float
+    created_at: datetime
+
+
+class RunOut(BaseModel):
+    id: str
+    agent_id: str
+    woken_by: str
+    origin: str
+    task: str
+    status: str
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    answer: str | None
+    error: str | None
+    sent_messages: list[str]
+    simulated: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    created_at: datetime
+
+
+class RunDetail(RunOut):
+    step_log: list[RunStepOut]
 
 
 class ChannelCreate(Strict):

@@ -31,6 +31,9 @@ def upgrade() -> None:
     for table in ("schedule_executions", "monitor_alerts", "trigger_firings"):
         with op.batch_alter_table(table) as batch:
             batch.add_column(sa.Column("answer", sa.Text(), nullable=True))
+    with op.batch_alter_table("monitor_alerts") as batch:
+        batch.add_column(sa.Column("analysis_status", sa.String(length=16), nullable=True))
+        batch.add_column(sa.Column("analysis_due_at", UTC, nullable=True))
     op.create_table(
         "agent_runs",
         sa.Column("id", sa.String(length=40), nullable=False),
@@ -69,7 +72,7 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("prompt_tokens", sa.Integer(), nullable=False),
         sa.Column("completion_tokens", sa.Integer(), nullable=False),
-        sa.Column("duration_ms", sa.Float(), nullable=False),
+        sa.Column("duration_ms", sa.Double(), nullable=False),
         sa.Column("created_at", UTC, nullable=False),
         sa.ForeignKeyConstraint(["run_id"], ["agent_runs.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("run_id", "seq"),
@@ -82,6 +85,9 @@ def downgrade() -> None:
     op.drop_index("ix_agent_runs_agent", table_name="agent_runs")
     op.drop_index("ux_agent_runs_origin", table_name="agent_runs")
     op.drop_table("agent_runs")
+    with op.batch_alter_table("monitor_alerts") as batch:
+        batch.drop_column("analysis_due_at")
+        batch.drop_column("analysis_status")
     for table in ("trigger_firings", "monitor_alerts", "schedule_executions"):
         with op.batch_alter_table(table) as batch:
             batch.drop_column("answer")

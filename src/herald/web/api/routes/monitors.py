@@ -35,6 +35,8 @@ class Lifecycle(Strict):
     no_data_policy: str = "keep"
     error_policy: str = "keep"
     mute_windows: list[dict[str, Any]] = Field(default_factory=list, max_length=20)
+    # What the monitor's agent is asked to do when it fires (seed 002's "Send alert and analyze"); None: notify only.
+    action: str | None = Field(default=None, min_length=1, max_length=2000)
 
 
 class ConditionCreate(Lifecycle):
@@ -150,6 +152,7 @@ def _spec(agent_id: str, name: str, condition: dict[str, Any], body: Lifecycle) 
         alert_template=body.alert_template, check_interval_seconds=body.check_interval_seconds,
         for_seconds=body.for_seconds, throttle_seconds=body.throttle_seconds, priority=int(Priority[body.priority]),
         no_data_policy=body.no_data_policy, error_policy=body.error_policy, mute_windows=body.mute_windows,
+        action=body.action,
     )  # fmt: skip
 
 
