@@ -200,7 +200,9 @@ def keys() -> None:
     "--admin/--no-admin", default=True, show_default=True,
     help="admin keys may register agents and change maturity levels; others send, read and approve",
 )  # fmt: skip
-@click.option("--agent", "agent_id", default=None, help="bind the key to this agent (it then speaks only as it)")
+@click.option(
+    "--agent", "agent_id", default=None, help="bind the key to this agent (it then speaks only as it)"
+)
 def keys_create(tenant_name: str, name: str, admin: bool, agent_id: str | None) -> None:
     """Create an API key; the key is printed alone on the last line, once."""
     settings = _settings()

@@ -14,9 +14,11 @@ SRC = Path(loops.__file__).parent
 EXPECTED = {
     "outbox": "worker",
     "inbound": "worker",
+    "agent runs": "worker",
     "schedules": "scheduler",
     "stuck agent tasks": "scheduler",
     "monitors": "scheduler",
+    "monitor analyses": "scheduler",
     "trigger reactions": "scheduler",
     "event deliveries": "scheduler",
     "retention": "scheduler",
@@ -38,7 +40,11 @@ def test_the_roles_cover_every_loop_exactly_once() -> None:
 
 def test_each_command_runs_its_roles_and_serve_runs_everything() -> None:
     assert loops.loops_for(loops.COMMANDS["serve"]) == loops.LOOPS
-    assert {loop.name for loop in loops.loops_for(loops.COMMANDS["worker"])} == {"outbox", "inbound"}
+    assert {loop.name for loop in loops.loops_for(loops.COMMANDS["worker"])} == {
+        "outbox",
+        "inbound",
+        "agent runs",
+    }
     assert {loop.name for loop in loops.loops_for(loops.COMMANDS["scheduler"])} == {
         name for name, role in EXPECTED.items() if role == "scheduler"
     }

@@ -97,18 +97,42 @@ async def test_a_trigger_task_reaches_the_default_recipient(
     assert (message.content, message.recipient_id) == (answer, "C12345")
 
 
+# Seed 002's monitor examples as written (REST example, data-model example, SDK example), with the value pushed.
+SEED_MONITORS = [
+    ({"name": "Stock Price Monitor", "agent_id": "trading-agent-123", "workspace_id": "ws-456",
+      "condition": "AAPL stock price > 150", "action": "Send alert and analyze", "check_interval": 300},
+     "AAPL stock price", 162.5),
+    ({"name": "API Response Time Monitor", "agent_id": "performance-agent", "workspace_id": "ws-123",
+      "condition": "API response time > 500ms", "action": "Investigate slow endpoints", "check_interval": 300},
+     "API response time", 740),
+    ({"name": "System Health Check", "agent_id": "health-agent", "workspace_id": "ws-123",
+      "condition": "CPU usage > 80%", "action": "Investigate and optimize", "check_interval": 60},
+     "CPU usage", 93),
+]  # fmt: skip
+
+
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    ("body", "metric", "value"), SEED_MONITORS, ids=lambda v: v["name"] if isinstance(v, dict) else ""
+)
 async def test_a_monitor_alert_wakes_its_agent_with_the_action(
-    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, fakes: Fakes, kind: str
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    rt: Runtime,
+    fakes: Fakes,
+    kind: str,
+    body: dict[str, Any],
+    metric: str,
+    value: float,
 ) -> None:
-    await prepare(client, auth, fakes, "trading-agent-123", kind)
-    body = {"name": "Stock Price Monitor", "agent_id": "trading-agent-123", "workspace_id": "ws-456",
-            "condition": "AAPL stock price > 150", "action": "Send alert and analyze", "check_interval": 300}  # fmt: skip
+    agent_id = body["agent_id"]
+    await prepare(client, auth, fakes, agent_id, kind)
     created = await client.post("/api/proactive/monitors", json=body, headers=auth)
     assert created.status_code == 201, created.text
     monitor_id = created.json()["id"]
-    pushed = await client.post("/api/v1/monitoring/values", json={"name": "AAPL stock price", "value": 162.5},
-                               headers=auth)  # fmt: skip
+    pushed = await client.post(
+        "/api/v1/monitoring/values", json={"name": metric, "value": value}, headers=auth
+    )
     assert pushed.status_code == 201, pushed.text
     checked = (await client.post(f"/api/proactive/monitors/{monitor_id}/check", headers=auth)).json()
     assert checked["state"] == "firing"
@@ -117,18 +141,40 @@ async def test_a_monitor_alert_wakes_its_agent_with_the_action(
     [alert] = (await client.get(f"/api/proactive/monitors/{monitor_id}/history", headers=auth)).json()[
         "items"
     ]
-    task = "Send alert and analyze\n\nMonitor 'Stock Price Monitor' is firing: AAPL stock price > 150 (value now 162.5)."
-    answer = expected_answer(kind, "trading-agent-123", task)
+    shown = {"AAPL stock price": "162.5", "API response time": "740ms", "CPU usage": "93%"}[metric]
+    task = f"{body['action']}\n\nMonitor {body['name']!r} is firing: {body['condition']} (value now {shown})."
+    answer = expected_answer(kind, agent_id, task)
     assert (alert["status"], alert["error"], alert["answer"]) == ("queued", None, answer)
-    [message] = await sent_by(rt, "trading-agent-123")
+    [message] = await sent_by(rt, agent_id)
     assert (message.content, message.recipient_id, alert["message_ids"]) == (answer, "C12345", [message.id])
     if kind == "external":
-        [call] = fakes.callbacks
-        data = httpx.Response(200, content=call.content).json()["data"]
-        assert (data["value"], data["action"], data["condition"]) == (162.5, "Send alert and analyze",
-                                                                       "AAPL stock price > 150")  # fmt: skip
+        [request] = fakes.callbacks
+        data = httpx.Response(200, content=request.content).json()["data"]
+        assert (data["value"], data["action"], data["condition"]) == (
+            value,
+            body["action"],
+            body["condition"],
+        )
     if kind == "llm":
-        assert "Send alert and analyze" in fakes.model_requests()[0]["messages"][1]["content"]
+        assert body["action"] in fakes.model_requests()[0]["messages"][1]["content"]
+
+
+async def test_a_seed_000_monitor_with_an_action_wakes_its_agent_and_notifies_its_platforms(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, fakes: Fakes
+) -> None:
+    await prepare(client, auth, fakes, "ops-agent", "echo")
+    body = {"agent_id": "ops-agent", "name": "Inbox", "condition_type": "inbox_volume",
+            "threshold_config": {"metric": "unread_count", "operator": ">", "value": 100},
+            "platforms": [{"platform": "slack", "recipient_id": "C99999"}], "action": "Triage the inbox"}  # fmt: skip
+    created = await client.post("/api/v1/monitoring/condition/create", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    await client.post("/api/v1/monitoring/values", json={"name": "unread_count", "value": 150}, headers=auth)
+    await client.post(f"/api/proactive/monitors/{created.json()['id']}/check", headers=auth)
+    assert await analysis.run_due(rt) == 1
+    messages = await sent_by(rt, "ops-agent")
+    # the alert notice, then the agent's answer, both to the monitor's own platform
+    assert [m.recipient_id for m in messages] == ["C99999", "C99999"]
+    assert messages[1].content.startswith("[simulated] ops-agent received: Triage the inbox")
 
 
 async def test_an_answer_with_nowhere_to_go_is_kept(

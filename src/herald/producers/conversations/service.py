@@ -291,7 +291,8 @@ async def session_contexts(
 def _inbound_out(m: InboundRow) -> dict[str, Any]:
     return {"direction": "inbound", "id": m.id, "text": m.body, "at": m.received_at.isoformat(),
             "sender_id": m.sender_id, "sender_name": m.sender_name, "attachments": m.attachments,
-            "conversation_id": m.conversation_id, "status": m.status, "agent_id": m.agent_id}  # fmt: skip
+            "conversation_id": m.conversation_id, "status": m.status, "agent_id": m.agent_id, "error": m.error,
+            "reply_message_id": m.reply_message_id}  # fmt: skip
 
 
 def _outbound_out(m: Message) -> dict[str, Any]:

@@ -75,9 +75,13 @@ def _alert_data(monitor: Monitor, alert: MonitorAlert) -> dict[str, Any]:
 
 
 def _task(monitor: Monitor, alert: MonitorAlert) -> str:
-    condition = monitor.condition_text or conditions.describe(conditions.parse_condition(monitor.condition))
+    parsed = conditions.parse_condition(monitor.condition)
+    condition = monitor.condition_text or conditions.describe(parsed)
     value = (alert.condition_value or {}).get("value")
-    return f"{monitor.action}\n\nMonitor {monitor.name!r} is firing: {condition} (value now {value})."
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # 93, not 93.0, as a person wrote it
+    unit = parsed.threshold.unit or "" if isinstance(parsed, conditions.Leaf) else ""
+    return f"{monitor.action}\n\nMonitor {monitor.name!r} is firing: {condition} (value now {value}{unit})."
 
 
 async def _deliver(rt: Runtime, monitor: Monitor, alert: MonitorAlert, answer: callbacks.AgentAnswer) -> None:
