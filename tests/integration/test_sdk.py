@@ -213,3 +213,24 @@ async def test_async_client_schedules_monitors_triggers(herald_url: str, api_key
         )
         assert result["accepted"] == 3
         assert (await herald.health())["status"]
+
+
+async def test_async_client_runs_an_agent(herald_url: str, api_key: str) -> None:
+    """An agent with no callback and no model, in development: the echo agent answers, to the default recipient."""
+    async with AsyncHerald(herald_url, api_key, agent_id="helper") as herald:
+        agent = await herald.create_agent("helper", "AUTONOMOUS",
+                                          default_recipient={"platform": "slack", "recipient_id": "C12345"})  # fmt: skip
+        assert (agent["kind"], agent["has_api_key"]) == ("external", False)
+        run = await herald.start_run("helper", "Summarise the week", context={"week": 49})
+        assert run["status"] == "queued"
+        for _ in range(200):
+            run = await herald.get_run("helper", run["id"])
+            if run["status"] not in ("queued", "running"):
+                break
+            await asyncio.sleep(0.05)
+        assert (run["status"], run["simulated"]) == ("completed", True)
+        assert run["answer"] == "[simulated] helper received: Summarise the week"
+        assert [s["kind"] for s in run["step_log"]] == ["echo"]
+        [message_id] = run["sent_messages"]
+        assert (await herald.get_message(message_id))["content"] == run["answer"]
+        assert [r["id"] for r in (await herald.list_runs("helper"))["items"]] == [run["id"]]

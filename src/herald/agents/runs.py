@@ -27,9 +27,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
-from herald.core.errors import HeraldError, NotFound
+from herald.core.errors import HeraldError, NotFound, RequestError
 from herald.core.ids import new_id
+from herald.core.intent import Intent
 from herald.core.principal import Principal
+from herald.pipeline import accept
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Agent, AgentRun, AgentRunStep, AuditEntry, Event
@@ -181,10 +183,37 @@ async def finish(
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
             raise LeaseLost(run.id)
+        if run.woken_by == "api" and status == COMPLETED and answer and not run.sent_messages:
+            await _answer_to_default_recipient(rt, session, run, answer, simulated=bool(simulated))
         detail = {"agent_id": run.agent_id, "status": status, "error": error, "steps": run.steps}
         await session.execute(
             insert(Event), [event_row(run.tenant_id, f"agent.run.{status}", run.id, detail, at=now)]
         )
+
+
+async def _answer_to_default_recipient(
+    rt: Runtime, session: AsyncSession, run: AgentRun, answer: str, *, simulated: bool
+) -> None:
+    """A run started through the API answers to nobody in particular: its answer goes to the agent's default
+    recipient, in the transaction that finishes the run (so once); with none set, the answer stays on the run.
+    A refusal (a STUDENT agent) is recorded by the pipeline and leaves the run's answer as it is."""
+    agent = await session.get(Agent, (run.tenant_id, run.agent_id))
+    target = (agent.default_recipient if agent else None) or {}
+    if not target:
+        return
+    intent = Intent(
+        agent_id=run.agent_id, platform=target.get("platform"), recipient_id=target.get("recipient_id"),
+        contact_id=target.get("contact_id"), content=answer,
+        governance_metadata={"agent_run": run.id, **({"simulated": True} if simulated else {})},
+    )  # fmt: skip
+    principal = Principal(tenant_id=run.tenant_id, key_id=run.id, is_admin=False, kind="agent")
+    try:
+        async with session.begin_nested():
+            message = await accept.accept(rt, session, principal, intent)
+    except RequestError as exc:
+        log.info("run %s: its answer was not sent to the default recipient: %s", run.id, exc.detail)
+        return
+    await session.execute(update(AgentRun).where(AgentRun.id == run.id).values(sent_messages=[message.id]))
 
 
 async def work(rt: Runtime, run_id: str, owner: str = OWNER) -> None:

@@ -32,6 +32,7 @@ from herald.client._errors import (
 from herald.client._files import MessageFileError, read_messages_file, to_send_request
 from herald.client._types import (
     Agent,
+    AgentRun,
     Alert,
     Attempt,
     BulkError,
@@ -58,6 +59,7 @@ __all__ = [
     "APIConnectionError",
     "APIError",
     "Agent",
+    "AgentRun",
     "Alert",
     "AsyncHerald",
     "Attempt",

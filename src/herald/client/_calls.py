@@ -18,6 +18,7 @@ from urllib.parse import quote
 from herald.client._files import chunks, materialise, read_messages_file, to_send_request
 from herald.client._types import (
     Agent,
+    AgentRun,
     Alert,
     BulkResult,
     DeliveryMetrics,
@@ -497,10 +498,16 @@ def create_agent(
     *,
     name: str | None = None,
     callback_url: str | None = None,
+    kind: str | None = None,
+    llm: dict[str, Any] | None = None,
+    api_key: str | None = None,
+    default_recipient: dict[str, str] | None = None,
     idempotency_key: str | None = None,
 ) -> Flow[Agent]:
-    """Register an agent; with ``callback_url`` the answer holds its callback secret, shown once."""
-    body = _body(id=agent_id, maturity_level=maturity_level, name=name, callback_url=callback_url)
+    """Register an agent; with ``callback_url`` the answer holds its callback secret, shown once. ``kind="llm"``
+    with ``llm`` settings (``base_url``, ``model``, ...) and ``api_key`` makes Herald run it itself."""
+    body = _body(id=agent_id, maturity_level=maturity_level, name=name, callback_url=callback_url, kind=kind, llm=llm,
+                 api_key=api_key, default_recipient=default_recipient)  # fmt: skip
     return (yield from _do(Call[Agent]("POST", "/api/v1/agents", json=body, headers=_key(idempotency_key))))
 
 
@@ -511,6 +518,28 @@ def get_agent(d: Defaults, agent_id: str) -> Flow[Agent]:
 def list_agents(d: Defaults, *, limit: int = 100, cursor: str | None = None) -> Flow[Page[Agent]]:
     params = _params(limit=limit, cursor=cursor)
     return (yield from _do(Call[Page[Agent]]("GET", "/api/v1/agents", params=params)))
+
+
+def start_run(
+    d: Defaults, agent_id: str, task: str, *, context: dict[str, Any] | None = None
+) -> Flow[AgentRun]:
+    """Wake an agent now with ``task``; the run is queued (follow it with :func:`get_run`)."""
+    body = _body(task=task, context=context)
+    return (yield from _do(Call[AgentRun]("POST", f"/api/v1/agents/{_seg(agent_id)}/runs", json=body)))
+
+
+def get_run(d: Defaults, agent_id: str, run_id: str) -> Flow[AgentRun]:
+    """One run with its ``step_log``: model answers, tool calls and results, tokens."""
+    return (yield from _do(Call[AgentRun]("GET", f"/api/v1/agents/{_seg(agent_id)}/runs/{_seg(run_id)}")))
+
+
+def list_runs(
+    d: Defaults, agent_id: str, *, status: str | None = None, limit: int = 100, cursor: str | None = None
+) -> Flow[Page[AgentRun]]:
+    params = _params(status=status, limit=limit, cursor=cursor)
+    return (
+        yield from _do(Call[Page[AgentRun]]("GET", f"/api/v1/agents/{_seg(agent_id)}/runs", params=params))
+    )
 
 
 def health(d: Defaults) -> Flow[dict[str, Any]]:

@@ -150,6 +150,9 @@ class Herald:
     get_metrics = _blocking(calls.get_metrics)
     create_agent = _blocking(calls.create_agent)
     get_agent = _blocking(calls.get_agent)
+    start_run = _blocking(calls.start_run)
+    get_run = _blocking(calls.get_run)
+    list_runs = _blocking(calls.list_runs)
     list_agents = _blocking(calls.list_agents)
     health = _blocking(calls.health)
 
@@ -243,5 +246,8 @@ class AsyncHerald:
     get_metrics = _asynchronous(calls.get_metrics)
     create_agent = _asynchronous(calls.create_agent)
     get_agent = _asynchronous(calls.get_agent)
+    start_run = _asynchronous(calls.start_run)
+    get_run = _asynchronous(calls.get_run)
+    list_runs = _asynchronous(calls.list_runs)
     list_agents = _asynchronous(calls.list_agents)
     health = _asynchronous(calls.health)

@@ -176,11 +176,36 @@ class Agent(TypedDict):
     id: str
     name: str
     maturity_level: str
+    kind: str
     callback_url: str | None
     has_callback_secret: bool
+    llm: dict[str, Any] | None
+    has_api_key: bool
+    default_recipient: dict[str, Any] | None
     created_at: str
     updated_at: str
     callback_secret: NotRequired[str | None]
+
+
+class AgentRun(TypedDict):
+    id: str
+    agent_id: str
+    woken_by: str
+    origin: str
+    task: str
+    status: str  # queued, running, completed, failed, step_limit, token_limit, timed_out
+    steps: int
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    answer: str | None
+    error: str | None
+    sent_messages: list[str]
+    simulated: bool
+    started_at: str | None
+    finished_at: str | None
+    created_at: str
+    step_log: NotRequired[list[dict[str, Any]]]
 
 
 class Schedule(TypedDict):
