@@ -21,6 +21,7 @@ from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
 from herald.pipeline.governance import GovernanceCache
 from herald.pipeline.waker import INBOUND_CHANNEL, Waker
+from herald.producers.callbacks import AgentCaller
 from herald.providers import Channel, ChannelConfig, provider_class
 from herald.providers.devinbox.send import DevInboxChannel, DevInboxStore
 from herald.storage.engine import create_engine
@@ -62,7 +63,7 @@ class Runtime:
         self.metrics = Metrics()
         self.bus = EventBus(self.sessions)
         # How producers wake an agent of any kind (herald.producers.callbacks.AgentCaller).
-        self.agents = Dispatcher(self)
+        self.agents: AgentCaller = Dispatcher(self)
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)

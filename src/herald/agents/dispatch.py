@@ -33,12 +33,14 @@ class Dispatcher:
         message_id: str,
         task: str,
         conversational: bool = False,
+        retry_failed: bool = False,
     ) -> AgentAnswer:
         if agent is None:
             raise CallbackFailed("the agent is not registered")
         run_id = await runs.ensure(
             self.rt, tenant_id=agent.tenant_id, agent_id=agent.id, origin=origin, woken_by=event_type.split(".", maxsplit=1)[0],
             task=task, context={"event": event_type, "data": data, "message_id": message_id},
+            retry_failed=retry_failed,
         )  # fmt: skip
         run = await runs.drive(self.rt, run_id, wait_seconds=_wait(agent))
         if run.status != runs.COMPLETED:

@@ -68,14 +68,25 @@ async def ensure(
     woken_by: str,
     task: str,
     context: dict[str, Any] | None = None,
+    retry_failed: bool = False,
 ) -> str:
-    """The id of the run ``origin`` started, creating it (queued) the first time."""
+    """The id of the run ``origin`` started, creating it (queued) the first time.
+
+    With ``retry_failed``, a caller that retries after a failure (an inbound message's next attempt) gets a new
+    run when the last one for ``origin`` failed (``<origin>:retry<n>``); a run that did not fail (still
+    working, or finished while the caller's process died) is resumed or answered, never started again."""
     async with rt.sessions() as session:
-        found = await session.scalar(
-            select(AgentRun.id).where(AgentRun.tenant_id == tenant_id, AgentRun.origin == origin)
-        )
-    if found is not None:
-        return found
+        rows = await session.execute(
+            select(AgentRun.id, AgentRun.status)
+            .where(AgentRun.tenant_id == tenant_id,
+                   or_(AgentRun.origin == origin, AgentRun.origin.like(f"{origin}:retry%")))
+            .order_by(AgentRun.created_at.desc(), AgentRun.id.desc())
+        )  # fmt: skip
+        found = rows.all()
+    if found and not (retry_failed and found[0].status == FAILED):
+        return str(found[0].id)
+    if found:
+        origin = f"{origin}:retry{len(found)}"
     run_id = new_id("run")
     now = utcnow()
     try:

@@ -66,6 +66,8 @@ class AgentCaller(Protocol):
         origin: str,
         message_id: str,
         task: str,
+        conversational: bool = False,
+        retry_failed: bool = False,
     ) -> AgentAnswer: ...
 
 

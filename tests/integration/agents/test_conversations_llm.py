@@ -66,3 +66,46 @@ async def test_an_llm_agent_answers_a_telegram_message_and_schedules_a_follow_up
     ]
     runs = (await client.get("/api/v1/agents/support/runs", headers=auth)).json()["items"]
     assert [(r["woken_by"], r["status"], r["steps"]) for r in runs] == [("message", "completed", 5)]
+
+
+async def test_a_failed_answer_is_retried_with_a_new_run_and_a_crashed_one_resumed(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, fakes: Fakes
+) -> None:
+    from sqlalchemy import update
+
+    from herald.agents import runs
+
+    platform, credentials = PROVIDERS["telegram"]
+    channel = (await client.post("/api/v1/channels", json={"platform": platform, "provider": "telegram",
+                                                           "name": "bot", "credentials": credentials,
+                                                           "base_url": FAKE_ORIGIN}, headers=auth)).json()  # fmt: skip
+    await register(client, auth, llm_agent("support"))
+    await client.post("/api/v1/routing-rules", json={"agent_id": "support"}, headers=auth)
+    fakes.llm.script([{"kind": "permanent", "status": 400, "message": "context too long"}])
+    await deliver(client, "telegram", channel["id"], text="Hello?")
+    processor = Processor(rt)
+    assert await processor.run_once() == 1
+    async with rt.sessions() as session:
+        [inbound] = (await session.execute(select(InboundMessage))).scalars()
+    assert inbound.status == "pending"
+    assert "context too long" in (inbound.error or "")
+
+    # The retry is due: a new run answers (the failed one stays on record, with its reason).
+    async with rt.sessions.begin() as session:
+        await session.execute(update(InboundMessage).values(next_attempt_at=datetime.now(UTC)))
+    fakes.llm.script([{"kind": "reply", "content": "Hello! How can I help?"}])
+    assert await processor.run_once() == 1
+    async with rt.sessions() as session:
+        [inbound] = (await session.execute(select(InboundMessage))).scalars()
+    assert inbound.status == "replied"
+    listed = (await client.get("/api/v1/agents/support/runs", headers=auth)).json()["items"]
+    assert sorted((r["origin"], r["status"]) for r in listed) == [
+        (f"inbound:{inbound.id}", "failed"), (f"inbound:{inbound.id}:retry1", "completed"),
+    ]  # fmt: skip
+    # Asking again for the same message (a processor that died before recording the reply) answers from the
+    # completed run; the model is not asked again.
+    asked = len(fakes.llm.requests)
+    run_id = await runs.ensure(rt, tenant_id=inbound.tenant_id, agent_id="support", origin=f"inbound:{inbound.id}",
+                               woken_by="message", task="t", retry_failed=True)  # fmt: skip
+    assert run_id == next(r["id"] for r in listed if r["status"] == "completed")
+    assert len(fakes.llm.requests) == asked

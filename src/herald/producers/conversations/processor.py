@@ -221,7 +221,7 @@ class Processor:
             try:
                 answer = await self.rt.agents.ask(
                     item.agent, "message.received", item.body, message_id=item.row.id,
-                    origin=f"inbound:{item.row.id}:{item.row.attempts}", task=_task(item.row), conversational=True,
+                    origin=f"inbound:{item.row.id}", task=_task(item.row), conversational=True, retry_failed=True,
                 )  # fmt: skip
             except callbacks.CallbackFailed as exc:
                 item.error = str(exc)
