@@ -227,6 +227,47 @@ def keys_create(tenant_name: str, name: str, admin: bool, agent_id: str | None) 
     click.echo(result["key"])
 
 
+@main.command("mcp")
+@click.option(
+    "--key", envvar="HERALD_API_KEY", help="the tenant API key calls are made with (default: $HERALD_API_KEY)"
+)
+def mcp_stdio(key: str | None) -> None:
+    """Serve Herald's tools over MCP on stdin/stdout, for a desktop MCP client that starts this command.
+
+    A key bound to an agent acts as that agent; an admin key's calls name their agent in ``agent_id``. stdout
+    carries only the protocol, so everything else (logs, migrations, refusals) goes to stderr."""
+    settings = _settings()
+    _logging(settings)  # basicConfig logs to stderr
+    if not key:
+        click.echo("herald mcp: no API key: pass --key or set HERALD_API_KEY", err=True)
+        sys.exit(2)
+
+    async def run() -> str | None:
+        import contextlib
+
+        from herald.agents.mcp import principal_of_key, serve_stdio, stdio_refusal
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        try:
+            with contextlib.redirect_stdout(sys.stderr):  # nothing but the protocol may reach stdout
+                await upgrade(rt.engine)
+                principal = await principal_of_key(rt, key)
+            refusal = stdio_refusal(principal)
+            if refusal is not None or principal is None:
+                return refusal
+            await serve_stdio(rt, principal)
+            return None
+        finally:
+            await rt.close()
+
+    refusal = asyncio.run(run())
+    if refusal is not None:
+        click.echo(f"herald mcp: {refusal}", err=True)
+        sys.exit(2)
+
+
 def _dev_api_key() -> str | None:
     """The key `herald serve` made on first start in development (``<HERALD_DATA_DIR>/dev-api-key``)."""
     import os

@@ -7,8 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from starlette.routing import Route
 
 from herald import app as loops
+from herald.agents.mcp import McpEndpoint
 from herald.core.config import Settings
 from herald.runtime import Runtime
 from herald.web import dashboard
@@ -35,7 +37,9 @@ from herald.web.api.routes import (
 
 def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker: bool = True) -> FastAPI:
     """Build the app. With ``run_worker`` the process also runs every background loop, worker and scheduler
-    (the embedded ``herald serve`` mode; :mod:`herald.app` lists them)."""
+    (the embedded ``herald serve`` mode; :mod:`herald.app` lists them). Herald's tools are served over MCP at
+    ``/mcp`` (:mod:`herald.agents.mcp`)."""
+    mcp = McpEndpoint()
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -45,7 +49,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
         # Every role's loops (the worker withdraws its heartbeat as it stops).
         running = asyncio.create_task(loops.run(rt, stop, loops.COMMANDS["serve"])) if run_worker else None
         try:
-            yield
+            async with mcp.run(rt):  # the MCP session manager's task group lives as long as the app
+                yield
         finally:
             stop.set()  # loops nap on the stop event too: no wake-up needed
             if running is not None:
@@ -76,5 +81,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(events.stream)
     app.include_router(conversations.conversations)
     app.include_router(conversations.rules)
+    # A route, not a mount: a mount at /mcp would redirect POST /mcp to /mcp/. An ASGI endpoint takes every method.
+    app.router.routes.append(Route("/mcp", mcp, name="mcp", include_in_schema=False))
     dashboard.install(app)
     return app
