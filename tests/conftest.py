@@ -8,6 +8,7 @@ server is unreachable the PostgreSQL tests fail; elsewhere they are skipped with
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import shutil
@@ -18,6 +19,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 
 from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.core.config import Settings, load_settings
@@ -142,6 +144,23 @@ async def new_tenant(rt: Runtime, name: str) -> dict[str, str]:
 async def auth(rt: Runtime) -> dict[str, str]:
     """Headers carrying an API key of tenant "acme"."""
     return await new_tenant(rt, "acme")
+
+
+@contextlib.asynccontextmanager
+async def served(app: Any) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on 127.0.0.1 and a free port, lifespan included; yields its base URL."""
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 @pytest.fixture

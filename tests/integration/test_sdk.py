@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import uvicorn
 
 from herald.client import (
     APIConnectionError,
@@ -24,24 +23,15 @@ from herald.client import (
 )
 from herald.runtime import Runtime
 from herald.web.api.app import create_app
+from tests.conftest import served
 
 
 @pytest.fixture
 async def herald_url(rt: Runtime) -> AsyncIterator[str]:
     """Herald served on 127.0.0.1 and a free port, worker included; yields its base URL."""
     app = create_app(rt.settings, runtime=rt, run_worker=True)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -73,9 +73,7 @@ async def _step(
 ) -> None:
     seq = run.steps + 1
     async with rt.sessions.begin() as session:
-        renewed = await session.execute(runs.renewal(run.id, owner, steps=seq))
-        if renewed.rowcount == 0:  # type: ignore[attr-defined]
-            raise runs.LeaseLost(run.id)
+        await runs.renew(session, run.id, owner, steps=seq)
         session.add(AgentRunStep(run_id=run.id, seq=seq, tenant_id=run.tenant_id, kind=kind, payload=payload,
                                  prompt_tokens=0, completion_tokens=0,
                                  duration_ms=(time.perf_counter() - started) * 1000, created_at=utcnow()))  # fmt: skip

@@ -141,12 +141,8 @@ async def _record_turn(
                         prompt_tokens=turn.prompt_tokens, completion_tokens=turn.completion_tokens,
                         duration_ms=(time.perf_counter() - started) * 1000, created_at=utcnow())  # fmt: skip
     async with rt.sessions.begin() as session:
-        renewed = await session.execute(runs.renewal(
-            run.id, owner, steps=seq, prompt_tokens=run.prompt_tokens + turn.prompt_tokens,
-            completion_tokens=run.completion_tokens + turn.completion_tokens,
-        ))  # fmt: skip
-        if renewed.rowcount == 0:  # type: ignore[attr-defined]
-            raise runs.LeaseLost(run.id)
+        await runs.renew(session, run.id, owner, steps=seq, prompt_tokens=run.prompt_tokens + turn.prompt_tokens,
+                         completion_tokens=run.completion_tokens + turn.completion_tokens)  # fmt: skip
         session.add(step)
     run.steps = seq
     run.prompt_tokens += turn.prompt_tokens
@@ -177,9 +173,9 @@ async def _call_tool(
         messages = (
             [*run.sent_messages, sent] if sent and call["name"] != "cancel_message" else run.sent_messages
         )
-        renewed = await session.execute(runs.renewal(run.id, owner, steps=seq, sent_messages=messages))
-        if renewed.rowcount == 0:  # type: ignore[attr-defined]
-            raise runs.LeaseLost(run.id)  # rolls back the tool's effects with the rest
+        await runs.renew(
+            session, run.id, owner, steps=seq, sent_messages=messages
+        )  # lost: the effects roll back
         step = AgentRunStep(
             run_id=run.id, seq=seq, tenant_id=run.tenant_id, kind=TOOL, prompt_tokens=0, completion_tokens=0,
             payload={"call_id": call["id"], "name": call["name"], "arguments": call["arguments"], "result": result,

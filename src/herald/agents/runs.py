@@ -113,31 +113,24 @@ async def ensure(
 
 async def take(rt: Runtime, run_id: str, owner: str = OWNER) -> bool:
     """Lease one run if it is due (queued, or its lease ran out); False when it is finished or held."""
-    now = utcnow()
-    async with rt.sessions.begin() as session:
-        taken = await claims.claim(
-            session,
-            select(AgentRun.id).where(AgentRun.id == run_id, due_runs()),
-            lease=claims.Stamp(status=RUNNING, lease_owner=owner, lease_until=now + LEASE, updated_at=now),
-        )
-        if taken:
-            await session.execute(
-                update(AgentRun)
-                .where(AgentRun.id == run_id, AgentRun.started_at.is_(None))
-                .values(started_at=now)
-            )
-    return bool(taken)
+    return bool(await _lease(rt, select(AgentRun.id).where(AgentRun.id == run_id, due_runs()), owner))
 
 
 async def claim_due(rt: Runtime, *, limit: int, owner: str = OWNER) -> list[str]:
     """Lease up to ``limit`` due runs for this process."""
+    return await _lease(
+        rt, select(AgentRun.id).where(due_runs()).order_by(AgentRun.created_at).limit(limit), owner
+    )
+
+
+async def _lease(rt: Runtime, due: Any, owner: str) -> list[str]:
+    """Claim the runs ``due`` selects for ``owner`` (the one claim helper), stamping when each first started."""
     now = utcnow()
     async with rt.sessions.begin() as session:
         taken = await claims.claim(
-            session,
-            select(AgentRun.id).where(due_runs()).order_by(AgentRun.created_at).limit(limit),
+            session, due,
             lease=claims.Stamp(status=RUNNING, lease_owner=owner, lease_until=now + LEASE, updated_at=now),
-        )
+        )  # fmt: skip
         if taken:
             await session.execute(
                 update(AgentRun)
@@ -160,14 +153,17 @@ async def steps_of(rt: Runtime, run_id: str) -> list[AgentRunStep]:
         return list(rows.scalars())
 
 
-def renewal(run_id: str, owner: str, **values: Any) -> Any:
-    """An UPDATE of the run that also renews the lease, and matches nothing once the lease is someone else's."""
+async def renew(session: AsyncSession, run_id: str, owner: str, **values: Any) -> None:
+    """Update the run and renew its lease in the caller's transaction; LeaseLost (rolling that transaction back,
+    the step's effects with it) once the lease is someone else's."""
     now = utcnow()
-    return (
+    renewed = await session.execute(
         update(AgentRun)
         .where(AgentRun.id == run_id, AgentRun.lease_owner == owner, AgentRun.status == RUNNING)
         .values(lease_until=now + LEASE, updated_at=now, **values)
     )
+    if renewed.rowcount == 0:  # type: ignore[attr-defined]
+        raise LeaseLost(run_id)
 
 
 async def finish(
@@ -230,7 +226,9 @@ async def _answer_to_default_recipient(
 async def work(rt: Runtime, run_id: str, owner: str = OWNER) -> None:
     """Work a run this process holds until it finishes (or its lease is lost); never raises for the run's own
     failures, which end the run ``failed`` with the reason."""
-    from herald.agents import executors  # the executors use the tools, which use the producers' services
+    # Loaded when a run is first worked: the LLM loop imports the openai library, which a process that never
+    # works a run (an API process, a benchmark's worker) does not need to load.
+    from herald.agents import executors
 
     async with rt.sessions() as session:
         run = await session.get(AgentRun, run_id)

@@ -14,7 +14,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from mcp import ClientSession, types
 from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcp.client.streamable_http import streamable_http_client
@@ -25,7 +24,7 @@ from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.agents.tools.catalog import TOOLS
 from herald.runtime import Runtime
 from herald.web.api.app import create_app
-from tests.conftest import SECRET, make_agent
+from tests.conftest import SECRET, make_agent, served
 
 SEND = {"platform": "slack", "recipient_id": "C12345", "content": "Deploy finished."}
 
@@ -34,18 +33,8 @@ SEND = {"platform": "slack", "recipient_id": "C12345", "content": "Deploy finish
 async def herald_url(rt: Runtime) -> AsyncIterator[str]:
     """Herald served on 127.0.0.1 and a free port (its lifespan starts the MCP session manager)."""
     app = create_app(rt.settings, runtime=rt, run_worker=False)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        await task
+    async with served(app) as url:
+        yield url
 
 
 @pytest.fixture

@@ -52,8 +52,7 @@ async def _send(
         subject=subject, priority=Priority[priority.upper()], scheduled_for=send_at,
         governance_metadata={**(metadata or {}), "agent_run": ctx.run_id, "step": ctx.step, "via": ctx.via},
     )  # fmt: skip
-    async with ctx.session.begin_nested():
-        message = await messages.accept(ctx.rt, ctx.session, ctx.principal, intent)
+    message = await messages.accept(ctx.rt, ctx.session, ctx.principal, intent)  # in invoke's savepoint
     return {"message_id": message.id, "status": message.status,
             "scheduled_for": message.scheduled_for.isoformat() if message.scheduled_for else None}  # fmt: skip
 
