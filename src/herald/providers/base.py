@@ -23,6 +23,20 @@ from herald.core.netguard import OutboundGuard
 
 
 @dataclass(frozen=True, slots=True)
+class Action:
+    """A button on a message (an approval request's Approve, a question's option).
+
+    ``value`` comes back verbatim when the button is pressed (as :attr:`InboundMessage.action`), so it stays
+    within 64 bytes, Telegram's ``callback_data`` limit; ``style`` is ``primary``, ``danger`` or None.
+    A channel without buttons ignores actions: the content then says how to answer in text.
+    """
+
+    value: str
+    label: str
+    style: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class OutboundMessage:
     """What a channel needs to deliver one message."""
 
@@ -38,6 +52,8 @@ class OutboundMessage:
     reply_context: Mapping[str, Any] | None = None
     # Which part of a split message ``content`` is (0-based; 0 when the message was not split).
     part: int = 0
+    # Buttons to show with the message; the pipeline gives them to the last part of a split message only.
+    actions: tuple[Action, ...] = ()
 
     def reply_to(self) -> str | None:
         """The provider's own id of the message this answers (inbound ids may be qualified as ``chat:id``)."""
@@ -111,6 +127,19 @@ class Channel(ABC):
     @abstractmethod
     async def send(self, message: OutboundMessage) -> str:
         """Deliver ``message`` as one provider message; return the provider's message id."""
+
+    # Whether :meth:`update_sent` can change a message already delivered (chat platforms with an edit API).
+    can_update: ClassVar[bool] = False
+
+    async def update_sent(self, recipient_id: str, provider_message_id: str, content: str) -> None:
+        """Replace a delivered message's text and remove its buttons: a settled approval request then shows who
+        decided on every approver's copy. Raises a DeliveryError like ``send``; only where ``can_update``."""
+        raise NotImplementedError(f"{self.provider} cannot change a sent message")
+
+    async def acknowledge(self, token: str, text: str) -> None:
+        """Answer a button press where the platform waits for an answer (Telegram's ``answerCallbackQuery``);
+        ``token`` is the press's :attr:`InboundMessage.reply_token`. Most platforms need nothing."""
+        return
 
     def parts_of(self, content: str) -> list[str]:
         """The texts ``content`` goes out as, in order: split at ``max_length`` when the channel splits long text,

@@ -48,6 +48,11 @@ class InboundMessage:
     attachments: tuple[Attachment, ...] = ()
     thread_id: str | None = None
     reply_token: str | None = None
+    # A button press (raw_type "action"): the pressed button's Action.value, verbatim.
+    action: str | None = None
+    # The provider's id of the message this one answers (a quoted or threaded reply, or the message whose
+    # button was pressed), qualified like provider_message_id, so an answer finds the question it answers.
+    in_reply_to: str | None = None
 
     def __post_init__(self) -> None:
         if self.sent_at.tzinfo is None:
@@ -92,6 +97,14 @@ class InboundAdapter:
     handshake: Handshake
     parse: Parse
     ack: Reply | None = None
+    # The answer for a batch with button presses, when it differs from ``ack`` (Discord: update, not reply).
+    action_ack: Reply | None = None
+
+    def ack_for(self, messages: list[InboundMessage]) -> Reply | None:
+        """The answer the provider wants for these parsed messages (None: any 2xx will do)."""
+        if self.action_ack is not None and messages and all(m.action is not None for m in messages):
+            return self.action_ack
+        return self.ack
 
     def receive(self, credentials: Credentials, request: CallbackRequest) -> Reply | list[InboundMessage]:
         """A POST in the safe order: verify, then handshake, then parse."""

@@ -70,20 +70,21 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
         headers={k.lower(): v for k, v in request.headers.items()},
         form=form,
     )
-    stored, parsed = 0, 0
+    stored, parsed, ack = 0, 0, None
     if adapter is not None:
         result = adapter.receive(credentials, incoming)
         if isinstance(result, Reply):
             return Response(result.body, status_code=result.status, media_type=result.media_type)
         parsed, stored = len(result), await conversations.store(rt, row, result)
+        ack = adapter.ack_for(result)
     updated, receipts = 0, []
     if parser is not None:
         receipts = await parser(credentials, incoming)
         if receipts:
             async with rt.sessions.begin() as session:
                 updated = await apply(session, row.tenant_id, row.id, receipts)
-    if parsed and adapter is not None and adapter.ack is not None:
-        return Response(adapter.ack.body, status_code=adapter.ack.status, media_type=adapter.ack.media_type)
+    if parsed and ack is not None:
+        return Response(ack.body, status_code=ack.status, media_type=ack.media_type)
     answer = {"received": len(receipts), "updated": updated}
     if parsed:
         answer["messages"] = stored
