@@ -16,6 +16,7 @@ from herald.admin import retention
 from herald.agents import runs
 from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
+from herald.humans import decisions, outreach
 from herald.pipeline import worker
 from herald.producers.conversations import processor
 from herald.producers.monitors import engine
@@ -31,6 +32,8 @@ LOOPS: tuple[Loop, ...] = (
     *processor.LOOPS,
     *runs.LOOPS,
     # scheduler: what decides when something happens
+    *outreach.LOOPS,
+    *decisions.LOOPS,
     *scheduler.LOOPS,
     *engine.LOOPS,
     *reactions.LOOPS,

@@ -19,9 +19,10 @@ from herald.core.netguard import OutboundGuard
 from herald.core.principal import Principal
 from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
+from herald.humans.decisions import Humans
 from herald.pipeline.governance import GovernanceCache
 from herald.pipeline.waker import INBOUND_CHANNEL, Waker
-from herald.producers.callbacks import AgentCaller
+from herald.producers.callbacks import AgentCaller, Interceptor
 from herald.providers import Channel, ChannelConfig, provider_class
 from herald.providers.devinbox.send import DevInboxChannel, DevInboxStore
 from herald.storage.engine import create_engine
@@ -64,6 +65,8 @@ class Runtime:
         self.bus = EventBus(self.sessions)
         # How producers wake an agent of any kind (herald.producers.callbacks.AgentCaller).
         self.agents: AgentCaller = Dispatcher(self)
+        # What inbound routing asks first: is this a decision or an answer for a person's request?
+        self.humans: Interceptor = Humans(self)
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)

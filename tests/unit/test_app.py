@@ -22,6 +22,9 @@ EXPECTED = {
     "trigger reactions": "scheduler",
     "event deliveries": "scheduler",
     "retention": "scheduler",
+    "approval outreach": "scheduler",
+    "approval escalation": "scheduler",
+    "agent notices": "scheduler",
 }
 
 

@@ -43,6 +43,11 @@ class Dispatcher:
             retry_failed=retry_failed,
         )  # fmt: skip
         run = await runs.drive(self.rt, run_id, wait_seconds=_wait(agent))
+        if (
+            run.status == runs.WAITING
+        ):  # asked a person: its final answer goes out when it finishes (runs.finish)
+            return AgentAnswer(content=None, answer=None, run_id=run.id, default_target=default_target(agent),
+                               metadata={"agent_run": run.id, "waiting": True})  # fmt: skip
         if run.status != runs.COMPLETED:
             reason = run.error or f"the run is still {run.status}"
             raise CallbackFailed(

@@ -38,12 +38,15 @@ async def run_llm(rt: Runtime, run: AgentRun, agent: Agent, owner: str) -> None:
     tools = {t.name: t for t in TOOLS.select(settings.tools)}
     specs = [t.openai_spec() for t in tools.values()]
     loop = asyncio.get_running_loop()
-    spent = (utcnow() - run.started_at).total_seconds() if run.started_at else 0.0
+    spent = (utcnow() - run.started_at).total_seconds() - runs.waited_seconds(run) if run.started_at else 0.0
     deadline = loop.time() + max(0.0, settings.timeout_seconds - spent)
     steps = await runs.steps_of(rt, run.id)
     while True:
         for call in _unanswered(steps):
-            steps.append(await _call_tool(rt, run, agent, tools, call, owner))
+            step = await _call_tool(rt, run, agent, tools, call, owner)
+            if step is None:
+                return  # waiting for a person: their answer queues the run again
+            steps.append(step)
         last = _last_model(steps)
         if last is not None and not last.payload.get("tool_calls"):
             await runs.finish(rt, run, runs.COMPLETED, owner=owner, answer=last.payload.get("content") or "")
@@ -152,8 +155,11 @@ async def _record_turn(
 
 async def _call_tool(
     rt: Runtime, run: AgentRun, agent: Agent, tools: dict[str, Tool], call: dict[str, Any], owner: str
-) -> AgentRunStep:
-    """Make one tool call and record it, its effects, its audit entry and the lease renewal in one transaction."""
+) -> AgentRunStep | None:
+    """Make one tool call and record it, its effects, its audit entry and the lease renewal in one transaction.
+
+    A question to a person (``ask_human`` answering ``wait``) records no step: the run waits, in the same
+    transaction as the question, and the answer becomes the call's result. None then."""
     seq = run.steps + 1
     started = time.perf_counter()
     async with rt.sessions.begin() as session:
@@ -162,9 +168,13 @@ async def _call_tool(
         )  # a level lowered mid-run applies at once
         level = MaturityLevel(fresh.maturity_level if fresh else agent.maturity_level)
         ctx = ToolContext(rt=rt, session=session, tenant_id=run.tenant_id, agent_id=agent.id, level=level,
-                          run_id=run.id, step=seq, via="llm")  # fmt: skip
+                          run_id=run.id, step=seq, via="llm", call_id=call["id"])  # fmt: skip
         tool = tools.get(call["name"])
         result, outcome = await invoke(ctx, tool, call["name"], call.get("arguments"), known=list(tools))
+        if outcome == "ok" and result.get("wait") is True:
+            await runs.wait(session, run, owner)
+            await session.execute(insert_audit(ctx, tool, call["name"], outcome, result))
+            return None
         sent = (
             result.get("message_id")
             if tool is not None and tool.effect is Effect.SEND and outcome == "ok"

@@ -43,6 +43,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, COMPLETED, FAILED = "queued", "running", "completed", "failed"
+WAITING = "waiting"  # for a person's answer (ask_human); the answer queues the run again
 STEP_LIMIT, TOKEN_LIMIT, TIMED_OUT = "step_limit", "token_limit", "timed_out"
 FINISHED = frozenset({COMPLETED, FAILED, STEP_LIMIT, TOKEN_LIMIT, TIMED_OUT})
 LEASE = timedelta(seconds=90)
@@ -166,6 +167,29 @@ async def renew(session: AsyncSession, run_id: str, owner: str, **values: Any) -
         raise LeaseLost(run_id)
 
 
+async def wait(session: AsyncSession, run: AgentRun, owner: str) -> None:
+    """Park the run (under our lease) until a person answers: no process holds it meanwhile, and the answer,
+    recorded as the waiting tool call's result, queues it again (see :mod:`herald.humans.decisions`)."""
+    now = utcnow()
+    context = {**run.context, "waiting_since": now.isoformat()}
+    parked = await session.execute(
+        update(AgentRun)
+        .where(AgentRun.id == run.id, AgentRun.lease_owner == owner, AgentRun.status == RUNNING)
+        .values(status=WAITING, lease_owner=None, lease_until=None, updated_at=now, context=context)
+    )
+    if parked.rowcount == 0:  # type: ignore[attr-defined]
+        raise LeaseLost(run.id)
+    await session.execute(
+        insert(Event),
+        [event_row(run.tenant_id, "agent.run.waiting", run.id, {"agent_id": run.agent_id}, at=now)],
+    )
+
+
+def waited_seconds(run: AgentRun) -> float:
+    """Time the run spent waiting for people, which its own time limit does not count."""
+    return float(run.context.get("waited_seconds") or 0.0)
+
+
 async def finish(
     rt: Runtime,
     run: AgentRun,
@@ -190,7 +214,10 @@ async def finish(
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
             raise LeaseLost(run.id)
-        if run.woken_by == "api" and status == COMPLETED and answer and not run.sent_messages:
+        # A run woken by the API, or one that waited for a person (its producer stopped waiting for it), has
+        # nobody to hand its answer to: it goes to the agent's default recipient.
+        unheard = run.woken_by == "api" or "waited_seconds" in run.context
+        if unheard and status == COMPLETED and answer and not run.sent_messages:
             await _answer_to_default_recipient(rt, session, run, answer, simulated=bool(simulated))
         detail = {"agent_id": run.agent_id, "status": status, "error": error, "steps": run.steps}
         await session.execute(
@@ -255,7 +282,7 @@ async def drive(rt: Runtime, run_id: str, *, wait_seconds: float) -> AgentRun:
     until = loop.time() + wait_seconds
     while True:
         run = await get(rt, run_id)
-        if run is None or run.status in FINISHED or loop.time() >= until:
+        if run is None or run.status in FINISHED or run.status == WAITING or loop.time() >= until:
             assert run is not None
             return run
         if await take(rt, run_id):  # its holder died meanwhile

@@ -8,6 +8,7 @@ Every error Herald raises on purpose descends from one root, so callers can catc
     │   ├── ValidationFailed        422: a field is invalid (names the field)
     │   ├── NotFound                404: no such object for this tenant
     │   ├── Conflict                409: the object's state or an idempotency key forbids it
+    │   ├── Gone                    410: it existed but is no longer usable (an expired decision link)
     │   ├── Forbidden               403: governance refuses the action
     │   ├── Unauthorized            401: no or bad credentials
     │   ├── TooManyRequests         429: a rate limit refuses it
@@ -60,6 +61,11 @@ class NotFound(RequestError):
 class Conflict(RequestError):
     status = 409
     title = "Conflict"
+
+
+class Gone(RequestError):
+    status = 410
+    title = "Gone"
 
 
 class Forbidden(RequestError):

@@ -40,3 +40,5 @@ class Intent:
     contact_id: str | None = None
     fallback: list[tuple[str, str]] = field(default_factory=list)
     sealed: str | None = None
+    # Buttons shown with the message where the channel has them: [{"value", "label", "style"}].
+    actions: list[dict[str, Any]] | None = None

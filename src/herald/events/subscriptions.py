@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",
     "message.approved", "message.rejected", "message.cancelled", "message.expired", "approval.requested",
-    "approval.decided", "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",
+    "approval.decided", "approval.escalated", "question.asked", "question.answered", "question.expired",
+    "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",
     "otp.sent", "otp.approved", "otp.canceled", "otp.expired", "otp.max_attempts_reached",
 })  # fmt: skip
 

@@ -169,6 +169,7 @@ async def prepare(
         "provider_message_id": None,
         "lease_owner": None,
         "lease_expires_at": None,
+        "actions": intent.actions,
     }
     detail: dict[str, Any] = {
         "decision": decision.value,

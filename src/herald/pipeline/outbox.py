@@ -40,6 +40,7 @@ class Claimed:
     route_step: int
     sealed_content: bytes | None = None  # the real text, encrypted, when ``content`` is redacted (OTP codes)
     reply_context: dict[str, Any] | None = None  # a conversation reply: what it answers, for threading
+    actions: list[dict[str, Any]] | None = None  # buttons (an approval request's Approve and Reject)
 
     def next_step(self) -> dict[str, Any] | None:
         """The fallback after the current route step, if any."""

@@ -93,6 +93,7 @@ class Delivery:
             content=self.texts[part],
             part=part,
             reply_context=self.message.reply_context if part == 0 else None,
+            actions=self.message.actions if part == len(self.texts) - 1 else (),
         )
 
 

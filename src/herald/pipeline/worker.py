@@ -30,7 +30,7 @@ from herald.core.ids import new_id
 from herald.core.status import Status
 from herald.pipeline import outbox, parts
 from herald.pipeline.routing import circuit, ratelimit
-from herald.providers import Channel, OutboundMessage
+from herald.providers import Action, Channel, OutboundMessage
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
@@ -294,6 +294,7 @@ class Worker:
             attempt=claimed.attempts,
             # Threading applies on the interface the conversation is on, not on a fallback elsewhere.
             reply_context=claimed.reply_context if claimed.route_step == 0 else None,
+            actions=tuple(Action(a["value"], a["label"], a.get("style")) for a in claimed.actions or ()),
         )
         texts = channel.parts_of(content)
         if len(texts) == 1:

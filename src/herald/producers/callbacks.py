@@ -21,6 +21,7 @@ from herald.core.netguard import BlockedDestination
 from herald.core.security import new_webhook_secret, standard_webhook_signature
 from herald.providers.base import parse_retry_after
 from herald.storage.models import Agent
+from herald.storage.models import InboundMessage as InboundRow
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
@@ -69,6 +70,13 @@ class AgentCaller(Protocol):
         conversational: bool = False,
         retry_failed: bool = False,
     ) -> AgentAnswer: ...
+
+
+class Interceptor(Protocol):
+    """Takes the inbound messages that are not for an agent: decisions and answers to Herald's own requests
+    (see :mod:`herald.humans.decisions`). ``take`` returns the row's outcome, or None to route it as usual."""
+
+    async def take(self, row: InboundRow) -> str | None: ...
 
 
 def new_secret(rt: Runtime) -> tuple[str, bytes]:

@@ -25,7 +25,7 @@ from herald.providers import (
     webhook,
     whatsapp_cloud,
 )
-from herald.providers.base import Channel, ChannelConfig, OutboundMessage
+from herald.providers.base import Action, Channel, ChannelConfig, OutboundMessage
 from herald.providers.inbound.base import InboundAdapter
 from herald.providers.receipts import Parser
 from herald.providers.registry import Provider, Registry
@@ -79,6 +79,7 @@ def register(adapter: type[Channel]) -> Provider:
 __all__ = [
     "PLATFORMS",
     "REGISTRY",
+    "Action",
     "Channel",
     "ChannelConfig",
     "OutboundMessage",

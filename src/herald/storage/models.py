@@ -172,6 +172,8 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Buttons shown with the message (an approval request's Approve/Reject): [{"value", "label", "style"}].
+    actions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
 
     __table_args__ = (
         # The claim scans due queued rows in priority order; a partial index keeps it small on both backends.
@@ -816,4 +818,131 @@ class AgentRunStep(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     duration_ms: Mapped[float] = mapped_column(default=0.0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Approver(Base):
+    """A person who decides on held messages and answers agents' questions, and where to reach them.
+
+    ``addresses`` are tried in order as a request escalates: ``[{"platform", "recipient_id", "channel_id"?,
+    "user_id"?}]``. A decision sent from an address counts only if its sender is ``user_id`` (a person in a
+    shared Slack channel) or, without one, the address itself (a DM, a phone number).
+    """
+
+    __tablename__ = "approvers"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    addresses: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApprovalPolicy(Base):
+    """Which held messages go to which approvers, how many must approve, when to escalate and to expire.
+
+    The first policy (by ``position``) matching the message's agent and priority applies; empty ``agent_ids``
+    or ``priorities`` match any. A message no policy matches waits on the dashboard and the API, as before.
+    """
+
+    __tablename__ = "approval_policies"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    agent_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    priorities: Mapped[list[str]] = mapped_column(JSON, default=list)
+    approver_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    quorum: Mapped[int] = mapped_column(Integer, default=1)
+    escalate_after_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    escalate_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expires_after_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HumanRequest(Base):
+    """An approval request for a held message, or an agent's question to a person.
+
+    ``code`` is the short number a text reply names (``YES 4821``); it is unique among the tenant's open
+    requests. ``notify_status`` tracks telling the agent the outcome (its signed callback, or its waiting run).
+    """
+
+    __tablename__ = "human_requests"
+    __table_args__ = (
+        Index("ix_human_requests_open", "status", "next_check_at"),
+        Index("ix_human_requests_code", "tenant_id", "code", "status"),
+        Index("ux_human_requests_message", "message_id", unique=True),
+        Index("ix_human_requests_notify", "notify_status", "notify_due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))  # approval, question
+    # approval: pending -> approved | rejected | expired | cancelled; question: pending -> answered | expired
+    status: Mapped[str] = mapped_column(String(16))
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    policy_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    text: Mapped[str] = mapped_column(Text, default="")
+    options: Mapped[list[str]] = mapped_column(JSON, default=list)
+    answer: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    quorum: Mapped[int] = mapped_column(Integer, default=1)
+    code: Mapped[str] = mapped_column(String(8))
+    approver_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    direct: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)  # a question to one address
+    escalate_after_seconds: Mapped[int | None] = mapped_column(Integer, default=None)
+    escalate_to: Mapped[list[str]] = mapped_column(JSON, default=list)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    next_check_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    run_id: Mapped[str | None] = mapped_column(String(40), default=None)  # an LLM run waiting for the answer
+    call_id: Mapped[str | None] = mapped_column(String(120), default=None)
+    notify_status: Mapped[str] = mapped_column(String(16), default="none")  # none, pending, done, failed
+    notify_due_at: Mapped[datetime | None] = mapped_column(default=None)
+    notify_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    decided_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HumanDelivery(Base):
+    """One copy of a request sent to one approver on one address: the Herald message that carries it, and
+    whether the person has seen or answered it."""
+
+    __tablename__ = "human_deliveries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str] = mapped_column(ForeignKey("human_requests.id", ondelete="CASCADE"), index=True)
+    approver_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    approver_name: Mapped[str] = mapped_column(String(200))
+    platform: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[str] = mapped_column(String(500))
+    channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    user_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None, index=True)
+    level: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(16), default="sent")  # sent, answered, settled
+    answered_at: Mapped[datetime | None] = mapped_column(default=None)
+    settled_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HumanVote(Base):
+    """One person's decision on a request; a request is approved when ``quorum`` people approve it."""
+
+    __tablename__ = "human_votes"
+    __table_args__ = (Index("ux_human_votes_voter", "request_id", "voter", unique=True),)
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    request_id: Mapped[str] = mapped_column(ForeignKey("human_requests.id", ondelete="CASCADE"))
+    voter: Mapped[str] = mapped_column(String(200))  # the approver's id, or the API caller's name
+    decision: Mapped[str] = mapped_column(String(16))  # approve, reject
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    via: Mapped[str] = mapped_column(String(32))  # slack, telegram, ..., email, api, dashboard
+    delivery_id: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -53,7 +53,8 @@ UPDATE messages
         ORDER BY priority, run_at
         LIMIT :limit {lock})
 RETURNING id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, subject, content,
-          attempts, max_attempts, priority, route_plan, route_step, sealed_content, reply_context
+          attempts, max_attempts, priority, route_plan, route_step, sealed_content, reply_context,
+          actions
 """
 
 
@@ -66,7 +67,13 @@ def _outbox_claim(lock: str) -> TextualSelect:
             bindparam("owner", type_=String()),
             bindparam("limit", type_=Integer()),
         )
-        .columns(simulated=Boolean(), route_plan=JSON(), sealed_content=LargeBinary(), reply_context=JSON())
+        .columns(
+            simulated=Boolean(),
+            route_plan=JSON(),
+            sealed_content=LargeBinary(),
+            reply_context=JSON(),
+            actions=JSON(),
+        )
     )
 
 

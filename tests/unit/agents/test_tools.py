@@ -16,7 +16,7 @@ def test_every_tool_the_issue_names_is_registered_with_its_effect() -> None:
         "send_message": Effect.SEND, "schedule_message": Effect.SEND, "cancel_message": Effect.SEND,
         "ask_human": Effect.SEND, "lookup_contact": Effect.READ, "read_conversation": Effect.READ,
         "list_pending_approvals": Effect.READ, "push_metric": Effect.ACT, "create_monitor": Effect.ACT,
-        "pause_monitor": Effect.ACT, "fire_trigger": Effect.ACT,
+        "pause_monitor": Effect.ACT, "fire_trigger": Effect.ACT, "get_question": Effect.READ,
     }  # fmt: skip
 
 

@@ -13,6 +13,7 @@ from herald.agents.tools.registry import Effect, ToolContext, ToolError, ToolReg
 from herald.core.errors import NotFound
 from herald.core.intent import Intent, Priority
 from herald.core.status import Status
+from herald.humans import decisions, outreach
 from herald.pipeline import accept as messages
 from herald.producers.conversations import service as conversations
 from herald.producers.monitors import service as monitors
@@ -107,13 +108,54 @@ async def ask_human(
     ctx: ToolContext,
     *,
     question: Text,
+    options: Annotated[
+        list[Annotated[str, Field(min_length=1, max_length=75)]] | None,
+        Field(
+            default=None, max_length=10, description="answers offered as buttons; omit for a free-text answer"
+        ),
+    ] = None,
+    approver_ids: Annotated[
+        list[str] | None, Field(default=None, max_length=20, description="ask these approvers (apv_...)")
+    ] = None,
     platform: Platform = None,
     recipient_id: Recipient = None,
     contact_id: ContactId = None,
+    timeout_minutes: Annotated[int, Field(ge=1, le=7 * 24 * 60)] = 60,
+    escalate_to: Annotated[
+        list[str] | None,
+        Field(default=None, max_length=20, description="approvers asked if nobody answers in time"),
+    ] = None,
 ) -> dict[str, Any]:
-    """Ask a person a question. It is sent as a message; their reply arrives as a new inbound message to you."""
-    return await _send(ctx, content=question, platform=platform, recipient_id=recipient_id, contact_id=contact_id,
-                       priority="high", metadata={"kind": "question"})  # fmt: skip
+    """Ask a person a question and get their answer: approvers (approver_ids), or one address (platform and
+    recipient_id, or contact_id). In a run, the run pauses until they answer or the timeout passes, and the
+    answer is this tool's result. Over MCP the question's id comes back at once; the answer goes to your
+    callback, or read it with get_question."""
+    direct = None
+    if platform or recipient_id or contact_id:
+        if not contact_id and not (platform and recipient_id):
+            raise ToolError("name a contact_id, or a platform and a recipient_id", field="recipient_id")
+        direct = {k: v for k, v in (("platform", platform), ("recipient_id", recipient_id),
+                                    ("contact_id", contact_id)) if v}  # fmt: skip
+    waits = ctx.via == "llm" and ctx.run_id is not None
+    asked = await outreach.ask(
+        ctx.rt, ctx.session, ctx.principal, agent_id=ctx.agent_id, text=question, options=list(options or []),
+        approver_ids=list(approver_ids or []), direct=direct, timeout_seconds=timeout_minutes * 60,
+        escalate_to=list(escalate_to or []), run_id=ctx.run_id if waits else None,
+        call_id=ctx.call_id if waits else None,
+    )  # fmt: skip
+    return {"question_id": asked.id, "status": asked.status, "code": asked.code,
+            "expires_at": asked.expires_at.isoformat() if asked.expires_at else None, "wait": waits}  # fmt: skip
+
+
+@TOOLS.tool(Effect.READ)
+async def get_question(
+    ctx: ToolContext, *, question_id: Annotated[str, Field(min_length=1)]
+) -> dict[str, Any]:
+    """One of your questions: pending, answered (with the answer and who gave it) or expired."""
+    found = await outreach.get_question(ctx.session, ctx.tenant_id, question_id)
+    if found.agent_id != ctx.agent_id:
+        raise NotFound(f"no question {question_id!r} of yours", field="question_id")
+    return decisions.result_of(found)
 
 
 @TOOLS.tool(Effect.READ)

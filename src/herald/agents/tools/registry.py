@@ -73,6 +73,7 @@ class ToolContext:
     run_id: str | None = None
     step: int | None = None
     via: str = "llm"  # or "mcp"
+    call_id: str | None = None  # the model's id for this call (a question answered later resumes it)
 
     @property
     def principal(self) -> Principal:

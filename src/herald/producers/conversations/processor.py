@@ -217,6 +217,15 @@ class Processor:
         return found
 
     async def _call(self, item: Routed) -> None:
+        try:
+            taken = await self.rt.humans.take(item.row)
+        except Exception:
+            log.exception(
+                "inbound %s: reading it as a decision failed; the lease will put it back", item.row.id
+            )
+            return
+        if taken is not None:  # a decision or an answer to Herald's own request: no agent sees it
+            item.status, item.error, item.row.agent_id = taken, None, None
         if item.status == "routed":
             try:
                 answer = await self.rt.agents.ask(

@@ -147,7 +147,8 @@ def _clean(text: str) -> str:
 
 def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: datetime) -> dict[str, Any]:
     reply_context = {k: v for k, v in (("thread_id", m.thread_id), ("reply_to", m.provider_message_id),
-                                       ("reply_token", m.reply_token)) if v}  # fmt: skip
+                                       ("reply_token", m.reply_token), ("action", m.action),
+                                       ("in_reply_to", m.in_reply_to)) if v}  # fmt: skip
     return {
         "id": new_id("inb"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
         "conversation_id": conversation.id, "provider_message_id": _clean(m.provider_message_id)[:500],

@@ -22,6 +22,7 @@ from herald.web.api.routes import (
     conversations,
     delivery,
     events,
+    humans,
     interfaces,
     messages,
     monitors,
@@ -81,6 +82,8 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(events.stream)
     app.include_router(conversations.conversations)
     app.include_router(conversations.rules)
+    for router in (humans.approvers, humans.policies, humans.requests, humans.questions, humans.links_page):
+        app.include_router(router)
     # A route, not a mount: a mount at /mcp would redirect POST /mcp to /mcp/. An ASGI endpoint takes every method.
     app.router.routes.append(Route("/mcp", mcp, name="mcp", include_in_schema=False))
     dashboard.install(app)

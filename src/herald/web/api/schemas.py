@@ -413,3 +413,144 @@ def page(items: list[Any], limit: int, cursor_of: str = "id") -> dict[str, Any]:
     """``{"items": [...], "next_cursor": ...}``; the cursor is present only when another page may exist."""
     next_cursor = items[-1][cursor_of] if len(items) == limit and items else None
     return {"items": items, "next_cursor": next_cursor}
+
+
+# -- humans in the loop ---------------------------------------------------------------------------------------
+
+
+class ApproverAddress(Strict):
+    """Where an approver is reached; ``user_id`` names the person when ``recipient_id`` is a shared channel."""
+
+    platform: str = Field(min_length=1, max_length=32)
+    recipient_id: str = Field(min_length=1, max_length=500)
+    channel_id: str | None = Field(default=None, max_length=40)
+    user_id: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("platform")
+    @classmethod
+    def _platform(cls, value: str) -> str:
+        if value not in PLATFORMS:
+            raise ValueError(f"unknown platform {value!r}; one of: {', '.join(sorted(PLATFORMS))}")
+        return value
+
+    @field_validator("recipient_id")
+    @classmethod
+    def _recipient(cls, value: str, info: ValidationInfo) -> str:
+        problem = recipient_problem(str(info.data.get("platform") or ""), value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+
+class ApproverCreate(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    addresses: list[ApproverAddress] = Field(min_length=1, max_length=10)
+
+
+class ApproverPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    addresses: list[ApproverAddress] | None = Field(default=None, min_length=1, max_length=10)
+
+
+class ApproverOut(BaseModel):
+    id: str
+    name: str
+    addresses: list[dict[str, Any]]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ApprovalPolicyCreate(Strict):
+    """Which held messages (by agent and priority; empty: any) go to which approvers, and the rules."""
+
+    name: str = Field(min_length=1, max_length=200)
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    agent_ids: list[str] = Field(default_factory=list, max_length=100)
+    priorities: list[PriorityName] = Field(default_factory=list, max_length=4)
+    approver_ids: list[str] = Field(min_length=1, max_length=20)
+    quorum: int = Field(default=1, ge=1, le=20)
+    escalate_after_seconds: int | None = Field(default=None, ge=10, le=30 * 86_400)
+    escalate_to: list[str] = Field(default_factory=list, max_length=20)
+    expires_after_seconds: int | None = Field(default=None, ge=60, le=30 * 86_400)
+
+
+class ApprovalPolicyPatch(Strict):
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    position: int | None = Field(default=None, ge=0, le=10_000)
+    agent_ids: list[str] | None = Field(default=None, max_length=100)
+    priorities: list[PriorityName] | None = Field(default=None, max_length=4)
+    approver_ids: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    quorum: int | None = Field(default=None, ge=1, le=20)
+    escalate_after_seconds: int | None = Field(default=None, ge=10, le=30 * 86_400)
+    escalate_to: list[str] | None = Field(default=None, max_length=20)
+    expires_after_seconds: int | None = Field(default=None, ge=60, le=30 * 86_400)
+
+
+class ApprovalPolicyOut(BaseModel):
+    id: str
+    name: str
+    position: int
+    agent_ids: list[str]
+    priorities: list[str]
+    approver_ids: list[str]
+    quorum: int
+    escalate_after_seconds: int | None
+    escalate_to: list[str]
+    expires_after_seconds: int | None
+    created_at: datetime
+
+
+class QuestionCreate(Strict):
+    """A question from an agent to approvers (``approver_ids``) or to one address (``platform`` and
+    ``recipient_id``, or ``contact_id``); ``options`` are offered as buttons."""
+
+    agent_id: Identifier
+    question: str = Field(min_length=1, max_length=10_000)
+    options: list[Annotated[str, Field(min_length=1, max_length=75)]] = Field(
+        default_factory=list, max_length=10
+    )
+    approver_ids: list[str] = Field(default_factory=list, max_length=20)
+    platform: str | None = Field(default=None, min_length=1, max_length=32)
+    recipient_id: str | None = Field(default=None, min_length=1, max_length=500)
+    contact_id: str | None = Field(default=None, max_length=40)
+    channel_id: str | None = Field(default=None, max_length=40)
+    timeout_seconds: int = Field(default=3600, ge=10, le=30 * 86_400)
+    escalate_to: list[str] = Field(default_factory=list, max_length=20)
+
+
+class HumanDeliveryOut(BaseModel):
+    id: str
+    approver_id: str | None
+    approver_name: str
+    platform: str
+    recipient_id: str
+    channel_id: str | None
+    message_id: str | None
+    message_status: str | None
+    level: int
+    seen: bool
+    answered_at: str | None
+    status: str
+
+
+class HumanRequestOut(BaseModel):
+    """An approval request (``kind`` approval, for ``message_id``) or a question (``kind`` question)."""
+
+    id: str
+    kind: str
+    status: str
+    agent_id: str | None
+    message_id: str | None
+    policy_id: str | None
+    text: str
+    options: list[str]
+    answer: dict[str, Any] | None
+    quorum: int
+    code: str
+    level: int
+    expires_at: datetime | None
+    decided_by: str | None
+    decided_at: datetime | None
+    created_at: datetime
+    deliveries: list[HumanDeliveryOut]
+    votes: list[dict[str, Any]]

@@ -31,6 +31,7 @@ from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS
 from herald.core.status import ALL_STATUSES, CANCELLABLE, Status
+from herald.humans import decisions
 from herald.pipeline import accept as messaging
 from herald.pipeline import report
 from herald.producers.conversations import service as conversations
@@ -357,10 +358,10 @@ async def _decide(
     for message_id in dict.fromkeys(ids):
         try:
             async with rt.sessions.begin() as session:
-                if decision == "approve":
-                    await messaging.approve(rt, session, user.principal, message_id, user.principal.actor)
-                else:
-                    await messaging.reject(session, user.principal, message_id, user.principal.actor, reason)
+                # A vote like any approver's: the request's quorum holds, and its copies settle everywhere.
+                await decisions.decide_by_api(rt, session, user.principal, message_id, decision,
+                                              user.principal.actor, reason)  # fmt: skip
+            await decisions.settle_after(rt, message_id)
             decided += 1
         except RequestError as exc:
             problems.append(exc.detail)

@@ -8,9 +8,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.core.errors import ValidationFailed
+from herald.core.errors import Forbidden, ValidationFailed
 from herald.core.intent import Intent, Priority
+from herald.core.principal import Principal
 from herald.core.status import ALL_STATUSES, Status
+from herald.humans import decisions
 from herald.pipeline import accept as service
 from herald.storage.models import Attempt, Message
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
@@ -98,10 +100,14 @@ async def approve(
     message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: ApproveRequest | None = None
 ) -> dict[str, Any]:
     """Approve a message an INTERN agent wrote; it is then queued for delivery."""
-    approver = (body.approver_user_id if body else None) or principal.actor
+    approver = _approver(principal, body.approver_user_id if body else None)
     async with rt.sessions.begin() as session:
-        message = await service.approve(rt, session, principal, message_id, approver)
-        return message_out(message)
+        message = await decisions.decide_by_api(
+            rt, session, principal, message_id, decisions.APPROVE, approver, None
+        )
+        out = message_out(message)
+    await decisions.settle_after(rt, message_id)
+    return out
 
 
 @router.post("/reject/{message_id}", response_model=MessageOut)
@@ -109,12 +115,23 @@ async def reject(
     message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: RejectRequest | None = None
 ) -> dict[str, Any]:
     """Reject a message awaiting approval; it is never sent."""
-    approver = (body.approver_user_id if body else None) or principal.actor
+    approver = _approver(principal, body.approver_user_id if body else None)
+    reason = body.reason if body else None
     async with rt.sessions.begin() as session:
-        message = await service.reject(
-            session, principal, message_id, approver, body.reason if body else None
+        message = await decisions.decide_by_api(
+            rt, session, principal, message_id, decisions.REJECT, approver, reason
         )
-        return message_out(message)
+        out = message_out(message)
+    await decisions.settle_after(rt, message_id)
+    return out
+
+
+def _approver(principal: Principal, named: str | None) -> str:
+    """Who decides: the named approver, else the calling key. A key bound to an agent decides nothing: an agent
+    approving messages would undo the governance it is under."""
+    if principal.agent_id is not None:
+        raise Forbidden("a key bound to an agent cannot approve or reject messages", field="approver_user_id")
+    return named or principal.actor
 
 
 @router.get("/queue")
