@@ -400,3 +400,117 @@ BUILDERS: dict[str, Callable[..., FakeInbound]] = {
 def message(provider: str, credentials: Mapping[str, Any], **fields: Any) -> FakeInbound:
     """A signed text message for ``provider``; ``fields`` are that provider builder's keyword arguments."""
     return BUILDERS[provider](credentials, **fields)
+
+
+# -- button presses (Slack, Discord) --
+
+
+def slack_block_action(
+    credentials: Mapping[str, Any],
+    *,
+    value: str,
+    label: str,
+    user_id: str,
+    channel_id: str,
+    message_ts: str,
+    action_ts: str | None = None,
+    user_name: str | None = None,
+    style: str | None = None,
+    thread_ts: str | None = None,
+    signed_at: int | None = None,
+    secret: str | None = None,
+) -> FakeInbound:
+    """A ``block_actions`` interaction: ``user_id`` pressed the button ``value``/``label`` on the bot's message
+    ``message_ts`` in ``channel_id`` (``thread_ts``: a message in a thread). Slack posts it form-encoded, the JSON
+    in the ``payload`` field, signed over the raw form body like Events API requests."""
+    stamp = action_ts or f"{time.time():.6f}"
+    name = user_name or "ada"
+    button: dict[str, Any] = {"type": "button", "text": {"type": "plain_text", "text": label, "emoji": True},
+                              "value": value, "action_id": value}  # fmt: skip
+    if style:
+        button["style"] = style
+    block_id = secrets.token_urlsafe(4)
+    message: dict[str, Any] = {
+        "type": "message", "subtype": "bot_message", "text": "Approve?", "ts": message_ts, "bot_id": "B0LAN0Z89",
+        "app_id": "A0MDYCDME", "user": "U0LAN0Z89", "team": "T061EG9R6",
+        "blocks": [{"type": "actions", "block_id": block_id, "elements": [button]}],
+    }  # fmt: skip
+    if thread_ts:
+        message["thread_ts"] = thread_ts
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "user": {"id": user_id, "username": name, "name": name, "team_id": "T061EG9R6"},
+        "api_app_id": "A0MDYCDME",
+        "token": "XXYYZZ",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel_id,
+            "is_ephemeral": False,
+        },
+        "trigger_id": f"{_digits(13)}.{_digits(12)}.{secrets.token_hex(16)}",
+        "team": {"id": "T061EG9R6", "domain": "herald-test"},
+        "enterprise": None,
+        "is_enterprise_install": False,
+        "channel": {"id": channel_id, "name": "directmessage" if channel_id.startswith("D") else "general"},
+        "message": message,
+        "state": {"values": {}},
+        "response_url": f"https://hooks.slack.com/actions/T061EG9R6/{_digits(13)}/{secrets.token_urlsafe(18)}",
+        "actions": [{**button, "block_id": block_id, "action_ts": stamp}],
+    }
+    body = urlencode({"payload": json.dumps(payload, separators=(",", ":"))}).encode()
+    request = signed("slack", credentials, body, secret=secret, signed_at=signed_at)
+    return request._replace(headers={**request.headers, "content-type": FORM})
+
+
+def discord_component(
+    credentials: Mapping[str, Any],
+    *,
+    custom_id: str,
+    user_id: str,
+    channel_id: str,
+    message_id: str,
+    label: str | None = None,
+    user_name: str = "Ada",
+    interaction_id: str | None = None,
+    sent_at: datetime | None = None,
+    guild_id: str | None = "290926798626357999",
+    token: str | None = None,
+    signed_at: int | None = None,
+    secret: str | None = None,
+) -> FakeInbound:
+    """A MESSAGE_COMPONENT interaction: ``user_id`` pressed the button ``custom_id`` on the bot's message
+    ``message_id`` in ``channel_id`` (``guild_id=None``: a DM). With ``label`` the message carries that button
+    in its components; ``interaction_id`` is the interaction's snowflake, by default made from ``sent_at``.
+    Signed like :func:`discord_bot` (``secret``: the private seed, else the test key)."""
+    millis = int(_now(sent_at).timestamp() * 1000)
+    snowflake = interaction_id or str(((millis - 1_420_070_400_000) << 22) | secrets.randbelow(1 << 22))
+    user = {"id": user_id, "username": user_name.lower(), "global_name": user_name, "discriminator": "0",
+            "avatar": None}  # fmt: skip
+    rows: list[dict[str, Any]] = []
+    if label is not None:
+        button = {"type": 2, "style": 2, "label": label, "custom_id": custom_id}
+        rows = [{"type": 1, "id": 1, "components": [{**button, "id": 2}]}]
+    message = {
+        "id": message_id, "type": 0, "channel_id": channel_id, "content": "Approve?", "components": rows,
+        "author": {"id": "1000000000000000001", "username": "Herald", "bot": True}, "attachments": [],
+        "embeds": [], "mentions": [], "pinned": False, "tts": False, "flags": 0, "edited_timestamp": None,
+        "timestamp": datetime.fromtimestamp(millis / 1000, UTC).isoformat(),
+    }  # fmt: skip
+    interaction: dict[str, Any] = {
+        "type": 3,
+        "id": snowflake,
+        "application_id": "775799577604522054",
+        "token": token or secrets.token_urlsafe(64),
+        "version": 1,
+        "channel_id": channel_id,
+        "message": message,
+        "data": {"custom_id": custom_id, "component_type": 2},
+        "locale": "en-US",
+    }
+    if guild_id:
+        interaction["guild_id"] = guild_id
+        interaction["member"] = {"user": user, "roles": [], "nick": None, "permissions": "2147483647"}
+    else:
+        interaction["user"] = user
+    return signed("discord_bot", credentials, interaction, secret=secret, signed_at=signed_at)

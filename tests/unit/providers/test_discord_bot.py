@@ -6,6 +6,7 @@ import httpx
 import pytest
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers.base import Action
 from herald.providers.fakebase import Behaviour
 from tests.unit.providers.conftest import Fake, outbound, send_split
 
@@ -101,3 +102,94 @@ def test_credentials_never_show_in_repr(fake: Fake) -> None:
     assert "discord-bot-token-123" not in repr(bot)
     assert "discord-bot-token-123" not in repr(bot.config)
     assert "discord-bot-token-123" not in repr(DiscordBotCredentials.model_validate(CREDS))
+
+
+APPROVE = Action("hl:req_01JXYZ:a", "Approve", "primary")
+DENY = Action("hl:req_01JXYZ:d", "Deny", "danger")
+
+
+async def test_actions_go_out_as_button_components_five_to_a_row(fake: Fake) -> None:
+    bot = fake.adapter("discord_bot", "discord", CREDS)
+    actions = (APPROVE, DENY, *(Action(f"hl:req_01JXYZ:{n}", f"Option {n}") for n in range(4)))
+    message_id = await bot.send(outbound(CHANNEL, "Deploy api to prod?", platform="discord", actions=actions))
+    (request,) = fake.requests("discord_bot")
+    options = [
+        {"type": 2, "style": 2, "label": f"Option {n}", "custom_id": f"hl:req_01JXYZ:{n}"} for n in range(4)
+    ]
+    assert request.json == {
+        "content": "Deploy api to prod?",
+        "components": [
+            {"type": 1, "components": [
+                {"type": 2, "style": 3, "label": "Approve", "custom_id": "hl:req_01JXYZ:a"},
+                {"type": 2, "style": 4, "label": "Deny", "custom_id": "hl:req_01JXYZ:d"},
+                *options[:3],
+            ]},
+            {"type": 1, "components": options[3:]},
+        ],
+    }  # fmt: skip
+    assert message_id.isdigit()
+
+
+async def test_only_messages_with_actions_have_components_and_the_webhook_channel_has_none(
+    fake: Fake,
+) -> None:
+    await fake.adapter("discord_bot", "discord", CREDS).send(outbound(CHANNEL, "plain", platform="discord"))
+    hook = fake.adapter(
+        "discord_webhook", "discord", {"webhook_url": "https://discord.com/api/webhooks/123/tok-en_1"}
+    )
+    await hook.send(outbound(CHANNEL, "Deploy?", platform="discord", actions=(APPROVE,)))
+    assert [r.json for r in fake.requests("discord_bot")] == [{"content": "plain"}]
+    assert [r.json for r in fake.requests("discord_webhook")] == [{"content": "Deploy?"}]
+    assert (type(hook).can_update, fake.adapter("discord_bot", "discord", CREDS).can_update) == (False, True)
+
+
+async def test_at_most_five_rows_and_labels_cut_to_80(fake: Fake) -> None:
+    actions = (
+        Action("hl:req_01JXYZ:a", "A" * 100),
+        *(Action(f"hl:req_01JXYZ:{n}", str(n)) for n in range(30)),
+    )
+    await fake.adapter("discord_bot", "discord", CREDS).send(
+        outbound(CHANNEL, "Pick", platform="discord", actions=actions)
+    )
+    (request,) = fake.requests("discord_bot")
+    rows = request.json["components"]
+    assert [len(row["components"]) for row in rows] == [5] * 5
+    assert rows[0]["components"][0]["label"] == "A" * 80
+
+
+async def test_update_sent_edits_the_message_and_removes_the_buttons(fake: Fake) -> None:
+    bot = fake.adapter("discord_bot", "discord", CREDS)
+    assert bot.can_update is True
+    message_id = await bot.send(outbound(CHANNEL, "Deploy?", platform="discord", actions=(APPROVE, DENY)))
+    await bot.update_sent(CHANNEL, message_id, "Deploy? Approved by Ana")
+    _, request = fake.requests("discord_bot")
+    assert request.method == "PATCH"
+    assert request.path == f"/api/v10/channels/{CHANNEL}/messages/{message_id}"
+    assert request.headers["authorization"] == "Bot MTA5.discord-bot-token-123"
+    assert request.json == {"content": "Deploy? Approved by Ana", "components": []}
+
+
+async def test_update_sent_errors_are_classed_like_send(fake: Fake) -> None:
+    bot = fake.adapter("discord_bot", "discord", CREDS)
+    fake.script("discord_bot", Behaviour(kind="permanent"))
+    with pytest.raises(PermanentDeliveryError, match="10008 Unknown Message"):
+        await bot.update_sent(CHANNEL, "1200000000000000001", "Approved")
+    fake.script("discord_bot", Behaviour(kind="rate_limited", retry_after=1.5))
+    with pytest.raises(RetryableDeliveryError) as caught:
+        await bot.update_sent(CHANNEL, "1200000000000000001", "Approved")
+    assert caught.value.retry_after == 1.5
+    with pytest.raises(PermanentDeliveryError, match="50035"):
+        await bot.update_sent(CHANNEL, "not-a-snowflake", "Approved")
+
+
+async def test_the_fake_refuses_malformed_components(fake: Fake) -> None:
+    answer = await fake.http.post(
+        f"{fake.origin}/api/v10/channels/{CHANNEL}/messages",
+        json={
+            "content": "Deploy?",
+            "components": [{"type": 2, "label": "Approve", "custom_id": "a", "style": 3}],
+        },
+        headers={"authorization": "Bot MTA5.discord-bot-token-123"},
+    )
+    assert answer.status_code == 400
+    assert answer.json()["code"] == 50035

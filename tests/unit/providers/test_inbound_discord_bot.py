@@ -109,10 +109,10 @@ def test_builder_round_trip_with_the_test_key() -> None:
     assert (message.text, message.sender_name) == ("/ask text:what is up", "Ada")
 
 
-def test_components_and_modals_are_not_messages_and_autocomplete_is_answered() -> None:
-    component = interaction(type=3, data={"custom_id": "click_one", "component_type": 2})
+def test_select_menus_and_modals_are_not_messages_and_autocomplete_is_answered() -> None:
+    select = interaction(type=3, data={"custom_id": "pick", "component_type": 3, "values": ["a"]})
     modal = interaction(type=5, data={"custom_id": "form", "components": []})
-    assert ADAPTER.receive(CREDS, signed(component).callback()) == []
+    assert ADAPTER.receive(CREDS, signed(select).callback()) == []
     assert ADAPTER.receive(CREDS, signed(modal).callback()) == []
     autocomplete = interaction(type=4)
     assert ADAPTER.receive(CREDS, signed(autocomplete).callback()) == Reply.json(
@@ -157,3 +157,68 @@ def test_a_channel_without_public_key_takes_no_inbound() -> None:
 
 def test_the_acknowledgement_defers_the_answer() -> None:
     assert ADAPTER.ack == Reply(200, '{"type":5}', "application/json")
+
+
+def test_a_button_press_is_verified_and_parsed() -> None:
+    request = fake.discord_component(
+        CREDS,
+        custom_id="hl:req_01JXYZ:a",
+        label="Approve",
+        user_id="53908232506183680",
+        user_name="Mason",
+        channel_id="645027906669510667",
+        message_id="1100000000000000042",
+        interaction_id="175928847299117063",
+        token="A_UNIQUE_TOKEN",
+        secret=SEED,
+    )
+    found = received(request)
+    assert found == [
+        InboundMessage(
+            conversation_key="645027906669510667",
+            sender_id="53908232506183680",
+            sender_name="Mason",
+            text="Approve",
+            provider_message_id="175928847299117063",
+            sent_at=datetime(2016, 4, 30, 11, 18, 25, 796000, tzinfo=UTC),
+            reply_token="775799577604522054/A_UNIQUE_TOKEN",
+            raw_type="action",
+            action="hl:req_01JXYZ:a",
+            in_reply_to="1100000000000000042",
+        )
+    ]
+    assert ADAPTER.ack_for(found) == Reply(200, '{"type":6}', "application/json")
+
+
+def test_a_press_in_a_dm_without_the_label_in_the_message_uses_the_custom_id() -> None:
+    creds = {"bot_token": "discord-bot-token-0123", "public_key": fake.DISCORD_TEST_PUBLIC_KEY}
+    request = fake.discord_component(
+        creds, custom_id="hl:q:2", user_id="80351110224678912", user_name="Nelly",
+        channel_id="1100000000000000007", message_id="1100000000000000043", guild_id=None,
+    )  # fmt: skip
+    (message,) = received(request, creds)
+    assert (message.text, message.action, message.sender_id, message.sender_name, message.in_reply_to) == (
+        "hl:q:2", "hl:q:2", "80351110224678912", "Nelly", "1100000000000000043",
+    )  # fmt: skip
+
+
+def test_a_wrongly_signed_button_press_is_refused() -> None:
+    other_seed, other_public = fake.discord_key_pair()
+    request = fake.discord_component(
+        CREDS, custom_id="hl:q:1", user_id="1", channel_id="2", message_id="3", secret=other_seed
+    )
+    with pytest.raises(Unauthorized, match="X-Signature-Ed25519 does not match"):
+        ADAPTER.receive(CREDS, request.callback())
+    other_creds = {**CREDS, "public_key": other_public}
+    assert [m.action for m in received(request, other_creds)] == ["hl:q:1"]
+
+
+def test_commands_are_still_deferred_and_presses_acknowledged_without_a_new_message() -> None:
+    command = received(signed(interaction()))
+    press = received(
+        fake.discord_component(
+            CREDS, custom_id="hl:q:1", label="Yes", user_id="1", channel_id="2", message_id="3", secret=SEED
+        )
+    )
+    assert ADAPTER.ack_for(command) == Reply(200, '{"type":5}', "application/json")
+    assert ADAPTER.ack_for(press) == Reply(200, '{"type":6}', "application/json")

@@ -7,6 +7,7 @@ import json
 import time
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 
@@ -162,3 +163,86 @@ def test_event_bodies_are_not_handshakes() -> None:
     request = fake.slack(CREDS).callback()
     assert ADAPTER.handshake(CREDS, request) is None
     assert json.loads(request.body)["type"] == "event_callback"
+
+
+def test_a_threaded_reply_answers_its_parent_and_a_top_level_message_answers_nothing() -> None:
+    reply = fake.slack(CREDS, text="yes", message_id="1355517600.000100", thread_id="1355517523.000005")
+    (message,) = received(reply)
+    assert message.in_reply_to == "1355517523.000005"
+    top = fake.slack(CREDS, text="hi", message_id="1355517523.000005", thread_id="1355517523.000005")
+    (message,) = received(top)
+    assert (message.thread_id, message.in_reply_to) == ("1355517523.000005", None)
+
+
+def test_a_button_press_is_verified_and_parsed() -> None:
+    request = fake.slack_block_action(
+        CREDS,
+        value="hl:req_01JXYZ:a",
+        label="Approve",
+        user_id="U2147483697",
+        user_name="ana",
+        channel_id="D024BE91L",
+        message_ts="1548261231.000200",
+        action_ts="1548426417.840180",
+    )
+    assert request.headers["content-type"] == "application/x-www-form-urlencoded"
+    assert request.body.startswith(b"payload=")
+    found = received(request)
+    assert found == [
+        InboundMessage(
+            conversation_key="D024BE91L",
+            sender_id="U2147483697",
+            sender_name="ana",
+            text="Approve",
+            provider_message_id="D024BE91L:1548426417.840180",
+            sent_at=datetime(2019, 1, 25, 14, 26, 57, 840180, tzinfo=UTC),
+            raw_type="action",
+            action="hl:req_01JXYZ:a",
+            in_reply_to="1548261231.000200",
+        )
+    ]
+    assert ADAPTER.ack_for(found) is None  # any 2xx answers a Slack press
+
+
+def test_a_press_on_a_message_in_a_thread_stays_in_the_thread() -> None:
+    request = fake.slack_block_action(
+        CREDS, value="hl:q:2", label="Tuesday", user_id="U1", channel_id="C1",
+        message_ts="1548261231.000200", thread_ts="1548261000.000100",
+    )  # fmt: skip
+    (message,) = received(request)
+    assert (message.thread_id, message.in_reply_to, message.action) == (
+        "1548261000.000100",
+        "1548261231.000200",
+        "hl:q:2",
+    )
+
+
+def test_a_wrongly_signed_button_press_is_refused() -> None:
+    request = fake.slack_block_action(
+        CREDS, value="hl:q:1", label="Yes", user_id="U1", channel_id="C1", message_ts="1548261231.000200",
+        secret="not-the-signing-secret",
+    )  # fmt: skip
+    with pytest.raises(Unauthorized, match="X-Slack-Signature does not match"):
+        ADAPTER.receive(CREDS, request.callback())
+    good = fake.slack_block_action(
+        CREDS, value="hl:q:1", label="Yes", user_id="U1", channel_id="C1", message_ts="1548261231.000200"
+    )
+    assert [m.action for m in received(good)] == ["hl:q:1"]
+    tampered = good._replace(body=good.body.replace(b"U1", b"U2"))
+    with pytest.raises(Unauthorized, match="X-Slack-Signature does not match"):
+        ADAPTER.receive(CREDS, tampered.callback())
+
+
+def test_other_interactions_are_not_messages() -> None:
+    press = fake.slack_block_action(
+        CREDS, value="hl:q:1", label="Yes", user_id="U1", channel_id="C1", message_ts="1548261231.000200"
+    )
+    payload = json.loads(press.callback().form["payload"])
+    select = {**payload, "actions": [{"type": "static_select", "action_id": "pick", "block_id": "b",
+                                      "selected_option": {"value": "x"}, "action_ts": "1548426417.840180"}]}  # fmt: skip
+    shortcut = {"type": "shortcut", "callback_id": "do", "trigger_id": "1.2.3", "user": payload["user"]}
+    for other in (select, shortcut):
+        body = urlencode({"payload": json.dumps(other)}).encode()
+        request = fake.signed("slack", CREDS, body)
+        request.headers["content-type"] = fake.FORM
+        assert ADAPTER.receive(CREDS, request.callback()) == []

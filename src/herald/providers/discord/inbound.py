@@ -1,4 +1,4 @@
-"""Discord interactions endpoint (slash commands), for ``discord_bot`` channels.
+"""Discord interactions endpoint (slash commands and button presses), for ``discord_bot`` channels.
 
 Each request is signed with Ed25519 over ``X-Signature-Timestamp`` + raw body; ``X-Signature-Ed25519`` is checked
 against the application's ``public_key`` (hex). Discord sends wrongly signed requests on purpose and drops endpoints
@@ -9,8 +9,13 @@ An APPLICATION_COMMAND (``type`` 2) becomes one message whose text is the comman
 server) or ``user`` (in a DM), and the time comes from the interaction's snowflake id. ``reply_token`` is
 ``{application_id}/{interaction token}``, the path of the interaction webhook under ``/api/v10/webhooks/`` that
 sends follow-ups (valid 15 minutes). Discord wants an answer within 3 seconds, so ``ack`` defers it
-(``{"type": 5}``, "thinking..."). Autocomplete requests get an empty choice list; other interaction types are not
-messages.
+(``{"type": 5}``, "thinking..."). Autocomplete requests get an empty choice list.
+
+A MESSAGE_COMPONENT (``type`` 3) press of a button becomes a message with ``action`` the button's ``custom_id``,
+the text its label (found in the pressed message's components, else the custom_id), ``in_reply_to`` the pressed
+message's id, and the interaction's id, time and ``reply_token`` as for commands. A batch of presses is answered
+with ``action_ack``, DEFERRED_UPDATE_MESSAGE (``{"type": 6}``): taken, no new message, the message edited later
+(``update_sent``). Select menus, modals and other interaction types are not messages.
 """
 
 from __future__ import annotations
@@ -42,11 +47,13 @@ from herald.providers.inbound.base import (
 from herald.providers.receipts import CallbackRequest
 
 PROVIDER = "discord_bot"
-PING, APPLICATION_COMMAND, AUTOCOMPLETE = 1, 2, 4
+PING, APPLICATION_COMMAND, MESSAGE_COMPONENT, AUTOCOMPLETE = 1, 2, 3, 4
+BUTTON = 2  # component_type of a button press
 SUBCOMMAND_TYPES = (1, 2)  # SUB_COMMAND and SUB_COMMAND_GROUP options nest further options
 ATTACHMENT_OPTION = 11
 DISCORD_EPOCH_MS = 1_420_070_400_000
 DEFERRED = Reply.json({"type": 5})
+DEFERRED_UPDATE = Reply.json({"type": 6})
 
 
 @functools.lru_cache(maxsize=256)
@@ -115,6 +122,8 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
     user = obj(obj(interaction.get("member")).get("user")) or obj(interaction.get("user"))
     channel = str(interaction.get("channel_id") or obj(interaction.get("channel")).get("id") or "")
     interaction_id = str(interaction.get("id") or "")
+    if interaction.get("type") == MESSAGE_COMPONENT:
+        return _press(interaction, data, user, channel, interaction_id)
     if interaction.get("type") != APPLICATION_COMMAND or not (
         data.get("name") and user.get("id") and channel and interaction_id
     ):
@@ -124,7 +133,6 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
     words = [f"/{data['name']}", *_words(data.get("options"), files, attachments)]
     if data.get("target_id"):  # user and message context-menu commands name what they were used on
         words.append(f"target:{data['target_id']}")
-    app, token = interaction.get("application_id"), interaction.get("token")
     return [
         InboundMessage(
             conversation_key=channel,
@@ -134,10 +142,54 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
             attachments=tuple(attachments),
             provider_message_id=interaction_id,
             sent_at=from_epoch(_snowflake_time(interaction_id)),
-            reply_token=f"{app}/{token}" if app and token else None,
+            reply_token=_reply_token(interaction),
             raw_type="command",
         )
     ]
 
 
-ADAPTER = InboundAdapter(PROVIDER, "public_key", verify, handshake, parse, ack=DEFERRED)
+def _reply_token(interaction: dict[str, Any]) -> str | None:
+    app, token = interaction.get("application_id"), interaction.get("token")
+    return f"{app}/{token}" if app and token else None
+
+
+def _label(components: Any, custom_id: str) -> str | None:
+    """The label of the button ``custom_id`` among a message's components (action rows nest their buttons)."""
+    for component in dicts(components):
+        if component.get("custom_id") == custom_id and component.get("label"):
+            return str(component["label"])
+        found = _label(component.get("components"), custom_id)
+        if found:
+            return found
+    return None
+
+
+def _press(
+    interaction: dict[str, Any], data: dict[str, Any], user: dict[str, Any], channel: str, interaction_id: str
+) -> list[InboundMessage]:
+    """A button press: the pressed button's custom_id, answering the message it is on."""
+    custom_id = data.get("custom_id")
+    if data.get("component_type", BUTTON) != BUTTON or not isinstance(custom_id, str) or not custom_id:
+        return []
+    if not (user.get("id") and channel and interaction_id):
+        return []
+    message = obj(interaction.get("message"))
+    return [
+        InboundMessage(
+            conversation_key=channel,
+            sender_id=str(user["id"]),
+            sender_name=_name(obj(interaction.get("member")), user),
+            text=_label(message.get("components"), custom_id) or custom_id,
+            provider_message_id=interaction_id,
+            sent_at=from_epoch(_snowflake_time(interaction_id)),
+            reply_token=_reply_token(interaction),
+            raw_type="action",
+            action=custom_id,
+            in_reply_to=str(message["id"]) if message.get("id") else None,
+        )
+    ]
+
+
+ADAPTER = InboundAdapter(
+    PROVIDER, "public_key", verify, handshake, parse, ack=DEFERRED, action_ack=DEFERRED_UPDATE
+)

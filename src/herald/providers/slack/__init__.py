@@ -1,4 +1,4 @@
-"""Slack: chat.postMessage, signed Events API requests, fake Web API."""
+"""Slack: chat.postMessage with buttons and chat.update, signed Events API and interactivity requests, fake Web API."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Slack Events API inbound messages.
+"""Slack inbound: Events API messages and interactivity button presses.
 
 Every request is signed: ``X-Slack-Signature: v0=<hex HMAC-SHA256(signing_secret, "v0:{timestamp}:{raw body}")>``
 with ``X-Slack-Request-Timestamp``; timestamps more than 5 minutes from now are refused so a captured request
@@ -6,12 +6,21 @@ cannot be replayed. The ``url_verification`` handshake is signed too and is answ
 after the signature checks. Messages are ``event_callback`` payloads whose ``event`` is a ``message`` (or an
 ``app_mention``, which has the same ``channel:ts`` id, so both deduplicate to one message). Bot messages
 (``bot_id``, which includes Herald's own) and subtypes other than a file share (edits, deletions, joins) are skipped.
+A threaded reply (``thread_ts`` other than its own ``ts``) answers its thread's parent: ``in_reply_to`` is the
+parent's bare ``ts``, the id Herald keeps for the messages it posts.
+
+Button presses come from Slack's interactivity endpoint, pointed at the same URL: a form body whose ``payload``
+field is JSON, signed the same way (over the raw form body). A ``block_actions`` payload becomes one message per
+pressed button: ``action`` is the button's ``value``, the text its label, ``in_reply_to`` the ``ts`` of the
+message carrying the button, and the id ``{channel}:{action_ts}``, unique per press. Other interaction types
+(shortcuts, modals) are not messages.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import Any
 
 from herald.core.errors import Unauthorized
 from herald.core.security import fresh_timestamp
@@ -63,6 +72,8 @@ def handshake(credentials: Credentials, request: CallbackRequest) -> Reply | Non
 
 
 def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMessage]:
+    if "payload" in request.form:  # an interactivity request: a form with the JSON payload
+        return _interaction(obj(loads(request.form["payload"].encode())))
     payload = obj(loads(request.body))
     event = obj(payload.get("event"))
     if payload.get("type") != "event_callback" or event.get("type") not in MESSAGE_EVENTS:
@@ -91,8 +102,41 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
             sent_at=from_epoch(ts),
             thread_id=str(thread) if thread else None,
             raw_type="text" if text else attachments[0]["kind"],
+            in_reply_to=str(thread) if thread and thread != ts else None,
         )
     ]
+
+
+def _interaction(payload: dict[str, Any]) -> list[InboundMessage]:
+    """A ``block_actions`` payload: one message per pressed button (other elements and types are skipped)."""
+    if payload.get("type") != "block_actions":
+        return []
+    user, container, message = (obj(payload.get(key)) for key in ("user", "container", "message"))
+    channel = str(obj(payload.get("channel")).get("id") or container.get("channel_id") or "")
+    pressed_on = str(container.get("message_ts") or message.get("ts") or "")
+    thread = message.get("thread_ts")
+    if not (user.get("id") and channel):
+        return []
+    found = []
+    for action in dicts(payload.get("actions")):
+        value, stamp = action.get("value"), str(action.get("action_ts") or "")
+        if action.get("type") != "button" or not isinstance(value, str) or not value or not stamp:
+            continue
+        found.append(
+            InboundMessage(
+                conversation_key=channel,
+                sender_id=str(user["id"]),
+                sender_name=str(user.get("name") or user.get("username") or "") or None,
+                text=str(obj(action.get("text")).get("text") or value),
+                provider_message_id=f"{channel}:{stamp}",
+                sent_at=from_epoch(stamp),
+                thread_id=str(thread) if thread else None,
+                raw_type="action",
+                action=value,
+                in_reply_to=pressed_on or None,
+            )
+        )
+    return found
 
 
 ADAPTER = InboundAdapter(PROVIDER, "signing_secret", verify, handshake, parse)
