@@ -148,23 +148,42 @@ def whatsapp_cloud(
     sender_name: str | None = "Ada Lovelace",
     message_id: str | None = None,
     sent_at: datetime | None = None,
+    context_id: str | None = None,
     secret: str | None = None,
 ) -> FakeInbound:
-    """A text message in ``entry[].changes[].value.messages[]``; the conversation is the sender's wa_id."""
+    """A text message in ``entry[].changes[].value.messages[]``; the conversation is the sender's wa_id.
+    ``context_id`` makes it a quoted reply to that message (``context: {from, id}``)."""
+    message: dict[str, Any] = {
+        "from": sender_id,
+        "id": message_id or _wamid(),
+        "timestamp": str(int(_now(sent_at).timestamp())),
+        "type": "text",
+        "text": {"body": text},
+    }
+    if context_id:
+        message["context"] = {"from": "15550783881", "id": context_id}
     phone_number_id = str(credentials.get("phone_number_id") or "106540352242922")
+    return _whatsapp_signed(credentials, phone_number_id, message, sender_id, sender_name, secret)
+
+
+def _wamid() -> str:
+    return "wamid." + base64.b64encode(secrets.token_bytes(30)).decode()
+
+
+def _whatsapp_signed(
+    credentials: Mapping[str, Any],
+    phone_number_id: str,
+    message: dict[str, Any],
+    sender_id: str,
+    sender_name: str | None,
+    secret: str | None,
+) -> FakeInbound:
+    """One message in a ``whatsapp_business_account`` webhook, with the sender's contact when named."""
     value: dict[str, Any] = {
         "messaging_product": "whatsapp",
         "metadata": {"display_phone_number": "15550783881", "phone_number_id": phone_number_id},
         "contacts": [{"profile": {"name": sender_name}, "wa_id": sender_id}] if sender_name else [],
-        "messages": [
-            {
-                "from": sender_id,
-                "id": message_id or "wamid." + base64.b64encode(secrets.token_bytes(30)).decode(),
-                "timestamp": str(int(_now(sent_at).timestamp())),
-                "type": "text",
-                "text": {"body": text},
-            }
-        ],
+        "messages": [message],
     }
     payload = {
         "object": "whatsapp_business_account",
@@ -244,27 +263,55 @@ def telegram(
     conversation_key: str | None = None,
     message_id: int | None = None,
     sent_at: datetime | None = None,
+    reply_to_message_id: int | None = None,
     secret: str | None = None,
 ) -> FakeInbound:
-    """An update with a ``message``: a private chat with the sender, or the group ``conversation_key``."""
-    first, _, last = sender_name.partition(" ")
-    person = {"id": int(sender_id), "is_bot": False, "first_name": first, "language_code": "en"}
-    if last:
-        person["last_name"] = last
-    if conversation_key is None or conversation_key == sender_id:
-        chat: dict[str, Any] = {**person, "type": "private"}
-        del chat["is_bot"], chat["language_code"]
-    else:
-        chat = {"id": int(conversation_key), "title": "Herald group", "type": "supergroup"}
-    message = {
+    """An update with a ``message``: a private chat with the sender, or the group ``conversation_key``.
+    ``reply_to_message_id`` makes it a reply to that message (a bot's, with ``reply_to_message``)."""
+    person = _telegram_person(sender_id, sender_name)
+    chat = _telegram_chat(person, sender_id, conversation_key)
+    message: dict[str, Any] = {
         "message_id": message_id if message_id is not None else secrets.randbelow(2**31),
         "from": person,
         "chat": chat,
         "date": int(_now(sent_at).timestamp()),
         "text": text,
     }
+    if reply_to_message_id is not None:
+        message["reply_to_message"] = {
+            "message_id": reply_to_message_id,
+            "from": _TELEGRAM_BOT,
+            "chat": chat,
+            "date": int(_now(sent_at).timestamp()) - 60,
+            "text": "Herald asked something",
+        }
     payload = {"update_id": secrets.randbelow(2**31), "message": message}
     return signed("telegram", credentials, payload, secret=secret)
+
+
+_TELEGRAM_BOT = {"id": 123456, "is_bot": True, "first_name": "Herald", "username": "herald_bot"}
+
+
+def _telegram_person(sender_id: str, sender_name: str) -> dict[str, Any]:
+    first, _, last = sender_name.partition(" ")
+    person: dict[str, Any] = {
+        "id": int(sender_id),
+        "is_bot": False,
+        "first_name": first,
+        "language_code": "en",
+    }
+    if last:
+        person["last_name"] = last
+    return person
+
+
+def _telegram_chat(person: Mapping[str, Any], sender_id: str, conversation_key: str | None) -> dict[str, Any]:
+    """The private chat with ``person``, or the supergroup ``conversation_key``."""
+    if conversation_key is None or conversation_key == sender_id:
+        chat: dict[str, Any] = {**person, "type": "private"}
+        del chat["is_bot"], chat["language_code"]
+        return chat
+    return {"id": int(conversation_key), "title": "Herald group", "type": "supergroup"}
 
 
 def twilio(
@@ -514,3 +561,76 @@ def discord_component(
     else:
         interaction["user"] = user
     return signed("discord_bot", credentials, interaction, secret=secret, signed_at=signed_at)
+
+
+# -- button presses (Telegram, WhatsApp) --
+
+
+def telegram_callback_query(
+    credentials: Mapping[str, Any],
+    *,
+    data: str,
+    sender_id: str,
+    chat_id: str,
+    message_id: int,
+    button_text: str | None = None,
+    callback_id: str | None = None,
+    sender_name: str | None = None,
+    secret: str | None = None,
+) -> FakeInbound:
+    """An update with a ``callback_query``: ``sender_id`` pressed the inline keyboard button whose
+    ``callback_data`` is ``data`` on the bot's message ``message_id`` in chat ``chat_id`` (a private chat when it
+    is the sender's id, else a supergroup). The message's keyboard carries that button (text ``button_text``,
+    by default ``data``) and another; ``callback_id`` is the query id (the press's reply token)."""
+    person = _telegram_person(sender_id, sender_name or "Ada")
+    chat = _telegram_chat(person, sender_id, chat_id)
+    row = [{"text": button_text or data, "callback_data": data}]
+    if data != "other":
+        row.append({"text": "Other", "callback_data": "other"})
+    message = {
+        "message_id": message_id,
+        "from": _TELEGRAM_BOT,
+        "chat": chat,
+        "date": int(time.time()) - 60,
+        "text": "Herald asks: approve?",
+        "reply_markup": {"inline_keyboard": [row]},
+    }
+    query = {
+        "id": callback_id or _digits(19),
+        "from": person,
+        "message": message,
+        "chat_instance": "-" + _digits(19),
+        "data": data,
+    }
+    payload = {"update_id": secrets.randbelow(2**31), "callback_query": query}
+    return signed("telegram", credentials, payload, secret=secret)
+
+
+def whatsapp_button_reply(
+    credentials: Mapping[str, Any],
+    *,
+    button_id: str,
+    title: str,
+    sender: str,
+    context_id: str,
+    message_id: str | None = None,
+    phone_number_id: str | None = None,
+    sender_name: str | None = "Ada Lovelace",
+    list_reply: bool = False,
+    sent_at: datetime | None = None,
+    secret: str | None = None,
+) -> FakeInbound:
+    """A tap by ``sender`` on the reply button ``button_id`` (titled ``title``) of the business's message
+    ``context_id``: an ``interactive`` ``button_reply`` message, or with ``list_reply=True`` a ``list_reply``
+    (a row chosen from a list message). ``phone_number_id`` defaults to the credentials' one."""
+    kind = "list_reply" if list_reply else "button_reply"
+    message = {
+        "context": {"from": "15550783881", "id": context_id},
+        "from": sender,
+        "id": message_id or _wamid(),
+        "timestamp": str(int(_now(sent_at).timestamp())),
+        "type": "interactive",
+        "interactive": {"type": kind, kind: {"id": button_id, "title": title}},
+    }
+    number = phone_number_id or str(credentials.get("phone_number_id") or "106540352242922")
+    return _whatsapp_signed(credentials, number, message, sender, sender_name, secret)

@@ -4,6 +4,12 @@ The two share the path shape, so the body tells them apart: ``messaging_product 
 (recorded and scripted as provider ``whatsapp_cloud``), anything else is the Messenger Send API (provider
 ``messenger``). Auth is a Bearer token or an ``access_token`` parameter, as on the real Graph API. Errors use
 the Graph shape ``{"error": {"message", "type", "code", "error_subcode", "error_data", "fbtrace_id"}}``.
+
+WhatsApp bodies may be ``text``, ``template`` or ``interactive`` reply buttons (``"button"``: 1-3 buttons, ids
+of 1-256 characters, titles of 1-20, both unique) or a list (``"list"``: a button label of 1-20 characters, at
+most 10 sections and 10 rows in all, row ids of 1-200 characters, unique, titles of 1-24, descriptions of at most
+72); the body text of either takes 1-1,024 characters. A value outside those limits is refused as Meta does, with
+HTTP 400 and code 131009 "Parameter value is not valid"; a missing one with 131008.
 """
 
 from __future__ import annotations
@@ -23,6 +29,9 @@ from herald.providers.fakebase import FakeState, bearer, token_is_valid
 WHATSAPP = "whatsapp_cloud"
 MESSENGER = "messenger"
 WHATSAPP_MAX_LENGTH = 4096
+INTERACTIVE_BODY_MAX = 1024
+MAX_BUTTONS, BUTTON_ID_MAX, BUTTON_TITLE_MAX = 3, 256, 20
+MAX_ROWS, ROW_ID_MAX, ROW_TITLE_MAX, ROW_DESCRIPTION_MAX, SECTION_TITLE_MAX = 10, 200, 24, 72, 24
 MESSENGER_MAX_LENGTH = 2000
 MESSAGING_TYPES = frozenset({"RESPONSE", "UPDATE", "MESSAGE_TAG"})
 _VERSION = re.compile(r"^\d+\.\d+$")
@@ -80,10 +89,94 @@ def _whatsapp_refusal(body: dict[str, Any]) -> JSONResponse | None:
             return _error(
                 400, 131008, "(#131008) Required parameter is missing", details="template['language']"
             )
+    elif kind == "interactive":
+        return _interactive_refusal(body.get("interactive"))
     else:
         return _error(
-            400, 100, "(#100) Invalid parameter", details=f"the fake supports text and template, not {kind}"
-        )
+            400, 100, "(#100) Invalid parameter",
+            details=f"the fake supports text, template and interactive, not {kind}",
+        )  # fmt: skip
+    return None
+
+
+def _missing(details: str) -> JSONResponse:
+    return _error(400, 131008, "(#131008) Required parameter is missing", details=details)
+
+
+def _invalid(details: str) -> JSONResponse:
+    return _error(400, 131009, "(#131009) Parameter value is not valid", details=details)
+
+
+def _text(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, str) and low <= len(value) <= high
+
+
+def _interactive_refusal(interactive: Any) -> JSONResponse | None:
+    """The refusal of a malformed ``interactive`` object (reply buttons or a list), or None."""
+    if not isinstance(interactive, dict) or not interactive.get("type"):
+        return _missing("interactive['type'] is required")
+    kind, body, action = interactive["type"], interactive.get("body"), interactive.get("action")
+    if kind not in ("button", "list"):
+        return _invalid(f"the fake supports interactive button and list, not {kind}")
+    text = body.get("text") if isinstance(body, dict) else None
+    if not isinstance(text, str) or not text:
+        return _missing("interactive['body']['text'] is required")
+    if len(text) > INTERACTIVE_BODY_MAX:
+        return _invalid(f"Body text length invalid. Max length is {INTERACTIVE_BODY_MAX}")
+    if not isinstance(action, dict):
+        return _missing("interactive['action'] is required")
+    if kind == "button":
+        return _buttons_refusal(action.get("buttons"))
+    return _list_refusal(action)
+
+
+def _buttons_refusal(buttons: Any) -> JSONResponse | None:
+    if not isinstance(buttons, list) or not buttons:
+        return _missing("interactive['action']['buttons'] is required")
+    if len(buttons) > MAX_BUTTONS:
+        return _invalid(f"Buttons count invalid. Min allowed buttons: 1, Max allowed buttons: {MAX_BUTTONS}")
+    ids, titles = [], []
+    for button in buttons:
+        reply = button.get("reply") if isinstance(button, dict) else None
+        if not isinstance(button, dict) or button.get("type") != "reply" or not isinstance(reply, dict):
+            return _invalid("Button type must be reply, with a reply object")
+        if not _text(reply.get("id"), 1, BUTTON_ID_MAX):
+            return _invalid(f"Button id length invalid. Min length: 1, Max length: {BUTTON_ID_MAX}")
+        if not _text(reply.get("title"), 1, BUTTON_TITLE_MAX):
+            return _invalid(f"Button title length invalid. Min length: 1, Max length: {BUTTON_TITLE_MAX}")
+        ids.append(reply["id"])
+        titles.append(reply["title"])
+    if len(set(ids)) != len(ids) or len(set(titles)) != len(titles):
+        return _invalid("Button ids and titles must be unique")
+    return None
+
+
+def _list_refusal(action: dict[str, Any]) -> JSONResponse | None:
+    sections = action.get("sections")
+    if not _text(action.get("button"), 1, BUTTON_TITLE_MAX):
+        return _invalid(f"Button label length invalid. Min length: 1, Max length: {BUTTON_TITLE_MAX}")
+    if not isinstance(sections, list) or not sections:
+        return _missing("interactive['action']['sections'] is required")
+    rows = [row for section in sections if isinstance(section, dict) for row in section.get("rows") or []]
+    if len(sections) > MAX_ROWS or not all(isinstance(s, dict) and s.get("rows") for s in sections):
+        return _invalid(f"Sections count invalid, or a section without rows. Max sections: {MAX_ROWS}")
+    for section in sections:
+        title = section.get("title")
+        if title is None and len(sections) > 1:
+            return _missing("Section title is required when there are several sections")
+        if title is not None and not _text(title, 1, SECTION_TITLE_MAX):
+            return _invalid(f"Section title length invalid. Max length: {SECTION_TITLE_MAX}")
+    if len(rows) > MAX_ROWS:
+        return _invalid(f"Total row count exceed max allowed count: {MAX_ROWS}")
+    for row in rows:
+        if not isinstance(row, dict) or not _text(row.get("id"), 1, ROW_ID_MAX):
+            return _invalid(f"Row id length invalid. Min length: 1, Max length: {ROW_ID_MAX}")
+        if not _text(row.get("title"), 1, ROW_TITLE_MAX):
+            return _invalid(f"Row title length invalid. Min length: 1, Max length: {ROW_TITLE_MAX}")
+        if not _text(row.get("description", ""), 0, ROW_DESCRIPTION_MAX):
+            return _invalid(f"Row description length invalid. Max length: {ROW_DESCRIPTION_MAX}")
+    if len({row["id"] for row in rows}) != len(rows):
+        return _invalid("Row ids must be unique")
     return None
 
 

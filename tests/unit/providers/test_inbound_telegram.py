@@ -1,5 +1,6 @@
 """Telegram inbound: X-Telegram-Bot-Api-Secret-Token equal to the channel's secret_token; message and
-channel_post updates parsed (chat-qualified ids), edits, callback queries, bots and service messages skipped."""
+channel_post updates parsed (chat-qualified ids, replies with in_reply_to), callback queries parsed as button
+presses, edits, bots and service messages skipped."""
 
 from __future__ import annotations
 
@@ -20,7 +21,11 @@ PERSON = {"id": 1111111, "is_bot": False, "first_name": "Test", "last_name": "La
 
 
 def received(payload: dict[str, Any]) -> list[InboundMessage]:
-    found = ADAPTER.receive(CREDS, fake.signed("telegram", CREDS, payload).callback())
+    return parsed(fake.signed("telegram", CREDS, payload))
+
+
+def parsed(request: fake.FakeInbound) -> list[InboundMessage]:
+    found = ADAPTER.receive(CREDS, request.callback())
     assert isinstance(found, list)
     return found
 
@@ -92,13 +97,16 @@ def test_a_photo_with_caption_is_a_file_id_reference() -> None:
     "update",
     [
         {"update_id": 1, "edited_message": {"message_id": 1, "from": PERSON, "chat": {"id": 1, "type": "private"}, "date": 1, "edit_date": 2, "text": "fixed"}},
-        {"update_id": 2, "callback_query": {"id": "4382", "from": PERSON, "data": "yes", "chat_instance": "-1"}},
+        {"update_id": 2, "callback_query": {"id": "4382", "from": PERSON, "data": "yes", "chat_instance": "-1", "inline_message_id": "AAA"}},
+        {"update_id": 6, "callback_query": {"id": "4383", "from": PERSON, "chat_instance": "-1", "game_short_name": "g", "message": {"message_id": 9, "chat": {"id": 1, "type": "private"}, "date": 1}}},
         {"update_id": 3, "message": {"message_id": 3, "from": {**PERSON, "is_bot": True}, "chat": {"id": -1, "type": "group"}, "date": 1, "text": "beep"}},
         {"update_id": 4, "message": {"message_id": 4, "from": PERSON, "chat": {"id": -1, "type": "group"}, "date": 1, "new_chat_members": [PERSON]}},
         {"update_id": 5, "my_chat_member": {"chat": {"id": 1, "type": "private"}, "from": PERSON, "date": 1}},
     ],
 )  # fmt: skip
-def test_edits_queries_bots_and_service_messages_are_not_messages(update: dict[str, Any]) -> None:
+def test_edits_inline_and_game_queries_bots_and_service_messages_are_not_messages(
+    update: dict[str, Any],
+) -> None:
     assert received(update) == []
 
 
@@ -117,3 +125,102 @@ def test_a_missing_secret_token_is_refused() -> None:
 def test_a_channel_without_secret_token_takes_no_inbound() -> None:
     with pytest.raises(Unauthorized, match="this channel has no secret_token configured; inbound is off"):
         ADAPTER.receive({"bot_token": CREDS["bot_token"]}, fake.telegram(CREDS).callback())
+
+
+# -- button presses and replies --
+
+
+def test_a_callback_query_is_a_verified_button_press() -> None:
+    request = fake.telegram_callback_query(
+        CREDS, data="hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a", sender_id="1111111", chat_id="1111111",
+        message_id=4242, button_text="Approve", callback_id="4382bfdwdsb323b2d9", sender_name="Ana Lima",
+    )  # fmt: skip
+    before = datetime.now(UTC)
+    (press,) = parsed(request)
+    assert press == InboundMessage(
+        conversation_key="1111111",
+        sender_id="1111111",
+        sender_name="Ana Lima",
+        text="Approve",
+        provider_message_id="cbq:4382bfdwdsb323b2d9",
+        sent_at=press.sent_at,
+        raw_type="action",
+        reply_token="4382bfdwdsb323b2d9",
+        action="hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a",
+        in_reply_to="1111111:4242",
+    )
+    assert before <= press.sent_at <= datetime.now(UTC)
+
+
+def test_a_press_in_a_group_belongs_to_the_group() -> None:
+    request = fake.telegram_callback_query(
+        CREDS, data="hl:q:2", sender_id="1111111", chat_id="-1001234567890", message_id=7
+    )
+    (press,) = parsed(request)
+    assert (press.conversation_key, press.sender_id, press.in_reply_to, press.action) == (
+        "-1001234567890", "1111111", "-1001234567890:7", "hl:q:2",
+    )  # fmt: skip
+    assert press.provider_message_id.startswith("cbq:")
+    assert press.reply_token == press.provider_message_id.removeprefix("cbq:")
+
+
+def test_a_press_on_a_button_no_longer_shown_has_its_data_as_text() -> None:
+    message = {"message_id": 9, "from": {"id": 5, "is_bot": True, "first_name": "Herald"}, "date": 1441645532,
+               "chat": {"id": 1111111, "type": "private"}, "text": "Approved by Ana"}  # fmt: skip
+    query = {"id": "77", "from": PERSON, "message": message, "chat_instance": "-1", "data": "hl:q:a"}
+    (press,) = received({"update_id": 7, "callback_query": query})
+    assert (press.text, press.action, press.in_reply_to, press.sender_name) == (
+        "hl:q:a", "hl:q:a", "1111111:9", "Test Lastname",
+    )  # fmt: skip
+
+
+def test_a_callback_query_with_a_wrong_secret_is_refused() -> None:
+    request = fake.telegram_callback_query(
+        CREDS,
+        data="hl:q:a",
+        sender_id="1111111",
+        chat_id="1111111",
+        message_id=1,
+        secret="tg_secret-Token_43",
+    )
+    with pytest.raises(Unauthorized, match="does not match"):
+        ADAPTER.receive(CREDS, request.callback())
+
+
+def test_a_reply_names_the_message_it_answers() -> None:
+    request = fake.telegram(CREDS, text="yes", sender_id="1111111", message_id=50, reply_to_message_id=42)
+    (reply,) = parsed(request)
+    assert (reply.text, reply.in_reply_to, reply.action, reply.raw_type) == (
+        "yes",
+        "1111111:42",
+        None,
+        "text",
+    )
+    (plain,) = parsed(fake.telegram(CREDS, sender_id="1111111"))
+    assert plain.in_reply_to is None
+
+
+def test_a_topic_message_is_not_a_reply_to_the_topic_itself() -> None:
+    chat = {"id": -1001234567890, "title": "Herald users", "type": "supergroup", "is_forum": True}
+    root = {
+        "message_id": 12,
+        "from": PERSON,
+        "chat": chat,
+        "date": 1441645500,
+        "forum_topic_created": {"name": "Ops"},
+    }
+    base = {
+        "from": PERSON,
+        "chat": chat,
+        "date": 1441645532,
+        "message_thread_id": 12,
+        "is_topic_message": True,
+    }
+    (in_topic,) = received(
+        {"update_id": 8, "message": {**base, "message_id": 80, "text": "hi", "reply_to_message": root}}
+    )
+    answered = {**root, "message_id": 79, "text": "Approve?", "message_thread_id": 12}
+    (reply,) = received(
+        {"update_id": 9, "message": {**base, "message_id": 81, "text": "yes", "reply_to_message": answered}}
+    )
+    assert (in_topic.in_reply_to, reply.in_reply_to) == (None, "-1001234567890:79")

@@ -1,5 +1,6 @@
 """WhatsApp Cloud inbound: X-Hub-Signature-256 over the raw body, the GET hub.challenge check, messages parsed
-from entry[].changes[].value.messages[] with names from contacts[], statuses and reactions skipped."""
+from entry[].changes[].value.messages[] with names from contacts[], button and list replies as actions, quoted
+replies with in_reply_to, statuses and reactions skipped."""
 
 from __future__ import annotations
 
@@ -84,18 +85,26 @@ def test_media_are_kept_as_references_with_captions_as_text() -> None:
     assert {m.sender_name for m in found} == {"Sheena"}
 
 
-def test_button_and_list_replies_use_the_title_as_text() -> None:
+def test_button_list_and_template_replies_are_actions_with_the_title_as_text() -> None:
     messages = [
-        {"from": "1", "id": "wamid.B", "timestamp": "1749416383", "type": "interactive",
+        {"context": {"from": "15550783881", "id": "wamid.ASK"}, "from": "1", "id": "wamid.B",
+         "timestamp": "1749416383", "type": "interactive",
          "interactive": {"type": "button_reply", "button_reply": {"id": "yes", "title": "Yes please"}}},
-        {"from": "1", "id": "wamid.T", "timestamp": "1749416383", "type": "button",
-         "button": {"payload": "stop", "text": "Stop promotions"}},
+        {"context": {"from": "15550783881", "id": "wamid.LIST"}, "from": "1", "id": "wamid.L",
+         "timestamp": "1749416383", "type": "interactive",
+         "interactive": {"type": "list_reply", "list_reply": {"id": "r2", "title": "Second", "description": "2nd"}}},
+        {"context": {"from": "15550783881", "id": "wamid.TPL"}, "from": "1", "id": "wamid.T",
+         "timestamp": "1749416383", "type": "button", "button": {"payload": "stop", "text": "Stop promotions"}},
     ]  # fmt: skip
     found = ADAPTER.receive(
         CREDS, fake.signed("whatsapp_cloud", CREDS, change({"messages": messages})).callback()
     )
     assert isinstance(found, list)
-    assert [m.text for m in found] == ["Yes please", "Stop promotions"]
+    assert [(m.text, m.action, m.raw_type, m.in_reply_to) for m in found] == [
+        ("Yes please", "yes", "action", "wamid.ASK"),
+        ("Second", "r2", "action", "wamid.LIST"),
+        ("Stop promotions", "stop", "action", "wamid.TPL"),
+    ]
 
 
 def test_statuses_reactions_and_system_notices_are_not_messages() -> None:
@@ -175,3 +184,66 @@ def test_the_handshake_refuses_a_wrong_token(creds: dict[str, str], query: str, 
 
 def test_a_post_is_not_a_handshake() -> None:
     assert ADAPTER.handshake(CREDS, fake.whatsapp_cloud(CREDS).callback()) is None
+
+
+# -- button presses and replies --
+
+
+def parsed(request: fake.FakeInbound) -> list[InboundMessage]:
+    found = ADAPTER.receive(CREDS, request.callback())
+    assert isinstance(found, list)
+    return found
+
+
+def test_a_button_reply_is_a_verified_action_answering_the_message_with_the_buttons() -> None:
+    request = fake.whatsapp_button_reply(
+        CREDS, button_id="hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a", title="Approve", sender="16505551234",
+        context_id="wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA", message_id="wamid.PRESS",
+        sender_name="Ana Lima", sent_at=SENT,
+    )  # fmt: skip
+    assert parsed(request) == [
+        InboundMessage(
+            conversation_key="16505551234",
+            sender_id="16505551234",
+            sender_name="Ana Lima",
+            text="Approve",
+            provider_message_id="wamid.PRESS",
+            sent_at=SENT,
+            raw_type="action",
+            action="hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a",
+            in_reply_to="wamid.HBgLMTY1MDUwNzY1MjAVAgARGBI5QTNDQTVCM0Q0Q0Q2RTY3RTcA",
+        )
+    ]
+
+
+def test_a_list_reply_is_an_action_too() -> None:
+    request = fake.whatsapp_button_reply(
+        CREDS,
+        button_id="hl:q:3",
+        title="Option 3",
+        sender="16505551234",
+        context_id="wamid.LIST",
+        list_reply=True,
+    )
+    (chosen,) = parsed(request)
+    assert (chosen.action, chosen.text, chosen.raw_type, chosen.in_reply_to) == (
+        "hl:q:3", "Option 3", "action", "wamid.LIST",
+    )  # fmt: skip
+    assert chosen.provider_message_id.startswith("wamid.")
+
+
+def test_a_button_reply_with_a_wrong_secret_is_refused() -> None:
+    request = fake.whatsapp_button_reply(
+        CREDS, button_id="hl:q:a", title="Yes", sender="1", context_id="wamid.X", secret="not-the-app-secret"
+    )
+    with pytest.raises(Unauthorized, match="X-Hub-Signature-256"):
+        ADAPTER.receive(CREDS, request.callback())
+
+
+def test_a_quoted_reply_names_the_message_it_answers() -> None:
+    (reply,) = parsed(fake.whatsapp_cloud(CREDS, text="yes, go ahead", context_id="wamid.ASKED"))
+    assert (reply.text, reply.in_reply_to, reply.action, reply.raw_type) == (
+        "yes, go ahead", "wamid.ASKED", None, "text",
+    )  # fmt: skip
+    (plain,) = parsed(fake.whatsapp_cloud(CREDS))
+    assert plain.in_reply_to is None

@@ -1,4 +1,5 @@
-"""WhatsApp Cloud API adapter against the fake Graph API: request shape, templates, error codes, splitting."""
+"""WhatsApp Cloud API adapter against the fake Graph API: request shape, templates, error codes, splitting,
+buttons as interactive reply buttons or lists within Meta's limits."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import httpx
 import pytest
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.providers.base import ChannelConfig
+from herald.providers.base import Action, ChannelConfig
 from herald.providers.fakebase import Behaviour
 from herald.providers.whatsapp_cloud.send import WhatsAppCloudChannel, template_of
 from tests.unit.providers.conftest import Fake, outbound, send_split
@@ -160,3 +161,152 @@ def test_credentials_never_show_in_repr(fake: Fake) -> None:
     creds = WhatsAppCloudChannel.credentials_model.model_validate({**CREDS, **secrets})
     for value in (TOKEN, *secrets.values()):
         assert value not in repr(creds)
+
+
+# -- buttons: interactive reply buttons and lists --
+
+APPROVE = Action("hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a", "Approve", "primary")
+REJECT = Action("hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:r", "Reject", "danger")
+ENVELOPE = {"messaging_product": "whatsapp", "recipient_type": "individual", "to": "15551234567"}
+
+
+async def test_up_to_three_actions_are_reply_buttons(fake: Fake) -> None:
+    wamid = await wa(fake).send(
+        outbound("15551234567", "Deploy v2?", platform="whatsapp", actions=(APPROVE, REJECT))
+    )
+    (request,) = fake.requests("whatsapp_cloud")
+    assert request.json == {
+        **ENVELOPE,
+        "type": "interactive",
+        "interactive": {
+            "type": "button",
+            "body": {"text": "Deploy v2?"},
+            "action": {
+                "buttons": [
+                    {
+                        "type": "reply",
+                        "reply": {"id": "hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:a", "title": "Approve"},
+                    },
+                    {
+                        "type": "reply",
+                        "reply": {"id": "hl:req_01JXYZABCDEFGHJKMNPQRSTVWX:r", "title": "Reject"},
+                    },
+                ]
+            },
+        },
+    }
+    assert wamid.startswith("wamid.")
+    assert WhatsAppCloudChannel.can_update is False  # WhatsApp cannot edit a sent message
+
+
+async def test_a_template_ignores_actions_its_buttons_are_the_templates(fake: Fake) -> None:
+    template = {"name": "hello_world", "language": {"code": "en_US"}}
+    content = json.dumps({"template": template})
+    await wa(fake).send(outbound("15551234567", content, platform="whatsapp", actions=(APPROVE,)))
+    await wa(fake).send(outbound("15551234567", "Deploy?", platform="whatsapp", actions=(APPROVE,)))
+    assert [r.json["type"] for r in fake.requests("whatsapp_cloud")] == ["template", "interactive"]
+
+
+async def test_buttons_keep_a_reply_quoted_and_cut_long_titles_and_bodies(fake: Fake) -> None:
+    long = Action("hl:q:later", "Remind me again tomorrow")
+    message = outbound(
+        "15551234567", "q" * 1500, platform="whatsapp", actions=(APPROVE, long),
+        reply_context={"reply_to": "wamid.ASKED"},
+    )  # fmt: skip
+    await wa(fake).send(message)
+    (request,) = fake.requests("whatsapp_cloud")
+    assert request.json["context"] == {"message_id": "wamid.ASKED"}
+    interactive = request.json["interactive"]
+    assert interactive["body"]["text"] == "q" * 1023 + "\u2026"
+    assert interactive["action"]["buttons"][1]["reply"] == {
+        "id": "hl:q:later",
+        "title": "Remind me again tom\u2026",
+    }
+
+
+async def test_four_to_ten_actions_are_a_list(fake: Fake) -> None:
+    actions = tuple(Action(f"hl:q:{n}", f"Option {n}") for n in range(4)) + (
+        Action("hl:q:long", "Roll back to the previous release"),
+    )
+    await wa(fake).send(outbound("15551234567", "Which one?", platform="whatsapp", actions=actions))
+    (request,) = fake.requests("whatsapp_cloud")
+    rows = [{"id": f"hl:q:{n}", "title": f"Option {n}"} for n in range(4)]
+    rows.append(
+        {
+            "id": "hl:q:long",
+            "title": "Roll back to the previo\u2026",
+            "description": "Roll back to the previous release",
+        }
+    )
+    assert request.json == {
+        **ENVELOPE,
+        "type": "interactive",
+        "interactive": {
+            "type": "list",
+            "body": {"text": "Which one?"},
+            "action": {"button": "Choose", "sections": [{"title": "Options", "rows": rows}]},
+        },
+    }
+
+
+async def test_more_than_ten_actions_or_overlong_ids_are_refused(fake: Fake) -> None:
+    eleven = tuple(Action(f"hl:q:{n}", f"Option {n}") for n in range(11))
+    with pytest.raises(PermanentDeliveryError, match="at most 10"):
+        await wa(fake).send(outbound("15551234567", "Which one?", platform="whatsapp", actions=eleven))
+    too_long = tuple(Action("x" * 201 if n == 0 else f"hl:{n}", f"Option {n}") for n in range(4))
+    with pytest.raises(PermanentDeliveryError, match="1-200"):
+        await wa(fake).send(outbound("15551234567", "Which one?", platform="whatsapp", actions=too_long))
+    assert fake.requests("whatsapp_cloud") == []
+
+
+def _button(n: int, title: str | None = None) -> dict[str, object]:
+    return {"type": "reply", "reply": {"id": f"b{n}", "title": title or f"Button {n}"}}
+
+
+@pytest.mark.parametrize(
+    "interactive",
+    [
+        {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [_button(n) for n in range(4)]}},
+        {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [_button(1, "t" * 21)]}},
+        {"type": "button", "body": {"text": "Pick"}, "action": {"buttons": [_button(1), _button(1)]}},
+        {"type": "button", "body": {"text": "p" * 1025}, "action": {"buttons": [_button(1)]}},
+        {
+            "type": "button",
+            "body": {"text": "Pick"},
+            "action": {"buttons": [{"type": "reply", "reply": {"id": "i" * 257, "title": "t"}}]},
+        },
+        {
+            "type": "list",
+            "body": {"text": "Pick"},
+            "action": {
+                "button": "Choose",
+                "sections": [
+                    {"title": "Options", "rows": [{"id": f"r{n}", "title": "t"} for n in range(11)]}
+                ],
+            },
+        },
+        {
+            "type": "list",
+            "body": {"text": "Pick"},
+            "action": {"button": "Choose", "sections": [{"rows": [{"id": "r", "title": "t" * 25}]}]},
+        },
+    ],
+)
+async def test_the_fake_refuses_interactive_messages_beyond_metas_limits(
+    fake: Fake, interactive: dict[str, object]
+) -> None:
+    response = await fake.http.post(
+        f"{fake.origin}/v21.0/106540352242922/messages",
+        json={**ENVELOPE, "type": "interactive", "interactive": interactive},
+        headers={"authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert (error["code"], error["message"]) == (131009, "(#131009) Parameter value is not valid")
+
+
+async def test_a_refused_interactive_message_is_permanent(fake: Fake) -> None:
+    # Three distinct labels that cut to the same 20-character title: Meta refuses duplicate titles.
+    same = tuple(Action(f"hl:q:{n}", f"Approve for this week {n}") for n in range(3))
+    with pytest.raises(PermanentDeliveryError, match="131009"):
+        await wa(fake).send(outbound("15551234567", "Which one?", platform="whatsapp", actions=same))

@@ -6,6 +6,12 @@ the token is the channel's ``verify_token`` (403 otherwise, as Meta expects). Ev
 are ``entry[].changes[].value.messages[]`` with the sender's profile name in ``value.contacts[]``. Statuses,
 reactions and system notices in the same payload are not messages and are skipped. Media stays a reference:
 ``image.id`` etc. are media ids to fetch with the access token later.
+
+A tap on a reply button or list row (``type == "interactive"`` with a ``button_reply`` or ``list_reply``) and on a
+template's quick-reply button (``type == "button"``) is a message with ``raw_type`` "action": ``action`` is the
+button's id (``payload`` for a template button), the text its title. Every message with ``context.id`` (a quoted
+reply, and every tap, whose context is the message that carried the buttons) has ``in_reply_to`` = that wamid,
+bare, as Herald stores the ids of the WhatsApp messages it sends.
 """
 
 from __future__ import annotations
@@ -35,6 +41,22 @@ verify = meta_webhooks.verify
 handshake = meta_webhooks.handshake
 
 
+def _action(message: dict[str, Any]) -> tuple[str, str] | None:
+    """(button id, title) of a tap on a reply button, list row or template quick-reply button, else None."""
+    kind = str(message.get("type") or "")
+    body = obj(message.get(kind))
+    if kind == "interactive" and body.get("type") in ("button_reply", "list_reply"):
+        reply = obj(body.get(str(body["type"])))
+        value, title = reply.get("id"), reply.get("title")
+    elif kind == "button":  # a quick-reply button of a template message
+        value, title = body.get("payload"), body.get("text")
+    else:
+        return None
+    if not value:
+        return None
+    return str(value), str(title or value)
+
+
 def _content(message: dict[str, Any]) -> tuple[str, list[Attachment]]:
     kind = str(message.get("type") or "")
     body = obj(message.get(kind))
@@ -45,10 +67,7 @@ def _content(message: dict[str, Any]) -> tuple[str, list[Attachment]]:
         return str(body.get("caption") or ""), [item]
     if kind == "location" and "latitude" in body:
         return "", [geo(body["latitude"], body.get("longitude"), body.get("name"))]
-    if kind == "interactive":  # a tap on a reply button or list row: the title is what the person "said"
-        reply = obj(body.get(str(body.get("type") or "")))
-        return str(reply.get("title") or ""), []
-    if kind == "button":  # a quick-reply button of a template message
+    if kind == "button":  # a template quick-reply button without a payload: the text is what was "said"
         return str(body.get("text") or ""), []
     return "", []
 
@@ -64,10 +83,12 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
                 for c in dicts(value.get("contacts"))
             }
             for message in dicts(value.get("messages")):
-                text, attachments = _content(message)
+                action = _action(message)
+                text, attachments = (action[1], []) if action else _content(message)
                 sender = str(message.get("from") or "")
                 if not sender or not message.get("id") or not (text or attachments):
                     continue  # reactions, system notices, unsupported types: nothing to answer
+                replied = obj(message.get("context")).get("id")  # the wamid of the message answered
                 found.append(
                     InboundMessage(
                         conversation_key=sender,
@@ -77,7 +98,9 @@ def parse(credentials: Credentials, request: CallbackRequest) -> list[InboundMes
                         attachments=tuple(attachments),
                         provider_message_id=str(message["id"]),
                         sent_at=from_epoch(message.get("timestamp")),
-                        raw_type=str(message.get("type")),
+                        raw_type="action" if action else str(message.get("type")),
+                        action=action[0] if action else None,
+                        in_reply_to=str(replied) if replied else None,
                     )
                 )
     return found

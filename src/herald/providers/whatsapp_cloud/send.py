@@ -14,10 +14,22 @@ the object passed through as WhatsApp's ``template`` field unchanged, for exampl
 
 Any other content (including JSON that is not such an object) is sent as text. A template is never split.
 
+**Buttons.** A message with actions goes out as an interactive message instead of text (the ``context`` of a
+reply applies to it too). Up to three actions are reply buttons (``interactive.type == "button"``: ``reply.id``
+the action's value, ``reply.title`` its label cut to 20 characters); four to ten are a list message
+(``"list"``: one section of rows, ``id`` the value, ``title`` the label cut to 24 characters, the whole label as
+the row's description when it was cut), so every option stays pressable rather than only the first three. More
+than ten actions, or a value too long for an id (256 characters for a button, 200 for a row), are refused:
+WhatsApp has no way to offer them and dropping options silently would change the question. The body of an
+interactive message takes 1,024 characters; longer content is cut with an ellipsis (with actions the text is
+Herald's own request or question, so the cut loses wording, not a person's words). A template ignores actions
+(its buttons are the template's). WhatsApp cannot edit a sent message, so ``can_update`` stays False; a press
+comes back as an ``interactive`` ``button_reply`` or ``list_reply`` (see :mod:`.inbound`).
+
 Errors are the Graph shape (see :mod:`herald.providers.graph`): 130429 throughput, 131056 pair rate limit, 131000
 unknown and 2 service unavailable are retryable (as are HTTP 429 and 5xx); 100 invalid parameter, 131008 missing
-parameter, 131026 undeliverable, 131047 outside the 24-hour window (send a template) and 190 expired token are
-permanent, as is any other 4xx.
+parameter, 131009 parameter value not valid, 131026 undeliverable, 131047 outside the 24-hour window (send a
+template) and 190 expired token are permanent, as is any other 4xx.
 """
 
 from __future__ import annotations
@@ -28,7 +40,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field
 
 from herald.core.errors import PermanentDeliveryError
-from herald.providers.base import Channel, OutboundMessage
+from herald.providers.base import Action, Channel, OutboundMessage
 from herald.providers.graph import (
     DEFAULT_GRAPH_VERSION,
     GRAPH_ID_PATTERN,
@@ -39,7 +51,18 @@ from herald.providers.graph import (
 from herald.providers.http import call, json_body, origin
 
 RETRYABLE_CODES = frozenset({130429, 131056, 131000, 2})
-PERMANENT_CODES = frozenset({100, 131008, 131026, 131047, 190})
+PERMANENT_CODES = frozenset({100, 131008, 131009, 131026, 131047, 190})
+# Meta's limits on interactive messages.
+MAX_BODY = 1024
+MAX_BUTTONS = 3
+MAX_BUTTON_TITLE = 20
+MAX_BUTTON_ID = 256
+MAX_ROWS = 10
+MAX_ROW_TITLE = 24
+MAX_ROW_DESCRIPTION = 72
+MAX_ROW_ID = 200
+LIST_BUTTON = "Choose"  # the list message's button that opens the rows
+LIST_SECTION = "Options"
 
 
 class WhatsAppCloudCredentials(BaseModel):
@@ -64,6 +87,39 @@ def template_of(content: str) -> dict[str, Any] | None:
     if isinstance(parsed, dict) and set(parsed) == {"template"} and isinstance(parsed["template"], dict):
         return parsed["template"]
     return None
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def interactive(content: str, actions: tuple[Action, ...]) -> dict[str, Any]:
+    """The ``interactive`` object for ``content`` with ``actions``: reply buttons for up to three, else a list."""
+    too_long = MAX_BUTTON_ID if len(actions) <= MAX_BUTTONS else MAX_ROW_ID
+    for action in actions:
+        if not action.value or len(action.value) > too_long:
+            raise PermanentDeliveryError(
+                f"whatsapp_cloud: button value of {len(action.value)} characters; ids take 1-{too_long}"
+            )
+    if len(actions) > MAX_ROWS:
+        raise PermanentDeliveryError(
+            f"whatsapp_cloud: {len(actions)} actions; a list message offers at most {MAX_ROWS}"
+        )
+    body = {"text": _cut(content, MAX_BODY)}  # Herald's own request text: cutting it loses no one's words
+    if len(actions) <= MAX_BUTTONS:
+        buttons = [
+            {"type": "reply", "reply": {"id": a.value, "title": _cut(a.label, MAX_BUTTON_TITLE)}}
+            for a in actions
+        ]
+        return {"type": "button", "body": body, "action": {"buttons": buttons}}
+    rows = []
+    for action in actions:
+        row = {"id": action.value, "title": _cut(action.label, MAX_ROW_TITLE)}
+        if len(action.label) > MAX_ROW_TITLE:
+            row["description"] = _cut(action.label, MAX_ROW_DESCRIPTION)
+        rows.append(row)
+    section = {"title": LIST_SECTION, "rows": rows}
+    return {"type": "list", "body": body, "action": {"button": LIST_BUTTON, "sections": [section]}}
 
 
 class WhatsAppCloudChannel(Channel):
@@ -97,6 +153,12 @@ class WhatsAppCloudChannel(Channel):
         template = template_of(message.content)
         if template is not None:
             body = {**envelope, "type": "template", "template": template}
+        elif message.actions:
+            body = {
+                **envelope,
+                "type": "interactive",
+                "interactive": interactive(message.content, message.actions),
+            }
         else:
             body = {**envelope, "type": "text", "text": {"body": message.content}}
         return await self._post(url, creds.access_token, body)
