@@ -89,13 +89,19 @@ async def channel(client: httpx.AsyncClient, auth: dict[str, str], provider: str
     return out
 
 
-async def approver(client: httpx.AsyncClient, auth: dict[str, str], name: str, *addresses: dict[str, str]) -> str:
-    response = await client.post("/api/v1/approvers", json={"name": name, "addresses": list(addresses)}, headers=auth)
+async def approver(
+    client: httpx.AsyncClient, auth: dict[str, str], name: str, *addresses: dict[str, str]
+) -> str:
+    response = await client.post(
+        "/api/v1/approvers", json={"name": name, "addresses": list(addresses)}, headers=auth
+    )
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
 
 
-async def policy(client: httpx.AsyncClient, auth: dict[str, str], approver_ids: list[str], **rules: Any) -> str:
+async def policy(
+    client: httpx.AsyncClient, auth: dict[str, str], approver_ids: list[str], **rules: Any
+) -> str:
     body = {"name": "interns", "approver_ids": approver_ids, **rules}
     response = await client.post("/api/v1/approval-policies", json=body, headers=auth)
     assert response.status_code == 201, response.text
@@ -103,14 +109,20 @@ async def policy(client: httpx.AsyncClient, auth: dict[str, str], approver_ids: 
 
 
 async def agent(
-    client: httpx.AsyncClient, auth: dict[str, str], agent_id: str = "writer", level: str = "INTERN", **extra: Any
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    agent_id: str = "writer",
+    level: str = "INTERN",
+    **extra: Any,
 ) -> None:
     body = {"id": agent_id, "maturity_level": level, **extra}
     response = await client.post("/api/v1/agents", json=body, headers=auth)
     assert response.status_code == 201, response.text
 
 
-async def hold(client: httpx.AsyncClient, auth: dict[str, str], platform: str, recipient_id: str, **extra: Any) -> str:
+async def hold(
+    client: httpx.AsyncClient, auth: dict[str, str], platform: str, recipient_id: str, **extra: Any
+) -> str:
     body = {"agent_id": "writer", "platform": platform, "recipient_id": recipient_id,
             "content": "Your refund of $40 is on its way.", "governance_metadata": {"confidence": 0.72}, **extra}  # fmt: skip
     response = await client.post("/api/v1/messaging/proactive/send", json=body, headers=auth)
@@ -119,7 +131,9 @@ async def hold(client: httpx.AsyncClient, auth: dict[str, str], platform: str, r
     return str(response.json()["id"])
 
 
-async def only_request(client: httpx.AsyncClient, auth: dict[str, str], kind: str = "approval") -> dict[str, Any]:
+async def only_request(
+    client: httpx.AsyncClient, auth: dict[str, str], kind: str = "approval"
+) -> dict[str, Any]:
     response = await client.get("/api/v1/approval-requests", params={"kind": kind}, headers=auth)
     assert response.status_code == 200, response.text
     [item] = response.json()["items"]

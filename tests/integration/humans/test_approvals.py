@@ -35,7 +35,9 @@ from tests.integration.humans.conftest import (
 )
 
 
-def press(provider: str, request_id: str, choice: str, code: str, *, sender: str | None = None, **extra: Any) -> Any:
+def press(
+    provider: str, request_id: str, choice: str, code: str, *, sender: str | None = None, **extra: Any
+) -> Any:
     """The decision as ``provider`` sends it: a signed button press, or for SMS a coded reply."""
     platform, creds, address, _ = CHANNELS[provider]
     who = sender or address.get("user_id") or address["recipient_id"]
@@ -45,7 +47,9 @@ def press(provider: str, request_id: str, choice: str, code: str, *, sender: str
         return slack_block_action(creds, value=value, label=label, user_id=who, channel_id="D0ADA00001",
                                   message_ts=extra.get("ts", "1733390000.000100"))  # fmt: skip
     if provider == "telegram":
-        return telegram_callback_query(creds, data=value, sender_id=who, chat_id=who, message_id=42, button_text=label)
+        return telegram_callback_query(
+            creds, data=value, sender_id=who, chat_id=who, message_id=42, button_text=label
+        )
     if provider == "discord_bot":
         return discord_component(creds, custom_id=value, user_id=who, channel_id=address["recipient_id"],
                                  message_id="1100000000000000001", label=label)  # fmt: skip
@@ -74,7 +78,10 @@ def assert_buttons(provider: str, recorded: Any, request_id: str) -> None:
             (approve, "Approve", "primary"), (reject, "Reject", "danger")]  # fmt: skip
     elif provider == "telegram":
         buttons = [b for row in body["reply_markup"]["inline_keyboard"] for b in row]
-        assert [(b["callback_data"], b["text"]) for b in buttons] == [(approve, "Approve"), (reject, "Reject")]
+        assert [(b["callback_data"], b["text"]) for b in buttons] == [
+            (approve, "Approve"),
+            (reject, "Reject"),
+        ]
     elif provider == "discord_bot":
         buttons = [c for row in body["components"] for c in row["components"]]
         assert [(b["custom_id"], b["label"]) for b in buttons] == [(approve, "Approve"), (reject, "Reject")]
@@ -140,7 +147,9 @@ async def test_a_rejection_with_its_reason_means_the_message_is_never_sent(
     message_id = await hold(client, auth, platform, customer)
     await world.settle()
     request = await only_request(client, auth)
-    decision = press(provider, request["id"], "r", request["code"], channel_id=interface["id"], reason="wrong tone")
+    decision = press(
+        provider, request["id"], "r", request["code"], channel_id=interface["id"], reason="wrong tone"
+    )
     assert (await post_inbound(client, interface["id"], decision)).status_code == 200
     await world.take_inbound()
     assert await status_of(client, auth, message_id) == "rejected"
@@ -199,7 +208,9 @@ async def test_a_quorum_of_two_needs_both_approvers(
     await post_inbound(client, interface["id"], press("slack", request["id"], "a", request["code"]))
     await world.take_inbound()
     assert await status_of(client, auth, message_id) == "pending_approval"
-    await post_inbound(client, interface["id"], press("slack", request["id"], "a", request["code"], sender="U0BOB00002"))
+    await post_inbound(
+        client, interface["id"], press("slack", request["id"], "a", request["code"], sender="U0BOB00002")
+    )
     await world.take_inbound()
     assert await status_of(client, auth, message_id) == "queued"
     settled = await only_request(client, auth)
@@ -221,7 +232,9 @@ async def test_a_non_approver_and_a_forged_or_replayed_press_decide_nothing(
     await world.take_inbound()
     assert await status_of(client, auth, message_id) == "pending_approval"
     async with rt.sessions() as session:
-        refused = (await session.execute(select(AuditEntry).where(AuditEntry.action == "approval.refused"))).scalars()
+        refused = (
+            await session.execute(select(AuditEntry).where(AuditEntry.action == "approval.refused"))
+        ).scalars()
         [entry] = list(refused)
     assert entry.detail["sender_id"] == "U0EVE00666"
     forged = press("slack", request["id"], "a", request["code"])
