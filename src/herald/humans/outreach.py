@@ -546,3 +546,23 @@ async def votes_of(session: AsyncSession, request_ids: list[str]) -> dict[str, l
             votes[v.request_id].append({"voter": v.voter, "decision": v.decision, "reason": v.reason, "via": v.via,
                                         "at": v.created_at.isoformat()})  # fmt: skip
     return votes
+
+
+async def requests_for_messages(session: AsyncSession, message_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The approval request of each held message (the dashboard's cards): its code, quorum, approvals so far,
+    and where each copy went and who has seen or answered it."""
+    if not message_ids:
+        return {}
+    rows = list(
+        (
+            await session.execute(select(HumanRequest).where(HumanRequest.message_id.in_(message_ids)))
+        ).scalars()
+    )
+    copies = await deliveries_of(session, [r.id for r in rows])
+    votes = await votes_of(session, [r.id for r in rows])
+    return {
+        str(r.message_id): {"id": r.id, "code": r.code, "quorum": r.quorum, "level": r.level,
+                            "approvals": sum(1 for v in votes[r.id] if v["decision"] == "approve"),
+                            "deliveries": copies[r.id]}
+        for r in rows
+    }  # fmt: skip

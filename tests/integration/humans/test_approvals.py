@@ -33,6 +33,7 @@ from tests.integration.humans.conftest import (
     post_inbound,
     status_of,
 )
+from tests.integration.test_dashboard import sign_in
 
 
 def press(
@@ -86,7 +87,8 @@ def assert_buttons(provider: str, recorded: Any, request_id: str) -> None:
         buttons = [c for row in body["components"] for c in row["components"]]
         assert [(b["custom_id"], b["label"]) for b in buttons] == [(approve, "Approve"), (reject, "Reject")]
     elif provider == "whatsapp_cloud":
-        assert body["type"] == "interactive" and body["interactive"]["type"] == "button"
+        assert body["type"] == "interactive"
+        assert body["interactive"]["type"] == "button"
         assert [b["reply"]["id"] for b in body["interactive"]["action"]["buttons"]] == [approve, reject]
     elif provider == "twilio":
         assert "Reply YES" in recorded.form["Body"][0]
@@ -106,7 +108,8 @@ async def test_an_approval_decided_on_the_approvers_channel_sends_the_message(
     message_id = await hold(client, auth, platform, customer)
     await world.settle()
     request = await only_request(client, auth)
-    assert request["message_id"] == message_id and request["status"] == "pending"
+    assert request["message_id"] == message_id
+    assert request["status"] == "pending"
     [copy] = request["deliveries"]
     assert (copy["approver_id"], copy["platform"], copy["message_status"]) == (ada, platform, "sent")
     recorded = request_shape(world, provider)
@@ -126,7 +129,8 @@ async def test_an_approval_decided_on_the_approvers_channel_sends_the_message(
     detail = (await client.get(f"/api/v1/messages/{message_id}", headers=auth)).json()
     assert detail["status"] == "sent", json.dumps(detail)
     settled = await only_request(client, auth)
-    assert settled["status"] == "approved" and settled["decided_by"] == ada
+    assert settled["status"] == "approved"
+    assert settled["decided_by"] == ada
     assert settled["votes"][0]["via"] == platform
     after = [(r.method, r.path) for r in world.fake.requests[before:]]
     edits = {"slack": "/api/chat.update", "telegram": "/editMessageText", "discord_bot": "/messages/"}
@@ -174,7 +178,9 @@ async def test_an_approval_by_email_link_decides_only_on_post_and_only_once(
     assert found, recorded.body
     path = "/" + found.group(0).split("/", 3)[3]
     page = await client.get(path)  # what a mail scanner does
-    assert page.status_code == 200 and "Approve" in page.text and "refund" in page.text
+    assert page.status_code == 200
+    assert "Approve" in page.text
+    assert "refund" in page.text
     assert await status_of(client, auth, message_id) == "pending_approval"
     forged = await client.post(path[:-3] + "AAA", data={"decision": "approve"})
     assert forged.status_code == 401
@@ -214,7 +220,8 @@ async def test_a_quorum_of_two_needs_both_approvers(
     await world.take_inbound()
     assert await status_of(client, auth, message_id) == "queued"
     settled = await only_request(client, auth)
-    assert settled["status"] == "approved" and {v["voter"] for v in settled["votes"]} == {ada, bob}
+    assert settled["status"] == "approved"
+    assert {v["voter"] for v in settled["votes"]} == {ada, bob}
 
 
 async def test_a_non_approver_and_a_forged_or_replayed_press_decide_nothing(
@@ -261,8 +268,32 @@ async def test_without_a_policy_a_held_message_waits_for_the_api_as_before(
     message_id = await hold(client, auth, "slack", "C0CUSTOMER")
     await world.settle()
     request = await only_request(client, auth)
-    assert request["deliveries"] == [] and request["policy_id"] is None
-    assert [r for r in world.sent("slack")] == []
+    assert request["deliveries"] == []
+    assert request["policy_id"] is None
+    assert list(world.sent("slack")) == []
     response = await client.post(f"/api/v1/messaging/proactive/approve/{message_id}", headers=auth, json={})
-    assert response.status_code == 200 and response.json()["status"] == "queued"
+    assert response.status_code == 200
+    assert response.json()["status"] == "queued"
     assert (await only_request(client, auth))["status"] == "approved"
+
+
+async def test_the_dashboard_shows_where_a_request_went_and_who_answered(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, world: World
+) -> None:
+    interface = await channel(client, auth, "slack")
+    await agent(client, auth)
+    ada = await approver(client, auth, "Ada", CHANNELS["slack"][2])
+    bob = await approver(client, auth, "Bob", {"platform": "slack", "recipient_id": "U0BOB00002"})
+    await policy(client, auth, [ada, bob], quorum=2)
+    await hold(client, auth, "slack", "C0CUSTOMER")
+    await world.settle()
+    request = await only_request(client, auth)
+    await post_inbound(client, interface["id"], press("slack", request["id"], "a", request["code"]))
+    await world.take_inbound()
+    await sign_in(client, auth, "/approvals")
+    page = await client.get("/approvals")
+    assert page.status_code == 200
+    text = " ".join(page.text.split())
+    assert f"Request <strong>{request['code']}</strong> · 1 of 2 approvals" in text
+    assert "Ada on slack (U0ADA00001): sent · <strong>answered</strong>" in text
+    assert "Bob on slack (U0BOB00002): sent</li>" in text

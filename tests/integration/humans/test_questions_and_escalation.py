@@ -69,7 +69,8 @@ async def test_a_question_answered_by_button_reaches_the_external_agents_callbac
     asked = await ask(client, auth, options=["Yes", "Not today"], approver_ids=[ada], timeout_seconds=600)
     assert asked.status_code == 201, asked.text
     question = asked.json()
-    assert question["kind"] == "question" and question["status"] == "pending"
+    assert question["kind"] == "question"
+    assert question["status"] == "pending"
     await world.settle()
     [sent] = [r for r in world.sent("slack") if r.path.endswith("chat.postMessage")]
     [actions] = [b for b in sent.json["blocks"] if b["type"] == "actions"]
@@ -80,11 +81,13 @@ async def test_a_question_answered_by_button_reaches_the_external_agents_callbac
     await world.take_inbound()
     answered = (await client.get(f"/api/v1/questions/{question['id']}", headers=auth)).json()
     assert answered["status"] == "answered"
-    assert answered["answer"]["text"] == "Not today" and answered["answer"]["answered_by"] == "Ada"
+    assert answered["answer"]["text"] == "Not today"
+    assert answered["answer"]["answered_by"] == "Ada"
     assert await world.notify() == 1
     [callback] = world.callbacks
     assert callback["type"] == "question.answered"
-    assert callback["data"]["text"] == "Not today" and callback["data"]["question_id"] == question["id"]
+    assert callback["data"]["text"] == "Not today"
+    assert callback["data"]["question_id"] == question["id"]
     assert await world.notify() == 0  # told once
     assert [e["data"]["id"] for e in await events(client, auth, "question.answered")] == [question["id"]]
 
@@ -112,7 +115,8 @@ async def test_a_question_answered_by_threaded_reply_resumes_the_waiting_llm_run
     question = await only_request(client, auth, "question")
     [copy] = question["deliveries"]
     sent = (await client.get(f"/api/v1/messages/{copy['message_id']}", headers=auth)).json()
-    assert sent["status"] == "sent" and "Which region" in sent["content"]
+    assert sent["status"] == "sent"
+    assert "Which region" in sent["content"]
     reply = message("telegram", creds, text="eu-west please", sender_id="5550001",
                     reply_to_message_id=int(sent["provider_message_id"]))  # fmt: skip
     assert (await post_inbound(client, interface["id"], reply)).status_code == 200
@@ -122,7 +126,8 @@ async def test_a_question_answered_by_threaded_reply_resumes_the_waiting_llm_run
     ] == "answered"
     await runs.run_due(rt)
     run = (await client.get(f"/api/v1/agents/writer/runs/{run_id}", headers=auth)).json()
-    assert run["status"] == "completed" and run["answer"] == "Deploying to eu-west.", run
+    assert run["status"] == "completed", run
+    assert run["answer"] == "Deploying to eu-west."
     second = world.llm.requests[1].json
     tool_message = second["messages"][-1]
     assert tool_message["role"] == "tool"
@@ -137,12 +142,15 @@ async def test_a_student_cannot_ask_and_a_question_needs_someone_to_ask(
     await agent(client, auth, level="STUDENT")
     ada = await approver(client, auth, "Ada", ADA_SLACK)
     refused = await ask(client, auth, approver_ids=[ada])
-    assert refused.status_code == 403 and refused.json()["errors"][0]["field"] == "agent_id"
+    assert refused.status_code == 403
+    assert refused.json()["errors"][0]["field"] == "agent_id"
     await client.patch("/api/v1/agents/writer", json={"maturity_level": "INTERN"}, headers=auth)
     nobody = await ask(client, auth)
-    assert nobody.status_code == 422 and nobody.json()["errors"][0]["field"] == "approver_ids"
+    assert nobody.status_code == 422
+    assert nobody.json()["errors"][0]["field"] == "approver_ids"
     unknown = await ask(client, auth, approver_ids=["apv_nope"])
-    assert unknown.status_code == 422 and unknown.json()["errors"][0]["field"] == "approver_ids"
+    assert unknown.status_code == 422
+    assert unknown.json()["errors"][0]["field"] == "approver_ids"
 
 
 async def test_an_undecided_request_escalates_to_the_next_channel_and_the_next_approver(
@@ -194,7 +202,8 @@ async def test_an_undecided_request_expires_and_the_agent_is_told(
     assert any(r.path.endswith("chat.update") for r in world.sent("slack"))  # Ada's copy shows it expired
     await world.notify()
     [callback] = world.callbacks
-    assert callback["type"] == "approval.decided" and callback["data"]["decision"] == "expired"
+    assert callback["type"] == "approval.decided"
+    assert callback["data"]["decision"] == "expired"
 
 
 async def test_an_unanswered_question_escalates_then_expires_and_the_agent_hears_of_it(
@@ -217,5 +226,6 @@ async def test_an_unanswered_question_escalates_then_expires_and_the_agent_hears
     assert (await client.get(f"/api/v1/questions/{asked['id']}", headers=auth)).json()["status"] == "expired"
     await world.notify()
     [callback] = world.callbacks
-    assert callback["type"] == "question.expired" and callback["data"]["status"] == "expired"
+    assert callback["type"] == "question.expired"
+    assert callback["data"]["status"] == "expired"
     assert [e["data"]["id"] for e in await events(client, auth, "question.expired")] == [asked["id"]]

@@ -31,7 +31,7 @@ from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS
 from herald.core.status import ALL_STATUSES, CANCELLABLE, Status
-from herald.humans import decisions
+from herald.humans import decisions, outreach
 from herald.pipeline import accept as messaging
 from herald.pipeline import report
 from herald.producers.conversations import service as conversations
@@ -325,11 +325,26 @@ async def overview(request: Request, user: User) -> Response:
 # -- approvals ------------------------------------------------------------------------------------------------
 
 
-async def _pending(rt: Runtime, tenant_id: str, agent_id: str | None) -> list[Message]:
+async def _pending(
+    rt: Runtime, tenant_id: str, agent_id: str | None
+) -> list[tuple[Message, dict[str, Any] | None]]:
+    """Held messages with their approval requests: where each copy went and who has seen or answered it."""
     async with rt.sessions() as session:
-        return await messaging.list_messages(
+        held = await messaging.list_messages(
             session, tenant_id, status=Status.PENDING_APPROVAL, agent_id=agent_id or None, limit=200
         )
+        requests = await outreach.requests_for_messages(session, [m.id for m in held])
+    return [(m, requests.get(m.id)) for m in held]
+
+
+def _card_version(message: Message, request: dict[str, Any] | None) -> str:
+    """Changes when a copy is sent, seen or answered, so the live page redraws the card."""
+    if request is None:
+        return message.id
+    marks = "".join(
+        f"{d['message_status']}{d['seen']:d}{d['answered_at'] is not None:d}" for d in request["deliveries"]
+    )
+    return f"{message.id}:{request['approvals']}:{marks}"
 
 
 @router.get("/approvals")
@@ -345,7 +360,14 @@ async def approvals(request: Request, user: User, agent: str | None = None) -> R
 async def approvals_live(request: Request, user: User, agent: str | None = None) -> Response:
     items = await _pending(runtime(request), user.principal.tenant_id, agent)
     return live(
-        [{"id": m.id, "version": m.id, "html": str(MACROS.approval_card(m, user.csrf_token))} for m in items]
+        [
+            {
+                "id": m.id,
+                "version": _card_version(m, r),
+                "html": str(MACROS.approval_card(m, user.csrf_token, r)),
+            }
+            for m, r in items
+        ]
     )
 
 
