@@ -399,6 +399,12 @@ def _read_coded(match: re.Match[str]) -> Reading | None:
     return Reading(code=match["code"], option=int(rest) if rest.isdigit() else None, text=rest)
 
 
+def could_answer(row: InboundRow, platform: str) -> bool:
+    """Whether a message may speak to a request at all, from what it carries: a press of Herald's button, a
+    code, a reply to some message, or an SMS (which cannot thread, so a number's next message may answer)."""
+    return read(row) is not None or bool((row.reply_context or {}).get("in_reply_to")) or platform == "sms"
+
+
 class Humans:
     """What the conversations processor asks before routing an inbound message to an agent: whether it is a
     decision or an answer (then it is taken here, and acknowledged where the platform expects it)."""
@@ -406,9 +412,11 @@ class Humans:
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
 
-    async def take(self, row: InboundRow) -> str | None:
+    async def take(self, row: InboundRow, platform: str) -> str | None:
         """The inbound row's outcome when it was for a request (``decided``, ``answered``, ``refused``, ...),
         None when it is an ordinary message for the conversation's agent."""
+        if not could_answer(row, platform):
+            return None  # most messages: nothing to look up
         outcome, channel = await self._take(row)
         if outcome is None:
             return None

@@ -76,7 +76,7 @@ class Interceptor(Protocol):
     """Takes the inbound messages that are not for an agent: decisions and answers to Herald's own requests
     (see :mod:`herald.humans.decisions`). ``take`` returns the row's outcome, or None to route it as usual."""
 
-    async def take(self, row: InboundRow) -> str | None: ...
+    async def take(self, row: InboundRow, platform: str) -> str | None: ...
 
 
 def new_secret(rt: Runtime) -> tuple[str, bytes]:

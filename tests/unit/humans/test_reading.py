@@ -79,3 +79,11 @@ def test_the_first_policy_matching_agent_and_priority_applies() -> None:
     assert directory.matching(policies, "writer", 2) is writer
     assert directory.matching(policies, "other", 3) is anyone
     assert directory.matching([urgent, writer], "other", 3) is None
+
+
+def test_only_messages_that_could_answer_a_request_are_looked_up() -> None:
+    assert not decisions.could_answer(row("Where is my order?"), "telegram")
+    assert decisions.could_answer(row("Where is my order?", in_reply_to="42:7"), "telegram")
+    assert decisions.could_answer(row("YES 4821"), "whatsapp")
+    assert decisions.could_answer(row(action="hl:req_1:a"), "slack")
+    assert decisions.could_answer(row("eu-west please"), "sms")  # SMS cannot thread: any message may answer

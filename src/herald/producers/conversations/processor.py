@@ -61,6 +61,7 @@ class Routed:
     error: str | None = None
     reply: str | None = None
     retry_at: datetime | None = None
+    platform: str = ""
 
 
 class Processor:
@@ -183,7 +184,7 @@ class Processor:
                     rules.get(row.tenant_id, []), channel_id=row.channel_id, contact_id=conversation.contact_id,
                     text=row.body,
                 )  # fmt: skip
-                item = Routed(row, conversation)
+                item = Routed(row, conversation, platform=channels[row.channel_id].platform)
                 if rule is None:
                     item.status, item.error = "unrouted", "no routing rule matches"
                 else:
@@ -218,7 +219,7 @@ class Processor:
 
     async def _call(self, item: Routed) -> None:
         try:
-            taken = await self.rt.humans.take(item.row)
+            taken = await self.rt.humans.take(item.row, item.platform)
         except Exception:
             log.exception(
                 "inbound %s: reading it as a decision failed; the lease will put it back", item.row.id
