@@ -411,6 +411,7 @@ class Humans:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
+        self._after: set[asyncio.Task[None]] = set()
 
     async def take(self, row: InboundRow, platform: str) -> str | None:
         """The inbound row's outcome when it was for a request (``decided``, ``answered``, ``refused``, ...),
@@ -420,12 +421,29 @@ class Humans:
         outcome, channel = await self._take(row)
         if outcome is None:
             return None
-        if outcome.settled and outcome.request is not None:
-            await settle_copies(self.rt, outcome.request)
-        token = (row.reply_context or {}).get("reply_token")
-        if channel is not None and token and (row.reply_context or {}).get("action"):
-            await _acknowledge(self.rt, channel, str(token), outcome.text)
+        # The decision is committed; telling the platform (the press acknowledged, the copies changed) is best
+        # effort and off the inbound path, so a slow provider API never holds up the next decision.
+        task = asyncio.create_task(self._tell_platforms(row, channel, outcome))
+        self._after.add(task)
+        task.add_done_callback(self._after.discard)
         return outcome.status
+
+    async def idle(self) -> None:
+        """Wait until the platforms have been told of every decision taken so far (tests, shutdown)."""
+        while self._after:
+            await asyncio.gather(*self._after, return_exceptions=True)
+
+    async def _tell_platforms(self, row: InboundRow, channel: Channel | None, outcome: Outcome) -> None:
+        try:
+            token = (row.reply_context or {}).get("reply_token")
+            if channel is not None and token and (row.reply_context or {}).get("action"):
+                await _acknowledge(self.rt, channel, str(token), outcome.text)
+            if outcome.settled and outcome.request is not None:
+                await settle_copies(self.rt, outcome.request)
+        except Exception:
+            log.exception(
+                "telling the platforms about request %s failed", outcome.request and outcome.request.id
+            )
 
     async def _take(self, row: InboundRow) -> tuple[Outcome | None, Channel | None]:
         reading = read(row)

@@ -78,6 +78,9 @@ class Interceptor(Protocol):
 
     async def take(self, row: InboundRow, platform: str) -> str | None: ...
 
+    async def idle(self) -> None:
+        """Wait for the follow-ups of what was taken (acknowledging presses, changing copies) to finish."""
+
 
 def new_secret(rt: Runtime) -> tuple[str, bytes]:
     """A fresh signing secret: (shown once to the caller, sealed for storage)."""

@@ -97,6 +97,7 @@ class Processor:
                 await self.waker.wait(interval, stop)
         if self._running:
             await asyncio.gather(*self._running, return_exceptions=True)
+        await self.rt.humans.idle()
 
     async def run_once(self) -> int:
         """Claim and process what is ready now (tests, and draining in order)."""
@@ -105,6 +106,7 @@ class Processor:
         if claimed:
             self._in_flight += len(claimed)
             await self.process(claimed)
+            await self.rt.humans.idle()
         return len(claimed)
 
     async def claim(self, limit: int) -> list[str]:
