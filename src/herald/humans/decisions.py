@@ -41,6 +41,7 @@ from herald.humans.outreach import (
 )  # fmt: skip
 from herald.pipeline import accept
 from herald.producers.callbacks import CallbackFailed, call_agent
+from herald.providers.inbound import InboundMessage
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
     Agent,
@@ -217,7 +218,9 @@ async def decide_by_api(
     """``POST /approve|reject/{message_id}``: the named approver's vote when the message has a request (so the
     quorum holds and every copy settles), else the decision itself, as before approvers existed."""
     message = await accept.get_message(session, principal.tenant_id, message_id)
-    request = await session.scalar(select(HumanRequest).where(HumanRequest.message_id == message_id))
+    request = await session.scalar(
+        select(HumanRequest).where(HumanRequest.message_id == message_id).with_for_update()
+    )
     if request is None or request.status != PENDING:
         if decision == APPROVE:
             return await accept.approve(rt, session, principal, message_id, approver)
@@ -399,6 +402,11 @@ def _read_coded(match: re.Match[str]) -> Reading | None:
     return Reading(code=match["code"], option=int(rest) if rest.isdigit() else None, text=rest)
 
 
+def is_press(message: InboundMessage) -> bool:
+    """A press of one of Herald's own buttons (an approval's Approve or Reject, a question's option)."""
+    return message.action is not None and message.action.startswith(f"{ACTION_PREFIX}:")
+
+
 def could_answer(row: InboundRow, platform: str) -> bool:
     """Whether a message may speak to a request at all, from what it carries: a press of Herald's button, a
     code, a reply to some message, or an SMS (which cannot thread, so a number's next message may answer)."""
@@ -421,12 +429,33 @@ class Humans:
         outcome, channel = await self._take(row)
         if outcome is None:
             return None
+        self._follow_up(row, channel, outcome)
+        return outcome.status
+
+    async def take_presses(self, channel: Channel, presses: list[InboundMessage]) -> list[Outcome]:
+        """Button presses on Herald's own requests, decided as they arrive, before the webhook is answered.
+
+        A press is a decision, not a message for an agent: it is committed (the vote, the held message moved)
+        before the provider hears 2xx, so nothing is lost, and it waits behind no one's conversation. A
+        provider's retry of a press finds the vote already counted and changes nothing."""
+        outcomes = []
+        for press in presses:
+            row = InboundRow(
+                id=new_id("inb"), tenant_id=channel.tenant_id, channel_id=channel.id, sender_id=press.sender_id,
+                body=press.text, reply_context={"action": press.action, "reply_token": press.reply_token},
+            )  # fmt: skip
+            outcome, found = await self._take(row)
+            if outcome is not None:
+                self._follow_up(row, found, outcome)
+                outcomes.append(outcome)
+        return outcomes
+
+    def _follow_up(self, row: InboundRow, channel: Channel | None, outcome: Outcome) -> None:
         # The decision is committed; telling the platform (the press acknowledged, the copies changed) is best
-        # effort and off the inbound path, so a slow provider API never holds up the next decision.
+        # effort and off the decision's path, so a slow provider API never holds up the next decision.
         task = asyncio.create_task(self._tell_platforms(row, channel, outcome))
         self._after.add(task)
         task.add_done_callback(self._after.discard)
-        return outcome.status
 
     async def idle(self) -> None:
         """Wait until the platforms have been told of every decision taken so far (tests, shutdown)."""
@@ -485,13 +514,14 @@ async def _find(
     """The open (or just settled) request the message speaks to, and the sender's copy of it, if they have one."""
     request: HumanRequest | None = None
     if reading is not None and reading.request_id is not None:
-        request = await session.get(HumanRequest, reading.request_id)
+        # Locked: two approvers deciding at once must see each other's vote, or a quorum could never be met.
+        request = await session.get(HumanRequest, reading.request_id, with_for_update=True)
         if request is not None and request.tenant_id != row.tenant_id:
             request = None
     elif reading is not None and reading.code is not None:
         request = await session.scalar(
             select(HumanRequest).where(HumanRequest.tenant_id == row.tenant_id, HumanRequest.code == reading.code,
-                                       HumanRequest.status == PENDING)
+                                       HumanRequest.status == PENDING).with_for_update()
         )  # fmt: skip
     else:
         request = await _replied_question(session, row, channel)
@@ -710,3 +740,10 @@ async def by_link(
     if outcome.settled and outcome.request is not None:
         await settle_copies(rt, outcome.request)
     return outcome
+
+
+def humans(rt: Runtime) -> Humans:
+    """The runtime's :class:`Humans` (``rt.humans``), typed as itself."""
+    taker = rt.humans
+    assert isinstance(taker, Humans)
+    return taker

@@ -67,7 +67,11 @@ class World:
         await Worker(self.rt, worker_id="w").drain()
 
     async def take_inbound(self) -> int:
-        return await Processor(self.rt).run_once()
+        """Route stored inbound messages (coded replies, threaded answers), then let the follow-ups of every
+        decision taken (presses decided in the webhook included) finish."""
+        routed = await Processor(self.rt).run_once()
+        await decisions.humans(self.rt).idle()
+        return routed
 
     async def notify(self) -> int:
         return await decisions.notify_pass(self.rt)

@@ -4,6 +4,7 @@ can be changed shows the outcome."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -123,7 +124,11 @@ async def test_an_approval_decided_on_the_approvers_channel_sends_the_message(
     assert response.status_code == 200, response.text
     if provider == "discord_bot":
         assert response.json() == {"type": 6}  # the press is acknowledged as an update, not a new message
-    assert await world.take_inbound() == 1
+    # A press is decided in the webhook, before it is answered; a coded SMS reply waits for inbound routing.
+    assert await status_of(client, auth, message_id) == (
+        "pending_approval" if provider == "twilio" else "queued"
+    )
+    assert await world.take_inbound() == (1 if provider == "twilio" else 0)
     assert await status_of(client, auth, message_id) == "queued"
     await world.settle()
     detail = (await client.get(f"/api/v1/messages/{message_id}", headers=auth)).json()
@@ -297,3 +302,25 @@ async def test_the_dashboard_shows_where_a_request_went_and_who_answered(
     assert f"Request <strong>{request['code']}</strong> · 1 of 2 approvals" in text
     assert "Ada on slack (U0ADA00001): sent · <strong>answered</strong>" in text
     assert "Bob on slack (U0BOB00002): sent</li>" in text
+
+
+async def test_two_approvers_pressing_at_once_meet_the_quorum(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, world: World
+) -> None:
+    interface = await channel(client, auth, "slack")
+    await agent(client, auth)
+    ada = await approver(client, auth, "Ada", {"platform": "slack", "recipient_id": "U0ADA00001"})
+    bob = await approver(client, auth, "Bob", {"platform": "slack", "recipient_id": "U0BOB00002"})
+    await policy(client, auth, [ada, bob], quorum=2)
+    message_id = await hold(client, auth, "slack", "C0CUSTOMER")
+    await world.settle()
+    request = await only_request(client, auth)
+    presses = [
+        press("slack", request["id"], "a", request["code"], sender=who)
+        for who in ("U0ADA00001", "U0BOB00002")
+    ]
+    answers = await asyncio.gather(*(post_inbound(client, interface["id"], p) for p in presses))
+    assert [a.status_code for a in answers] == [200, 200]
+    await world.take_inbound()
+    assert await status_of(client, auth, message_id) == "queued"
+    assert (await only_request(client, auth))["status"] == "approved"

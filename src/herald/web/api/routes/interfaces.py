@@ -17,6 +17,7 @@ from fastapi.responses import PlainTextResponse
 
 from herald.core.errors import Forbidden, NotFound, Unavailable
 from herald.core.principal import Principal
+from herald.humans import decisions
 from herald.producers.conversations import service as conversations
 from herald.providers import inbound_adapter, receipts_parser
 from herald.providers.inbound import Reply
@@ -75,7 +76,11 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
         result = adapter.receive(credentials, incoming)
         if isinstance(result, Reply):
             return Response(result.body, status_code=result.status, media_type=result.media_type)
-        parsed, stored = len(result), await conversations.store(rt, row, result)
+        presses = [m for m in result if decisions.is_press(m)]
+        if presses:  # decisions on Herald's own requests: taken now, never queued behind a conversation
+            await decisions.humans(rt).take_presses(row, presses)
+        rest = [m for m in result if not decisions.is_press(m)]
+        parsed, stored = len(result), await conversations.store(rt, row, rest) + len(presses)
         ack = adapter.ack_for(result)
     updated, receipts = 0, []
     if parser is not None:
