@@ -19,7 +19,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
@@ -104,18 +105,25 @@ async def vote(
     refused = await _unvotable(rt, session, request, now)
     if refused is not None:
         return refused
-    try:
-        async with session.begin_nested():
-            session.add(HumanVote(id=new_id("vot"), tenant_id=request.tenant_id, request_id=request.id, voter=voter,
-                                  decision=decision, reason=reason, via=via, delivery_id=delivery_id, created_at=now))  # fmt: skip
-    except IntegrityError:
+    insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
+    counted = await session.scalar(
+        insert_(HumanVote)
+        .values(id=new_id("vot"), tenant_id=request.tenant_id, request_id=request.id, voter=voter,
+                decision=decision, reason=reason, via=via, delivery_id=delivery_id, created_at=now)
+        .on_conflict_do_nothing(index_elements=["request_id", "voter"])
+        .returning(HumanVote.id)
+    )  # fmt: skip
+    if counted is None:
         return Outcome("duplicate", "Your decision was already recorded.", request)
     detail = {"voter": voter, "name": name, "decision": decision, "reason": reason, "via": via,
               "delivery_id": delivery_id}  # fmt: skip
     await _audit(session, request, actor, "approval.vote", detail, now)
     await _mark_answered(session, request.id, delivery_id, now)
     principal = Principal(tenant_id=request.tenant_id, key_id=voter, is_admin=False, kind="approver")
-    approvals = await _approvals(session, request.id)
+    # With a quorum of one, this vote is the only one that counts: no need to count.
+    approvals = (
+        [voter] if request.quorum == 1 and decision == APPROVE else await _approvals(session, request.id)
+    )
     if decision == APPROVE and len(approvals) < request.quorum:
         return Outcome("counted", f"Approval recorded: {len(approvals)} of {request.quorum}.", request)
     status = REJECTED if decision == REJECT else APPROVED
@@ -444,7 +452,7 @@ class Humans:
                 id=new_id("inb"), tenant_id=channel.tenant_id, channel_id=channel.id, sender_id=press.sender_id,
                 body=press.text, reply_context={"action": press.action, "reply_token": press.reply_token},
             )  # fmt: skip
-            outcome, found = await self._take(row)
+            outcome, found = await self._take(row, channel)
             if outcome is not None:
                 self._follow_up(row, found, outcome)
                 outcomes.append(outcome)
@@ -474,10 +482,12 @@ class Humans:
                 "telling the platforms about request %s failed", outcome.request and outcome.request.id
             )
 
-    async def _take(self, row: InboundRow) -> tuple[Outcome | None, Channel | None]:
+    async def _take(
+        self, row: InboundRow, known: Channel | None = None
+    ) -> tuple[Outcome | None, Channel | None]:
         reading = read(row)
         async with self.rt.sessions.begin() as session:
-            channel = await session.get(Channel, row.channel_id)
+            channel = known or await session.get(Channel, row.channel_id)
             if channel is None:
                 return None, None
             request, delivery = await _find(session, row, channel, reading)
