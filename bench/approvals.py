@@ -13,25 +13,40 @@ or an SQLite file in a temporary folder), migrates it and sets up, directly thro
   customer channel, spread over the agents), then ``outreach.open_pass`` until every one has its request, then
   ``Worker.drain`` so every request copy (Slack message with Approve/Reject buttons) is sent.
 
-Then Herald runs as in production, in this process: the real app (``create_app(..., run_worker=False)``) on
-uvicorn, with ``Processor(rt).run(stop)`` (inbound routing, which takes decisions first) and
-``Worker(rt).run(stop)`` (the outbox) as tasks on the same event loop, all with Herald's default settings (poll
-interval included, unless ``--poll-interval``). A load generator in its own process (so its CPU is not Herald's)
-fires one correctly signed Slack ``block_actions`` "Approve" press per request
+Then Herald runs as it is deployed, with Herald's default settings (poll interval included, unless
+``--poll-interval``). With ``--processes split`` (the default) the processes are:
+
+- the API process (this one, as ``herald api``): the real app (``create_app(..., run_worker=False)``) on uvicorn
+  and no background loop. A press is decided in the webhook handler itself
+  (``decisions.humans(rt).take_presses``: the vote is committed and the held message moved to ``queued`` before
+  the webhook is answered; presses never reach the inbound processor); acknowledging the press and changing the
+  request's Slack copies (``chat.update``) then run as background tasks here, so the API's ``rt.http`` has the
+  Slack fake too. Besides, this process only polls a COUNT of the sent messages every 50 ms to know when to stop;
+- ``--workers`` worker processes (default 1; multiprocessing "spawn", as ``herald worker``): each builds its own
+  ``Runtime`` on the same database, with the Slack fake in its ``rt.http`` the same way, and runs
+  ``Worker(rt).run(stop)`` (the outbox: it sends the approved messages) and ``Processor(rt).run(stop)`` (inbound
+  routing; idle here, since no press reaches it). On PostgreSQL the approve's ``NOTIFY herald_outbox`` (sent at
+  its commit) wakes them through their LISTEN; on SQLite nothing crosses processes, so a worker finds an approved
+  message at its next poll (``poll_interval_seconds``, printed with the result): decided -> sent is then about
+  half the poll interval on average and up to one;
+- the load generator, in its own process (so its CPU is not Herald's).
+
+With ``--processes one`` (the former layout, ``herald serve``-like) the API process also runs
+``Processor(rt).run(stop)`` and ``Worker(rt).run(stop)`` as tasks on its event loop, woken in process.
+
+The load generator fires one correctly signed Slack ``block_actions`` "Approve" press per request
 (``herald.fakes.inbound.slack_block_action``, each approver pressing in their own DM) at ``POST
 /api/v1/interfaces/{channel}/webhook`` over real HTTP (httpx), open loop at ``--rate`` per second: press i is
-sent at t0 + i/rate whatever the answers. The warm-up presses go first and are not counted.
+sent at t0 + i/rate whatever the answers. The warm-up presses go first (at most 20/s), and the measured ones
+only once every warm-up message is sent; they are not counted.
 
 Latency of a message = its ``messages.sent_at`` (set by the worker once the provider accepted the send, in the
 transaction recording it) minus the wall-clock time the press's POST was sent. Both are the machine's UTC
-clock. It is split into stages from the rows: POST -> stored (``inbound_messages.received_at``), stored ->
-decided (``human_requests.decided_at``: the processor claimed the press and the vote moved the message to
-``queued``), decided -> sent (the worker woke, claimed and sent it).
-
-An approver's presses all arrive in one Slack DM, which is one Herald conversation, and the processor takes a
-conversation's messages one at a time (the next is claimed only once the previous one's outcome is written,
-after its Slack copies were updated): with one approver the decisions are serialised, and the latency at a high
-rate is mostly that queue. ``--approvers`` spreads the presses over more people (more conversations).
+clock (every process is on this machine). It is split into two stages from the rows: POST -> decided
+(``human_requests.decided_at``, stamped when the webhook's vote began, inside the transaction that moves the
+message to ``queued``) and decided -> sent (the rest of that transaction and its commit, the NOTIFY or the poll,
+the worker's claim and send). The webhook's answer time (ack) is the generator's POST round trip. The CPU
+seconds of the API process and of each worker process over the measured phase are printed and in the JSON.
 
     .venv/bin/python bench/approvals.py --backend postgres --n 1000 --rate 100
     .venv/bin/python bench/approvals.py --backend sqlite
@@ -50,7 +65,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -63,12 +78,14 @@ from _common import (
     RESULTS_DIR,
     SECRET,
     BenchError,
+    ProcessPool,
     check_loopback,
     describe_environment,
     percentile,
     pg_admin,
     prepare_results,
     scalar,
+    wait_mp_event,
     with_database,
 )
 from sqlalchemy import select
@@ -83,14 +100,13 @@ from herald.core.principal import Principal
 from herald.core.status import Status
 from herald.fakes import FakeState, create_fake_app
 from herald.fakes.inbound import slack_block_action
-from herald.humans import directory, outreach
+from herald.humans import decisions, directory, outreach
 from herald.pipeline.accept import accept
 from herald.pipeline.worker import Worker
 from herald.producers.conversations.processor import Processor
 from herald.runtime import Runtime
 from herald.storage.migrate import upgrade
 from herald.storage.models import HumanRequest, Message
-from herald.storage.models import InboundMessage as InboundRow
 from herald.web.api.app import create_app
 
 CREDENTIALS = {"bot_token": "xoxb-" + "1" * 20, "signing_secret": "8f742231b10e8888abcd99yyyzzz85a5"}
@@ -98,6 +114,7 @@ FAKE_ORIGIN = "http://providers.fake"
 AGENT_PREFIX = "bench-intern"
 HOLD_CHUNK = 100
 POLL_SECONDS = 0.05
+SPAWN_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -116,7 +133,6 @@ class Held:
     message_id: str
     person: Person
     request_id: str = ""
-    press_id: str = ""  # the inbound row's provider_message_id: "<dm>:<action_ts>"
 
 
 # -- the load generator (its own process) ---------------------------------------------------------------------
@@ -171,6 +187,15 @@ def settings_kwargs(database_url: str, data_dir: str, poll_interval: float | Non
     if poll_interval is not None:  # otherwise Herald's default, so the bench measures what ships
         values["poll_interval_seconds"] = poll_interval
     return values
+
+
+async def use_fake(rt: Runtime) -> FakeState:
+    """Answer the runtime's provider calls with the Slack fake, in process through ``httpx.ASGITransport`` (no
+    network, answered at once: the figures are Herald's own). Each process wires its own."""
+    await rt.http.aclose()
+    fake = FakeState()
+    rt.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_fake_app(fake)), timeout=30.0)
+    return fake
 
 
 async def setup(rt: Runtime, approvers: int) -> tuple[Principal, str, list[Person]]:
@@ -250,7 +275,6 @@ def presses(held: list[Held], stamp_base: int) -> list[tuple[bytes, dict[str, st
     out = []
     for item in held:
         action_ts = f"{stamp_base + item.index // 1000}.{item.index % 1000:03d}000"
-        item.press_id = f"{item.person.dm}:{action_ts}"
         request = slack_block_action(
             CREDENTIALS, value=f"hl:{item.request_id}:a", label="Approve", user_id=item.person.user_id,
             channel_id=item.person.dm, message_ts="1733390000.000100", action_ts=action_ts,
@@ -292,19 +316,78 @@ async def sent_count(observer: AsyncEngine) -> int:
     )
 
 
-async def wait_sent(
-    observer: AsyncEngine, expected: int, within: float, loops: list[asyncio.Task[Any]]
-) -> bool:
+def check_loops(loops: list[asyncio.Task[Any]]) -> None:
+    for task in loops:
+        if task.done():
+            task.result()
+            raise BenchError(f"the {task.get_name()} loop stopped early")
+
+
+async def wait_sent(observer: AsyncEngine, expected: int, within: float, check: Callable[[], None]) -> bool:
+    """Poll (a COUNT every 50 ms, on the observer's own connection) until ``expected`` held messages are sent;
+    ``check`` raises if a Herald loop or process died meanwhile."""
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
-        for task in loops:
-            if task.done():
-                task.result()
-                raise BenchError("a Herald loop stopped early")
+        check()
         if await sent_count(observer) >= expected:
             return True
         await asyncio.sleep(POLL_SECONDS)
     return False
+
+
+def worker_process(
+    kwargs: dict[str, Any], index: int, processor: bool, ready: Any, go: Any, stop: Any, out: Any
+) -> None:
+    """Entry point of one worker process (spawned, as ``herald worker`` would run): its own Runtime on the
+    bench's database, the Slack fake as its provider, ``Worker.run`` (and ``Processor.run``) until ``stop``."""
+    try:
+        stats = asyncio.run(_worker_async(kwargs, index, processor, ready, go, stop))
+    except Exception as exc:
+        stats = {"index": index, "pid": os.getpid(), "errors": [f"{type(exc).__name__}: {exc}"[:1000]]}
+    out.put(stats)
+    if not ready.is_set():  # failed while starting: say why, and exit non-zero so the parent stops waiting
+        print(f"worker process {index} failed to start: {stats.get('errors')}", file=sys.stderr, flush=True)
+        sys.exit(1)
+
+
+async def _worker_async(
+    kwargs: dict[str, Any], index: int, processor: bool, ready: Any, go: Any, stop_event: Any
+) -> dict[str, Any]:
+    rt = Runtime(load_settings(**kwargs))
+    fake = await use_fake(rt)
+    stop = asyncio.Event()
+    worker = Worker(rt, worker_id=f"bench-worker-{index}-{os.getpid()}")
+    loops = [asyncio.create_task(worker.run(stop), name="worker")]
+    if processor:
+        loops.append(asyncio.create_task(Processor(rt).run(stop), name="processor"))
+    errors: list[str] = []
+    measured: tuple[float, float] | None = None  # (CPU, wall) when the measured presses started ("go")
+    try:
+        while not worker.last_loop_at:  # set on the first pass, after the worker's LISTEN is up
+            check_loops(loops)
+            await asyncio.sleep(0.01)
+        ready.set()
+        while not await wait_mp_event(stop_event, 0.1):
+            check_loops(loops)
+            if measured is None and go.is_set():
+                measured = (time.process_time(), time.monotonic())
+    except Exception as exc:
+        errors.append(f"{type(exc).__name__}: {exc}"[:1000])
+    finally:
+        stop.set()
+        ended = await asyncio.gather(*loops, return_exceptions=True)
+        await worker.stop_heartbeat()
+        await rt.close()
+    errors += [f"{type(e).__name__}: {e}"[:1000] for e in ended if isinstance(e, BaseException)]
+    return {
+        "index": index,
+        "pid": os.getpid(),
+        "claimed": worker.claimed_total,
+        "fake_requests": len(fake.requests),
+        "cpu_seconds": round(time.process_time() - measured[0], 2) if measured else None,
+        "wall_seconds": round(time.monotonic() - measured[1], 2) if measured else None,
+        "errors": errors,
+    }
 
 
 async def decide(
@@ -332,10 +415,8 @@ def summary(values: list[float]) -> dict[str, float | None]:
 async def figures(rt: Runtime, held: list[Held], fired: list[Any]) -> dict[str, Any]:
     ids = [h.message_id for h in held]
     requests = [h.request_id for h in held]
-    press_ids = [h.press_id for h in held]
     sent: dict[str, tuple[str, datetime | None]] = {}
     decided: dict[str, tuple[str, datetime | None]] = {}
-    stored: dict[str, tuple[str, datetime, datetime | None]] = {}
     async with rt.sessions() as session:
         for at in range(0, len(held), 500):
             rows = await session.execute(
@@ -348,16 +429,7 @@ async def figures(rt: Runtime, held: list[Held], fired: list[Any]) -> dict[str, 
                 )
             )
             decided.update({i: (s, t) for i, s, t in rows})
-            inbound = await session.execute(
-                select(
-                    InboundRow.provider_message_id,
-                    InboundRow.status,
-                    InboundRow.received_at,
-                    InboundRow.processed_at,
-                ).where(InboundRow.provider_message_id.in_(press_ids[at : at + 500]))
-            )
-            stored.update({p: (s, r, d) for p, s, r, d in inbound})
-    total, to_stored, to_decided, to_sent, acks, late = [], [], [], [], [], []
+    total, to_decided, to_sent, acks, late = [], [], [], [], []
     statuses: dict[str, int] = {}
     approved = accepted = 0
     for item, (posted, http_status, ack, lateness) in zip(held, fired, strict=True):
@@ -368,15 +440,12 @@ async def figures(rt: Runtime, held: list[Held], fired: list[Any]) -> dict[str, 
         statuses[status] = statuses.get(status, 0) + 1
         request_status, decided_at = decided.get(item.request_id, ("missing", None))
         approved += request_status == outreach.APPROVED
-        row = stored.get(item.press_id)
         if sent_at is not None and status == Status.SENT:
             total.append(sent_at.timestamp() - posted)
-        if row is not None:
-            to_stored.append(row[1].timestamp() - posted)
-            if decided_at is not None:
-                to_decided.append((decided_at - row[1]).total_seconds())
-        if decided_at is not None and sent_at is not None:
-            to_sent.append((sent_at - decided_at).total_seconds())
+        if decided_at is not None:
+            to_decided.append(decided_at.timestamp() - posted)
+            if sent_at is not None:
+                to_sent.append((sent_at - decided_at).total_seconds())
     stamps = sorted(f[0] for f in fired)
     span = stamps[-1] - stamps[0] if len(stamps) > 1 else 0.0
     return {
@@ -387,11 +456,7 @@ async def figures(rt: Runtime, held: list[Held], fired: list[Any]) -> dict[str, 
         "sent": statuses.get(Status.SENT, 0),
         "by_status": statuses,
         "latency": summary(total),
-        "stages": {
-            "post_to_stored": summary(to_stored),
-            "stored_to_decided": summary(to_decided),
-            "decided_to_sent": summary(to_sent),
-        },
+        "stages": {"post_to_decided": summary(to_decided), "decided_to_sent": summary(to_sent)},
         "ack": summary(acks),
         "generator_late_p99_ms": round(percentile(late, 99) * 1000, 1) if late else None,
     }
@@ -409,15 +474,25 @@ async def run(args: argparse.Namespace, workdir: Path, say: Any) -> dict[str, An
         await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {db_name} WITH (FORCE)")
         await pg_admin(args.postgres_url, f"CREATE DATABASE {db_name}")
         database_url = with_database(args.postgres_url, db_name)
-    settings = load_settings(**settings_kwargs(database_url, str(workdir / "var"), args.poll_interval))
+    kwargs = settings_kwargs(database_url, str(workdir / "var"), args.poll_interval)
+    settings = load_settings(**kwargs)
     rt = Runtime(settings)
-    await rt.http.aclose()
-    fake = FakeState()
-    rt.http = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_fake_app(fake)), timeout=30.0)
+    fake = await use_fake(rt)
     observer = create_async_engine(settings.async_database_url, pool_size=2, max_overflow=0)
-    pool = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    generator = ProcessPoolExecutor(max_workers=1, mp_context=mp.get_context("spawn"))
+    split = args.processes == "split"
+    workers: ProcessPool | None = None
+    if not split:
+        wake = "in-process event (one process)"
+    elif backend == "postgres":
+        wake = "LISTEN/NOTIFY (the API's approve NOTIFYs at commit; the worker process LISTENs)"
+    else:
+        wake = f"none across processes on SQLite: the worker process polls every {settings.poll_interval_seconds:g} s"
     result: dict[str, Any] = {
         "backend": backend,
+        "processes": args.processes,
+        "worker_processes": args.workers if split else 0,
+        "wake": wake,
         "n": args.n,
         "warmup": args.warmup,
         "rate": args.rate,
@@ -427,7 +502,7 @@ async def run(args: argparse.Namespace, workdir: Path, say: Any) -> dict[str, An
         "worker_concurrency": settings.worker_concurrency,
     }
     try:
-        started_pool = asyncio.get_running_loop().run_in_executor(pool, _ready)  # spawn it while we set up
+        started_generator = asyncio.get_running_loop().run_in_executor(generator, _ready)  # spawned meanwhile
         await upgrade(rt.engine)
         principal, channel_id, people = await setup(rt, args.approvers)
         total = args.n + args.warmup
@@ -437,35 +512,65 @@ async def run(args: argparse.Namespace, workdir: Path, say: Any) -> dict[str, An
         say(f"[{backend}] opening {total} requests and sending their copies ...")
         await open_requests(rt, held, args.timeout)
         result["setup_seconds"] = round(time.monotonic() - clock, 1)
-        await started_pool
+        await started_generator
         warm, measured = held[: args.warmup], held[args.warmup :]
         stop = asyncio.Event()
+        loops: list[asyncio.Task[Any]] = []
+        if split:
+            say(
+                f"[{backend}] starting {args.workers} worker process(es) (Worker + Processor; wake: {wake}) ..."
+            )
+            workers = ProcessPool(worker_process, kwargs, args.workers, True, "worker", SPAWN_TIMEOUT)
+            await workers.start()
+        check: Callable[[], None] = workers.check_alive if workers is not None else lambda: check_loops(loops)
         app = create_app(settings, runtime=rt, run_worker=False)
         async with served(app) as base:
             url = f"{base}/api/v1/interfaces/{channel_id}/webhook"
             worker = Worker(rt, worker_id=f"bench-{os.getpid()}")
-            loops = [
-                asyncio.create_task(Processor(rt).run(stop), name="processor"),
-                asyncio.create_task(worker.run(stop), name="worker"),
-            ]
+            if not split:  # herald serve's delivery loops, on the API's own event loop
+                loops += [
+                    asyncio.create_task(Processor(rt).run(stop), name="processor"),
+                    asyncio.create_task(worker.run(stop), name="worker"),
+                ]
             try:
                 if warm:
                     say(f"[{backend}] warm-up: {len(warm)} decisions at {min(args.rate, 20.0):g}/s ...")
-                    await decide(pool, url, warm, min(args.rate, 20.0), args.connections)
-                    if not await wait_sent(observer, len(warm), args.timeout, loops):
+                    await decide(generator, url, warm, min(args.rate, 20.0), args.connections)
+                    if not await wait_sent(observer, len(warm), args.timeout, check):
                         raise BenchError("the warm-up decisions were not all sent")
                 say(f"[{backend}] {len(measured)} decisions at {args.rate:g}/s ...")
-                fired = await decide(pool, url, measured, args.rate, args.connections)
+                if workers is not None:
+                    workers.release()  # the worker processes start counting their CPU
+                cpu0, wall0 = time.process_time(), time.monotonic()
+                fired = await decide(generator, url, measured, args.rate, args.connections)
                 say(f"[{backend}] waiting for the approved messages to be sent ...")
-                result["all_sent_in_time"] = await wait_sent(observer, total, args.timeout, loops)
+                result["all_sent_in_time"] = await wait_sent(observer, total, args.timeout, check)
+                result["api_process"] = {
+                    "pid": os.getpid(),
+                    "cpu_seconds": round(time.process_time() - cpu0, 2),
+                    "wall_seconds": round(time.monotonic() - wall0, 2),
+                }
+                await decisions.humans(rt).idle()  # the copies' updates, still running in the background
             finally:
                 stop.set()
                 await asyncio.gather(*loops, return_exceptions=True)
-                await worker.stop_heartbeat()
+                if loops:
+                    await worker.stop_heartbeat()
+        if workers is not None:
+            pool, workers = workers, None
+            await pool.shutdown()
+            result["worker_process_stats"] = sorted(pool.stats, key=lambda w: w["index"])
+            failed = [w for w in pool.stats if w.get("errors")]
+            if failed:
+                raise BenchError(f"worker process errors: {[w['errors'] for w in failed]}")
         result.update(await figures(rt, measured, fired))
-        result["fake_requests"] = len(fake.requests)
+        result["fake_requests"] = len(fake.requests) + sum(
+            w.get("fake_requests", 0) for w in result.get("worker_process_stats", [])
+        )
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        if workers is not None:
+            await workers.shutdown()
+        generator.shutdown(wait=True, cancel_futures=True)
         await observer.dispose()
         await rt.close()
         if backend == "postgres":
@@ -476,20 +581,38 @@ async def run(args: argparse.Namespace, workdir: Path, say: Any) -> dict[str, An
 # -- output -----------------------------------------------------------------------------------------------------
 
 
+LABEL = 46
+
+
 def _row(label: str, figures: dict[str, Any]) -> str:
     cells = [
         f"{figures[k]:>8}" if figures[k] is not None else f"{'-':>8}"
         for k in ("p50_ms", "p90_ms", "p99_ms", "max_ms")
     ]
-    return f"{label:<34}" + "".join(cells)
+    return f"{label:<{LABEL}}" + "".join(cells)
+
+
+def layout(result: dict[str, Any]) -> str:
+    if result["processes"] == "one":
+        return (
+            "one process: the app on uvicorn with Processor and Worker on its event loop (herald serve); "
+            "load generator in its own process"
+        )
+    workers = result.get("worker_process_stats") or []
+    cpu = ", ".join(f"{w['cpu_seconds']}" for w in workers if w.get("cpu_seconds") is not None)
+    api = result.get("api_process") or {}
+    return (
+        f"split: API process (the app on uvicorn, no loops; {api.get('cpu_seconds')} s CPU over "
+        f"{api.get('wall_seconds')} s measured) + {result['worker_processes']} worker process(es) "
+        f"(Worker + Processor; CPU s {cpu or '-'}) + load generator process"
+    )
 
 
 def print_result(result: dict[str, Any], command: str) -> None:
     print()
-    print(f"{'':<34}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}")
+    print(f"{'':<{LABEL}}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'max ms':>8}")
     print(_row("press POST -> approved message sent", result["latency"]))
-    print(_row("  POST -> press stored", result["stages"]["post_to_stored"]))
-    print(_row("  stored -> decided (processor)", result["stages"]["stored_to_decided"]))
+    print(_row("  POST -> decided (human_requests.decided_at)", result["stages"]["post_to_decided"]))
     print(_row("  decided -> sent (worker)", result["stages"]["decided_to_sent"]))
     print(_row("webhook answer (ack)", result["ack"]))
     print()
@@ -499,6 +622,8 @@ def print_result(result: dict[str, Any], command: str) -> None:
         f"{result['http_200']} answered 200, {result['approved']} approved, {result['sent']} sent "
         f"(statuses {result['by_status']})"
     )
+    print(f"layout: {layout(result)}")
+    print(f"wake: {result['wake']}")
     print(
         f"{result['approvers']} approver(s) pressing in their own Slack DM; Herald defaults: poll interval "
         f"{result['poll_interval_seconds']:g} s, worker batch {result['worker_batch_size']}, "
@@ -519,6 +644,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=1,
         help="approvers (each its own DM, so its own conversation; presses are spread over them)",
     )
+    parser.add_argument(
+        "--processes",
+        choices=["split", "one"],
+        default="split",
+        help="split: API process + worker process(es), as deployed (default); one: everything in one process",
+    )
+    parser.add_argument("--workers", type=int, default=1, help="worker processes with --processes split")
     parser.add_argument("--connections", type=int, default=100, help="load generator's connection pool")
     parser.add_argument(
         "--poll-interval", type=float, default=None, help="HERALD_POLL_INTERVAL_SECONDS (default: Herald's)"
@@ -529,6 +661,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.n < 1 or args.rate <= 0 or args.warmup < 0 or args.approvers < 1 or args.connections < 1:
         parser.error("--n, --rate, --approvers and --connections must be positive; --warmup >= 0")
+    if args.workers < 1 or (args.processes == "one" and args.workers != 1):
+        parser.error("--workers must be positive, and is for --processes split")
     check_loopback(args.postgres_url)
     return args
 
@@ -549,7 +683,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
     result["command"] = command
     result["environment"] = describe_environment()
-    path = RESULTS_DIR / f"approvals-{args.backend}.json"
+    suffix = "" if args.processes == "split" else f"-{args.processes}"
+    path = RESULTS_DIR / f"approvals-{args.backend}{suffix}.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     if args.json:
         print(json.dumps(result, indent=2, default=str))
