@@ -227,6 +227,81 @@ def keys_create(tenant_name: str, name: str, admin: bool, agent_id: str | None) 
     click.echo(result["key"])
 
 
+@keys.command("list")
+@click.option(
+    "--tenant", "tenant_name", default=None, help="only this tenant's keys (default: every tenant's)"
+)
+def keys_list(tenant_name: str | None) -> None:
+    """List API keys (never the keys themselves): id, tenant, name, prefix, admin, agent, created, revoked."""
+    settings = _settings()
+
+    async def run() -> list[tuple[str, ...]]:
+        from herald.admin.keys import keys_by_tenant
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        try:
+            await upgrade(rt.engine)
+            async with rt.sessions() as session:
+                found = await keys_by_tenant(session, tenant_name)
+            return [
+                (
+                    key.id, tenant, key.name or "-", key.prefix + "…", "admin" if key.is_admin else "-",
+                    key.agent_id or "-", key.created_at.isoformat(timespec="seconds"),
+                    key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "-",
+                )
+                for key, tenant in found
+            ]  # fmt: skip
+        finally:
+            await rt.close()
+
+    rows = asyncio.run(run())
+    header = ("id", "tenant", "name", "prefix", "admin", "agent", "created", "revoked")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.option(
+    "--force", is_flag=True,
+    help="revoke even the tenant's last admin key (the API refuses that; make another with keys create)",
+)  # fmt: skip
+def keys_revoke(key_id: str, force: bool) -> None:
+    """Revoke an API key by its id (see keys list): it stops working in every Herald process within a second."""
+    settings = _settings()
+
+    async def run() -> tuple[int, str]:
+        from herald.admin.keys import revoke_key
+        from herald.core.errors import RequestError
+        from herald.runtime import Runtime
+        from herald.storage.migrate import upgrade
+
+        rt = Runtime(settings)
+        try:
+            await upgrade(rt.engine)
+            async with rt.sessions.begin() as session:
+                key, revoked = await revoke_key(
+                    session, key_id, tenant_id=None, actor="cli", keep_last_admin=not force
+                )
+        except RequestError as exc:
+            return 1, exc.detail + (" (--force revokes it anyway)" if exc.status == 409 else "")
+        finally:
+            await rt.close()
+        if revoked:
+            return 0, f"revoked {key_id} (tenant {key.tenant_id}); it stops working within a second"
+        when = key.revoked_at.isoformat(timespec="seconds") if key.revoked_at else "?"
+        return 0, f"{key_id} was already revoked at {when}"
+
+    code, text = asyncio.run(run())
+    if code:
+        click.echo(f"herald: {text}", err=True)
+        sys.exit(code)
+    click.echo(text)
+
+
 @main.command("mcp")
 @click.option(
     "--key", envvar="HERALD_API_KEY", help="the tenant API key calls are made with (default: $HERALD_API_KEY)"

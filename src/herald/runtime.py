@@ -10,13 +10,13 @@ import httpx
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from herald.admin.keys import KeyCache
 from herald.agents.dispatch import Dispatcher
 from herald.core.caching import TTLCache
 from herald.core.config import Settings
 from herald.core.errors import PermanentDeliveryError
 from herald.core.metrics import Metrics
 from herald.core.netguard import OutboundGuard
-from herald.core.principal import Principal
 from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
 from herald.humans.decisions import Humans
@@ -70,8 +70,8 @@ class Runtime:
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
-        # API key hash -> (principal, expiry): keeps authentication off the database on the hot path.
-        self.key_cache: dict[str, tuple[Principal, float]] = {}
+        # Who each API key is, trusted for half a second (a revocation reaches every process within that).
+        self.key_cache = KeyCache()
 
     @property
     def dialect(self) -> str:

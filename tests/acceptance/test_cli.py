@@ -65,6 +65,44 @@ def test_keys_create_prints_the_key_alone_on_the_last_line(tmp_path: Path) -> No
     assert again.stdout.strip().splitlines()[-1] != last
 
 
+def test_keys_list_and_revoke(tmp_path: Path) -> None:
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'h.db'}")
+
+    def herald(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*HERALD, "keys", *args], env=env, capture_output=True, text=True, timeout=60, check=check
+        )
+
+    admin = herald("create", "--tenant", "acme", "--name", "ops").stdout.strip().splitlines()[-1]
+    reader = (
+        herald("create", "--tenant", "acme", "--name", "reader", "--no-admin").stdout.strip().splitlines()[-1]
+    )
+    herald("create", "--tenant", "other")
+    listed = herald("list", "--tenant", "acme").stdout.strip().splitlines()
+    assert listed[0].split() == ["id", "tenant", "name", "prefix", "admin", "agent", "created", "revoked"]
+    rows = [line.split() for line in listed[1:]]
+    assert [(r[1], r[2], r[4], r[7]) for r in rows] == [
+        ("acme", "ops", "admin", "-"),
+        ("acme", "reader", "-", "-"),
+    ]
+    assert admin not in "\n".join(listed)
+    assert reader not in "\n".join(listed)
+    assert rows[0][3] == admin[:10] + "…"
+    assert len(herald("list").stdout.strip().splitlines()) == 4  # every tenant's
+
+    revoked = herald("revoke", rows[1][0])
+    assert f"revoked {rows[1][0]}" in revoked.stdout
+    assert "was already revoked" in herald("revoke", rows[1][0]).stdout
+    last = herald("revoke", rows[0][0], check=False)
+    assert last.returncode == 1
+    assert "last admin key" in last.stderr
+    assert f"revoked {rows[0][0]}" in herald("revoke", rows[0][0], "--force").stdout
+    after = [line.split() for line in herald("list", "--tenant", "acme").stdout.strip().splitlines()[1:]]
+    assert all(r[7] != "-" for r in after)
+    missing = herald("revoke", "key_nope", check=False)
+    assert (missing.returncode, "no API key" in missing.stderr) == (1, True)
+
+
 def test_bad_configuration_is_refused_with_a_clear_message(tmp_path: Path) -> None:
     env = env_for(tmp_path, "mysql://nope", HERALD_ENV="staging")
     result = subprocess.run(

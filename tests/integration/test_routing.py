@@ -309,3 +309,29 @@ async def test_channel_test_endpoint_reports_the_provider_answer(
         f"/api/v1/channels/{channel['id']}/test", json={"recipient_id": "nope"}, headers=auth
     )
     assert wrong.status_code == 422
+
+
+async def test_channel_test_on_the_dev_inbox_answers_at_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    """The test send writes the dev inbox in a session of its own: the route must not hold SQLite's one
+    connection (and its write lock) meanwhile, or the send waits out the send timeout."""
+    created = await client.post(
+        "/api/v1/channels",
+        json={"platform": "slack", "provider": "devinbox", "name": "inbox", "credentials": {}},
+        headers=auth,
+    )
+    assert created.status_code == 201, created.text
+    started = time.monotonic()
+    response = await client.post(
+        f"/api/v1/channels/{created.json()['id']}/test",
+        json={"recipient_id": "C12345", "content": "ping"},
+        headers=auth,
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert (body["ok"], body["error"]) == (True, None), body
+    assert elapsed < 3.0, elapsed
+    inbox = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
+    assert [(m["recipient_id"], m["content"]) for m in inbox] == [("C12345", "ping")]

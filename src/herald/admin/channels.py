@@ -161,7 +161,6 @@ async def delete_channel(rt: Runtime, session: AsyncSession, principal: Principa
 
 async def test_channel(
     rt: Runtime,
-    session: AsyncSession,
     tenant_id: str,
     channel_id: str,
     *,
@@ -171,18 +170,23 @@ async def test_channel(
 ) -> dict[str, Any]:
     """Send one message straight through the adapter (not the outbox) and report what the provider said.
 
-    Long content is split as the pipeline splits it; nothing is recorded, so nothing is resumed either."""
-    row = await get_channel(session, tenant_id, channel_id)
-    problem = recipient_problem(row.platform, recipient_id)
-    if problem:
-        raise ValidationFailed(problem, field="recipient_id")
-    adapter = rt.build_channel(row)
+    Long content is split as the pipeline splits it; nothing is recorded, so nothing is resumed either. The
+    channel is read in a session closed before the send: no transaction is held while the provider is called
+    (on SQLite the dev inbox writes through the one connection, which a held session would keep)."""
+    async with rt.sessions() as session:
+        row = await get_channel(session, tenant_id, channel_id)
+        problem = recipient_problem(row.platform, recipient_id)
+        if problem:
+            raise ValidationFailed(problem, field="recipient_id")
+        adapter = rt.build_channel(row)
+        provider = row.provider
+        platform = row.platform
     message = OutboundMessage(
-        id=new_id("tst"), tenant_id=tenant_id, platform=row.platform, recipient_id=recipient_id,
+        id=new_id("tst"), tenant_id=tenant_id, platform=platform, recipient_id=recipient_id,
         content=content, subject=subject,
     )  # fmt: skip
     started = time.perf_counter()
-    result: dict[str, Any] = {"ok": True, "provider": row.provider, "provider_message_id": None, "error": None,
+    result: dict[str, Any] = {"ok": True, "provider": provider, "provider_message_id": None, "error": None,
                               "retryable": None, "retry_after": None}  # fmt: skip
     try:
         async with asyncio.timeout(rt.settings.send_timeout_seconds):

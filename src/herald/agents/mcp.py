@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -30,13 +29,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.types import Receive, Scope, Send
 
-from herald.admin.tenants import principal_for_key
 from herald.agents.tools.catalog import TOOLS
 from herald.agents.tools.invoke import call_as_agent
 from herald.agents.tools.registry import ToolError
 from herald.core.errors import RequestError
 from herald.core.principal import Principal
-from herald.core.security import hash_api_key
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
@@ -50,7 +47,6 @@ INSTRUCTIONS = (
     "message is sent, held for a human's approval or refused; every call is audited."
 )
 _SCOPE_KEY = "herald.mcp.caller"  # where the HTTP endpoint hands the authenticated caller to the handlers
-_KEY_CACHE_SECONDS = 30.0  # as the API's: a revoked key stops working within this
 _UNBOUND = (
     "this API key is neither an admin key nor bound to an agent, so it may not act through MCP; "
     "create one with: herald keys create --tenant <tenant> --agent <agent_id>"
@@ -194,19 +190,9 @@ def _from_http_request(server: Server[Any, Any]) -> Caller:
 
 
 async def principal_of_key(rt: Runtime, key: str) -> Principal | None:
-    """The key's principal, or None for an unknown or revoked key; cached briefly in the runtime's key cache, as
-    the API does, so each MCP request (stateless: several per session) does not query the database."""
-    digest = hash_api_key(key)
-    cached = rt.key_cache.get(digest)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
-    async with rt.sessions() as session:
-        principal = await principal_for_key(session, key)
-    if principal is not None:
-        if len(rt.key_cache) > 10_000:
-            rt.key_cache.clear()
-        rt.key_cache[digest] = (principal, time.monotonic() + _KEY_CACHE_SECONDS)
-    return principal
+    """The key's principal, or None for an unknown or revoked key; through the runtime's key cache, as the API
+    does, so each MCP request (stateless: several per session) does not query the database."""
+    return await rt.key_cache.principal(rt.sessions, key)
 
 
 def stdio_refusal(principal: Principal | None) -> str | None:

@@ -163,11 +163,15 @@ class Worker:
     async def _process(self, claimed: list[outbox.Claimed]) -> None:
         channels = await self._channels_for(claimed)
         outcomes: list[Outcome | None] = [None] * len(claimed)
+        probes: dict[
+            str, str
+        ] = {}  # half-open channels whose one probe this batch holds -> the claim's owner
         try:
             async with self.rt.sessions.begin() as session:
-                gates = await self._gate(session, claimed, channels)
+                gates = await self._gate(session, claimed, channels, probes)
         except Exception:
             log.exception("worker %s: gating failed; these messages wait a second", self.id)
+            probes.clear()  # rolled back with the rest
             now = utcnow()
             gates = [
                 Outcome(
@@ -188,7 +192,7 @@ class Worker:
         for attempt in range(3):
             try:
                 async with self.rt.sessions.begin() as session:
-                    await self._complete(session, done)
+                    await self._complete(session, done, probes)
                 break
             except Exception:
                 # The lease still guards these rows; if completion keeps failing they are retried after it.
@@ -217,20 +221,34 @@ class Worker:
         return await self.rt.channel(claimed.channel_id)
 
     async def _gate(
-        self, session: AsyncSession, claimed: list[outbox.Claimed], channels: dict[str, Channel | Exception]
+        self,
+        session: AsyncSession,
+        claimed: list[outbox.Claimed],
+        channels: dict[str, Channel | Exception],
+        probes: dict[str, str],
     ) -> list[Outcome | None]:
-        """Hold back what must not be sent now: open circuits (fall back or wait) and rate limits (wait)."""
+        """Hold back what must not be sent now: open circuits (fall back or wait), half-open ones but for the one
+        probe this batch may have claimed (``probes`` gets its claims), and rate limits (wait)."""
         now = utcnow()
         health = await circuit.load(session, {c.channel_id for c in claimed if c.channel_id}, now)
         gates: list[Outcome | None] = [None] * len(claimed)
         probing: set[str] = set()
+        hold = timedelta(seconds=self.rt.settings.send_timeout_seconds) + circuit.PROBE_MARGIN
         wants: list[list[ratelimit.Limit]] = []
         asking: list[int] = []
         for index, item in enumerate(claimed):
             channel = channels[item.id]
             if isinstance(channel, Exception) or item.channel_id is None:
                 continue
-            held = _held(item, channel, health[item.channel_id], probing, now)
+            view = health[item.channel_id]
+            held = _held(item, channel, view, probing, now)
+            if held is None and view.state == "half_open":
+                # This batch's candidate probe: it goes only if no other worker (or batch) has the probe.
+                owner = f"{self.id}/{item.id}"
+                if await circuit.claim_probe(session, item.channel_id, owner, now, hold):
+                    probes[item.channel_id] = owner
+                else:
+                    held = _probe_elsewhere(item, channel, now)
             if held is not None:
                 gates[index] = held
                 continue
@@ -383,8 +401,11 @@ class Worker:
             error=error, retry_after=retry_after, permanent=permanent,
         )  # fmt: skip
 
-    async def _complete(self, session: AsyncSession, outcomes: list[Outcome]) -> None:
-        """Record every outcome of a batch in one transaction: status, attempt rows, audit, events, circuits."""
+    async def _complete(
+        self, session: AsyncSession, outcomes: list[Outcome], probes: dict[str, str] | None = None
+    ) -> None:
+        """Record every outcome of a batch in one transaction: status, attempt rows, audit, events, circuits (and
+        give back the circuit probes the batch held)."""
         now = utcnow()
         batch = _Batch(now)
         for outcome in outcomes:
@@ -420,8 +441,8 @@ class Worker:
             await session.execute(insert(AuditEntry), batch.audits)
         if batch.events:
             await session.execute(insert(Event), batch.events)
-        if batch.successes or batch.failures:
-            await circuit.record(session, batch.successes, batch.failures, now)
+        if batch.successes or batch.failures or probes:
+            await circuit.record(session, batch.successes, batch.failures, now, probes)
         if batch.fallback:
             await self.rt.waker.wake_after_commit(session)
         if batch.deferred:
@@ -642,7 +663,8 @@ def _held(
     item: outbox.Claimed, channel: Channel, view: circuit.CircuitView, probing: set[str], now: datetime
 ) -> Outcome | None:
     """Why ``item`` must not go out on ``channel`` now, if so: a disabled interface or an open circuit fall back to
-    the next route step when there is one, else wait; a half-open circuit lets one probe through at a time."""
+    the next route step when there is one, else wait; a half-open circuit lets one probe through at a time: none
+    while another worker holds it, else the batch's first message, if it wins the claim (see ``_gate``)."""
     reason = "interface disabled" if not channel.config.enabled else None
     if reason is None and view.state == "open":
         reason = "circuit open"
@@ -656,10 +678,14 @@ def _held(
         return Outcome(item, channel.provider, now, kind="deferred", error=reason, run_at=later)
     if view.state == "half_open":
         assert item.channel_id is not None
-        if item.channel_id in probing:
-            later = now + timedelta(seconds=1)
-            return Outcome(
-                item, channel.provider, now, kind="deferred", error="circuit half-open", run_at=later
-            )
+        if view.probing or item.channel_id in probing:
+            return _probe_elsewhere(item, channel, now)
         probing.add(item.channel_id)
     return None
+
+
+def _probe_elsewhere(item: outbox.Claimed, channel: Channel, now: datetime) -> Outcome:
+    """A half-open circuit whose one probe is another message's (this batch's or another worker's): wait a second
+    for its outcome, no attempt counted."""
+    later = now + timedelta(seconds=1)
+    return Outcome(item, channel.provider, now, kind="deferred", error="circuit half-open", run_at=later)

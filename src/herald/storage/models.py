@@ -101,6 +101,10 @@ class ChannelHealth(Base):
     opened_at: Mapped[datetime | None] = mapped_column(default=None)
     last_error: Mapped[str | None] = mapped_column(Text, default=None)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The half-open circuit's one probe: the worker that claimed it, and until when the claim holds (a worker that
+    # dies mid-probe frees it then). Cleared when the probe's outcome is recorded.
+    probe_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    probe_until: Mapped[datetime | None] = mapped_column(default=None)
 
 
 class RateBucket(Base):

@@ -146,10 +146,32 @@ ON CONFLICT (channel_id) DO UPDATE SET
 upsert, so workers recording at once add up instead of overwriting each other."""
 
 CIRCUIT_SUCCESS = text(
-    "UPDATE channel_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, updated_at = :now "
+    "UPDATE channel_health SET state = 'closed', consecutive_failures = 0, opened_at = NULL, probe_owner = NULL, "
+    "probe_until = NULL, updated_at = :now "
     "WHERE channel_id = :cid AND (state <> 'closed' OR consecutive_failures > 0)"
 ).bindparams(bindparam("now", type_=_TS))
 """A success closes a channel's circuit; a healthy channel's row is not rewritten on every batch."""
+
+CIRCUIT_PROBE_CLAIM = text(
+    "UPDATE channel_health SET probe_owner = :owner, probe_until = :until "
+    "WHERE channel_id = :cid AND state = 'open' AND opened_at <= :ready "
+    "AND (probe_until IS NULL OR probe_until <= :now)"
+).bindparams(
+    bindparam("now", type_=_TS),
+    bindparam("ready", type_=_TS),
+    bindparam("until", type_=_TS),
+    bindparam("cid", type_=String()),
+    bindparam("owner", type_=String()),
+)
+"""Claim an open circuit's one probe once its cool-down (``:ready`` = now - cool-down) has passed and no probe is
+held: one conditional UPDATE, so of the workers asking at once exactly one changes the row (PostgreSQL re-checks
+the condition after the winner commits; SQLite has one writer)."""
+
+CIRCUIT_PROBE_RELEASE = text(
+    "UPDATE channel_health SET probe_owner = NULL, probe_until = NULL WHERE channel_id = :cid AND probe_owner = :owner"
+).bindparams(bindparam("cid", type_=String()), bindparam("owner", type_=String()))
+"""Give a probe back once its outcome is recorded (a failure has re-opened the circuit meanwhile, a message that
+was not tried leaves it as it was), so the next probe need not wait for the claim to run out."""
 
 
 # -- the events feed ----------------------------------------------------------------------------------------

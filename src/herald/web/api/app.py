@@ -24,6 +24,7 @@ from herald.web.api.routes import (
     events,
     humans,
     interfaces,
+    keys,
     messages,
     monitors,
     ops,
@@ -68,7 +69,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     if runtime is not None:
         app.state.runtime = runtime
     problems.install(app)
-    for module in (proactive, messages, agents, channels, contacts, delivery, interfaces, records, ops):
+    for module in (proactive, messages, agents, keys, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
     app.include_router(schedules.messaging)
     app.include_router(schedules.proactive)

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from herald.admin.tenants import principal_for_key
 from herald.core.errors import ContentTooLarge, Unauthorized
 from herald.core.principal import Principal
-from herald.core.security import hash_api_key
 from herald.runtime import Runtime
-
-_KEY_CACHE_SECONDS = 30.0
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -29,18 +24,9 @@ async def authenticate(request: Request, rt: RuntimeDep) -> Principal:
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("send your API key as 'Authorization: Bearer <key>'")
-    key = key.strip()
-    digest = hash_api_key(key)
-    cached = rt.key_cache.get(digest)
-    if cached is not None and cached[1] > time.monotonic():
-        return cached[0]
-    async with rt.sessions() as session:
-        principal = await principal_for_key(session, key)
+    principal = await rt.key_cache.principal(rt.sessions, key.strip())
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
-    if len(rt.key_cache) > 10_000:
-        rt.key_cache.clear()
-    rt.key_cache[digest] = (principal, time.monotonic() + _KEY_CACHE_SECONDS)
     return principal
 
 

@@ -87,8 +87,7 @@ async def test_channel(
     channel_id: str, body: ChannelTest, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Send one test message through the channel now and report the provider's answer."""
-    async with rt.sessions() as session:
-        return await service.test_channel(
-            rt, session, principal.tenant_id, channel_id,
-            recipient_id=body.recipient_id, content=body.content, subject=body.subject,
-        )  # fmt: skip
+    return await service.test_channel(
+        rt, principal.tenant_id, channel_id,
+        recipient_id=body.recipient_id, content=body.content, subject=body.subject,
+    )  # fmt: skip
