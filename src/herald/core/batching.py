@@ -5,7 +5,8 @@ them in one transaction costs one round of statements and one commit instead of 
 submission is written at once, alone: nothing waits for a batch to fill. Each submitter returns only after its
 own item is committed, so durability is unchanged; when a group's transaction fails, its items are written
 again one by one, so one bad item fails only its own submitter. ``write`` must therefore not depend on what a
-rolled-back attempt changed.
+rolled-back attempt changed. A failure that says nothing about the items (the database is down) can be
+excluded from that with ``alone``: every submitter of the group then gets it at once, and retries as it sees fit.
 """
 
 from __future__ import annotations
@@ -18,9 +19,18 @@ T = TypeVar("T")
 
 
 class GroupCommit(Generic[T]):
-    def __init__(self, write: Callable[[list[T]], Awaitable[None]], *, max_batch: int = 500) -> None:
+    def __init__(
+        self,
+        write: Callable[[list[T]], Awaitable[None]],
+        *,
+        max_batch: int = 500,
+        alone: Callable[[Exception], bool] | None = None,
+    ) -> None:
+        """``alone(error)``: whether a group that failed with ``error`` is written again item by item (default:
+        always); when not, each submitter of the group gets ``error``."""
         self._write = write
         self._max_batch = max_batch
+        self._alone = alone
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -39,8 +49,9 @@ class GroupCommit(Generic[T]):
             try:
                 await self._write([item for item, _ in batch])
             except Exception as exc:
-                if len(batch) == 1:
-                    _settle(batch[0][1], exc)
+                if len(batch) == 1 or (self._alone is not None and not self._alone(exc)):
+                    for _, done in batch:
+                        _settle(done, exc)
                 else:
                     # One bad item must not fail the others: the transaction rolled back, so write each alone.
                     for item, done in batch:

@@ -10,7 +10,8 @@ index, provider id), written by the worker in the same transaction that settles 
 attempt loads the record and starts at part 2: the person never gets part 1 twice. The insert ignores a part
 already recorded, because a worker that lost its lease still records what it delivered (a delivered part is a
 fact) and the new lease holder may record the same index. What is not covered is the at-least-once edge every
-send has: a worker that dies between the provider's answer and the commit leaves nothing recorded.
+send has: a worker that dies between the provider's answer and the commit (milliseconds: the worker commits
+each outcome as it comes) leaves nothing recorded.
 
 **Per route step.** Parts belong to the route step (channel) that delivered them: a fallback to another channel
 starts its parts from the first, since the person has not seen any of them there. The parts an abandoned step

@@ -1,8 +1,16 @@
-"""The worker: claims due messages in batches, sends them through their channels, records the outcome.
+"""The worker: claims due messages in batches, sends them through their channels, records each outcome.
 
 Pipelined: while one batch is being sent the next can be claimed, up to ``worker_concurrency`` messages in
 flight. No transaction is held while a provider is called; a worker killed at any point leaves leased rows that
 another worker reclaims when the lease runs out (at-least-once delivery).
+
+**Recording.** Each message's outcome is recorded as soon as the provider answers, not at the end of its batch:
+outcomes are group-committed (:class:`~herald.core.batching.GroupCommit`), so the messages that finish together,
+from any batch, share one transaction, written within milliseconds of their answers. A worker killed with
+``kill -9`` can therefore resend only the messages whose requests were on the wire (or whose answers were not
+yet committed, a few milliseconds' worth). When recording fails (the database restarts) the worker keeps
+trying, with backoff, for as long as the batch's lease lasts, and extends the lease while it waits, so an
+outage shorter than the lease sends nothing twice.
 
 Long content is split here, once, into the parts the channel takes, and each delivered part is recorded with the
 outcome, so a retry sends only the parts not yet delivered (see :mod:`herald.pipeline.parts`).
@@ -21,16 +29,18 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
+from herald.core.batching import GroupCommit
 from herald.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
 from herald.core.ids import new_id
 from herald.core.status import Status
 from herald.pipeline import outbox, parts
 from herald.pipeline.routing import circuit, ratelimit
 from herald.providers import Action, Channel, OutboundMessage
+from herald.storage import outage
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
@@ -42,6 +52,9 @@ log = logging.getLogger(__name__)
 
 _HEARTBEAT_SECONDS = 5.0
 _MAINTENANCE_SECONDS = 1.0
+_RECORD_RETRY_FIRST = 0.05  # the first wait after a failed outcome write, doubling up to the cap
+_RECORD_RETRY_CAP = 1.0
+_LEASE_MARGIN = 0.1  # of the lease: stop retrying this long before it runs out (clocks differ slightly)
 WORKER_ACTOR = "worker"
 
 
@@ -67,6 +80,7 @@ class Outcome:
     permanent: bool = False
     run_at: datetime | None = None
     cost: float = 0.0
+    probe: str | None = None  # the claim's owner when this message was its half-open channel's one probe
 
     @property
     def ok(self) -> bool:
@@ -93,6 +107,11 @@ class Worker:
         self._started_at = utcnow()
         self.last_loop_at: float = 0.0
         self.claimed_total = 0
+        # Outcomes of every batch in flight, committed together as they arrive. A group that fails because the
+        # database is unreachable is not written item by item: each outcome retries on its own schedule.
+        self._recorder: GroupCommit[_Record] = GroupCommit(
+            self._write_records, alone=lambda exc: not outage.is_outage(exc)
+        )
 
     # -- the loop -------------------------------------------------------------------------------------------
 
@@ -103,15 +122,21 @@ class Worker:
         try:
             while not stop.is_set():
                 self.last_loop_at = time.monotonic()
+                claimed_at = time.monotonic()
                 try:
                     await self._maintain()
                     room = settings.worker_concurrency - self._inflight
                     claimed = await self._claim(min(room, settings.worker_batch_size)) if room > 0 else []
-                except Exception:
-                    log.exception("worker %s: database error; retrying after the poll interval", self.id)
+                except Exception as exc:
+                    if outage.is_outage(exc):
+                        log.warning(
+                            "worker %s: database unavailable (%s); retrying", self.id, type(exc).__name__
+                        )
+                    else:
+                        log.exception("worker %s: database error; retrying after the poll interval", self.id)
                     claimed = []
                 if claimed:
-                    self._spawn(claimed)
+                    self._spawn(claimed, claimed_at)
                     if (
                         len(claimed) == settings.worker_batch_size
                         and self._inflight < settings.worker_concurrency
@@ -123,9 +148,9 @@ class Worker:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
             log.info("worker %s stopped", self.id)
 
-    def _spawn(self, claimed: list[outbox.Claimed]) -> None:
+    def _spawn(self, claimed: list[outbox.Claimed], claimed_at: float) -> None:
         self._inflight += len(claimed)
-        task = asyncio.create_task(self._process(claimed))
+        task = asyncio.create_task(self._process(claimed, claimed_at))
         self._tasks.add(task)
 
         def done(t: asyncio.Task[None]) -> None:
@@ -138,9 +163,10 @@ class Worker:
     async def run_once(self) -> int:
         """Claim and fully process one batch (tests and benchmarks drive the worker with this)."""
         await self._maintain(force=True)
+        claimed_at = time.monotonic()
         claimed = await self._claim(self.rt.settings.worker_batch_size)
         if claimed:
-            await self._process(claimed)
+            await self._process(claimed, claimed_at)
         return len(claimed)
 
     async def drain(self, max_batches: int = 10_000) -> int:
@@ -160,51 +186,133 @@ class Worker:
         self.claimed_total += len(claimed)
         return claimed
 
-    async def _process(self, claimed: list[outbox.Claimed]) -> None:
-        channels = await self._channels_for(claimed)
-        outcomes: list[Outcome | None] = [None] * len(claimed)
-        probes: dict[
-            str, str
-        ] = {}  # half-open channels whose one probe this batch holds -> the claim's owner
+    async def _process(self, claimed: list[outbox.Claimed], claimed_at: float) -> None:
+        """Gate, send and record one batch. Each message's outcome is recorded as soon as it is known (see the
+        module docstring); the batch's lease is extended while any of its messages is not yet recorded."""
+        lease = _Lease(
+            {c.id for c in claimed},
+            claimed_at + self.rt.settings.lease_seconds,
+            self.rt.settings.lease_seconds,
+        )
+        keeper = asyncio.create_task(self._keep_lease(lease))
         try:
-            async with self.rt.sessions.begin() as session:
-                gates = await self._gate(session, claimed, channels, probes)
-        except Exception:
-            log.exception("worker %s: gating failed; these messages wait a second", self.id)
-            probes.clear()  # rolled back with the rest
-            now = utcnow()
-            gates = [
-                Outcome(
-                    c, "unknown", now, kind="deferred", error="gate failed", run_at=now + timedelta(seconds=1)
-                )
-                for c in claimed
-            ]
-        sends = []
-        for index, (item, gate) in enumerate(zip(claimed, gates, strict=True)):
-            if gate is not None:
-                outcomes[index] = gate
-            else:
-                sends.append((index, item))
-        results = await asyncio.gather(*(self._send(item, channels[item.id]) for _, item in sends))
-        for (index, _), result in zip(sends, results, strict=True):
-            outcomes[index] = result
-        done = [o for o in outcomes if o is not None]
-        for attempt in range(3):
+            channels = await self._channels_for(claimed)
+            probes: dict[
+                str, str
+            ] = {}  # half-open channels whose one probe this batch holds -> the claim's owner
             try:
                 async with self.rt.sessions.begin() as session:
-                    await self._complete(session, done, probes)
+                    gates = await self._gate(session, claimed, channels, probes)
+            except Exception as exc:
+                probes.clear()  # rolled back with the rest
+                if outage.is_outage(exc):
+                    log.warning("worker %s: database unavailable while gating; these messages wait", self.id)
+                else:
+                    log.exception("worker %s: gating failed; these messages wait a second", self.id)
+                now = utcnow()
+                gates = [
+                    Outcome(
+                        c, "unknown", now, kind="deferred", error="gate failed",
+                        run_at=now + timedelta(seconds=1),
+                    )
+                    for c in claimed
+                ]  # fmt: skip
+            steps = []
+            for item, gate in zip(claimed, gates, strict=True):
+                owner = probes.get(item.channel_id or "")
+                probe = owner if owner == f"{self.id}/{item.id}" else None
+                if gate is not None:
+                    gate.probe = probe  # a probe claimed but not used (a rate limit held it) is given back
+                    steps.append(self._record(gate, lease))
+                else:
+                    steps.append(self._send_and_record(item, channels[item.id], lease, probe))
+            await asyncio.gather(*steps)
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+
+    async def _send_and_record(
+        self, item: outbox.Claimed, channel: Channel | Exception, lease: _Lease, probe: str | None
+    ) -> None:
+        outcome = await self._send(item, channel)
+        outcome.probe = probe
+        if outcome.kind in ("sent", "error"):
+            self.rt.metrics.attempt_seconds.labels(outcome.provider, outcome.kind).observe(outcome.duration)
+        await self._record(outcome, lease)
+
+    async def _record(self, outcome: Outcome, lease: _Lease) -> None:
+        """Commit ``outcome`` (with whatever else finishes at the same moment), retrying with backoff while the
+        lease lasts. Given up, the message stays leased until the lease runs out and is then sent again."""
+        record = _Record(outcome)
+        wait = _RECORD_RETRY_FIRST
+        try:
+            while True:
+                try:
+                    await self._recorder.submit(record)
+                except Exception as exc:
+                    record.retried = True
+                    left = lease.deadline - time.monotonic() - _LEASE_MARGIN * lease.seconds
+                    if left <= 0:
+                        log.error(  # noqa: TRY400 - the first failure of the batch was logged with its traceback
+                            "worker %s: could not record the outcome of %s before its lease ran out (%s): "
+                            "it will be sent again", self.id, outcome.claimed.id, type(exc).__name__,
+                        )  # fmt: skip
+                        return
+                    lease.failed(self.id, exc)
+                    await asyncio.sleep(min(left, wait * random.uniform(0.5, 1.0)))  # noqa: S311 - jitter
+                    wait = min(wait * 2, _RECORD_RETRY_CAP)
+                else:
+                    return
+        finally:
+            lease.pending.discard(outcome.claimed.id)
+
+    async def _write_records(self, records: list[_Record]) -> None:
+        """One transaction for the outcomes that arrived together. A write that failed may have committed all the
+        same (the connection dropped after COMMIT was sent): when retrying, only messages still leased to this
+        worker are recorded, so nothing is recorded twice."""
+        outcomes = [r.outcome for r in records]
+        async with self.rt.sessions.begin() as session:
+            if any(r.retried for r in records):
+                ours = await self._still_leased(session, [o.claimed.id for o in outcomes])
+                outcomes = [o for o in outcomes if o.claimed.id in ours]
+            if outcomes:
+                await self._complete(session, outcomes)
+
+    async def _still_leased(self, session: AsyncSession, ids: list[str]) -> set[str]:
+        rows = await session.execute(
+            select(Message.id).where(
+                Message.id.in_(ids), Message.lease_owner == self.id, Message.status == Status.SENDING
+            )
+        )
+        return set(rows.scalars())
+
+    async def _keep_lease(self, lease: _Lease) -> None:
+        """Extend the lease of the batch's unrecorded messages every third of a lease, until they are recorded
+        (the task is cancelled then); sooner again after a failure."""
+        seconds = lease.seconds
+        while True:
+            await asyncio.sleep(seconds / 3)
+            while lease.pending:
+                started = time.monotonic()
+                try:
+                    async with self.rt.sessions.begin() as session:
+                        await session.execute(
+                            update(Message)
+                            .where(
+                                Message.id.in_(sorted(lease.pending)),
+                                Message.lease_owner == self.id,
+                                Message.status == Status.SENDING,
+                            )
+                            .values(lease_expires_at=utcnow() + timedelta(seconds=seconds))
+                            .execution_options(synchronize_session=False)
+                        )
+                except Exception as exc:
+                    lease.failed(self.id, exc)
+                    await asyncio.sleep(min(1.0, seconds / 10))
+                    continue
+                lease.deadline = started + seconds
                 break
-            except Exception:
-                # The lease still guards these rows; if completion keeps failing they are retried after it.
-                log.exception(
-                    "worker %s: recording %d outcomes failed (try %d)", self.id, len(done), attempt + 1
-                )
-                await asyncio.sleep(0.2 * (attempt + 1))
-        for outcome in done:
-            if outcome.kind in ("sent", "error"):
-                self.rt.metrics.attempt_seconds.labels(outcome.provider, outcome.kind).observe(
-                    outcome.duration
-                )
 
     async def _channels_for(self, claimed: list[outbox.Claimed]) -> dict[str, Channel | Exception]:
         channels: dict[str, Channel | Exception] = {}
@@ -401,11 +509,9 @@ class Worker:
             error=error, retry_after=retry_after, permanent=permanent,
         )  # fmt: skip
 
-    async def _complete(
-        self, session: AsyncSession, outcomes: list[Outcome], probes: dict[str, str] | None = None
-    ) -> None:
-        """Record every outcome of a batch in one transaction: status, attempt rows, audit, events, circuits (and
-        give back the circuit probes the batch held)."""
+    async def _complete(self, session: AsyncSession, outcomes: list[Outcome]) -> None:
+        """Record outcomes in one transaction: status, attempt rows, parts, audit, events, circuits (and give
+        back the half-open probes these messages held)."""
         now = utcnow()
         batch = _Batch(now)
         for outcome in outcomes:
@@ -441,6 +547,7 @@ class Worker:
             await session.execute(insert(AuditEntry), batch.audits)
         if batch.events:
             await session.execute(insert(Event), batch.events)
+        probes = {o.claimed.channel_id: o.probe for o in outcomes if o.probe and o.claimed.channel_id}
         if batch.successes or batch.failures or probes:
             await circuit.record(session, batch.successes, batch.failures, now, probes)
         if batch.fallback:
@@ -606,9 +713,41 @@ async def run_worker(rt: Runtime, stop: asyncio.Event) -> None:
 LOOPS = (Loop("outbox", "worker", runner=run_worker),)
 
 
+@dataclass(slots=True)
+class _Record:
+    """One outcome waiting to be committed; ``retried`` once a write that held it failed."""
+
+    outcome: Outcome
+    retried: bool = False
+
+
+@dataclass(slots=True)
+class _Lease:
+    """A batch's lease as the worker sees it: the messages not yet recorded, and when (monotonic clock) the
+    lease runs out unless extended."""
+
+    pending: set[str]
+    deadline: float
+    seconds: float
+    warned: bool = False
+
+    def failed(self, worker: str, exc: Exception) -> None:
+        """Note a failed write (logged once per batch: an outage would otherwise log every message)."""
+        if self.warned:
+            return
+        self.warned = True
+        if outage.is_outage(exc):
+            log.warning(
+                "worker %s: database unavailable (%s); retrying the outcomes of %d messages while their lease lasts",
+                worker, type(exc).__name__, len(self.pending),
+            )  # fmt: skip
+        else:
+            log.error("worker %s: recording outcomes failed; retrying", worker, exc_info=exc)
+
+
 @dataclass
 class _Batch:
-    """The rows one batch's outcomes turn into, written together by ``Worker._complete``."""
+    """The rows the outcomes of one transaction turn into, written together by ``Worker._complete``."""
 
     now: datetime
     sent: list[dict[str, Any]] = field(default_factory=list)

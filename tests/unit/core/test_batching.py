@@ -59,3 +59,16 @@ async def test_every_submitter_returns(n: int) -> None:
 
     group: GroupCommit[int] = GroupCommit(write)
     await asyncio.wait_for(asyncio.gather(*(group.submit(i) for i in range(n))), 1)
+
+
+async def test_a_failure_not_worth_writing_alone_fails_every_submitter_at_once() -> None:
+    calls: list[list[str]] = []
+
+    async def write(items: list[str]) -> None:
+        calls.append(items)
+        raise ConnectionRefusedError("the database is down")
+
+    group: GroupCommit[str] = GroupCommit(write, alone=lambda exc: not isinstance(exc, ConnectionError))
+    results = await asyncio.gather(*(group.submit(x) for x in "abc"), return_exceptions=True)
+    assert [type(r) for r in results] == [ConnectionRefusedError] * 3
+    assert calls == [["a", "b", "c"]]  # one try for the group, none alone

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from herald.core.errors import RequestError, TooManyRequests, Unauthorized, Unavailable
+from herald.storage import outage
 
 log = logging.getLogger(__name__)
 MEDIA_TYPE = "application/problem+json"
@@ -42,6 +43,8 @@ def _field(loc: tuple[Any, ...] | list[Any]) -> str:
 
 
 def install(app: FastAPI) -> None:
+    _install_outage(app)
+
     @app.exception_handler(RequestError)
     async def _request_error(request: Request, exc: RequestError) -> JSONResponse:
         errors = [{"field": exc.field, "message": exc.detail}] if exc.field else None
@@ -80,3 +83,21 @@ def install(app: FastAPI) -> None:
         return problem(
             500, "Internal server error", "an unexpected error occurred", instance=request.url.path
         )
+
+
+def _install_outage(app: FastAPI) -> None:
+    """A database outage (restart, dropped connection, exhausted pool) answers ``503`` with ``Retry-After``: the
+    request was not wrong and may succeed in a moment. Anything else these types cover is a bug: re-raised, so
+    the handler of unexpected errors answers it."""
+
+    async def _database_outage(request: Request, exc: Exception) -> JSONResponse:
+        if not outage.is_outage(exc):
+            raise exc
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__)
+        return problem(
+            503, "Service unavailable", "the database is unavailable; try again shortly",
+            headers={"Retry-After": str(outage.RETRY_AFTER_SECONDS)}, instance=request.url.path,
+        )  # fmt: skip
+
+    for kind in outage.HANDLED:
+        app.add_exception_handler(kind, _database_outage)
