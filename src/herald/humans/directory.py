@@ -17,14 +17,16 @@ from herald.core.ids import new_id
 from herald.core.intent import Priority
 from herald.core.principal import Principal
 from herald.storage.audit import audit_row
-from herald.storage.models import ApprovalPolicy, Approver, AuditEntry
-from herald.storage.queries import owned
+from herald.storage.models import ApprovalPolicy, Approver, AuditEntry, Channel, Contact
+from herald.storage.queries import owned, referenced
 from herald.storage.types import utcnow
 
 
 async def create_approver(
     session: AsyncSession, principal: Principal, name: str, addresses: list[dict[str, Any]]
 ) -> Approver:
+    for index, address in enumerate(addresses):
+        await check_address(session, principal.tenant_id, address, field=f"addresses.{index}.")
     now = utcnow()
     approver = Approver(id=new_id("apv"), tenant_id=principal.tenant_id, name=name, addresses=addresses,
                         created_at=now, updated_at=now)  # fmt: skip
@@ -46,6 +48,8 @@ async def update_approver(
     if name is not None:
         approver.name = name
     if addresses is not None:
+        for index, address in enumerate(addresses):
+            await check_address(session, principal.tenant_id, address, field=f"addresses.{index}.")
         approver.addresses = addresses
     approver.updated_at = utcnow()
     await _audit(session, principal, "approver.updated", "approver", approver.id, {"name": approver.name})
@@ -84,6 +88,20 @@ async def approvers_by_id(session: AsyncSession, tenant_id: str, ids: list[str])
         select(Approver).where(Approver.tenant_id == tenant_id, Approver.id.in_(ids))
     )
     return {a.id: a for a in rows.scalars()}
+
+
+async def check_address(
+    session: AsyncSession, tenant_id: str, address: dict[str, Any], *, field: str
+) -> None:
+    """422 naming ``field`` + the key unless the contact and channel an address names are the tenant's."""
+    if address.get("contact_id") is not None:
+        await referenced(
+            session, Contact, tenant_id, address["contact_id"], "contact", field=f"{field}contact_id"
+        )
+    if address.get("channel_id") is not None:
+        await referenced(
+            session, Channel, tenant_id, address["channel_id"], "channel", field=f"{field}channel_id"
+        )
 
 
 async def check_approvers(session: AsyncSession, tenant_id: str, ids: list[str], field: str) -> None:
