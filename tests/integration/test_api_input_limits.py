@@ -261,3 +261,23 @@ async def test_another_tenants_objects_cannot_be_named(
     )
     assert_problem(patched, 422, "default_recipient.contact_id")
     assert await monitor_count(client, b) == 0
+
+
+async def test_patching_an_approval_policy_with_null_is_refused_or_clears(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    approver = await client.post(
+        "/api/v1/approvers",
+        json={"name": "Bob", "addresses": [{"platform": "slack", "recipient_id": "C12345"}]},
+        headers=auth,
+    )
+    assert approver.status_code == 201, approver.text
+    body = {"name": "p", "approver_ids": [approver.json()["id"]], "expires_after_seconds": 600}
+    policy = await client.post("/api/v1/approval-policies", json=body, headers=auth)
+    assert policy.status_code == 201, policy.text
+    url = f"/api/v1/approval-policies/{policy.json()['id']}"
+    for field in ("agent_ids", "escalate_to", "priorities", "approver_ids", "name", "quorum", "position"):
+        assert_problem(await client.patch(url, json={field: None}, headers=auth), 422, field)
+    cleared = await client.patch(url, json={"expires_after_seconds": None}, headers=auth)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["expires_after_seconds"] is None

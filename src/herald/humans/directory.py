@@ -133,6 +133,9 @@ async def update_policy(
     session: AsyncSession, principal: Principal, policy_id: str, values: dict[str, Any]
 ) -> ApprovalPolicy:
     policy = await owned(session, ApprovalPolicy, principal.tenant_id, policy_id, "approval policy")
+    for name in _REQUIRED_POLICY_FIELDS:  # the others (escalation, expiry) are cleared by null
+        if name in values and values[name] is None:
+            raise ValidationFailed("must not be null (leave it out to keep it)", field=name)
     merged = {c: getattr(policy, c) for c in _POLICY_FIELDS} | values
     await _check_policy(session, principal.tenant_id, merged)
     for key, value in values.items():
@@ -176,6 +179,7 @@ def matching(policies: list[ApprovalPolicy], agent_id: str | None, priority: int
 
 _POLICY_FIELDS = ("name", "position", "agent_ids", "priorities", "approver_ids", "quorum",
                   "escalate_after_seconds", "escalate_to", "expires_after_seconds")  # fmt: skip
+_REQUIRED_POLICY_FIELDS = ("name", "position", "agent_ids", "priorities", "approver_ids", "quorum", "escalate_to")
 
 
 async def _check_policy(session: AsyncSession, tenant_id: str, values: dict[str, Any]) -> None:
