@@ -254,6 +254,9 @@ async def test_another_tenants_objects_cannot_be_named(
          {"id": "agent_c", "maturity_level": "AUTONOMOUS", "default_recipient": {"contact_id": theirs_contact}},
          "default_recipient.contact_id"),
     ]  # fmt: skip
+    await make_agent(client, auth, "agent_a", "AUTONOMOUS")
+    policy = {"name": "p", "agent_ids": ["agent_a"], "approver_ids": ["apv_missing"]}
+    cases.append(("/api/v1/approval-policies", policy, "agent_ids"))
     for url, body, field in cases:
         assert_problem(await client.post(url, json=body, headers=b), 422, field)
     patched = await client.patch(

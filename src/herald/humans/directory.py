@@ -17,7 +17,7 @@ from herald.core.ids import new_id
 from herald.core.intent import Priority
 from herald.core.principal import Principal
 from herald.storage.audit import audit_row
-from herald.storage.models import ApprovalPolicy, Approver, AuditEntry, Channel, Contact
+from herald.storage.models import Agent, ApprovalPolicy, Approver, AuditEntry, Channel, Contact
 from herald.storage.queries import owned, referenced
 from herald.storage.types import utcnow
 
@@ -179,10 +179,26 @@ def matching(policies: list[ApprovalPolicy], agent_id: str | None, priority: int
 
 _POLICY_FIELDS = ("name", "position", "agent_ids", "priorities", "approver_ids", "quorum",
                   "escalate_after_seconds", "escalate_to", "expires_after_seconds")  # fmt: skip
-_REQUIRED_POLICY_FIELDS = ("name", "position", "agent_ids", "priorities", "approver_ids", "quorum", "escalate_to")
+_REQUIRED_POLICY_FIELDS = (
+    "name",
+    "position",
+    "agent_ids",
+    "priorities",
+    "approver_ids",
+    "quorum",
+    "escalate_to",
+)
 
 
 async def _check_policy(session: AsyncSession, tenant_id: str, values: dict[str, Any]) -> None:
+    agent_ids = list(values.get("agent_ids") or [])
+    if agent_ids:
+        found = set((await session.execute(
+            select(Agent.id).where(Agent.tenant_id == tenant_id, Agent.id.in_(agent_ids))
+        )).scalars())  # fmt: skip
+        missing = [i for i in agent_ids if i not in found]
+        if missing:
+            raise ValidationFailed(f"no agent {', '.join(missing)}", field="agent_ids")
     await check_approvers(session, tenant_id, list(values.get("approver_ids") or []), "approver_ids")
     await check_approvers(session, tenant_id, list(values.get("escalate_to") or []), "escalate_to")
     quorum = int(values.get("quorum") or 1)
