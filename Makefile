@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench clean
+.PHONY: run test lint typecheck unit bench fuzz clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Herald needs Python 3.11 or newer")'
@@ -26,6 +26,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck
 	$(BIN)/pytest
+
+# schemathesis over every operation, with many more examples than the run in `make test`
+fuzz: $(STAMP)
+	HERALD_FUZZ_EXAMPLES=$${HERALD_FUZZ_EXAMPLES:-200} $(BIN)/pytest -m fuzz tests/contract
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py

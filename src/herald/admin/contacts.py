@@ -11,6 +11,7 @@ from herald.core.errors import ValidationFailed
 from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
+from herald.core.timezones import zone_problem
 from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry, Contact
 from herald.storage.queries import owned
@@ -20,6 +21,13 @@ FIELDS = ("name", "addresses", "timezone", "quiet_hours", "opt_outs", "channel_o
 
 
 def _check(values: dict[str, Any]) -> None:
+    for name in ("name", "addresses", "opt_outs"):  # the others may be cleared with null
+        if name in values and values[name] is None:
+            raise ValidationFailed("must not be null (leave it out to keep it)", field=name)
+    if values.get("timezone") is not None:
+        zone = zone_problem(values["timezone"])
+        if zone:
+            raise ValidationFailed(zone, field="timezone")
     for platform, address in (values.get("addresses") or {}).items():
         if platform not in PLATFORMS:
             raise ValidationFailed(f"unknown platform {platform!r}", field=f"addresses.{platform}")

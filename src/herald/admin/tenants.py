@@ -14,7 +14,8 @@ from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.security import hash_api_key, new_api_key
 from herald.storage.audit import audit_row
-from herald.storage.models import Agent, ApiKey, AuditEntry, Tenant
+from herald.storage.models import Agent, ApiKey, AuditEntry, Contact, Tenant
+from herald.storage.queries import referenced
 from herald.storage.types import utcnow
 
 
@@ -88,6 +89,7 @@ async def create_agent(
 ) -> Agent:
     """Register an agent. ``behaviour`` holds what makes it act: ``kind``, ``llm`` settings, the sealed
     ``llm_api_key`` and the ``default_recipient`` (see :data:`BEHAVIOUR`)."""
+    await _check_behaviour(session, principal.tenant_id, behaviour)
     now = utcnow()
     agent = Agent(
         tenant_id=principal.tenant_id,
@@ -116,6 +118,19 @@ async def create_agent(
         ],
     )  # fmt: skip
     return agent
+
+
+async def _check_behaviour(session: AsyncSession, tenant_id: str, behaviour: dict[str, Any] | None) -> None:
+    recipient = (behaviour or {}).get("default_recipient") or {}
+    if recipient.get("contact_id") is not None:
+        await referenced(
+            session,
+            Contact,
+            tenant_id,
+            recipient["contact_id"],
+            "contact",
+            field="default_recipient.contact_id",
+        )
 
 
 async def get_agent(session: AsyncSession, tenant_id: str, agent_id: str) -> Agent:
@@ -147,6 +162,7 @@ async def update_agent(
     behaviour: dict[str, Any] | None = None,
 ) -> Agent:
     """Change what is given; ``behaviour`` keys (:data:`BEHAVIOUR`) given with None clear that setting."""
+    await _check_behaviour(session, principal.tenant_id, behaviour)
     agent = await get_agent(session, principal.tenant_id, agent_id)
     changes: dict[str, object] = {}
     for key, value in (behaviour or {}).items():

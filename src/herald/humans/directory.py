@@ -17,14 +17,16 @@ from herald.core.ids import new_id
 from herald.core.intent import Priority
 from herald.core.principal import Principal
 from herald.storage.audit import audit_row
-from herald.storage.models import ApprovalPolicy, Approver, AuditEntry
-from herald.storage.queries import owned
+from herald.storage.models import Agent, ApprovalPolicy, Approver, AuditEntry, Channel, Contact
+from herald.storage.queries import owned, referenced
 from herald.storage.types import utcnow
 
 
 async def create_approver(
     session: AsyncSession, principal: Principal, name: str, addresses: list[dict[str, Any]]
 ) -> Approver:
+    for index, address in enumerate(addresses):
+        await check_address(session, principal.tenant_id, address, field=f"addresses.{index}.")
     now = utcnow()
     approver = Approver(id=new_id("apv"), tenant_id=principal.tenant_id, name=name, addresses=addresses,
                         created_at=now, updated_at=now)  # fmt: skip
@@ -46,6 +48,8 @@ async def update_approver(
     if name is not None:
         approver.name = name
     if addresses is not None:
+        for index, address in enumerate(addresses):
+            await check_address(session, principal.tenant_id, address, field=f"addresses.{index}.")
         approver.addresses = addresses
     approver.updated_at = utcnow()
     await _audit(session, principal, "approver.updated", "approver", approver.id, {"name": approver.name})
@@ -86,6 +90,20 @@ async def approvers_by_id(session: AsyncSession, tenant_id: str, ids: list[str])
     return {a.id: a for a in rows.scalars()}
 
 
+async def check_address(
+    session: AsyncSession, tenant_id: str, address: dict[str, Any], *, field: str
+) -> None:
+    """422 naming ``field`` + the key unless the contact and channel an address names are the tenant's."""
+    if address.get("contact_id") is not None:
+        await referenced(
+            session, Contact, tenant_id, address["contact_id"], "contact", field=f"{field}contact_id"
+        )
+    if address.get("channel_id") is not None:
+        await referenced(
+            session, Channel, tenant_id, address["channel_id"], "channel", field=f"{field}channel_id"
+        )
+
+
 async def check_approvers(session: AsyncSession, tenant_id: str, ids: list[str], field: str) -> None:
     """422 naming ``field`` unless every id is one of the tenant's approvers (another tenant's is unknown)."""
     found = await approvers_by_id(session, tenant_id, ids)
@@ -115,6 +133,9 @@ async def update_policy(
     session: AsyncSession, principal: Principal, policy_id: str, values: dict[str, Any]
 ) -> ApprovalPolicy:
     policy = await owned(session, ApprovalPolicy, principal.tenant_id, policy_id, "approval policy")
+    for name in _REQUIRED_POLICY_FIELDS:  # the others (escalation, expiry) are cleared by null
+        if name in values and values[name] is None:
+            raise ValidationFailed("must not be null (leave it out to keep it)", field=name)
     merged = {c: getattr(policy, c) for c in _POLICY_FIELDS} | values
     await _check_policy(session, principal.tenant_id, merged)
     for key, value in values.items():
@@ -158,9 +179,26 @@ def matching(policies: list[ApprovalPolicy], agent_id: str | None, priority: int
 
 _POLICY_FIELDS = ("name", "position", "agent_ids", "priorities", "approver_ids", "quorum",
                   "escalate_after_seconds", "escalate_to", "expires_after_seconds")  # fmt: skip
+_REQUIRED_POLICY_FIELDS = (
+    "name",
+    "position",
+    "agent_ids",
+    "priorities",
+    "approver_ids",
+    "quorum",
+    "escalate_to",
+)
 
 
 async def _check_policy(session: AsyncSession, tenant_id: str, values: dict[str, Any]) -> None:
+    agent_ids = list(values.get("agent_ids") or [])
+    if agent_ids:
+        found = set((await session.execute(
+            select(Agent.id).where(Agent.tenant_id == tenant_id, Agent.id.in_(agent_ids))
+        )).scalars())  # fmt: skip
+        missing = [i for i in agent_ids if i not in found]
+        if missing:
+            raise ValidationFailed(f"no agent {', '.join(missing)}", field="agent_ids")
     await check_approvers(session, tenant_id, list(values.get("approver_ids") or []), "approver_ids")
     await check_approvers(session, tenant_id, list(values.get("escalate_to") or []), "escalate_to")
     quorum = int(values.get("quorum") or 1)

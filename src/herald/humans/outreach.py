@@ -218,6 +218,8 @@ async def ask(
                                field="approver_ids")  # fmt: skip
     await directory.check_approvers(session, principal.tenant_id, approver_ids, "approver_ids")
     await directory.check_approvers(session, principal.tenant_id, escalate_to, "escalate_to")
+    if direct is not None:
+        await directory.check_address(session, principal.tenant_id, direct, field="")
     now = utcnow()
     expires_at = now + timedelta(seconds=timeout_seconds)
     request = HumanRequest(

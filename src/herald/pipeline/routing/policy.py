@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from herald.core.timezones import check_timezone
 from herald.pipeline.routing.quiet_hours import QuietHours
 
 DEFAULT_PRIORITY_ROUTES: dict[str, list[str]] = {
@@ -46,13 +47,7 @@ class DeliveryPolicy(BaseModel):
     @field_validator("timezone")
     @classmethod
     def _zone(cls, value: str) -> str:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown IANA time zone {value!r}") from exc
-        return value
+        return check_timezone(value)
 
 
 def load_policy(raw: dict[str, Any] | None) -> DeliveryPolicy:

@@ -37,6 +37,7 @@ CONDITION_TYPES: frozenset[str] = frozenset(
     {"inbox_volume", "task_backlog", "api_metrics", "database_query", "metric", "composite"}
 )
 LOGICS: frozenset[str] = frozenset({"AND", "OR"})
+THRESHOLD_KEYS = ("metric", "operator", "value", "unit", "clear_value")
 MAX_DEPTH = 5
 
 _LEAF_KEYS = ("condition_type", "threshold_config")
@@ -135,33 +136,22 @@ def parse_threshold(config: dict[str, Any], *, field: str) -> Threshold:
     """Validate a ``threshold_config`` object; raises ValidationFailed naming the bad field."""
     if not isinstance(config, dict):
         raise ValidationFailed("must be an object with metric, operator and value", field=field or None)
+    for key in config:
+        if key not in THRESHOLD_KEYS:
+            raise ValidationFailed(
+                f"unknown key; a threshold has {', '.join(THRESHOLD_KEYS)}", field=_join(field, str(key))
+            )
     metric = config.get("metric")
     if not isinstance(metric, str) or not metric.strip():
         raise ValidationFailed("needs a metric name", field=_join(field, "metric"))
     operator = config.get("operator")
-    if operator not in OPERATORS:
+    if not isinstance(operator, str) or operator not in OPERATORS:
         raise ValidationFailed(
             f"operator {operator!r} is not one of {', '.join(sorted(OPERATORS))}",
             field=_join(field, "operator"),
         )
-    assert isinstance(operator, str)
-    raw = config.get("value")
     value_field = _join(field, "value")
-    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float | str):
-        raise ValidationFailed("needs a number (or a string with == / !=)", field=value_field)
-    value: float | str
-    if operator in ORDERING_OPERATORS:
-        number = _number(raw)
-        if number is None:
-            raise ValidationFailed(f"{raw!r} is not a number; {operator} compares numbers", field=value_field)
-        value = number
-    elif isinstance(raw, str):
-        value = raw
-    else:
-        number = _number(raw)
-        if number is None:
-            raise ValidationFailed("must not be NaN", field=value_field)
-        value = number
+    value = _parse_value(config.get("value"), operator, value_field)
     unit = config.get("unit")
     if unit is not None and not isinstance(unit, str):
         raise ValidationFailed("must be a string", field=_join(field, "unit"))
@@ -171,14 +161,31 @@ def parse_threshold(config: dict[str, Any], *, field: str) -> Threshold:
     )
 
 
+def _parse_value(raw: Any, operator: str, value_field: str) -> float | str:
+    if raw is None or isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValidationFailed("needs a number (or a string with == / !=)", field=value_field)
+    if isinstance(raw, float) and not math.isfinite(raw):
+        raise ValidationFailed("must be a finite number", field=value_field)
+    if isinstance(raw, str) and operator not in ORDERING_OPERATORS:
+        return raw
+    number = _number(raw)
+    if number is None or not math.isfinite(number):
+        if operator in ORDERING_OPERATORS:
+            raise ValidationFailed(
+                f"{raw!r} is not a finite number; {operator} compares numbers", field=value_field
+            )
+        raise ValidationFailed("must be a finite number", field=value_field)
+    return number
+
+
 def _parse_clear_value(raw: Any, operator: str, value: float | str, field: str) -> float | None:
     if raw is None:
         return None
     if operator not in ORDERING_OPERATORS:
         raise ValidationFailed(f"a clear value needs an ordering operator, not {operator}", field=field)
     number = None if isinstance(raw, bool) else _number(raw)
-    if number is None:
-        raise ValidationFailed(f"{raw!r} is not a number", field=field)
+    if number is None or not math.isfinite(number):
+        raise ValidationFailed(f"{raw!r} is not a finite number", field=field)
     assert isinstance(value, float)
     if operator in {">", ">="} and number > value:
         raise ValidationFailed(

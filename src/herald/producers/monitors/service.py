@@ -14,17 +14,21 @@ from herald.core.errors import Conflict, NotFound, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
+from herald.core.timezones import zone_problem
 from herald.pipeline import templates
 from herald.pipeline.routing.quiet_hours import QuietHours
 from herald.producers.monitors import conditions, engine, sources
 from herald.storage.audit import audit_row
-from herald.storage.models import Agent, AuditEntry, MetricValue, Monitor, MonitorAlert
+from herald.storage.models import Agent, AuditEntry, Channel, Contact, MetricValue, Monitor, MonitorAlert
+from herald.storage.queries import referenced
 from herald.storage.types import utcnow
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
 
 POLICIES = ("ok", "firing", "keep")
+TARGET_KEYS = ("platform", "recipient_id", "contact_id")
+WINDOW_KEYS = ("start", "end", "timezone")
 ALERT_VARIABLES = {"value": 0, "threshold": 0, "monitor_name": "", "state": "", "since": ""}
 PRESETS: list[dict[str, Any]] = [
     {"name": "High Inbox Volume", "condition_type": "inbox_volume",
@@ -58,11 +62,28 @@ class MonitorSpec:
     action: str | None = None
 
 
-async def _validate_sources(rt: Runtime, condition: conditions.Condition) -> None:
-    """Each leaf's source settings; a database source must answer, an HTTP source's URL pass the outbound guard."""
+def _plain_strings(item: Any, keys: tuple[str, ...], *, field: str) -> None:
+    """``item`` is an object of only ``keys``, each a string (or null): a typo is a 422, not silently kept."""
+    if not isinstance(item, dict):
+        raise ValidationFailed(f"must be an object with {', '.join(keys)}", field=field)
+    for key, value in item.items():
+        if key not in keys:
+            raise ValidationFailed(f"unknown key; the keys are {', '.join(keys)}", field=f"{field}.{key}")
+        if value is not None and not isinstance(value, str):
+            raise ValidationFailed("must be a string", field=f"{field}.{key}")
+
+
+async def _validate_sources(
+    rt: Runtime, session: AsyncSession, tenant_id: str, condition: conditions.Condition
+) -> None:
+    """Each leaf's source settings; a database source must answer, an HTTP source's URL pass the outbound guard,
+    a channel named for Herald's own figures be the tenant's."""
     for leaf in conditions.leaves_of(condition):
         where = "condition" if isinstance(condition, conditions.Leaf) else "composite_conditions"
         sources.validate_source(leaf, field=where)
+        if leaf.source.get("channel_id") is not None:
+            field = "channel_id" if isinstance(condition, conditions.Leaf) else where
+            await referenced(session, Channel, tenant_id, leaf.source["channel_id"], "channel", field=field)
         if leaf.condition_type == "database_query":
             await sources.probe(rt, leaf, field=where)
         elif leaf.condition_type == "api_metrics" and leaf.source.get("url"):
@@ -74,10 +95,13 @@ async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, sp
         raise ValidationFailed(
             f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
         )
-    await _validate_sources(rt, conditions.parse_condition(spec.condition))
+    await _validate_sources(rt, session, principal.tenant_id, conditions.parse_condition(spec.condition))
     for index, target in enumerate(spec.platforms):
+        _plain_strings(target, TARGET_KEYS, field=f"platforms.{index}")
         platform, recipient = target.get("platform"), target.get("recipient_id")
-        if target.get("contact_id"):
+        if target.get("contact_id") is not None:
+            await referenced(session, Contact, principal.tenant_id, target["contact_id"], "contact",
+                             field=f"platforms.{index}.contact_id")  # fmt: skip
             continue
         if platform not in PLATFORMS or not recipient:
             raise ValidationFailed(
@@ -92,6 +116,10 @@ async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, sp
         if getattr(spec, name) not in POLICIES:
             raise ValidationFailed(f"must be one of {', '.join(POLICIES)}", field=name)
     for index, window in enumerate(spec.mute_windows):
+        _plain_strings(window, WINDOW_KEYS, field=f"mute_windows.{index}")
+        zone = zone_problem(window["timezone"]) if window.get("timezone") is not None else None
+        if zone:
+            raise ValidationFailed(zone, field=f"mute_windows.{index}.timezone")
         try:
             QuietHours(start=window.get("start", ""), end=window.get("end", ""))
         except ValueError as exc:

@@ -42,7 +42,7 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from cron_descriptor import (  # type: ignore[import-untyped]
     FormatError,
@@ -54,6 +54,7 @@ from cron_descriptor import (  # type: ignore[import-untyped]
 from cronsim import CronSim, CronSimError
 
 from herald.core.errors import HeraldError
+from herald.core.timezones import zone_problem
 
 __all__ = [
     "ParsedSchedule",
@@ -230,10 +231,10 @@ def _dow_field(days: set[int]) -> str:
 
 
 def _zone(name: str) -> ZoneInfo:
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r}: use an IANA name such as 'Europe/London'") from exc
+    problem = zone_problem(name)
+    if problem:
+        raise ValueError(problem)
+    return ZoneInfo(name)
 
 
 def _exists(aware: datetime) -> bool:

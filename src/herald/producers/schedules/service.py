@@ -20,14 +20,15 @@ from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
+from herald.core.timezones import zone_problem
 from herald.pipeline import accept as messages
 from herald.pipeline import templates
 from herald.producers import callbacks
 from herald.producers.schedules.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
-from herald.storage.models import Agent, AuditEntry, Event, Schedule, ScheduleExecution
-from herald.storage.queries import owned
+from herald.storage.models import Agent, AuditEntry, Contact, Event, Schedule, ScheduleExecution
+from herald.storage.queries import owned, referenced
 from herald.storage.types import utcnow
 
 if TYPE_CHECKING:
@@ -126,10 +127,17 @@ async def create(rt: Runtime, session: AsyncSession, principal: Principal, spec:
         raise ValidationFailed(
             f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
         )
+    zone = zone_problem(spec.timezone)
+    if zone:
+        raise ValidationFailed(zone, field="timezone")
     if spec.misfire_policy not in ("skip", "run_once"):
         raise ValidationFailed("must be skip or run_once", field="misfire_policy")
     if spec.kind == "message":
         _check_message(spec)
+        if spec.contact_id is not None:
+            await referenced(
+                session, Contact, principal.tenant_id, spec.contact_id, "contact", field="contact_id"
+            )
     elif not spec.task_description:
         raise ValidationFailed("a task schedule needs task_description", field="task_description")
     schedule_type, cron, next_run = _rule(spec, now)

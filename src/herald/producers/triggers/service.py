@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     from herald.runtime import Runtime
 
 TRIGGER_TYPES = ("webhook", "github", "manual", "schedule", "monitor")
+ACTION_KEYS = ("type", "platform", "recipient_id")
 # How long a process has for an agent call before another takes it over: longer than a call with its retries.
 CALL_LEASE = timedelta(minutes=5)
 
@@ -80,6 +81,13 @@ async def create_trigger(
             f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
         )
     await _check_source(session, principal.tenant_id, trigger_type, config)
+    for key, value in action.items():
+        if key not in ACTION_KEYS:
+            raise ValidationFailed(
+                f"unknown key; an action has {', '.join(ACTION_KEYS)}", field=f"action.{key}"
+            )
+        if not isinstance(value, str):
+            raise ValidationFailed("must be a string", field=f"action.{key}")
     kind = action.get("type", "agent")
     if kind not in ("agent", "message"):
         raise ValidationFailed("must be agent or message", field="action.type")
@@ -111,7 +119,7 @@ async def _check_source(
     """A schedule or monitor trigger may name the schedule or monitor it follows (none: every one)."""
     if trigger_type == "monitor":
         states = config.get("states", ["firing"])
-        if not isinstance(states, list) or not states or not set(states) <= {"firing", "resolved"}:
+        if not isinstance(states, list) or not states or any(s not in ("firing", "resolved") for s in states):
             raise ValidationFailed("must be a list of firing and/or resolved", field="config.states")
         await _check_exists(session, Monitor, tenant_id, config.get("monitor_id"), "config.monitor_id")
     elif trigger_type == "schedule":

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -19,9 +18,11 @@ from pydantic import (
 )
 
 from herald.agents.settings import LLMSettings
+from herald.core import jsonbody
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS, recipient_problem
+from herald.core.timezones import check_timezone
 from herald.pipeline.routing.quiet_hours import QuietHours
 
 
@@ -42,34 +43,20 @@ PriorityName = Annotated[str, BeforeValidator(_upper), AfterValidator(_known_pri
 Identifier = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 
 
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(_has_nul(v) for v in value)
-    return False
-
-
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    """A request body: unknown keys, non-finite numbers, NUL characters and values nested deeper than
+    :data:`herald.core.jsonbody.MAX_FIELD_DEPTH` are refused (422 naming the field), before anything is written."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, allow_inf_nan=False)
 
     @field_validator("*", mode="after")
     @classmethod
-    def _no_nul(cls, value: Any) -> Any:
-        # PostgreSQL text cannot hold NUL, and no channel wants one: refuse it on the field that carries it.
-        if _has_nul(value):
-            raise ValueError("must not contain NUL characters")
+    def _plain_json(cls, value: Any) -> Any:
+        # PostgreSQL text cannot hold NUL, jsonb no NaN; nothing that reads a value later should recurse unboundedly.
+        problem = jsonbody.problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
-
-
-def check_timezone(value: str) -> str:
-    try:
-        ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown IANA time zone {value!r} (for example Europe/London)") from exc
-    return value
 
 
 def as_utc(value: datetime | None) -> datetime | None:

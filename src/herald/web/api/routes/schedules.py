@@ -12,13 +12,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import ValidationFailed
 from herald.core.intent import Priority
+from herald.core.timezones import check_timezone
 from herald.producers.schedules import service
 from herald.producers.schedules.natural import ScheduleParseError, describe_cron, next_runs, parse_schedule
 from herald.storage.models import Schedule, ScheduleExecution
 from herald.storage.types import utcnow
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import PriorityName, Strict, as_utc, check_timezone, page
+from herald.web.api.schemas import PriorityName, Strict, as_utc, page
 
 messaging = APIRouter(prefix="/api/v1/messaging/schedule", tags=["scheduled messaging"])
 proactive = APIRouter(prefix="/api/proactive/schedules", tags=["proactive schedules"])
