@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
@@ -283,17 +283,30 @@ async def _transition(
 async def approve(
     rt: Runtime, session: AsyncSession, principal: Principal, message_id: str, approver: str
 ) -> Message:
+    """Queue a held message: one conditional UPDATE ... RETURNING (it is on the path of every decision an
+    approver makes); when no row moved, 404 or a 409 saying why (expired, or already decided)."""
     now = utcnow()
-    current = await get_message(session, principal.tenant_id, message_id)
-    if current.status == Status.PENDING_APPROVAL and current.expires_at and current.expires_at <= now:
-        raise Conflict(f"message {message_id} expired awaiting approval at {current.expires_at.isoformat()}")
-    run_at = max(now, current.scheduled_for) if current.scheduled_for else now
-    message = await _transition(
-        session, principal.tenant_id, message_id, frozenset({Status.PENDING_APPROVAL}),
-        {"status": Status.QUEUED, "approved_by": approver, "run_at": run_at, "expires_at": None, "updated_at": now},
+    moved = await session.execute(
+        update(Message)
+        .where(Message.id == message_id, Message.tenant_id == principal.tenant_id,
+               Message.status == Status.PENDING_APPROVAL, or_(Message.expires_at.is_(None), Message.expires_at > now))
+        .values(status=Status.QUEUED, approved_by=approver, expires_at=None, updated_at=now,
+                run_at=case((Message.scheduled_for > now, Message.scheduled_for), else_=now))
+        .returning(Message)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )  # fmt: skip
+    message = moved.scalar_one_or_none()
+    if message is None:
+        current = await get_message(session, principal.tenant_id, message_id)
+        if current.status == Status.PENDING_APPROVAL and current.expires_at and current.expires_at <= now:
+            raise Conflict(
+                f"message {message_id} expired awaiting approval at {current.expires_at.isoformat()}"
+            )
+        raise Conflict(
+            f"message {message_id} is {current.status}; this needs one of: {Status.PENDING_APPROVAL}"
+        )
     await _record_decision(session, principal, message, "approved", approver, None, now)
-    if run_at <= now:
+    if message.run_at <= now:
         await notify_workers(rt, session)
     return message
 
@@ -339,17 +352,10 @@ async def _record_decision(
     reason: str | None,
     now: datetime,
 ) -> None:
-    session.add(
-        Approval(
-            id=new_id("apr"),
-            tenant_id=principal.tenant_id,
-            message_id=message.id,
-            decision=decision,
-            approver=approver,
-            reason=reason,
-            created_at=now,
-        )
-    )
+    await session.execute(
+        insert(Approval).values(id=new_id("apr"), tenant_id=principal.tenant_id, message_id=message.id,
+                                decision=decision, approver=approver, reason=reason, created_at=now)
+    )  # fmt: skip
     detail = {"approver": approver, "reason": reason}
     await session.execute(
         insert(AuditEntry),
