@@ -5,11 +5,14 @@
 
     with Herald("http://127.0.0.1:8000", api_key, agent_id="agent_123") as herald:
         message = herald.send_message(platform="sms", recipient_id="+447700900123", content="Your code is ready")
-        report = herald.get_delivery_report(message["id"])
+        report = herald.get_delivery_report(message.id)
+        print(report.status, report.channel.platform, len(report.attempts))
         result = herald.load_messages_from_json("messages.json")   # seed 003's file format
-        print(result["accepted"], result["rejected"])
+        print(result.accepted, result.rejected)
 
-Answers are TypedDicts (the JSON as Herald sends it). An error answer raises the exception for its status, carrying
+Answers are typed records (:class:`Record`): fields are attributes, and for code written against the earlier
+dict answers they also read as mappings (``report["status"]``, ``dict(report)``, ``report.to_dict()`` for the
+JSON). Seed 003's own calls and shapes are :mod:`herald.compat.otp`. An error answer raises the exception for its status, carrying
 the problem details (``.status``, ``.detail``, ``.field``...); see :mod:`herald.client._errors` for the tree. Only
 httpx is needed: this package imports nothing of the server.
 """
@@ -34,6 +37,9 @@ from herald.client._types import (
     Agent,
     AgentRun,
     Alert,
+    ApprovalPolicy,
+    ApprovalRequest,
+    Approver,
     Attempt,
     BulkError,
     BulkItem,
@@ -41,10 +47,18 @@ from herald.client._types import (
     ChannelFigures,
     DeliveryMetrics,
     DeliveryReport,
+    Health,
+    HumanDelivery,
+    HumanRequest,
     Message,
     MessageDetail,
     Monitor,
+    OtpCheck,
+    OtpVerification,
     Page,
+    Question,
+    QueueDepth,
+    Record,
     ReportAttempt,
     ReportChannel,
     ReportPart,
@@ -61,6 +75,9 @@ __all__ = [
     "Agent",
     "AgentRun",
     "Alert",
+    "ApprovalPolicy",
+    "ApprovalRequest",
+    "Approver",
     "AsyncHerald",
     "Attempt",
     "AuthenticationError",
@@ -72,17 +89,25 @@ __all__ = [
     "ConflictError",
     "DeliveryMetrics",
     "DeliveryReport",
+    "Health",
     "Herald",
     "HeraldError",
+    "HumanDelivery",
+    "HumanRequest",
     "Message",
     "MessageDetail",
     "MessageFileError",
     "Monitor",
     "NotFoundError",
+    "OtpCheck",
+    "OtpVerification",
     "Page",
     "PayloadTooLargeError",
     "PermissionDenied",
+    "Question",
+    "QueueDepth",
     "RateLimitError",
+    "Record",
     "ReportAttempt",
     "ReportChannel",
     "ReportPart",

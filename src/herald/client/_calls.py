@@ -8,6 +8,7 @@ is written twice. Most specs make one call; bulk sends make one per chunk.
 
 from __future__ import annotations
 
+import typing
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,13 +21,21 @@ from herald.client._types import (
     Agent,
     AgentRun,
     Alert,
+    ApprovalPolicy,
+    Approver,
+    BulkItem,
     BulkResult,
     DeliveryMetrics,
     DeliveryReport,
+    Health,
+    HumanRequest,
     Message,
     MessageDetail,
     Monitor,
+    OtpCheck,
+    OtpVerification,
     Page,
+    Record,
     Schedule,
     ScheduleExecution,
     Trigger,
@@ -60,7 +69,22 @@ class Defaults:
 
 
 def _do(call: Call[T]) -> Flow[T]:
-    return cast(T, (yield call))
+    """Make ``call`` and give its answer as the type the call names (``Call[Message]`` answers a
+    :class:`Message`; ``Call[Page[Message]]`` a page of them); anything else is the JSON as decoded."""
+    answer = yield call
+    return cast(T, _into(getattr(call, "__orig_class__", None))(answer))
+
+
+def _into(call_type: Any) -> Callable[[Any], Any]:
+    """The converter for ``Call[X]``'s answer: ``X.from_json`` for a record, ``Page.of`` for a page of them."""
+    (answer_type,) = typing.get_args(call_type) or (None,)
+    if isinstance(answer_type, type) and issubclass(answer_type, Record):
+        return answer_type.from_json
+    if typing.get_origin(answer_type) is Page:
+        (item,) = typing.get_args(answer_type)
+        if isinstance(item, type) and issubclass(item, Record):
+            return Page.of(item.from_json)
+    return lambda answer: answer
 
 
 def _seg(value: str) -> str:
@@ -84,6 +108,10 @@ def _body(**fields: Any) -> dict[str, Any]:
 
 def _params(**fields: Any) -> dict[str, Any]:
     return {k: v for k, v in fields.items() if v is not None}
+
+
+def _list(values: Sequence[str] | None) -> list[str] | None:
+    return None if values is None else list(values)
 
 
 def _key(idempotency_key: str | None) -> dict[str, str] | None:
@@ -182,18 +210,21 @@ def send_bulk_messages(
     items = [
         to_send_request(m, agent_id=agent_id or d.agent_id, platform=platform) for m in materialise(messages)
     ]
-    result: BulkResult = {"accepted": 0, "rejected": 0, "replayed": 0, "items": []}
+    accepted = rejected = replayed = 0
+    entries: list[BulkItem] = []
     for offset, chunk in chunks(items, chunk_size):
         part = yield from _do(
             Call[BulkResult]("POST", "/api/v1/messages/bulk", json={"messages": list(chunk)})
         )
-        result["accepted"] += part["accepted"]
-        result["rejected"] += part["rejected"]
-        result["replayed"] += part["replayed"]
-        result["items"].extend({**entry, "index": entry["index"] + offset} for entry in part["items"])
+        accepted, rejected, replayed = (
+            accepted + part.accepted,
+            rejected + part.rejected,
+            replayed + part.replayed,
+        )
+        entries.extend(BulkItem({**entry.to_dict(), "index": entry.index + offset}) for entry in part.items)
         if progress is not None:
             progress(offset + len(chunk), len(items))
-    return result
+    return BulkResult(accepted=accepted, rejected=rejected, replayed=replayed, items=entries)
 
 
 def load_messages_from_json(
@@ -242,6 +273,168 @@ def reject_message(
     path = f"/api/v1/messaging/proactive/reject/{_seg(message_id)}"
     body = _body(approver_user_id=approver_user_id, reason=reason)
     return (yield from _do(Call[Message]("POST", path, json=body)))
+
+
+# -- humans in the loop: approvers, approval policies, approval requests, questions -------------------------
+
+_APPROVERS = "/api/v1/approvers"
+_POLICIES = "/api/v1/approval-policies"
+_REQUESTS = "/api/v1/approval-requests"
+_QUESTIONS = "/api/v1/questions"
+
+
+def create_approver(d: Defaults, name: str, addresses: Sequence[Mapping[str, str]]) -> Flow[Approver]:
+    """A person who decides on held messages and answers questions; ``addresses`` (``platform``,
+    ``recipient_id``, optional ``channel_id`` and ``user_id``) in escalation order. Needs an admin key."""
+    body = {"name": name, "addresses": _json(list(addresses))}
+    return (yield from _do(Call[Approver]("POST", _APPROVERS, json=body)))
+
+
+def list_approvers(d: Defaults) -> Flow[Page[Approver]]:
+    return (yield from _do(Call[Page[Approver]]("GET", _APPROVERS)))
+
+
+def get_approver(d: Defaults, approver_id: str) -> Flow[Approver]:
+    return (yield from _do(Call[Approver]("GET", f"{_APPROVERS}/{_seg(approver_id)}")))
+
+
+def update_approver(
+    d: Defaults,
+    approver_id: str,
+    *,
+    name: str | None = None,
+    addresses: Sequence[Mapping[str, str]] | None = None,
+) -> Flow[Approver]:
+    """Change what is given; ``addresses`` replaces the list."""
+    body = _body(name=name, addresses=None if addresses is None else list(addresses))
+    return (yield from _do(Call[Approver]("PATCH", f"{_APPROVERS}/{_seg(approver_id)}", json=body)))
+
+
+def delete_approver(d: Defaults, approver_id: str) -> Flow[None]:
+    return (yield from _do(Call[None]("DELETE", f"{_APPROVERS}/{_seg(approver_id)}")))
+
+
+def create_approval_policy(
+    d: Defaults,
+    name: str,
+    approver_ids: Sequence[str],
+    *,
+    agent_ids: Sequence[str] | None = None,
+    priorities: Sequence[str] | None = None,
+    quorum: int | None = None,
+    position: int | None = None,
+    escalate_after_seconds: int | None = None,
+    escalate_to: Sequence[str] | None = None,
+    expires_after_seconds: int | None = None,
+) -> Flow[ApprovalPolicy]:
+    """Send held messages of these agents and priorities (none given: any) to these approvers; the first
+    matching policy by ``position`` applies. Needs an admin key."""
+    body = _body(
+        name=name, approver_ids=list(approver_ids), agent_ids=_list(agent_ids), priorities=_list(priorities),
+        quorum=quorum, position=position, escalate_after_seconds=escalate_after_seconds,
+        escalate_to=_list(escalate_to), expires_after_seconds=expires_after_seconds,
+    )  # fmt: skip
+    return (yield from _do(Call[ApprovalPolicy]("POST", _POLICIES, json=body)))
+
+
+def list_approval_policies(d: Defaults) -> Flow[Page[ApprovalPolicy]]:
+    return (yield from _do(Call[Page[ApprovalPolicy]]("GET", _POLICIES)))
+
+
+def get_approval_policy(d: Defaults, policy_id: str) -> Flow[ApprovalPolicy]:
+    return (yield from _do(Call[ApprovalPolicy]("GET", f"{_POLICIES}/{_seg(policy_id)}")))
+
+
+def update_approval_policy(d: Defaults, policy_id: str, /, **changes: Any) -> Flow[ApprovalPolicy]:
+    """Change the fields given (those of :func:`create_approval_policy`); None clears an optional one."""
+    path = f"{_POLICIES}/{_seg(policy_id)}"
+    return (yield from _do(Call[ApprovalPolicy]("PATCH", path, json=_json(changes))))
+
+
+def delete_approval_policy(d: Defaults, policy_id: str) -> Flow[None]:
+    return (yield from _do(Call[None]("DELETE", f"{_POLICIES}/{_seg(policy_id)}")))
+
+
+def list_approval_requests(
+    d: Defaults,
+    *,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> Flow[Page[HumanRequest]]:
+    """Approval requests and questions (``kind`` approval or question), newest first, with where each copy went
+    and who answered."""
+    params = _params(kind=kind, status=status, limit=limit, cursor=cursor)
+    return (yield from _do(Call[Page[HumanRequest]]("GET", _REQUESTS, params=params)))
+
+
+def get_approval_request(d: Defaults, request_id: str) -> Flow[HumanRequest]:
+    return (yield from _do(Call[HumanRequest]("GET", f"{_REQUESTS}/{_seg(request_id)}")))
+
+
+def approve_request(
+    d: Defaults, request_id: str, *, approver_user_id: str | None = None
+) -> Flow[HumanRequest]:
+    """Approve the message an approval request holds; answers the request as it now stands."""
+    held = yield from _held_message(request_id)
+    yield from approve_message(d, held, approver_user_id=approver_user_id)
+    return (yield from get_approval_request(d, request_id))
+
+
+def reject_request(
+    d: Defaults, request_id: str, *, approver_user_id: str | None = None, reason: str | None = None
+) -> Flow[HumanRequest]:
+    """Reject the message an approval request holds; answers the request as it now stands."""
+    held = yield from _held_message(request_id)
+    yield from reject_message(d, held, approver_user_id=approver_user_id, reason=reason)
+    return (yield from get_approval_request(d, request_id))
+
+
+def _held_message(request_id: str) -> Flow[str]:
+    """The message an approval request is about; a question has none to decide (a ValueError)."""
+    request = yield from _do(Call[HumanRequest]("GET", f"{_REQUESTS}/{_seg(request_id)}"))
+    if request.kind != "approval" or request.message_id is None:
+        raise ValueError(f"{request_id} is a {request.kind}, not an approval request: answer it instead")
+    return request.message_id
+
+
+def ask(
+    d: Defaults,
+    question: str,
+    *,
+    agent_id: str | None = None,
+    options: Sequence[str] | None = None,
+    approver_ids: Sequence[str] | None = None,
+    platform: str | None = None,
+    recipient_id: str | None = None,
+    contact_id: str | None = None,
+    channel_id: str | None = None,
+    timeout_seconds: int | None = None,
+    escalate_to: Sequence[str] | None = None,
+    idempotency_key: str | None = None,
+) -> Flow[HumanRequest]:
+    """An agent asks people a question: approvers (``approver_ids``) or one address (``platform`` and
+    ``recipient_id``, or ``contact_id``); ``options`` are offered as buttons. Follow it with
+    :func:`get_question`; the answer also goes to the agent's callback."""
+    body = _body(
+        agent_id=agent_id or d.agent_id, question=question, options=_list(options),
+        approver_ids=_list(approver_ids), platform=platform, recipient_id=recipient_id, contact_id=contact_id,
+        channel_id=channel_id, timeout_seconds=timeout_seconds, escalate_to=_list(escalate_to),
+    )  # fmt: skip
+    return (yield from _do(Call[HumanRequest]("POST", _QUESTIONS, json=body, headers=_key(idempotency_key))))
+
+
+def get_question(d: Defaults, question_id: str) -> Flow[HumanRequest]:
+    """A question with its ``status`` and, once answered, its ``answer``."""
+    return (yield from _do(Call[HumanRequest]("GET", f"{_QUESTIONS}/{_seg(question_id)}")))
+
+
+def list_questions(
+    d: Defaults, *, status: str | None = None, limit: int = 100, cursor: str | None = None
+) -> Flow[Page[HumanRequest]]:
+    params = _params(status=status, limit=limit, cursor=cursor)
+    return (yield from _do(Call[Page[HumanRequest]]("GET", _QUESTIONS, params=params)))
 
 
 # -- schedules ------------------------------------------------------------------------------------------------
@@ -462,31 +655,42 @@ def send_otp(
     *,
     channel: str | None = None,
     priority: str | None = None,
+    agent_id: str | None = None,
     code_length: int | None = None,
     locale: str | None = None,
     template: str | None = None,
     idempotency_key: str | None = None,
-) -> Flow[dict[str, Any]]:
-    """Send a one-time code to ``recipient`` (a phone number or address); Herald keeps only its hash."""
+) -> Flow[OtpVerification]:
+    """Send a one-time code to ``recipient`` (a phone number, an address or a contact id); Herald keeps only its
+    hash. Without ``agent_id`` the code is the tenant's own (the client's default agent is not used: an agent
+    would put the code under its governance)."""
     body = _body(
-        recipient=recipient, channel=channel, priority=priority, code_length=code_length, locale=locale,
-        template=template,
+        recipient=recipient, channel=channel, priority=priority, agent_id=agent_id, code_length=code_length,
+        locale=locale, template=template,
     )  # fmt: skip
-    return (
-        yield from _do(
-            Call[dict[str, Any]]("POST", "/api/v1/otp/send", json=body, headers=_key(idempotency_key))
-        )
-    )
+    call = Call[OtpVerification]("POST", "/api/v1/otp/send", json=body, headers=_key(idempotency_key))
+    return (yield from _do(call))
 
 
-def verify_otp(d: Defaults, recipient: str, code: str) -> Flow[dict[str, Any]]:
-    """Check a code ``recipient`` was sent."""
+def verify_otp(d: Defaults, recipient: str, code: str) -> Flow[OtpCheck]:
+    """Check a code ``recipient`` was sent: ``valid``, and ``status`` (approved, pending, max_attempts_reached).
+    No code pending for ``recipient`` is a NotFoundError."""
     body = {"recipient": recipient, "code": code}
-    return (yield from _do(Call[dict[str, Any]]("POST", "/api/v1/otp/verify", json=body)))
+    return (yield from _do(Call[OtpCheck]("POST", "/api/v1/otp/verify", json=body)))
+
+
+def get_otp(d: Defaults, verification_id: str) -> Flow[OtpVerification]:
+    return (yield from _do(Call[OtpVerification]("GET", f"/api/v1/otp/{_seg(verification_id)}")))
+
+
+def cancel_otp(d: Defaults, verification_id: str) -> Flow[OtpVerification]:
+    """Cancel a pending code; checking it afterwards fails."""
+    return (yield from _do(Call[OtpVerification]("POST", f"/api/v1/otp/{_seg(verification_id)}/cancel")))
 
 
 def get_metrics(d: Defaults, *, hours: int = 24) -> Flow[DeliveryMetrics]:
-    """Sent, failed, success rate and cost, overall and per channel, over the last ``hours``."""
+    """Sent, failed, success rate and cost, overall and per channel, over the last ``hours``; and ``queue``, the
+    messages waiting now."""
     params = {"hours": hours}
     return (yield from _do(Call[DeliveryMetrics]("GET", "/api/v1/metrics/delivery", params=params)))
 
@@ -542,6 +746,6 @@ def list_runs(
     )
 
 
-def health(d: Defaults) -> Flow[dict[str, Any]]:
-    """Herald's own health (database, workers); needs no API key."""
-    return (yield from _do(Call[dict[str, Any]]("GET", "/health")))
+def health(d: Defaults) -> Flow[Health]:
+    """Herald's own health (database, workers); needs no API key. Unhealthy is a ServerError (503)."""
+    return (yield from _do(Call[Health]("GET", "/health")))

@@ -1,6 +1,6 @@
 """A message's delivery report (seed 003's ``get_delivery_report``): status, the channel it went by, every attempt,
 the parts of a split message as each was delivered, the times it changed state, and its cost, in one answer; and the
-tenant's delivery figures per channel (seed 003's metrics: sent, failed, success rate, cost).
+tenant's delivery figures per channel (seed 003's metrics: sent, failed, success rate, cost) with the queue waiting.
 
 The times come from where each fact is recorded: the message row (created, sent), its approvals (approved,
 rejected), and its events (delivered and read from receipts, failed, cancelled, expired). Events carry time-ordered
@@ -160,4 +160,21 @@ async def delivery_figures(
         "success_rate": round(total_sent / finished, 4) if finished else None,
         "cost": round(sum(c["cost"] for c in channels), 6),
         "channels": channels,
+        "queue": await queue_depth(session, tenant_id),
     }
+
+
+_WAITING = (Status.QUEUED, Status.SENDING, Status.PENDING_APPROVAL)
+
+
+async def queue_depth(session: AsyncSession, tenant_id: str) -> dict[str, int]:
+    """The tenant's messages waiting now, by status (seed 003's ``queue_size``): queued (due or scheduled), being
+    sent, and awaiting approval; every status is present, zero when none waits."""
+    query = (
+        select(Message.status, func.count())
+        .where(Message.tenant_id == tenant_id, Message.status.in_(_WAITING))
+        .group_by(Message.status)
+    )
+    depth = {str(status): 0 for status in _WAITING}
+    depth.update({str(status): int(count) for status, count in (await session.execute(query)).all()})
+    return depth

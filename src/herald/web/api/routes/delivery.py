@@ -42,6 +42,7 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
 async def delivery_metrics(
     rt: RuntimeDep, principal: CurrentPrincipal, hours: int = Query(24, ge=1, le=24 * 90)
 ) -> dict[str, Any]:
-    """Sent, failed, success rate and cost per channel over the last ``hours``."""
+    """Sent, failed, success rate and cost per channel over the last ``hours``, and ``queue``: the messages
+    waiting now (queued, sending, pending_approval)."""
     async with rt.sessions() as session:
         return await report.delivery_figures(session, principal.tenant_id, hours=hours)
