@@ -13,14 +13,23 @@ import pytest
 
 from herald.client import (
     APIConnectionError,
+    ApprovalPolicy,
+    Approver,
     AsyncHerald,
     AuthenticationError,
     ConflictError,
+    DeliveryReport,
     Herald,
+    HumanRequest,
+    Message,
     NotFoundError,
+    Page,
     PermissionDenied,
+    ReportChannel,
+    Schedule,
     ValidationError,
 )
+from herald.humans import outreach
 from herald.runtime import Runtime
 from herald.web.api.app import create_app
 from tests.conftest import served
@@ -49,16 +58,43 @@ def blocking_session(base: str, key: str, tmp_path: Path) -> None:
 
         message = herald.send_message(platform="sms", recipient_id="+447700900123", content="Hello {{name}}",
                                       template_variables={"name": "Ada"}, priority="HIGH")  # fmt: skip
-        assert (message["content"], message["priority"], message["agent_id"]) == ("Hello Ada", "HIGH", "bot")
+        assert isinstance(message, Message)
+        assert (message.content, message.priority, message.agent_id) == ("Hello Ada", "HIGH", "bot")
         deadline = time.monotonic() + 15
-        while (report := herald.get_delivery_report(message["id"]))["status"] != "sent":
+        while (report := herald.get_delivery_report(message.id)).status != "sent":
             assert time.monotonic() < deadline, report
             time.sleep(0.05)
+        # Typed answers: attributes all the way down, records inside records.
+        assert isinstance(report, DeliveryReport)
+        assert isinstance(report.channel, ReportChannel)
+        assert (report.channel.platform, report.attempt_count) == ("sms", 1)
+        assert [a.outcome for a in report.attempts] == ["sent"]
+        assert report.timestamps.sent_at is not None
+        # ...and still readable as the dicts the SDK answered before, for existing callers.
         assert report["channel"]["platform"] == "sms"
         assert [a["outcome"] for a in report["attempts"]] == ["sent"]
-        assert herald.get_message(message["id"])["attempt_log"][0]["outcome"] == "sent"
-        assert message["id"] in [m["id"] for m in herald.list_messages(status="sent")["items"]]
-        assert herald.get_metrics(hours=1)["sent"] >= 1
+        assert report.get("no_such_field", "absent") == "absent"
+        assert "status" in report
+        as_json = json.loads(json.dumps(report.to_dict()))
+        assert as_json["channel"] == report.channel
+        assert report == as_json
+        assert dict(report)["message_id"] == message.id
+        with pytest.raises(AttributeError):
+            report.status = "read"  # type: ignore[misc]
+        detail = herald.get_message(message.id)
+        assert (detail.attempt_log[0].outcome, detail.attempt_log[0].provider) == (
+            "sent",
+            report.attempts[0].provider,
+        )
+        page = herald.list_messages(status="sent")
+        assert message.id in [m.id for m in page.items]
+        assert all(isinstance(m, Message) for m in page.items)
+        metrics = herald.get_metrics(hours=1)
+        assert metrics.sent >= 1
+        assert metrics["sent"] == metrics.sent
+        assert metrics.channels[0].platform == "sms"
+        assert metrics.queue is not None
+        assert (metrics.queue.queued, metrics.queue.pending_approval) == (0, 0)
 
         # Idempotency keys: a retry answers the first message; another body with the same key is a conflict.
         first = herald.send_message(
@@ -67,7 +103,7 @@ def blocking_session(base: str, key: str, tmp_path: Path) -> None:
         again = herald.send_message(
             platform="sms", recipient_id="+447700900124", content="once", idempotency_key="k1"
         )
-        assert again["id"] == first["id"]
+        assert again.id == first.id
         with pytest.raises(ConflictError) as conflict:
             herald.send_message(
                 platform="sms", recipient_id="+447700900124", content="twice", idempotency_key="k1"
@@ -99,13 +135,16 @@ def blocking_session(base: str, key: str, tmp_path: Path) -> None:
         dropped = herald.send_message(
             agent_id="intern", platform="sms", recipient_id="+447700900125", content="-"
         )
-        pending = {m["id"] for m in herald.list_pending_approvals(agent_id="intern")["items"]}
-        assert pending == {held["id"], doomed["id"], dropped["id"]}
-        assert herald.approve_message(held["id"], approver_user_id="user_456")["approved_by"] == "user_456"
-        assert herald.reject_message(doomed["id"], reason="tone")["status"] == "rejected"
-        assert herald.cancel_message(dropped["id"])["status"] == "cancelled"
+        pending = {m.id for m in herald.list_pending_approvals(agent_id="intern").items}
+        assert pending == {held.id, doomed.id, dropped.id}
+        waiting = herald.get_metrics(hours=1).queue
+        assert waiting is not None
+        assert waiting.pending_approval == 3
+        assert herald.approve_message(held.id, approver_user_id="user_456").approved_by == "user_456"
+        assert herald.reject_message(doomed.id, reason="tone").status == "rejected"
+        assert herald.cancel_message(dropped.id).status == "cancelled"
         with pytest.raises(ConflictError):
-            herald.cancel_message(dropped["id"])
+            herald.cancel_message(dropped.id)
 
         # Bulk, in chunks: items come back in the order given, with each chunk's indices shifted.
         calls: list[tuple[int, int]] = []
@@ -116,13 +155,18 @@ def blocking_session(base: str, key: str, tmp_path: Path) -> None:
         result = herald.send_bulk_messages(
             seed, chunk_size=10, progress=lambda done, total: calls.append((done, total))
         )
-        assert (result["accepted"], result["rejected"]) == (23, 2)
+        assert (result.accepted, result.rejected) == (23, 2)
         assert calls == [(10, 25), (20, 25), (25, 25)]
-        assert [i["index"] for i in result["items"]] == list(range(25))
-        errors = {i["index"]: i["error"]["field"] for i in result["items"] if "error" in i}
+        assert [i.index for i in result.items] == list(range(25))
+        errors = {i.index: i.error.field for i in result.items if i.error is not None}
         assert errors == {7: "recipient_id", 18: "priority"}
-        stored = herald.get_message(result["items"][0]["id"])
-        assert (stored["platform"], stored["governance_metadata"]) == ("sms", {"message_type": "alert"})
+        assert {i["index"] for i in result["items"] if "error" in i} == {
+            7,
+            18,
+        }  # the dict reading still holds
+        assert (result.items[7].id, result.items[8].status) == (None, "queued")
+        stored = herald.get_message(str(result.items[0].id))
+        assert (stored.platform, stored.governance_metadata) == ("sms", {"message_type": "alert"})
 
         # Seed 003's file, sent twice with derived keys: the second time everything is a replay.
         path = tmp_path / "messages.json"
@@ -130,11 +174,11 @@ def blocking_session(base: str, key: str, tmp_path: Path) -> None:
                                      "priority": "MEDIUM"}, {"phone_number": "+447700900201", "message_type": "otp",
                                      "content": "Your code is 123456", "priority": "HIGH"}]))  # fmt: skip
         loaded = herald.load_messages_from_json(path, idempotent=True)
-        assert (loaded["accepted"], loaded["rejected"], loaded["replayed"]) == (2, 0, 0)
-        assert herald.get_message(loaded["items"][0]["id"])["platform"] == "whatsapp"
+        assert (loaded.accepted, loaded.rejected, loaded.replayed) == (2, 0, 0)
+        assert herald.get_message(str(loaded.items[0].id)).platform == "whatsapp"
         reloaded = herald.load_messages_from_json(path, idempotent=True)
-        assert reloaded["replayed"] == 2
-        assert [i["id"] for i in reloaded["items"]] == [i["id"] for i in loaded["items"]]
+        assert reloaded.replayed == 2
+        assert [i.id for i in reloaded.items] == [i.id for i in loaded.items]
 
     with pytest.raises(APIConnectionError), Herald("http://127.0.0.1:9", key, timeout=2) as nowhere:
         nowhere.health()
@@ -154,7 +198,8 @@ async def test_async_client_schedules_monitors_triggers(herald_url: str, api_key
             template="Daily report for {{date}}", platform="telegram", recipient_id="123456789",
             cron_expression="0 9 * * *", timezone="America/New_York", idempotency_key="sched-1",
         )  # fmt: skip
-        assert schedule["schedule_type"] == "recurring"
+        assert isinstance(schedule, Schedule)
+        assert schedule.schedule_type == "recurring"
         assert len(schedule["next_runs"]) == 5
         assert (await herald.get_schedule(schedule["id"]))["id"] == schedule["id"]
         assert [s["id"] for s in (await herald.list_schedules(active=True))["items"]] == [schedule["id"]]
@@ -224,3 +269,67 @@ async def test_async_client_runs_an_agent(herald_url: str, api_key: str) -> None
         [message_id] = run["sent_messages"]
         assert (await herald.get_message(message_id))["content"] == run["answer"]
         assert [r["id"] for r in (await herald.list_runs("helper"))["items"]] == [run["id"]]
+
+
+async def test_async_client_humans_in_the_loop(rt: Runtime, herald_url: str, api_key: str) -> None:
+    """Approvers, approval policies, approval requests decided through the SDK, and a question asked and read."""
+    async with AsyncHerald(herald_url, api_key, agent_id="writer") as herald:
+        await herald.create_agent("writer", "INTERN")
+        ada = await herald.create_approver("Ada", [{"platform": "slack", "recipient_id": "U0ADA00001"}])
+        assert isinstance(ada, Approver)
+        assert ada.addresses == [{"platform": "slack", "recipient_id": "U0ADA00001"}]
+        renamed = await herald.update_approver(ada.id, name="Ada L.")
+        assert (renamed.name, (await herald.get_approver(ada.id)).name) == ("Ada L.", "Ada L.")
+        assert [a.id for a in (await herald.list_approvers()).items] == [ada.id]
+        with pytest.raises(ValidationError) as bad_address:
+            await herald.create_approver("Bob", [{"platform": "sms", "recipient_id": "12"}])
+        assert bad_address.value.field is not None
+        assert "recipient_id" in bad_address.value.field
+
+        policy = await herald.create_approval_policy("interns", [ada.id], agent_ids=["writer"], quorum=1)
+        assert isinstance(policy, ApprovalPolicy)
+        assert (policy.approver_ids, policy.agent_ids) == ([ada.id], ["writer"])
+        changed = await herald.update_approval_policy(policy.id, escalate_after_seconds=600)
+        assert changed.escalate_after_seconds == 600
+        assert (await herald.get_approval_policy(policy.id)).escalate_after_seconds == 600
+        assert [p.id for p in (await herald.list_approval_policies()).items] == [policy.id]
+
+        kept = await herald.send_message(platform="sms", recipient_id="+447700900300", content="Refund sent")
+        dropped = await herald.send_message(
+            platform="sms", recipient_id="+447700900301", content="Refund lost"
+        )
+        assert (kept.status, dropped.status) == ("pending_approval", "pending_approval")
+        await outreach.open_pass(rt)  # what the approvals loop does next: open a request per held message
+        listed = await herald.list_approval_requests(kind="approval")
+        assert isinstance(listed, Page)
+        by_message = {r.message_id: r for r in listed.items}
+        assert set(by_message) == {kept.id, dropped.id}
+        request = by_message[kept.id]
+        assert isinstance(request, HumanRequest)
+        assert (request.kind, request.status, request.deliveries[0].approver_id) == (
+            "approval",
+            "pending",
+            ada.id,
+        )
+        assert (await herald.get_approval_request(request.id)).id == request.id
+
+        approved = await herald.approve_request(request.id, approver_user_id="ada")
+        assert (approved.id, approved.status, approved.decided_by) == (request.id, "approved", "ada")
+        assert (await herald.get_message(kept.id)).status in ("queued", "sending", "sent")
+        rejected = await herald.reject_request(by_message[dropped.id].id, reason="wrong amount")
+        assert rejected.status == "rejected"
+        assert (await herald.get_message(dropped.id)).status == "rejected"
+        with pytest.raises(ConflictError):
+            await herald.approve_request(request.id)
+
+        question = await herald.ask("Ship v2 today?", options=["yes", "no"], approver_ids=[ada.id],
+                                    timeout_seconds=600)  # fmt: skip
+        assert (question.kind, question.status, question.options) == ("question", "pending", ["yes", "no"])
+        assert (await herald.get_question(question.id)).text == "Ship v2 today?"
+        assert [q.id for q in (await herald.list_questions()).items] == [question.id]
+        with pytest.raises(ValueError, match="not an approval request"):
+            await herald.approve_request(question.id)
+
+        assert await herald.delete_approval_policy(policy.id) is None
+        with pytest.raises(NotFoundError):
+            await herald.get_approval_policy(policy.id)

@@ -47,7 +47,7 @@ MAX_BULK = 10_000
 Progress = Callable[[int, int], None]  # (messages answered so far, total)
 
 
-@dataclass(frozen=True)  # no slots: ``Call[X](...)`` sets ``__orig_class__``, which slots would refuse
+@dataclass  # neither slots nor frozen: ``Call[X](...)`` sets ``__orig_class__``, which ``_do`` reads
 class Call(Generic[T]):
     """One HTTP request; ``T`` is what its JSON answer is (None for 204)."""
 
