@@ -23,7 +23,10 @@ from mkdocs.structure.files import File, Files
 # What each setting means, for fields that carry no ``description`` in config.py; (shown default, meaning).
 # A shown default of None prints the field's real default.
 MEANINGS: dict[str, tuple[str | None, str]] = {
-    "env": (None, "`development` (dev inbox fallback, generated secret key, example tenant and agents) or `production`"),
+    "env": (
+        None,
+        "`development` (dev inbox fallback, generated secret key, example tenant and agents) or `production`",
+    ),
     "database_url": (
         None,
         "`postgresql://user@host/db` or `sqlite:///path`; the async driver (asyncpg, aiosqlite) is Herald's business",
@@ -93,9 +96,15 @@ def configuration_page() -> str:
         shown, meaning = MEANINGS.get(name, (None, field.description or ""))
         if shown is None:
             default = field.get_default(call_default_factory=True)
-            shown = f"`{default.value if hasattr(default, 'value') else default}`" if default not in ("", []) else "empty"
+            shown = (
+                f"`{default.value if hasattr(default, 'value') else default}`"
+                if default not in ("", [])
+                else "empty"
+            )
         kind = getattr(field.annotation, "__name__", None) or str(field.annotation).replace("typing.", "")
-        rows.append(f"| `{prefix}{name.upper()}` | {cell(kind)} | {cell(shown)} | {cell(field.description or meaning)} |")
+        rows.append(
+            f"| `{prefix}{name.upper()}` | {cell(kind)} | {cell(shown)} | {cell(field.description or meaning)} |"
+        )
     return "\n".join(
         [
             "# Configuration reference",
@@ -156,7 +165,10 @@ def providers_page() -> str:
         if not fields:
             sections += ["No credentials.", ""]
             continue
-        sections += ["| credential | required | secret | default | notes |", "| --- | --- | --- | --- | --- |"]
+        sections += [
+            "| credential | required | secret | default | notes |",
+            "| --- | --- | --- | --- | --- |",
+        ]
         for field_name, field in fields.items():
             default = "" if field.is_required() or field.default is None else f"`{field.default}`"
             sections.append(
@@ -173,7 +185,9 @@ def openapi_spec() -> dict[str, Any]:
     from herald.web.api.app import create_app
 
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(database_url=f"sqlite:///{scratch}/unused.db", data_dir=Path(scratch), secret_key="d" * 40)
+        settings = Settings(
+            database_url=f"sqlite:///{scratch}/unused.db", data_dir=Path(scratch), secret_key="d" * 40
+        )
         spec: dict[str, Any] = create_app(settings, run_worker=False).openapi()
     return spec
 
@@ -191,7 +205,11 @@ def schema_type(schema: dict[str, Any]) -> str:
     kind = schema.get("type", "any")
     if kind == "array":
         return f"list of {schema_type(schema.get('items', {}))}"
-    if kind == "object" and "additionalProperties" in schema and isinstance(schema["additionalProperties"], dict):
+    if (
+        kind == "object"
+        and "additionalProperties" in schema
+        and isinstance(schema["additionalProperties"], dict)
+    ):
         return f"map of {schema_type(schema['additionalProperties'])}"
     fmt = schema.get("format")
     return f"{kind} ({fmt})" if fmt else str(kind)
@@ -207,15 +225,64 @@ def body_schema(content: dict[str, Any] | None) -> str:
     return "; ".join(f"{schema_type(media.get('schema', {}))} (`{kind}`)" for kind, media in content.items())
 
 
+def operation_section(method: str, path: str, operation: dict[str, Any]) -> list[str]:
+    """One operation: summary, description, security, parameters, request body and answers."""
+    out = [f"### `{method} {path}`", ""]
+    if operation.get("summary"):
+        out += [f"**{operation['summary']}.**", ""]
+    if operation.get("description"):
+        out += [operation["description"].strip(), ""]
+    if "security" in operation:
+        schemes = sorted({name for requirement in operation["security"] for name in requirement})
+        out += [f"Authentication: {', '.join(f'`{name}`' for name in schemes) or 'none'}", ""]
+    params = operation.get("parameters", [])
+    if params:
+        out += ["| parameter | in | required | type | description |", "| --- | --- | --- | --- | --- |"]
+        out += [
+            f"| `{param['name']}` | {param['in']} | {'yes' if param.get('required') else ''} "
+            f"| {cell(schema_type(param.get('schema', {})))} | {cell(param.get('description', ''))} |"
+            for param in params
+        ]
+        out.append("")
+    body = operation.get("requestBody")
+    if body:
+        out += [f"Request body: {body_schema(body.get('content'))}", ""]
+    out += ["| status | meaning | body |", "| --- | --- | --- |"]
+    out += [
+        f"| {status} | {cell(response.get('description', ''))} | {cell(body_schema(response.get('content')))} |"
+        for status, response in operation.get("responses", {}).items()
+    ]
+    return [*out, ""]
+
+
+def schema_section(name: str, schema: dict[str, Any]) -> list[str]:
+    """One component schema: its description and a table of its properties (or its type)."""
+    out = [f"### {name} {{ #{anchor(name)} }}", ""]
+    if schema.get("description"):
+        out += [" ".join(schema["description"].split()), ""]
+    properties = schema.get("properties", {})
+    if properties:
+        required = set(schema.get("required", []))
+        out += ["| field | type | required | description |", "| --- | --- | --- | --- |"]
+        out += [
+            f"| `{prop}` | {cell(schema_type(sub))} | {'yes' if prop in required else ''} "
+            f"| {cell(sub.get('description', ''))} |"
+            for prop, sub in properties.items()
+        ]
+        out.append("")
+    elif "enum" in schema or "type" in schema:
+        out += [f"Type: {schema_type(schema)}", ""]
+    return out
+
+
 def api_page(spec: dict[str, Any]) -> str:
     """Every operation grouped by tag, then every component schema with its properties."""
     by_tag: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}
     for path, operations in spec["paths"].items():
         for method, operation in operations.items():
-            if not isinstance(operation, dict) or method == "parameters":
-                continue
-            tag = (operation.get("tags") or ["other"])[0]
-            by_tag.setdefault(tag, []).append((method.upper(), path, operation))
+            if isinstance(operation, dict) and method != "parameters":
+                tag = (operation.get("tags") or ["other"])[0]
+                by_tag.setdefault(tag, []).append((method.upper(), path, operation))
     info = spec.get("info", {})
     out = [
         "# API reference",
@@ -232,49 +299,12 @@ def api_page(spec: dict[str, Any]) -> str:
     for tag in sorted(by_tag):
         out += [f"## {tag.capitalize()}", ""]
         for method, path, operation in by_tag[tag]:
-            out += [f"### `{method} {path}`", ""]
-            if operation.get("summary"):
-                out += [f"**{operation['summary']}.**", ""]
-            if operation.get("description"):
-                out += [operation["description"].strip(), ""]
-            params = operation.get("parameters", [])
-            if params:
-                out += ["| parameter | in | required | type | description |", "| --- | --- | --- | --- | --- |"]
-                for param in params:
-                    out.append(
-                        f"| `{param['name']}` | {param['in']} | {'yes' if param.get('required') else ''} "
-                        f"| {cell(schema_type(param.get('schema', {})))} | {cell(param.get('description', ''))} |"
-                    )
-                out.append("")
-            body = operation.get("requestBody")
-            if body:
-                out += [f"Request body: {body_schema(body.get('content'))}", ""]
-            out += ["| status | meaning | body |", "| --- | --- | --- |"]
-            for status, response in operation.get("responses", {}).items():
-                out.append(
-                    f"| {status} | {cell(response.get('description', ''))} | {cell(body_schema(response.get('content')))} |"
-                )
-            out.append("")
+            out += operation_section(method, path, operation)
     schemas = spec.get("components", {}).get("schemas", {})
     if schemas:
         out += ["## Schemas", ""]
         for name in sorted(schemas):
-            schema = schemas[name]
-            out += [f"### {name} {{ #{anchor(name)} }}", ""]
-            if schema.get("description"):
-                out += [" ".join(schema["description"].split()), ""]
-            properties = schema.get("properties", {})
-            if properties:
-                required = set(schema.get("required", []))
-                out += ["| field | type | required | description |", "| --- | --- | --- | --- |"]
-                for prop, sub in properties.items():
-                    out.append(
-                        f"| `{prop}` | {cell(schema_type(sub))} | {'yes' if prop in required else ''} "
-                        f"| {cell(sub.get('description', ''))} |"
-                    )
-                out.append("")
-            elif "enum" in schema or "type" in schema:
-                out += [f"Type: {schema_type(schema)}", ""]
+            out += schema_section(name, schemas[name])
     return "\n".join(out)
 
 

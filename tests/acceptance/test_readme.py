@@ -85,7 +85,7 @@ def test_readme_blocks_are_found_and_every_curl_documents_its_status() -> None:
 
 
 def test_a_curl_without_a_documented_status_is_caught() -> None:
-    block = "curl -s $HERALD_URL/health   # → 200\ncurl -s $HERALD_URL/api/v1/agents \\\n  -H \"$H\"\n"
+    block = 'curl -s $HERALD_URL/health   # → 200\ncurl -s $HERALD_URL/api/v1/agents \\\n  -H "$H"\n'
     with pytest.raises(AssertionError, match="documents no status"):
         expected_statuses([block])
 
@@ -100,14 +100,21 @@ def test_readme_runs_top_to_bottom(served: tuple[str, str], tmp_path: Path) -> N
     statuses_file = tmp_path / "statuses"
     result = subprocess.run(
         ["bash", "-c", script],
+        check=False,
         cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin:/usr/local/bin", "README_STATUSES": str(statuses_file), "HOME": str(tmp_path)},
+        env={
+            "PATH": "/usr/bin:/bin:/usr/local/bin",
+            "README_STATUSES": str(statuses_file),
+            "HOME": str(tmp_path),
+        },
         capture_output=True,
         text=True,
         timeout=300,
     )
     answered = [int(line) for line in statuses_file.read_text().split()] if statuses_file.exists() else []
-    report = f"documented {expected}\nanswered   {answered}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    report = (
+        f"documented {expected}\nanswered   {answered}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
+    )
     assert result.returncode == 0, report
     assert not [status for status in answered if status >= 500], report
     assert answered == expected, report
