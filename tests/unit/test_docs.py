@@ -103,3 +103,11 @@ def test_channel_guide_credentials_pass_the_providers_validators() -> None:
             provider.adapter.credentials_model.model_validate(example["credentials"])
             checked.add(name)
     assert len(checked) >= 8
+
+
+def test_commands_page_names_every_command() -> None:
+    from herald.cli import main
+
+    page = (ROOT / "docs" / "reference" / "commands.md").read_text()
+    for name in main.commands:
+        assert f"`herald {name}" in page, name
