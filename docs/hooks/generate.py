@@ -132,7 +132,9 @@ def providers_page() -> str:
         "Generated from the provider registry (`herald.providers.REGISTRY`) when the documentation is built. "
         "Credentials are given as `credentials` when a channel is created (`POST /api/v1/channels`); unknown "
         "fields are refused, and secret fields are write-only (never returned or logged). See the "
-        "[channels guide](../guides/channels.md) for webhook URLs and examples.",
+        "[channels guide](../guides/channels.md) for webhook URLs and examples. Published limits are the "
+        "provider's own, per Herald channel and per recipient; a channel's `rate_per_second` and "
+        "`recipient_rate_per_second` override them.",
         "",
         "| provider | platforms | length | published limits | inbound webhook | delivery receipts |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -146,11 +148,15 @@ def providers_page() -> str:
         length = "" if adapter.max_length is None else f"{adapter.max_length:,}"
         if length and adapter.split_long:
             length += ", split"
+        if adapter.parts_per_call > 1:
+            length += f" ({adapter.parts_per_call} parts per request)"
         limits = []
         if adapter.rate_per_second:
             limits.append(f"{adapter.rate_per_second:g}/s per channel")
         if adapter.recipient_rate_per_second:
             limits.append(f"{adapter.recipient_rate_per_second:.3g}/s per recipient")
+        if limits and adapter.burst > 1:
+            limits.append(f"burst {adapter.burst:g}")
         out.append(
             f"| `{name}` | {platforms} | {length} | {', '.join(limits)} | {'yes' if provider.inbound else ''} "
             f"| {'yes' if provider.receipts else ''} |"
