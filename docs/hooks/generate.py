@@ -90,7 +90,10 @@ def configuration_page() -> str:
     stale = sorted(set(MEANINGS) - set(fields))
     missing = sorted(name for name, field in fields.items() if not field.description and name not in MEANINGS)
     if stale or missing:
-        raise PluginError(f"configuration reference: undocumented settings {missing}, stale entries {stale}")
+        raise PluginError(
+            f"configuration reference: undocumented settings {missing}, stale entries {stale}: give each setting "
+            "a Field(description=...) in herald/core/config.py or an entry in MEANINGS (docs/hooks/generate.py)"
+        )
     rows = []
     for name, field in fields.items():
         shown, meaning = MEANINGS.get(name, (None, field.description or ""))
