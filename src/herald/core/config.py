@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     retry_max_seconds: float = Field(default=3600.0, ge=0, le=86_400 * 7)
     approval_ttl_seconds: int = Field(default=86_400, ge=60)
     send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=600,
+        description="on SIGINT/SIGTERM, how long a background pass under way may go on before it is cancelled "
+        "(what it held is leased, so another process, or this one on restart, takes it over)",
+    )
     metrics_token: str = Field(default="", repr=False)
     public_url: str = ""  # where providers reach this Herald (signed callbacks name it); empty: as requested
     log_level: str = "INFO"
