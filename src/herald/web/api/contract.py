@@ -117,8 +117,8 @@ def _declare(operation: dict[str, Any], method: str, path: str) -> None:
     if "requestBody" in operation or any(p["in"] != "path" for p in parameters):
         shared.add(422)
     responses: dict[str, Any] = operation.setdefault("responses", {})
-    for status in sorted(shared):
-        responses.setdefault(str(status), {"description": TITLES[status]})
+    for code in sorted(shared):
+        responses.setdefault(str(code), {"description": TITLES[code]})
     problem = {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/ProblemDetails"}}}
     for status, response in responses.items():
         if status[0] in "45" and _is_default_error(response):
