@@ -294,3 +294,107 @@ def test_every_bearer_operation_refuses_a_request_without_a_key(
             if answer.status_code != 401:
                 not_refused.append((method, path, answer.status_code))
     assert not_refused == []
+
+
+# -- the documented models are the answers, key for key -----------------------------------------------------
+
+
+def _resolve(spec: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def _mismatches(spec: dict[str, Any], schema: dict[str, Any], value: Any, where: str) -> list[str]:
+    """Where ``value`` has a key its schema does not name, lacks a required one, or a nested value differs: the
+    schema validators clients use let unknown keys through, so a model missing a field would go unnoticed."""
+    schema = _resolve(spec, schema)
+    if "anyOf" in schema:
+        found = [
+            _mismatches(spec, option, value, where)
+            for option in schema["anyOf"]
+            if _fits(spec, option, value)
+        ]
+        return min(found, key=len) if found else [f"{where}: {value!r} fits none of {schema['anyOf']}"]
+    if isinstance(value, dict) and "properties" in schema:
+        wrong = [f"{where}.{k}: not in the model" for k in value if k not in schema["properties"]]
+        wrong += [f"{where}.{k}: missing" for k in schema.get("required", []) if k not in value]
+        for key, item in value.items():
+            if key in schema["properties"]:
+                wrong += _mismatches(spec, schema["properties"][key], item, f"{where}.{key}")
+        return wrong
+    if isinstance(value, list) and "items" in schema:
+        return [
+            w
+            for i, item in enumerate(value)
+            for w in _mismatches(spec, schema["items"], item, f"{where}[{i}]")
+        ]
+    return [] if _fits(spec, schema, value) else [f"{where}: {value!r} is not {schema}"]
+
+
+def _fits(spec: dict[str, Any], schema: dict[str, Any], value: Any) -> bool:
+    schema = _resolve(spec, schema)
+    kinds = {"object": dict, "array": list, "string": str, "boolean": bool, "null": type(None)}
+    kind = schema.get("type")
+    if kind in ("integer", "number"):
+        return isinstance(value, int if kind == "integer" else (int, float)) and not isinstance(value, bool)
+    if kind in kinds:
+        return isinstance(value, kinds[kind])
+    if "anyOf" in schema:
+        return any(_fits(spec, option, value) for option in schema["anyOf"])
+    return True
+
+
+# Actions whose answers are checked too, before the lists (which they fill: firings, alerts, executions...).
+ACTIONS: list[tuple[str, str, Any]] = [
+    ("post", "/api/v1/messaging/schedule/parse-nl", {"schedule": "every weekday at 9am"}),
+    ("post", "/api/v1/messaging/schedule/parse-nl", {"schedule": "tomorrow at 10:00"}),
+    ("post", "/api/v1/messaging/schedule/_execute-due", None),
+    ("post", "/api/v1/monitoring/condition/{monitor_id}/test", None),
+    ("post", "/api/proactive/monitors/{monitor_id}/check", None),
+    ("post", "/api/v1/monitoring/values", {"name": "queue", "value": 3}),
+    ("post", "/api/proactive/triggers/{trigger_id}/fire", {"payload": {"x": 1}}),
+    ("post", "/api/proactive/webhooks/{webhook_id}/regenerate-secret", None),
+    ("post", "/api/v1/event-subscriptions", {"url": "https://hooks.example/herald"}),
+    ("post", "/api/v1/routing-rules", {"agent_id": "fuzz_agent"}),
+    ("post", "/api/v1/interfaces/{channel_id}/disable", None),
+    ("post", "/api/v1/interfaces/{channel_id}/enable", None),
+    ("post", "/api/v1/messages/bulk", {"messages": [
+        {"agent_id": "fuzz_agent", "platform": "slack", "recipient_id": "C1", "content": "a"},
+        {"agent_id": "fuzz_agent", "platform": "slack", "recipient_id": "C1", "content": "a", "idempotency_key": "k"},
+        {"agent_id": "fuzz_agent", "platform": "slack", "recipient_id": "C1", "content": "a", "idempotency_key": "k"},
+        {"agent_id": "fuzz_agent", "platform": "nowhere"}]}),
+    ("post", "/api/v1/messaging/schedule/{schedule_id}/pause", None),
+    ("post", "/api/v1/messaging/schedule/{schedule_id}/resume", None),
+    ("post", "/api/v1/monitoring/condition/{monitor_id}/snooze", {"until": None}),
+]  # fmt: skip
+
+
+def test_real_answers_match_their_models_key_for_key(spec: dict[str, Any], server: dict[str, str]) -> None:
+    """Actions, then every GET that answers JSON, on seeded objects: each answer has exactly the keys its model
+    names (schema validators let unknown keys through, so a model missing a field would go unnoticed)."""
+    from tests.contract.test_fuzz import _seed  # one object of each kind, made through the API
+
+    headers = {"Authorization": f"Bearer {server['key']}"}
+    ids = _seed(server["base_url"], headers)
+    ids["request_id"] = ids["question_id"]
+    calls = [(m, p, body) for m, p, body in ACTIONS]
+    calls += [(m, p, None) for m, p, _ in _operations(spec) if m == "get" and (m, p) not in NOT_JSON]
+    wrong: dict[str, list[str]] = {}
+    checked = set()
+    with httpx.Client(base_url=server["base_url"], headers=headers) as http:
+        for method, path, body in calls:
+            names = [
+                p["name"] for p in spec["paths"][path][method].get("parameters", []) if p["in"] == "path"
+            ]
+            if any(name not in ids for name in names):
+                continue
+            answer = http.request(method, path.format(**{n: ids[n] for n in names}), json=body)
+            assert answer.status_code < 300 or path == "/health", (path, answer.text)  # no worker here: a 503
+            documented = spec["paths"][path][method]["responses"][str(answer.status_code)]
+            found = _mismatches(spec, documented["content"]["application/json"]["schema"], answer.json(), "")
+            if found:
+                wrong[f"{method} {path}"] = found
+            checked.add((method, path))
+    assert wrong == {}
+    assert len(checked) > 50

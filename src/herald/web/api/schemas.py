@@ -614,6 +614,34 @@ class ReportAttempt(BaseModel):
     duration_ms: float
 
 
+class ReportPart(BaseModel):
+    """One provider message of a message split into several."""
+
+    route_step: int
+    index: int
+    provider: str
+    channel_id: str | None
+    provider_message_id: str | None
+    attempt: int
+    sent_at: datetime
+
+
+class ReportTimes(BaseModel):
+    """When the message changed state (null: not yet, or never)."""
+
+    created_at: datetime
+    scheduled_for: datetime | None
+    approved_at: datetime | None
+    rejected_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    cancelled_at: datetime | None
+    expired_at: datetime | None
+    updated_at: datetime
+
+
 class ReportOut(BaseModel):
     """Seed 003's delivery report of one message."""
 
@@ -623,8 +651,11 @@ class ReportOut(BaseModel):
     channel: ReportChannel
     attempt_count: int
     attempts: list[ReportAttempt]
-    parts: list[dict[str, Any]]
-    timestamps: dict[str, datetime | None]
+    parts: list[ReportPart]
+    timestamps: ReportTimes
+    approved_by: str | None
+    provider_message_id: str | None
+    last_error: str | None
     cost: float
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -52,6 +53,7 @@ class FiringOut(BaseModel):
     message_id: str | None
     error: str | None
     answer: str | None = None  # the agent's answer, kept whether or not it became a message
+    fired_at: datetime
 
 
 def trigger_out(trigger: Trigger) -> dict[str, Any]:
@@ -67,7 +69,7 @@ def trigger_out(trigger: Trigger) -> dict[str, Any]:
 
 def firing_out(firing: TriggerFiring) -> dict[str, Any]:
     body = FiringOut.model_validate(firing, from_attributes=True).model_dump(mode="json")
-    body["fired_at"] = firing.fired_at.isoformat()
+    body["fired_at"] = firing.fired_at.isoformat()  # as answered before the model named it: +00:00, not Z
     return body
 
 
