@@ -148,7 +148,7 @@ def run_out(run: AgentRun) -> dict[str, Any]:
     ).model_dump(mode="json")  # fmt: skip
 
 
-@router.post("/{agent_id}/runs", status_code=202, response_model=RunOut, responses=errors(403, 409))
+@router.post("/{agent_id}/runs", status_code=202, response_model=RunOut)
 async def start_run(
     agent_id: str, body: RunCreate, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

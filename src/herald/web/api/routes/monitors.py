@@ -181,7 +181,7 @@ async def _create(
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@monitoring.post("/condition/create", status_code=201, **answers(MonitorOut, 201, also=(403, 409)))
+@monitoring.post("/condition/create", status_code=201, **answers(MonitorOut, 201, also=(409,)))
 async def create_condition(
     body: ConditionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -195,7 +195,7 @@ async def presets(principal: CurrentPrincipal) -> dict[str, Any]:
     return {"presets": service.PRESETS}
 
 
-@monitoring.post("/presets/apply", status_code=201, **answers(MonitorOut, 201, also=(403, 409)))
+@monitoring.post("/presets/apply", status_code=201, **answers(MonitorOut, 201, also=(409,)))
 async def apply_preset(
     body: PresetApply, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -288,7 +288,7 @@ async def push_value(
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201, **answers(MonitorOut, 201, also=(403, 409)))
+@proactive.post("", status_code=201, **answers(MonitorOut, 201, also=(409,)))
 async def create_monitor(
     body: TaskMonitor, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -135,7 +135,7 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
     return policy.model_dump(mode="json")
 
 
-@router.post("/send", status_code=201, response_model=OtpOut, responses=errors(403, 409, 429))
+@router.post("/send", status_code=201, response_model=OtpOut, responses=errors(409, 429))
 async def send(
     body: OtpSendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -161,7 +161,7 @@ def execution_out(execution: ScheduleExecution) -> dict[str, Any]:
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@messaging.post("/create", status_code=201, **answers(ScheduleOut, 201, also=(403, 409)))
+@messaging.post("/create", status_code=201, **answers(ScheduleOut, 201, also=(409,)))
 async def create_schedule(
     body: ScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -273,7 +273,7 @@ async def cancel(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) 
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201, **answers(ScheduleOut, 201, also=(403, 409)))
+@proactive.post("", status_code=201, **answers(ScheduleOut, 201, also=(409,)))
 async def create_task_schedule(
     body: TaskScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -91,7 +91,7 @@ def webhook_out(
     return body
 
 
-@router.post("/triggers", status_code=201, **answers(TriggerOut, 201, also=(403, 409)))
+@router.post("/triggers", status_code=201, **answers(TriggerOut, 201, also=(409,)))
 async def create_trigger(
     body: TriggerCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
