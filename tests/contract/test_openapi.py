@@ -135,6 +135,18 @@ def test_routes_that_refuse_keys_say_so(spec: dict[str, Any]) -> None:
     assert "403" not in responses[("get", "/api/v1/contacts")]
 
 
+def test_creates_declare_their_idempotency_key(spec: dict[str, Any]) -> None:
+    declared = {
+        (m, p)
+        for m, p, o in _operations(spec)
+        if any(q["name"] == "Idempotency-Key" for q in o.get("parameters", []))
+    }
+    assert ("post", "/api/v1/messaging/proactive/send") in declared
+    assert ("post", "/api/v1/contacts") in declared
+    assert all("409" in spec["paths"][p][m]["responses"] for m, p in declared)
+    assert len(declared) >= 15
+
+
 # -- live: a client generated from the specification, against a running Herald --------------------------------
 
 
@@ -204,13 +216,17 @@ def _client(package: ModuleType, server: dict[str, str]) -> Any:
 
 
 def test_the_generated_client_parses_a_create(generated: ModuleType, server: dict[str, str]) -> None:
+    """A create, parsed; sent again with its Idempotency-Key (declared in the spec), the same contact comes back."""
     models = _module(generated, "models")
     create = _module(generated, "api.contacts.create_contact_api_v1_contacts_post")
+    body = models.ContactCreate(
+        name="Ada",
+        addresses=models.ContactCreateAddresses.from_dict({"email": "ada@example.com"}),
+        timezone="Europe/Paris",
+    )
     with _client(generated, server) as client:
-        answer = create.sync_detailed(
-            client=client,
-            body=models.ContactCreate(name="Ada", addresses=models.ContactCreateAddresses.from_dict({"email": "ada@example.com"}), timezone="Europe/Paris"),
-        )  # fmt: skip
+        answer = create.sync_detailed(client=client, body=body, idempotency_key="contract-create-1")
+        again = create.sync(client=client, body=body, idempotency_key="contract-create-1")
     assert answer.status_code == 201
     contact = answer.parsed
     assert isinstance(contact, models.ContactOut)
@@ -218,6 +234,8 @@ def test_the_generated_client_parses_a_create(generated: ModuleType, server: dic
     assert contact.timezone == "Europe/Paris"
     assert contact.addresses.to_dict() == {"email": "ada@example.com"}
     assert json.loads(answer.content)["id"] == contact.id
+    assert isinstance(again, models.ContactOut)
+    assert again.id == contact.id
 
 
 def test_the_generated_client_pages_through_a_list(generated: ModuleType, server: dict[str, str]) -> None:

@@ -33,6 +33,19 @@ TITLES = {
     503: "Service unavailable (see Retry-After)",
 }
 
+# On every create that takes one (herald.web.api.idempotency): the same key and body replay the first answer.
+IDEMPOTENT: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "Idempotency-Key",
+            "in": "header",
+            "required": False,
+            "description": "retry safely: the same key and body answer the first answer again; another body is a 409",
+            "schema": {"type": "string", "minLength": 1, "maxLength": 200},
+        }
+    ]
+}
+
 
 class FieldError(BaseModel):
     """One field at fault, by dotted path (``body`` for the body as a whole)."""

@@ -14,7 +14,7 @@ from herald.core.errors import Forbidden, ValidationFailed
 from herald.core.principal import Principal
 from herald.producers import callbacks
 from herald.storage.models import Agent, AgentRun
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -49,7 +49,9 @@ def agent_out(agent: Agent, secret: str | None = None) -> dict[str, Any]:
     return body
 
 
-@router.post("", status_code=201, response_model=AgentWithSecret, responses=errors(403, 409))
+@router.post(
+    "", status_code=201, response_model=AgentWithSecret, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def create_agent(
     body: AgentCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

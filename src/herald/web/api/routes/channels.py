@@ -13,7 +13,7 @@ from herald.pipeline.routing import circuit
 from herald.runtime import Runtime
 from herald.storage.models import Channel
 from herald.storage.types import utcnow
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -44,7 +44,7 @@ async def channels_out(rt: Runtime, session: AsyncSession, rows: list[Channel]) 
     return [channel_out(rt, r, health[r.id]) for r in rows]
 
 
-@router.post("", status_code=201, response_model=ChannelOut, responses=errors(409))
+@router.post("", status_code=201, response_model=ChannelOut, responses=errors(409), openapi_extra=IDEMPOTENT)
 async def create_channel(
     body: ChannelCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.admin import contacts
 from herald.storage.models import Contact
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import ContactCreate, ContactOut, ContactPatch, Page, page
@@ -22,7 +22,7 @@ def contact_out(contact: Contact) -> dict[str, Any]:
     return ContactOut.model_validate(contact, from_attributes=True).model_dump(mode="json")
 
 
-@router.post("", status_code=201, response_model=ContactOut, responses=errors(409))
+@router.post("", status_code=201, response_model=ContactOut, responses=errors(409), openapi_extra=IDEMPOTENT)
 async def create_contact(
     body: ContactCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.core.errors import ValidationFailed
 from herald.producers.conversations import service
 from herald.storage.models import Conversation, RoutingRule
-from herald.web.api.contract import answers
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -56,7 +56,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
             "last_activity_at": c.last_activity_at.isoformat(), "created_at": c.created_at.isoformat()}  # fmt: skip
 
 
-@rules.post("", status_code=201, **answers(RuleOut, 201, also=(409,)))
+@rules.post("", status_code=201, **answers(RuleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_rule(
     body: RuleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -122,7 +122,12 @@ async def conversation_messages(
     return {"items": items}
 
 
-@conversations.post("/{conversation_id}/reply", status_code=201, **answers(ReplyOut, 201, also=(403, 409)))
+@conversations.post(
+    "/{conversation_id}/reply",
+    status_code=201,
+    **answers(ReplyOut, 201, also=(403, 409)),
+    openapi_extra=IDEMPOTENT,
+)
 async def reply(
     conversation_id: str, body: ReplyBody, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

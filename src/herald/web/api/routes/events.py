@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.events import feed, subscriptions
 from herald.events.bus import BusEvent
 from herald.storage.models import EventDelivery, EventSubscription
-from herald.web.api.contract import answers
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import EventDeliveryOut, EventOut, Page, Strict, SubscriptionOut, page
@@ -46,7 +46,7 @@ def delivery_out(row: EventDelivery) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("", status_code=201, **answers(SubscriptionOut, 201, also=(409,)))
+@router.post("", status_code=201, **answers(SubscriptionOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create(
     body: SubscriptionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

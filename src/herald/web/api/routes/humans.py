@@ -18,7 +18,7 @@ from herald.core.errors import Forbidden, RequestError, ValidationFailed
 from herald.core.principal import Principal
 from herald.humans import decisions, directory, outreach
 from herald.storage.models import ApprovalPolicy, Approver, HumanRequest
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -185,7 +185,9 @@ async def get_request(request_id: str, rt: RuntimeDep, principal: CurrentPrincip
         return (await requests_out(session, [row]))[0]
 
 
-@questions.post("", status_code=201, response_model=HumanRequestOut, responses=errors(403, 409))
+@questions.post(
+    "", status_code=201, response_model=HumanRequestOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def ask(
     body: QuestionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

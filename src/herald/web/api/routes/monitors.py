@@ -15,7 +15,7 @@ from herald.core.intent import Priority
 from herald.producers.monitors import conditions, service
 from herald.producers.monitors.service import MonitorSpec
 from herald.storage.models import Monitor, MonitorAlert
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -181,7 +181,9 @@ async def _create(
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@monitoring.post("/condition/create", status_code=201, **answers(MonitorOut, 201, also=(409,)))
+@monitoring.post(
+    "/condition/create", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def create_condition(
     body: ConditionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -195,7 +197,9 @@ async def presets(principal: CurrentPrincipal) -> dict[str, Any]:
     return {"presets": service.PRESETS}
 
 
-@monitoring.post("/presets/apply", status_code=201, **answers(MonitorOut, 201, also=(409,)))
+@monitoring.post(
+    "/presets/apply", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def apply_preset(
     body: PresetApply, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -288,7 +292,7 @@ async def push_value(
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201, **answers(MonitorOut, 201, also=(409,)))
+@proactive.post("", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_monitor(
     body: TaskMonitor, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -21,7 +21,7 @@ from herald.producers.otp.codes import MAX_LENGTH, MIN_LENGTH
 from herald.producers.otp.policy import OTP_PLATFORMS, OtpPolicy
 from herald.storage.models import OtpVerification
 from herald.storage.types import utcnow
-from herald.web.api.contract import errors
+from herald.web.api.contract import IDEMPOTENT, errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import PriorityName, Strict
@@ -135,7 +135,9 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
     return policy.model_dump(mode="json")
 
 
-@router.post("/send", status_code=201, response_model=OtpOut, responses=errors(409, 429))
+@router.post(
+    "/send", status_code=201, response_model=OtpOut, responses=errors(409, 429), openapi_extra=IDEMPOTENT
+)
 async def send(
     body: OtpSendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

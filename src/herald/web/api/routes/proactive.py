@@ -15,7 +15,7 @@ from herald.core.status import ALL_STATUSES, Status
 from herald.humans import decisions
 from herald.pipeline import accept as service
 from herald.storage.models import Attempt, Message
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -73,7 +73,9 @@ def intent_from(body: SendRequest) -> Intent:
     )
 
 
-@router.post("/send", status_code=201, response_model=MessageOut, responses=errors(403, 409))
+@router.post(
+    "/send", status_code=201, response_model=MessageOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def send(
     body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -85,7 +87,13 @@ async def send(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.post("/schedule", status_code=201, response_model=MessageOut, responses=errors(403, 409))
+@router.post(
+    "/schedule",
+    status_code=201,
+    response_model=MessageOut,
+    responses=errors(403, 409),
+    openapi_extra=IDEMPOTENT,
+)
 async def schedule(
     body: ScheduleRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

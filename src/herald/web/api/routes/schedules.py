@@ -17,7 +17,7 @@ from herald.producers.schedules import service
 from herald.producers.schedules.natural import ScheduleParseError, describe_cron, next_runs, parse_schedule
 from herald.storage.models import Schedule, ScheduleExecution
 from herald.storage.types import utcnow
-from herald.web.api.contract import answers, errors
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -161,7 +161,9 @@ def execution_out(execution: ScheduleExecution) -> dict[str, Any]:
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@messaging.post("/create", status_code=201, **answers(ScheduleOut, 201, also=(409,)))
+@messaging.post(
+    "/create", status_code=201, **answers(ScheduleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def create_schedule(
     body: ScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -273,7 +275,7 @@ async def cancel(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) 
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201, **answers(ScheduleOut, 201, also=(409,)))
+@proactive.post("", status_code=201, **answers(ScheduleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_task_schedule(
     body: TaskScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.producers.triggers import service
 from herald.runtime import Runtime
 from herald.storage.models import Trigger, TriggerFiring, WebhookEndpoint
-from herald.web.api.contract import answers
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep, read_capped
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import HookReceipt, Page, Strict, TriggerOut, WebhookOut, page
@@ -91,7 +91,7 @@ def webhook_out(
     return body
 
 
-@router.post("/triggers", status_code=201, **answers(TriggerOut, 201, also=(409,)))
+@router.post("/triggers", status_code=201, **answers(TriggerOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_trigger(
     body: TriggerCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -142,7 +142,7 @@ async def trigger_history(
     return page([firing_out(f) for f in rows], limit)
 
 
-@router.post("/webhooks", status_code=201, **answers(WebhookOut, 201, also=(409,)))
+@router.post("/webhooks", status_code=201, **answers(WebhookOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_webhook(
     body: WebhookCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
