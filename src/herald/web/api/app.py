@@ -14,7 +14,7 @@ from herald.agents.mcp import McpEndpoint
 from herald.core.config import Settings
 from herald.runtime import Runtime
 from herald.web import dashboard
-from herald.web.api import problems
+from herald.web.api import contract, problems
 from herald.web.api.last_resort import AnswerUnexpected
 from herald.web.api.routes import (
     agents,
@@ -70,6 +70,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     if runtime is not None:
         app.state.runtime = runtime
     problems.install(app)
+    contract.install(app)  # /openapi.json: security, problem+json errors
     app.add_middleware(AnswerUnexpected)  # a 500 answered as a problem, the connection kept open
     for module in (proactive, messages, agents, keys, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -541,3 +541,421 @@ class HumanRequestOut(BaseModel):
     created_at: datetime
     deliveries: list[HumanDeliveryOut]
     votes: list[dict[str, Any]]
+
+
+T = TypeVar("T")
+
+
+# -- answers built as plain JSON by the routes (documented with herald.web.api.contract.answers) ----------------
+
+
+class Page(BaseModel, Generic[T]):
+    """A page of a list: ``next_cursor`` is given back as ``cursor`` for the next page; null on the last."""
+
+    items: list[T]
+    next_cursor: str | None
+
+
+class Items(BaseModel, Generic[T]):
+    """A whole (short) list, unpaged."""
+
+    items: list[T]
+
+
+class HealthOut(BaseModel):
+    status: str = Field(description="ok; else why not (the answer is then a 503)")
+    database: str
+    workers: int
+
+
+class BulkError(BaseModel):
+    status: int
+    field: str | None
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class BulkItemOut(BaseModel):
+    """One item's outcome: ``id`` and ``status``; ``id`` and ``replayed``; or ``error``."""
+
+    index: int
+    id: str | None = None
+    status: str | None = None
+    replayed: bool | None = None
+    error: BulkError | None = None
+
+
+class BulkOut(BaseModel):
+    accepted: int
+    rejected: int
+    replayed: int
+    items: list[BulkItemOut]
+
+
+class ReportChannel(BaseModel):
+    platform: str
+    channel_id: str | None
+    provider: str | None
+    recipient_id: str
+    simulated: bool
+    route_step: int
+    fallback_used: bool
+
+
+class ReportAttempt(BaseModel):
+    number: int
+    time: datetime
+    provider: str
+    channel_id: str | None
+    outcome: str
+    provider_message_id: str | None
+    error: str | None
+    retry_after: float | None
+    duration_ms: float
+
+
+class ReportPart(BaseModel):
+    """One provider message of a message split into several."""
+
+    route_step: int
+    index: int
+    provider: str
+    channel_id: str | None
+    provider_message_id: str | None
+    attempt: int
+    sent_at: datetime
+
+
+class ReportTimes(BaseModel):
+    """When the message changed state (null: not yet, or never)."""
+
+    created_at: datetime
+    scheduled_for: datetime | None
+    approved_at: datetime | None
+    rejected_at: datetime | None
+    sent_at: datetime | None
+    delivered_at: datetime | None
+    read_at: datetime | None
+    failed_at: datetime | None
+    cancelled_at: datetime | None
+    expired_at: datetime | None
+    updated_at: datetime
+
+
+class ReportOut(BaseModel):
+    """Seed 003's delivery report of one message."""
+
+    message_id: str
+    status: str
+    agent_id: str | None
+    channel: ReportChannel
+    attempt_count: int
+    attempts: list[ReportAttempt]
+    parts: list[ReportPart]
+    timestamps: ReportTimes
+    approved_by: str | None
+    provider_message_id: str | None
+    last_error: str | None
+    cost: float
+
+
+class ChannelFigures(BaseModel):
+    channel_id: str | None
+    platform: str
+    sent: int
+    failed: int
+    success_rate: float | None
+    cost: float
+
+
+class DeliveryFiguresOut(BaseModel):
+    since: datetime
+    sent: int
+    failed: int
+    success_rate: float | None
+    cost: float
+    channels: list[ChannelFigures]
+
+
+class InterfaceOut(BaseModel):
+    id: str
+    name: str
+    platform: str
+    provider: str
+    enabled: bool
+    circuit: str
+    last_error: str | None
+    last_inbound_at: datetime | None
+    last_outbound_at: datetime | None
+    inbound_last_hour: int
+    sent_last_hour: int
+    webhook_path: str
+
+
+class CallbackOut(BaseModel):
+    """A provider callback taken: receipts found and applied, and (for inbound traffic) messages stored."""
+
+    received: int
+    updated: int
+    messages: int | None = None
+
+
+class ScheduleOut(BaseModel):
+    id: str
+    name: str | None
+    agent_id: str | None
+    workspace_id: str | None
+    kind: str
+    schedule_type: str
+    cron_expression: str | None
+    natural_language_schedule: str | None
+    description: str | None
+    timezone: str
+    platform: str | None
+    recipient_id: str | None
+    contact_id: str | None
+    template: str | None
+    template_variables: dict[str, Any] | None
+    task_description: str | None
+    priority: str
+    misfire_policy: str
+    misfire_grace_seconds: int
+    status: str
+    active: bool
+    is_active: bool
+    next_run: datetime | None
+    last_run: datetime | None
+    run_count: int
+    next_runs: list[datetime]
+    created_at: datetime
+    updated_at: datetime
+
+
+class ParsedSchedule(BaseModel):
+    """What a natural-language schedule means: ``cron_expression`` and ``next_runs`` when it recurs, else
+    ``run_at``."""
+
+    schedule: str
+    timezone: str
+    description: str
+    schedule_type: Literal["recurring", "one_time"]
+    cron_expression: str | None = None
+    next_runs: list[datetime] | None = None
+    run_at: datetime | None = None
+
+
+class DueRunOut(BaseModel):
+    sent: int
+    failed: int
+    skipped: int
+
+
+class MonitorOut(BaseModel):
+    id: str
+    name: str
+    agent_id: str | None
+    workspace_id: str | None
+    condition_type: str | None
+    threshold_config: dict[str, Any] | None
+    composite_logic: str | None
+    composite_conditions: list[dict[str, Any]] | None
+    condition: str
+    action: str | None
+    platforms: list[dict[str, Any]]
+    alert_template: str | None
+    check_interval_seconds: int
+    check_interval: int
+    for_seconds: int
+    throttle_seconds: int
+    priority: str
+    no_data_policy: str
+    error_policy: str
+    mute_windows: list[dict[str, Any]]
+    snoozed_until: datetime | None
+    status: str
+    is_active: bool
+    state: str
+    state_since: datetime
+    last_value: dict[str, Any] | None
+    last_error: str | None
+    trigger_count: int
+    last_check: datetime | None
+    last_triggered: datetime | None
+    next_check_at: datetime | None
+    created_at: datetime
+
+
+class AlertOut(BaseModel):
+    id: str
+    monitor_id: str
+    kind: str
+    condition_value: dict[str, Any] | None
+    threshold_value: dict[str, Any] | None
+    alert_message: str | None
+    platforms_sent: list[str]
+    message_ids: list[str]
+    status: str
+    error: str | None
+    answer: str | None
+    triggered_at: datetime
+    sent_at: datetime | None
+
+
+class MonitorTestOut(BaseModel):
+    """An evaluation without side effects."""
+
+    monitor_id: str
+    monitor_name: str
+    condition_type: str | None
+    triggered: bool
+    state: str
+    current_value: Any
+    threshold: Any
+    error: str | None
+    timestamp: datetime
+
+
+class PresetOut(BaseModel):
+    name: str
+    condition_type: str
+    threshold_config: dict[str, Any]
+    check_interval_seconds: int
+
+
+class PresetsOut(BaseModel):
+    presets: list[PresetOut]
+
+
+class MonitorFigures(BaseModel):
+    total_monitors: int
+    active_monitors: int
+    total_alerts: int
+    pending_alerts: int
+    alerts_last_24h: int
+
+
+class AcceptedCount(BaseModel):
+    accepted: int
+
+
+class TriggerOut(BaseModel):
+    id: str
+    name: str
+    workspace_id: str | None
+    trigger_type: str
+    config: dict[str, Any]
+    agent_id: str
+    task_template: str
+    action: dict[str, Any]
+    is_active: bool
+    fire_count: int
+    last_fired_at: datetime | None
+    created_at: datetime
+
+
+class WebhookOut(BaseModel):
+    """``secret`` is in the answers that made it (create, regenerate) only."""
+
+    id: str
+    name: str
+    workspace_id: str | None
+    trigger_id: str
+    url_path: str
+    webhook_url: str
+    created_at: datetime
+    secret: str | None = None
+
+
+class HookReceipt(BaseModel):
+    """An incoming webhook taken: fired (``firing_id``, ``outcome``) or not (``reason``)."""
+
+    accepted: bool
+    firing_id: str | None = None
+    outcome: str | None = None
+    reason: str | None = None
+
+
+class SubscriptionOut(BaseModel):
+    """``secret`` (the signing secret) is in the creating answer only."""
+
+    id: str
+    url: str
+    event_types: list[str]
+    status: str
+    created_at: datetime
+    secret: str | None = None
+
+
+class EventDeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    event_type: str
+    status: str
+    attempts: int
+    last_status_code: int | None
+    last_error: str | None
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+
+
+class EventOut(BaseModel):
+    """An event as subscribers' webhooks receive it, with its id (the cursor of the list)."""
+
+    id: str
+    type: str
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+class RuleOut(BaseModel):
+    id: str
+    agent_id: str
+    channel_id: str | None
+    pattern: str | None
+    contact_id: str | None
+    priority: int
+    created_at: datetime
+
+
+class ConversationOut(BaseModel):
+    id: str
+    channel_id: str
+    platform: str
+    external_id: str
+    contact_id: str | None
+    sender_name: str | None
+    agent_id: str | None
+    session_started_at: datetime
+    last_activity_at: datetime
+    created_at: datetime
+
+
+class ConversationDetail(ConversationOut):
+    session: dict[str, Any] = Field(description="the current session: its id, start, contact and history")
+
+
+class ReplyOut(BaseModel):
+    message_id: str
+    status: str
+    conversation_id: str
+    agent_id: str
+    platform: str
+    recipient_id: str
+
+
+class ConversationEntry(BaseModel):
+    """One message of a conversation: ``inbound`` (what a person sent) or ``outbound`` (what an agent answered)."""
+
+    direction: Literal["inbound", "outbound"]
+    id: str
+    text: str | None
+    at: datetime
+    conversation_id: str | None
+    status: str
+    agent_id: str | None
+    sender_id: str | None = None
+    sender_name: str | None = None
+    attachments: list[Any] | None = None
+    error: str | None = None
+    reply_message_id: str | None = None
+    platform: str | None = None

@@ -14,6 +14,7 @@ from herald.core.errors import Forbidden, ValidationFailed
 from herald.core.principal import Principal
 from herald.producers import callbacks
 from herald.storage.models import Agent, AgentRun
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -21,6 +22,7 @@ from herald.web.api.schemas import (
     AgentOut,
     AgentPatch,
     AgentWithSecret,
+    Page,
     RunCreate,
     RunDetail,
     RunOut,
@@ -47,7 +49,9 @@ def agent_out(agent: Agent, secret: str | None = None) -> dict[str, Any]:
     return body
 
 
-@router.post("", status_code=201, response_model=AgentWithSecret)
+@router.post(
+    "", status_code=201, response_model=AgentWithSecret, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def create_agent(
     body: AgentCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -68,7 +72,7 @@ async def create_agent(
     return response
 
 
-@router.get("")
+@router.get("", **answers(Page[AgentOut]))
 async def list_agents(
     rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -83,7 +87,7 @@ async def get_agent(agent_id: str, rt: RuntimeDep, principal: CurrentPrincipal) 
         return agent_out(await service.get_agent(session, principal.tenant_id, agent_id))
 
 
-@router.patch("/{agent_id}", response_model=AgentWithSecret)
+@router.patch("/{agent_id}", response_model=AgentWithSecret, responses=errors(403))
 async def update_agent(
     agent_id: str, body: AgentPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -154,7 +158,7 @@ async def start_run(
     return run_out(await runs.start(rt, principal, agent_id, body.task, body.context))
 
 
-@router.get("/{agent_id}/runs")
+@router.get("/{agent_id}/runs", **answers(Page[RunOut]))
 async def list_runs(
     agent_id: str,
     rt: RuntimeDep,

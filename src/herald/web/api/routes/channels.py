@@ -13,9 +13,18 @@ from herald.pipeline.routing import circuit
 from herald.runtime import Runtime
 from herald.storage.models import Channel
 from herald.storage.types import utcnow
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import ChannelCreate, ChannelOut, ChannelTest, ChannelTestOut, CircuitOut, page
+from herald.web.api.schemas import (
+    ChannelCreate,
+    ChannelOut,
+    ChannelTest,
+    ChannelTestOut,
+    CircuitOut,
+    Page,
+    page,
+)
 
 router = APIRouter(prefix="/api/v1/channels", tags=["channels"])
 
@@ -35,7 +44,7 @@ async def channels_out(rt: Runtime, session: AsyncSession, rows: list[Channel]) 
     return [channel_out(rt, r, health[r.id]) for r in rows]
 
 
-@router.post("", status_code=201, response_model=ChannelOut)
+@router.post("", status_code=201, response_model=ChannelOut, responses=errors(409), openapi_extra=IDEMPOTENT)
 async def create_channel(
     body: ChannelCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -52,7 +61,7 @@ async def create_channel(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.get("")
+@router.get("", **answers(Page[ChannelOut]))
 async def list_channels(
     rt: RuntimeDep,
     principal: CurrentPrincipal,

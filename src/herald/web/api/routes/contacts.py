@@ -10,9 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.admin import contacts
 from herald.storage.models import Contact
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import ContactCreate, ContactOut, ContactPatch, page
+from herald.web.api.schemas import ContactCreate, ContactOut, ContactPatch, Page, page
 
 router = APIRouter(prefix="/api/v1/contacts", tags=["contacts"])
 
@@ -21,7 +22,7 @@ def contact_out(contact: Contact) -> dict[str, Any]:
     return ContactOut.model_validate(contact, from_attributes=True).model_dump(mode="json")
 
 
-@router.post("", status_code=201, response_model=ContactOut)
+@router.post("", status_code=201, response_model=ContactOut, responses=errors(409), openapi_extra=IDEMPOTENT)
 async def create_contact(
     body: ContactCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -31,7 +32,7 @@ async def create_contact(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.get("")
+@router.get("", **answers(Page[ContactOut]))
 async def list_contacts(
     rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:

@@ -12,9 +12,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.core.errors import ValidationFailed
 from herald.producers.conversations import service
 from herald.storage.models import Conversation, RoutingRule
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import Strict, page
+from herald.web.api.schemas import (
+    ConversationDetail,
+    ConversationEntry,
+    ConversationOut,
+    Items,
+    Page,
+    ReplyOut,
+    RuleOut,
+    Strict,
+    page,
+)
 
 conversations = APIRouter(prefix="/api/v1/conversations", tags=["conversations"])
 rules = APIRouter(prefix="/api/v1/routing-rules", tags=["conversations"])
@@ -45,7 +56,7 @@ def conversation_out(c: Conversation) -> dict[str, Any]:
             "last_activity_at": c.last_activity_at.isoformat(), "created_at": c.created_at.isoformat()}  # fmt: skip
 
 
-@rules.post("", status_code=201)
+@rules.post("", status_code=201, **answers(RuleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_rule(
     body: RuleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -59,7 +70,7 @@ async def create_rule(
     return response
 
 
-@rules.get("")
+@rules.get("", **answers(Items[RuleOut]))
 async def list_rules(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return {"items": [rule_out(r) for r in await service.list_rules(session, principal.tenant_id)]}
@@ -73,7 +84,7 @@ async def delete_rule(rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal)
     return Response(status_code=204)
 
 
-@conversations.get("")
+@conversations.get("", **answers(Page[ConversationOut]))
 async def list_conversations(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -89,7 +100,7 @@ async def list_conversations(
     return page([conversation_out(c) for c in rows], limit)
 
 
-@conversations.get("/{conversation_id}")
+@conversations.get("/{conversation_id}", **answers(ConversationDetail))
 async def get_conversation(
     conversation_id: str, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -99,7 +110,7 @@ async def get_conversation(
     return {**conversation_out(conversation), "session": context}
 
 
-@conversations.get("/{conversation_id}/messages")
+@conversations.get("/{conversation_id}/messages", **answers(Items[ConversationEntry]))
 async def conversation_messages(
     conversation_id: str, rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100
 ) -> dict[str, Any]:
@@ -111,7 +122,12 @@ async def conversation_messages(
     return {"items": items}
 
 
-@conversations.post("/{conversation_id}/reply", status_code=201)
+@conversations.post(
+    "/{conversation_id}/reply",
+    status_code=201,
+    **answers(ReplyOut, 201, also=(403, 409)),
+    openapi_extra=IDEMPOTENT,
+)
 async def reply(
     conversation_id: str, body: ReplyBody, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:

@@ -11,7 +11,9 @@ from herald.core.errors import ValidationFailed
 from herald.pipeline import report
 from herald.pipeline.routing import planner
 from herald.pipeline.routing.policy import DeliveryPolicy
+from herald.web.api.contract import answers
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep
+from herald.web.api.schemas import DeliveryFiguresOut
 
 router = APIRouter(prefix="/api/v1", tags=["delivery"])
 
@@ -38,7 +40,7 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
     return policy.model_dump(mode="json")
 
 
-@router.get("/metrics/delivery")
+@router.get("/metrics/delivery", **answers(DeliveryFiguresOut))
 async def delivery_metrics(
     rt: RuntimeDep, principal: CurrentPrincipal, hours: int = Query(24, ge=1, le=24 * 90)
 ) -> dict[str, Any]:

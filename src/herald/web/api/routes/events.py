@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.events import feed, subscriptions
 from herald.events.bus import BusEvent
 from herald.storage.models import EventDelivery, EventSubscription
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import Strict, page
+from herald.web.api.schemas import EventDeliveryOut, EventOut, Page, Strict, SubscriptionOut, page
 
 router = APIRouter(prefix="/api/v1/event-subscriptions", tags=["events"])
 
@@ -45,7 +46,7 @@ def delivery_out(row: EventDelivery) -> dict[str, Any]:
     }  # fmt: skip
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, **answers(SubscriptionOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create(
     body: SubscriptionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -60,7 +61,7 @@ async def create(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), make)
 
 
-@router.get("")
+@router.get("", **answers(Page[SubscriptionOut]))
 async def list_subscriptions(
     rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -76,7 +77,7 @@ async def delete(subscription_id: str, rt: RuntimeDep, principal: CurrentPrincip
     return Response(status_code=204)
 
 
-@router.get("/{subscription_id}/deliveries")
+@router.get("/{subscription_id}/deliveries", **answers(Page[EventDeliveryOut]))
 async def deliveries(
     subscription_id: str,
     rt: RuntimeDep,
@@ -95,7 +96,7 @@ stream = APIRouter(prefix="/api/v1/events", tags=["events"])
 KEEPALIVE_SECONDS = 15.0
 
 
-@stream.get("")
+@stream.get("", **answers(Page[EventOut]))
 async def list_events(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -112,7 +113,16 @@ async def list_events(
             "next_cursor": rows[-1].id if len(rows) == limit else None}  # fmt: skip
 
 
-@stream.get("/stream")
+@stream.get(
+    "/stream",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "server-sent events",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        }
+    },
+)
 async def stream_events(
     request: Request,
     rt: RuntimeDep,

@@ -18,6 +18,7 @@ from herald.core.errors import Forbidden, RequestError, ValidationFailed
 from herald.core.principal import Principal
 from herald.humans import decisions, directory, outreach
 from herald.storage.models import ApprovalPolicy, Approver, HumanRequest
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
@@ -28,6 +29,8 @@ from herald.web.api.schemas import (
     ApproverOut,
     ApproverPatch,
     HumanRequestOut,
+    Items,
+    Page,
     QuestionCreate,
     page,
 )
@@ -55,7 +58,7 @@ def policy_out(row: ApprovalPolicy) -> dict[str, Any]:
 # -- approvers ------------------------------------------------------------------------------------------------
 
 
-@approvers.post("", status_code=201, response_model=ApproverOut)
+@approvers.post("", status_code=201, response_model=ApproverOut, responses=errors(403))
 async def create_approver(
     body: ApproverCreate, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -68,7 +71,7 @@ async def create_approver(
         return approver_out(row)
 
 
-@approvers.get("")
+@approvers.get("", **answers(Items[ApproverOut]))
 async def list_approvers(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return {
@@ -82,7 +85,7 @@ async def get_approver(approver_id: str, rt: RuntimeDep, principal: CurrentPrinc
         return approver_out(await directory.get_approver(session, principal.tenant_id, approver_id))
 
 
-@approvers.patch("/{approver_id}", response_model=ApproverOut)
+@approvers.patch("/{approver_id}", response_model=ApproverOut, responses=errors(403))
 async def update_approver(
     approver_id: str, body: ApproverPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -95,7 +98,7 @@ async def update_approver(
         return approver_out(row)
 
 
-@approvers.delete("/{approver_id}", status_code=204)
+@approvers.delete("/{approver_id}", status_code=204, responses=errors(403))
 async def delete_approver(approver_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> None:
     _require_admin(principal, "removing an approver")
     async with rt.sessions.begin() as session:
@@ -105,7 +108,7 @@ async def delete_approver(approver_id: str, rt: RuntimeDep, principal: CurrentPr
 # -- policies -------------------------------------------------------------------------------------------------
 
 
-@policies.post("", status_code=201, response_model=ApprovalPolicyOut)
+@policies.post("", status_code=201, response_model=ApprovalPolicyOut, responses=errors(403))
 async def create_policy(
     body: ApprovalPolicyCreate, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -115,7 +118,7 @@ async def create_policy(
         return policy_out(await directory.create_policy(session, principal, body.model_dump()))
 
 
-@policies.get("")
+@policies.get("", **answers(Items[ApprovalPolicyOut]))
 async def list_policies(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return {"items": [policy_out(p) for p in await directory.list_policies(session, principal.tenant_id)]}
@@ -127,7 +130,7 @@ async def get_policy(policy_id: str, rt: RuntimeDep, principal: CurrentPrincipal
         return policy_out(await directory.get_policy(session, principal.tenant_id, policy_id))
 
 
-@policies.patch("/{policy_id}", response_model=ApprovalPolicyOut)
+@policies.patch("/{policy_id}", response_model=ApprovalPolicyOut, responses=errors(403))
 async def update_policy(
     policy_id: str, body: ApprovalPolicyPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -139,7 +142,7 @@ async def update_policy(
         return policy_out(row)
 
 
-@policies.delete("/{policy_id}", status_code=204)
+@policies.delete("/{policy_id}", status_code=204, responses=errors(403))
 async def delete_policy(policy_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> None:
     _require_admin(principal, "removing an approval policy")
     async with rt.sessions.begin() as session:
@@ -162,7 +165,7 @@ async def requests_out(session: AsyncSession, rows: list[HumanRequest]) -> list[
     ]  # fmt: skip
 
 
-@requests.get("")
+@requests.get("", **answers(Page[HumanRequestOut]))
 async def list_requests(
     rt: RuntimeDep, principal: CurrentPrincipal, kind: str | None = None, status: str | None = None,
     limit: Limit = 100, cursor: Cursor = None,
@@ -182,7 +185,9 @@ async def get_request(request_id: str, rt: RuntimeDep, principal: CurrentPrincip
         return (await requests_out(session, [row]))[0]
 
 
-@questions.post("", status_code=201, response_model=HumanRequestOut)
+@questions.post(
+    "", status_code=201, response_model=HumanRequestOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def ask(
     body: QuestionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -208,7 +213,7 @@ async def ask(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@questions.get("")
+@questions.get("", **answers(Page[HumanRequestOut]))
 async def list_questions(
     rt: RuntimeDep,
     principal: CurrentPrincipal,

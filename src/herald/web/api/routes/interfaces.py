@@ -23,7 +23,9 @@ from herald.providers import inbound_adapter, receipts_parser
 from herald.providers.inbound import Reply
 from herald.providers.receipts import CallbackRequest, apply
 from herald.runtime import Runtime
+from herald.web.api.contract import answers, errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep, read_capped
+from herald.web.api.schemas import CallbackOut, InterfaceOut, Items
 
 router = APIRouter(prefix="/api/v1/interfaces", tags=["provider callbacks"])
 
@@ -38,7 +40,7 @@ def _public_url(rt: Runtime, request: Request) -> str:
     return str(request.url)
 
 
-@router.get("/{channel_id}/webhook", response_class=PlainTextResponse)
+@router.get("/{channel_id}/webhook", response_class=PlainTextResponse, responses=errors(403))
 async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
     """Meta's subscription check: echo ``hub.challenge`` when ``hub.verify_token`` matches the channel's."""
     _, credentials = await conversations.webhook_interface(rt, channel_id)
@@ -51,7 +53,7 @@ async def handshake(channel_id: str, request: Request, rt: RuntimeDep) -> str:
     return params.get("hub.challenge", "")
 
 
-@router.post("/{channel_id}/webhook")
+@router.post("/{channel_id}/webhook", **answers(CallbackOut, also=(401, 413, 503)))
 async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
     """A provider's call: inbound messages (stored, then answered at once; routing follows in the background)
     and delivery receipts. A disabled interface answers 503 so the provider delivers again later."""
@@ -96,7 +98,7 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
     return answer
 
 
-@router.get("")
+@router.get("", **answers(Items[InterfaceOut]))
 async def list_interfaces(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Every channel with its state: enabled, circuit, last traffic each way, throughput in the last hour."""
     async with rt.sessions() as session:
@@ -105,12 +107,12 @@ async def list_interfaces(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[s
     return {"items": items}
 
 
-@router.post("/{channel_id}/enable")
+@router.post("/{channel_id}/enable", **answers(InterfaceOut))
 async def enable(channel_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     return await _set_enabled(rt, principal, channel_id, enabled=True)
 
 
-@router.post("/{channel_id}/disable")
+@router.post("/{channel_id}/disable", **answers(InterfaceOut))
 async def disable(channel_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Stop sending and taking webhooks at once; queued messages wait, providers redeliver later."""
     return await _set_enabled(rt, principal, channel_id, enabled=False)

@@ -13,8 +13,9 @@ from herald.admin import keys as service
 from herald.core.errors import Forbidden
 from herald.core.principal import Principal
 from herald.storage.models import ApiKey
+from herald.web.api.contract import answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
-from herald.web.api.schemas import page
+from herald.web.api.schemas import Page, page
 
 router = APIRouter(prefix="/api/v1/keys", tags=["keys"])
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ def _require_admin(principal: Principal, what: str) -> None:
         raise Forbidden(f"{what} needs an admin API key")
 
 
-@router.get("")
+@router.get("", **answers(Page[ApiKeyOut], also=(403,)))
 async def list_keys(
     rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -51,7 +52,7 @@ async def list_keys(
     return page([key_out(r) for r in rows], limit)
 
 
-@router.delete("/{key_id}", status_code=204)
+@router.delete("/{key_id}", status_code=204, responses=errors(403, 409))
 async def revoke_key(key_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Revoke a key of this tenant: it stops working in every process within a second (at once in this one).
     The tenant's last admin key is refused (409); a key may revoke itself otherwise. Revoking a revoked key

@@ -12,9 +12,10 @@ from herald.core.errors import ContentTooLarge, ValidationFailed
 from herald.pipeline import accept as service
 from herald.pipeline import report
 from herald.producers import bulk
+from herald.web.api.contract import answers, errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep, read_capped
 from herald.web.api.routes.proactive import intent_from, message_detail, message_out
-from herald.web.api.schemas import BulkItem, MessageDetail, MessageOut
+from herald.web.api.schemas import BulkItem, BulkOut, MessageDetail, MessageOut, ReportOut
 
 router = APIRouter(prefix="/api/v1/messages", tags=["messages"])
 
@@ -41,7 +42,7 @@ _BULK_BODY = {
 }
 
 
-@router.post("/bulk", openapi_extra={"requestBody": _BULK_BODY})
+@router.post("/bulk", openapi_extra={"requestBody": _BULK_BODY}, **answers(BulkOut, also=(413, 422)))
 async def send_bulk(request: Request, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Up to 10,000 messages, each judged on its own: ``{"accepted", "rejected", "replayed", "items"}`` with, per
     item in order, ``{"index", "id", "status"}``, ``{"index", "id", "replayed": true}`` or
@@ -98,7 +99,7 @@ def _invalid(index: int, exc: ValidationError) -> bulk.Outcome:
     return bulk.Outcome.failed(index, 422, errors[0]["field"], str(errors[0]["message"]), errors=errors)
 
 
-@router.get("/{message_id}/report")
+@router.get("/{message_id}/report", **answers(ReportOut))
 async def get_report(message_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Seed 003's delivery report: status, channel, every attempt, state-change times, cost."""
     async with rt.sessions() as session:
@@ -114,7 +115,7 @@ async def get_message(message_id: str, rt: RuntimeDep, principal: CurrentPrincip
     return message_detail(message, attempts)
 
 
-@router.post("/{message_id}/cancel", response_model=MessageOut)
+@router.post("/{message_id}/cancel", response_model=MessageOut, responses=errors(409))
 async def cancel_message(message_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Cancel a message that is still queued or awaiting approval."""
     async with rt.sessions.begin() as session:

@@ -15,9 +15,22 @@ from herald.core.intent import Priority
 from herald.producers.monitors import conditions, service
 from herald.producers.monitors.service import MonitorSpec
 from herald.storage.models import Monitor, MonitorAlert
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import PriorityName, Strict, as_utc, page
+from herald.web.api.schemas import (
+    AcceptedCount,
+    AlertOut,
+    MonitorFigures,
+    MonitorOut,
+    MonitorTestOut,
+    Page,
+    PresetsOut,
+    PriorityName,
+    Strict,
+    as_utc,
+    page,
+)
 
 monitoring = APIRouter(prefix="/api/v1/monitoring", tags=["condition monitoring"])
 proactive = APIRouter(prefix="/api/proactive/monitors", tags=["proactive monitors"])
@@ -168,7 +181,9 @@ async def _create(
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@monitoring.post("/condition/create", status_code=201)
+@monitoring.post(
+    "/condition/create", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def create_condition(
     body: ConditionCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -177,12 +192,14 @@ async def create_condition(
     )
 
 
-@monitoring.get("/presets")
+@monitoring.get("/presets", **answers(PresetsOut))
 async def presets(principal: CurrentPrincipal) -> dict[str, Any]:
     return {"presets": service.PRESETS}
 
 
-@monitoring.post("/presets/apply", status_code=201)
+@monitoring.post(
+    "/presets/apply", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def apply_preset(
     body: PresetApply, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -197,7 +214,7 @@ async def apply_preset(
     )
 
 
-@monitoring.get("/condition/list")
+@monitoring.get("/condition/list", **answers(Page[MonitorOut]))
 async def list_conditions(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -212,26 +229,26 @@ async def list_conditions(
     return page([monitor_out(m) for m in rows], limit)
 
 
-@monitoring.post("/condition/{monitor_id}/test")
+@monitoring.post("/condition/{monitor_id}/test", **answers(MonitorTestOut))
 async def test_condition(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         monitor = await service.get(session, principal.tenant_id, monitor_id)
     return await service.test_now(rt, monitor)
 
 
-@monitoring.post("/condition/{monitor_id}/pause")
+@monitoring.post("/condition/{monitor_id}/pause", **answers(MonitorOut, also=(409,)))
 async def pause_condition(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return monitor_out(await service.set_status(session, principal, monitor_id, "paused"))
 
 
-@monitoring.post("/condition/{monitor_id}/resume")
+@monitoring.post("/condition/{monitor_id}/resume", **answers(MonitorOut, also=(409,)))
 async def resume_condition(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return monitor_out(await service.set_status(session, principal, monitor_id, "active"))
 
 
-@monitoring.post("/condition/{monitor_id}/snooze")
+@monitoring.post("/condition/{monitor_id}/snooze", **answers(MonitorOut, also=(409,)))
 async def snooze_condition(
     monitor_id: str, body: Snooze, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -240,7 +257,7 @@ async def snooze_condition(
         return monitor_out(await service.snooze(session, principal, monitor_id, body.until))
 
 
-@monitoring.get("/alerts")
+@monitoring.get("/alerts", **answers(Page[AlertOut]))
 async def alert_history(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -255,13 +272,13 @@ async def alert_history(
     return page([alert_out(a) for a in rows], limit)
 
 
-@monitoring.get("/metrics")
+@monitoring.get("/metrics", **answers(MonitorFigures))
 async def monitoring_metrics(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, int]:
     async with rt.sessions() as session:
         return await service.figures(session, principal.tenant_id)
 
 
-@monitoring.post("/values", status_code=201)
+@monitoring.post("/values", status_code=201, **answers(AcceptedCount, 201))
 async def push_value(
     body: ValuePush | list[ValuePush], rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, int]:
@@ -275,7 +292,7 @@ async def push_value(
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201)
+@proactive.post("", status_code=201, **answers(MonitorOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_monitor(
     body: TaskMonitor, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -287,7 +304,7 @@ async def create_monitor(
     return await _create(rt, principal, request, body, spec)
 
 
-@proactive.get("")
+@proactive.get("", **answers(Page[MonitorOut]))
 async def list_task_monitors(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -302,13 +319,13 @@ async def list_task_monitors(
     return page([monitor_out(m) for m in rows], limit)
 
 
-@proactive.get("/{monitor_id}")
+@proactive.get("/{monitor_id}", **answers(MonitorOut))
 async def get_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return monitor_out(await service.get(session, principal.tenant_id, monitor_id))
 
 
-@proactive.patch("/{monitor_id}")
+@proactive.patch("/{monitor_id}", **answers(MonitorOut, also=(409,)))
 async def update_monitor(
     monitor_id: str, body: TaskMonitorPatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -320,32 +337,32 @@ async def update_monitor(
         return monitor_out(monitor)
 
 
-@proactive.delete("/{monitor_id}", status_code=204)
+@proactive.delete("/{monitor_id}", status_code=204, responses=errors(409))
 async def delete_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     async with rt.sessions.begin() as session:
         await service.set_status(session, principal, monitor_id, "deleted")
     return Response(status_code=204)
 
 
-@proactive.post("/{monitor_id}/pause")
+@proactive.post("/{monitor_id}/pause", **answers(MonitorOut, also=(409,)))
 async def pause_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return monitor_out(await service.set_status(session, principal, monitor_id, "paused"))
 
 
-@proactive.post("/{monitor_id}/resume")
+@proactive.post("/{monitor_id}/resume", **answers(MonitorOut, also=(409,)))
 async def resume_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return monitor_out(await service.set_status(session, principal, monitor_id, "active"))
 
 
-@proactive.post("/{monitor_id}/check")
+@proactive.post("/{monitor_id}/check", **answers(MonitorOut, also=(409,)))
 async def check_monitor(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Check now and move the lifecycle (alerts included), unlike seed 000's side-effect-free test."""
     return monitor_out(await service.check_now(rt, principal.tenant_id, monitor_id))
 
 
-@proactive.get("/{monitor_id}/history")
+@proactive.get("/{monitor_id}/history", **answers(Page[AlertOut]))
 async def monitor_history(
     monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:

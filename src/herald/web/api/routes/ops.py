@@ -7,19 +7,27 @@ from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from herald.admin import operations
 from herald.core.errors import Unauthorized
 from herald.core.status import Status
 from herald.web.api.deps import RuntimeDep
+from herald.web.api.schemas import HealthOut
 
 router = APIRouter(tags=["operations"])
 _WORKER_STALE = timedelta(seconds=30)
 
 
-@router.get("/health")
+@router.get(
+    "/health",
+    response_model=None,
+    responses={
+        200: {"model": HealthOut},
+        503: {"model": HealthOut, "description": "the database or every worker is down"},
+    },
+)
 async def health(rt: RuntimeDep) -> JSONResponse:
     """200 when the database answers and a worker has reported in the last 30 seconds; else 503."""
     body: dict[str, Any] = {"status": "ok", "database": "ok", "workers": 0}
@@ -35,7 +43,7 @@ async def health(rt: RuntimeDep) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/metrics")
+@router.get("/metrics", response_class=PlainTextResponse)
 async def metrics(request: Request, rt: RuntimeDep) -> Response:
     """Prometheus text format; guarded by ``HERALD_METRICS_TOKEN`` when one is set."""
     token = rt.settings.metrics_token

@@ -21,6 +21,7 @@ from herald.producers.otp.codes import MAX_LENGTH, MIN_LENGTH
 from herald.producers.otp.policy import OTP_PLATFORMS, OtpPolicy
 from herald.storage.models import OtpVerification
 from herald.storage.types import utcnow
+from herald.web.api.contract import IDEMPOTENT, errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import PriorityName, Strict
@@ -114,7 +115,7 @@ async def get_policy(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, A
     return policy.model_dump(mode="json")
 
 
-@router.put("/policy", response_model=OtpPolicy)
+@router.put("/policy", response_model=OtpPolicy, responses=errors(403))
 async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Replace the OTP policy; fields left out take Herald's defaults (Twilio Verify's). Admin keys only: the
     limits are security settings."""
@@ -134,7 +135,9 @@ async def put_policy(body: dict[str, Any], rt: RuntimeDep, principal: CurrentPri
     return policy.model_dump(mode="json")
 
 
-@router.post("/send", status_code=201, response_model=OtpOut)
+@router.post(
+    "/send", status_code=201, response_model=OtpOut, responses=errors(409, 429), openapi_extra=IDEMPOTENT
+)
 async def send(
     body: OtpSendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -151,7 +154,7 @@ async def send(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.post("/verify", response_model=OtpCheckOut)
+@router.post("/verify", response_model=OtpCheckOut, responses=errors(404, 429))
 async def verify(body: OtpVerifyRequest, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Check a code: ``valid`` and the status (approved, pending, max_attempts_reached); 404 when no code is
     pending for the recipient. Not idempotent on purpose: every check counts."""
@@ -172,7 +175,7 @@ async def get_verification(
         return otp_out(await service.get(session, principal.tenant_id, verification_id))
 
 
-@router.post("/{verification_id}/cancel", response_model=OtpOut)
+@router.post("/{verification_id}/cancel", response_model=OtpOut, responses=errors(409))
 async def cancel(verification_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return otp_out(await service.cancel(rt, session, principal, verification_id))

@@ -15,12 +15,14 @@ from herald.core.status import ALL_STATUSES, Status
 from herald.humans import decisions
 from herald.pipeline import accept as service
 from herald.storage.models import Attempt, Message
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
     ApproveRequest,
     MessageDetail,
     MessageOut,
+    Page,
     RejectRequest,
     ScheduleRequest,
     SendRequest,
@@ -71,7 +73,9 @@ def intent_from(body: SendRequest) -> Intent:
     )
 
 
-@router.post("/send", status_code=201, response_model=MessageOut)
+@router.post(
+    "/send", status_code=201, response_model=MessageOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
+)
 async def send(
     body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -83,7 +87,13 @@ async def send(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.post("/schedule", status_code=201, response_model=MessageOut)
+@router.post(
+    "/schedule",
+    status_code=201,
+    response_model=MessageOut,
+    responses=errors(403, 409),
+    openapi_extra=IDEMPOTENT,
+)
 async def schedule(
     body: ScheduleRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -95,7 +105,7 @@ async def schedule(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.post("/approve/{message_id}", response_model=MessageOut)
+@router.post("/approve/{message_id}", response_model=MessageOut, responses=errors(403, 409))
 async def approve(
     message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: ApproveRequest | None = None
 ) -> dict[str, Any]:
@@ -110,7 +120,7 @@ async def approve(
     return out
 
 
-@router.post("/reject/{message_id}", response_model=MessageOut)
+@router.post("/reject/{message_id}", response_model=MessageOut, responses=errors(403, 409))
 async def reject(
     message_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: RejectRequest | None = None
 ) -> dict[str, Any]:
@@ -134,7 +144,7 @@ def _approver(principal: Principal, named: str | None) -> str:
     return named or principal.actor
 
 
-@router.get("/queue")
+@router.get("/queue", **answers(Page[MessageOut]))
 async def queue(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -155,7 +165,7 @@ async def queue(
     return page([message_out(m) for m in rows], limit)
 
 
-@router.get("/history")
+@router.get("/history", **answers(Page[MessageOut]))
 async def history(
     rt: RuntimeDep,
     principal: CurrentPrincipal,

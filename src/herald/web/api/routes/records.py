@@ -8,13 +8,14 @@ from fastapi import APIRouter
 
 from herald.providers.devinbox import send as devinbox_store
 from herald.storage import audit as audit_trail
+from herald.web.api.contract import answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
-from herald.web.api.schemas import AuditOut, DevInboxOut, page
+from herald.web.api.schemas import AuditOut, DevInboxOut, Page, page
 
 router = APIRouter(prefix="/api/v1", tags=["records"])
 
 
-@router.get("/audit")
+@router.get("/audit", **answers(Page[AuditOut]))
 async def audit(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -34,7 +35,7 @@ async def audit(
     return page(items, limit)
 
 
-@router.get("/devinbox")
+@router.get("/devinbox", **answers(Page[DevInboxOut]))
 async def devinbox(
     rt: RuntimeDep,
     principal: CurrentPrincipal,

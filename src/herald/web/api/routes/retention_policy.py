@@ -9,6 +9,7 @@ from pydantic import Field
 
 from herald.admin import retention
 from herald.core.errors import Forbidden
+from herald.web.api.contract import errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep
 from herald.web.api.schemas import Strict
 
@@ -28,7 +29,7 @@ async def get_retention(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str
     return {"message_retention_days": days}
 
 
-@router.put("/retention-policy", response_model=RetentionPolicy)
+@router.put("/retention-policy", response_model=RetentionPolicy, responses=errors(403))
 async def put_retention(body: RetentionPolicy, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Finished messages (with their attempts, approvals and dev inbox copies) older than this are deleted by
     the retention job; audit entries and events are kept. Admin keys only: it deletes history."""

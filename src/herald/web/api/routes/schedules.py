@@ -17,9 +17,19 @@ from herald.producers.schedules import service
 from herald.producers.schedules.natural import ScheduleParseError, describe_cron, next_runs, parse_schedule
 from herald.storage.models import Schedule, ScheduleExecution
 from herald.storage.types import utcnow
+from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import PriorityName, Strict, as_utc, page
+from herald.web.api.schemas import (
+    DueRunOut,
+    Page,
+    ParsedSchedule,
+    PriorityName,
+    ScheduleOut,
+    Strict,
+    as_utc,
+    page,
+)
 
 messaging = APIRouter(prefix="/api/v1/messaging/schedule", tags=["scheduled messaging"])
 proactive = APIRouter(prefix="/api/proactive/schedules", tags=["proactive schedules"])
@@ -106,6 +116,13 @@ class ExecutionOut(BaseModel):
     answer: str | None = None  # the agent's answer, kept whether or not it became a message
 
 
+class ScheduleRun(BaseModel):
+    """A schedule run now, outside its rule: the schedule and the run's record."""
+
+    schedule: ScheduleOut
+    execution: ExecutionOut
+
+
 def schedule_out(schedule: Schedule) -> dict[str, Any]:
     upcoming: list[str] = []
     description = None
@@ -144,7 +161,9 @@ def execution_out(execution: ScheduleExecution) -> dict[str, Any]:
 # -- seed 000 ------------------------------------------------------------------------------------------------
 
 
-@messaging.post("/create", status_code=201)
+@messaging.post(
+    "/create", status_code=201, **answers(ScheduleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT
+)
 async def create_schedule(
     body: ScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -168,7 +187,7 @@ async def create_schedule(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@messaging.post("/parse-nl")
+@messaging.post("/parse-nl", **answers(ParsedSchedule))
 async def parse_nl(body: ParseRequest, principal: CurrentPrincipal) -> dict[str, Any]:
     """What a natural-language schedule means: its cron (or one-time ``run_at``), in words, and the next 5 runs."""
     start = body.from_ or utcnow()
@@ -191,7 +210,7 @@ async def parse_nl(body: ParseRequest, principal: CurrentPrincipal) -> dict[str,
     return answer
 
 
-@messaging.get("/list")
+@messaging.get("/list", **answers(Page[ScheduleOut]))
 async def list_schedules(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -207,7 +226,7 @@ async def list_schedules(
     return page([schedule_out(s) for s in rows], limit)
 
 
-@messaging.get("/history/executions")
+@messaging.get("/history/executions", **answers(Page[ExecutionOut]))
 async def execution_history(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -222,32 +241,32 @@ async def execution_history(
     return page([execution_out(e) for e in rows], limit)
 
 
-@messaging.post("/_execute-due")
+@messaging.post("/_execute-due", **answers(DueRunOut))
 async def execute_due(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, int]:
     """Run this tenant's due schedules now (the scheduler does this every second on its own)."""
     counts = await service.run_due(rt, tenant_id=principal.tenant_id, limit=10_000)
     return {"sent": counts.sent, "failed": counts.failed, "skipped": counts.skipped}
 
 
-@messaging.get("/{schedule_id}")
+@messaging.get("/{schedule_id}", **answers(ScheduleOut))
 async def get_schedule(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return schedule_out(await service.get(session, principal.tenant_id, schedule_id))
 
 
-@messaging.post("/{schedule_id}/pause")
+@messaging.post("/{schedule_id}/pause", **answers(ScheduleOut, also=(409,)))
 async def pause(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return schedule_out(await service.pause(session, principal, schedule_id))
 
 
-@messaging.post("/{schedule_id}/resume")
+@messaging.post("/{schedule_id}/resume", **answers(ScheduleOut, also=(409,)))
 async def resume(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return schedule_out(await service.resume(session, principal, schedule_id))
 
 
-@messaging.delete("/{schedule_id}")
+@messaging.delete("/{schedule_id}", **answers(ScheduleOut, also=(409,)))
 async def cancel(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions.begin() as session:
         return schedule_out(await service.cancel(session, principal, schedule_id))
@@ -256,7 +275,7 @@ async def cancel(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) 
 # -- seed 002 ------------------------------------------------------------------------------------------------
 
 
-@proactive.post("", status_code=201)
+@proactive.post("", status_code=201, **answers(ScheduleOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_task_schedule(
     body: TaskScheduleCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -275,7 +294,7 @@ async def create_task_schedule(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@proactive.get("")
+@proactive.get("", **answers(Page[ScheduleOut]))
 async def list_task_schedules(
     rt: RuntimeDep,
     principal: CurrentPrincipal,
@@ -290,21 +309,21 @@ async def list_task_schedules(
     return page([schedule_out(s) for s in rows], limit)
 
 
-@proactive.delete("/{schedule_id}", status_code=204)
+@proactive.delete("/{schedule_id}", status_code=204, responses=errors(409))
 async def delete_task_schedule(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     async with rt.sessions.begin() as session:
         await service.cancel(session, principal, schedule_id)
     return Response(status_code=204)
 
 
-@proactive.post("/{schedule_id}/run")
+@proactive.post("/{schedule_id}/run", **answers(ScheduleRun, also=(409,)))
 async def run_task_schedule(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     """Run now, outside the rule; the next scheduled run stays as it was."""
     schedule, execution = await service.run_now(rt, principal, schedule_id)
     return {"schedule": schedule_out(schedule), "execution": execution_out(execution)}
 
 
-@proactive.post("/{schedule_id}/pause")
+@proactive.post("/{schedule_id}/pause", **answers(ScheduleOut, also=(409,)))
 async def pause_task_schedule(
     schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -312,7 +331,7 @@ async def pause_task_schedule(
         return schedule_out(await service.pause(session, principal, schedule_id))
 
 
-@proactive.post("/{schedule_id}/resume")
+@proactive.post("/{schedule_id}/resume", **answers(ScheduleOut, also=(409,)))
 async def resume_task_schedule(
     schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request, Response
@@ -12,9 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.producers.triggers import service
 from herald.runtime import Runtime
 from herald.storage.models import Trigger, TriggerFiring, WebhookEndpoint
+from herald.web.api.contract import IDEMPOTENT, answers
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep, read_capped
 from herald.web.api.idempotency import create_once
-from herald.web.api.schemas import Strict, page
+from herald.web.api.schemas import HookReceipt, Page, Strict, TriggerOut, WebhookOut, page
 
 router = APIRouter(prefix="/api/proactive", tags=["triggers and webhooks"])
 hooks = APIRouter(prefix="/api/hooks", tags=["incoming webhooks"])
@@ -51,6 +53,7 @@ class FiringOut(BaseModel):
     message_id: str | None
     error: str | None
     answer: str | None = None  # the agent's answer, kept whether or not it became a message
+    fired_at: datetime
 
 
 def trigger_out(trigger: Trigger) -> dict[str, Any]:
@@ -66,7 +69,7 @@ def trigger_out(trigger: Trigger) -> dict[str, Any]:
 
 def firing_out(firing: TriggerFiring) -> dict[str, Any]:
     body = FiringOut.model_validate(firing, from_attributes=True).model_dump(mode="json")
-    body["fired_at"] = firing.fired_at.isoformat()
+    body["fired_at"] = firing.fired_at.isoformat()  # as answered before the model named it: +00:00, not Z
     return body
 
 
@@ -88,7 +91,7 @@ def webhook_out(
     return body
 
 
-@router.post("/triggers", status_code=201)
+@router.post("/triggers", status_code=201, **answers(TriggerOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_trigger(
     body: TriggerCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -103,7 +106,7 @@ async def create_trigger(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.get("/triggers")
+@router.get("/triggers", **answers(Page[TriggerOut]))
 async def list_triggers(
     rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -119,7 +122,7 @@ async def delete_trigger(trigger_id: str, rt: RuntimeDep, principal: CurrentPrin
     return Response(status_code=204)
 
 
-@router.post("/triggers/{trigger_id}/fire")
+@router.post("/triggers/{trigger_id}/fire", **answers(FiringOut, also=(409,)))
 async def fire_trigger(
     trigger_id: str, rt: RuntimeDep, principal: CurrentPrincipal, body: FireRequest | None = None
 ) -> dict[str, Any]:
@@ -130,7 +133,7 @@ async def fire_trigger(
     return firing_out(firing)
 
 
-@router.get("/triggers/{trigger_id}/history")
+@router.get("/triggers/{trigger_id}/history", **answers(Page[FiringOut]))
 async def trigger_history(
     trigger_id: str, rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -139,7 +142,7 @@ async def trigger_history(
     return page([firing_out(f) for f in rows], limit)
 
 
-@router.post("/webhooks", status_code=201)
+@router.post("/webhooks", status_code=201, **answers(WebhookOut, 201, also=(409,)), openapi_extra=IDEMPOTENT)
 async def create_webhook(
     body: WebhookCreate, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
@@ -154,7 +157,7 @@ async def create_webhook(
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
 
-@router.get("/webhooks")
+@router.get("/webhooks", **answers(Page[WebhookOut]))
 async def list_webhooks(
     request: Request, rt: RuntimeDep, principal: CurrentPrincipal, limit: Limit = 100, cursor: Cursor = None
 ) -> dict[str, Any]:
@@ -170,7 +173,7 @@ async def delete_webhook(webhook_id: str, rt: RuntimeDep, principal: CurrentPrin
     return Response(status_code=204)
 
 
-@router.post("/webhooks/{webhook_id}/regenerate-secret")
+@router.post("/webhooks/{webhook_id}/regenerate-secret", **answers(WebhookOut))
 async def regenerate_secret(
     webhook_id: str, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
@@ -180,7 +183,7 @@ async def regenerate_secret(
         return webhook_out(rt, request, endpoint, secret)
 
 
-@hooks.post("/{url_path}")
+@hooks.post("/{url_path}", **answers(HookReceipt, also=(401, 409, 413, 422, 429)))
 async def incoming(url_path: str, request: Request, rt: RuntimeDep) -> dict[str, Any]:
     """Signed by the endpoint's secret (Standard Webhooks or X-Hub-Signature-256); unsigned is a 401, kept nowhere."""
     body = await read_capped(request, MAX_BODY)
