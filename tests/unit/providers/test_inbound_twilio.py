@@ -82,7 +82,9 @@ def test_a_signature_for_another_url_is_refused() -> None:
         ADAPTER.receive(CREDS, request)
 
 
-def _signed_by_twilio(signed_url: str, received_url: str, token: str = CREDS["auth_token"]) -> CallbackRequest:
+def _signed_by_twilio(
+    signed_url: str, received_url: str, token: str = CREDS["auth_token"]
+) -> CallbackRequest:
     """A form Twilio signed over ``signed_url`` (by its official library), as Herald receives it at
     ``received_url``."""
     params = {"MessageSid": SID, "From": "+14155551212", "To": "+15017122661", "Body": "Ahoy!"}
