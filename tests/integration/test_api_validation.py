@@ -369,15 +369,16 @@ async def test_agent_listing_limit_is_checked(client: httpx.AsyncClient, auth: d
 
 
 HOOK = "http://127.0.0.1:9/hook"
+WHSEC = "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3ODkw"
 BAD_CHANNELS: list[tuple[dict[str, Any], str]] = [
     ({"platform": "myspace", "name": "c"}, "platform"),
     ({"platform": "slack", "provider": "carrier_pigeon", "name": "c"}, "provider"),
     ({"platform": "webhook", "name": "c"}, "credentials.url"),
     ({"platform": "webhook", "name": "c", "credentials": {}}, "credentials.url"),
-    ({"platform": "webhook", "name": "c", "credentials": {"secret": "s" * 20}}, "credentials.url"),
+    ({"platform": "webhook", "name": "c", "credentials": {"secret": WHSEC}}, "credentials.url"),
     ({"platform": "webhook", "name": "c", "credentials": {"url": HOOK}}, "credentials.secret"),
     (
-        {"platform": "webhook", "name": "c", "credentials": {"url": "not a url", "secret": "s" * 20}},
+        {"platform": "webhook", "name": "c", "credentials": {"url": "not a url", "secret": WHSEC}},
         "credentials.url",
     ),
     (
@@ -385,7 +386,19 @@ BAD_CHANNELS: list[tuple[dict[str, Any], str]] = [
         "credentials.secret",
     ),
     (
-        {"platform": "webhook", "name": "c", "credentials": {"url": HOOK, "secret": "s" * 20, "x": 1}},
+        {"platform": "webhook", "name": "c", "credentials": {"url": HOOK, "secret": "s" * 20}},
+        "credentials.secret",
+    ),
+    (
+        {"platform": "webhook", "name": "c", "credentials": {"url": HOOK, "secret": "whsec_" + "*" * 40}},
+        "credentials.secret",
+    ),
+    (
+        {"platform": "webhook", "name": "c", "credentials": {"url": HOOK, "secret": "whsec_c2hvcnQ="}},
+        "credentials.secret",
+    ),
+    (
+        {"platform": "webhook", "name": "c", "credentials": {"url": HOOK, "secret": WHSEC, "x": 1}},
         "credentials.x",
     ),
     ({"platform": "webhook", "name": ""}, "name"),

@@ -78,7 +78,8 @@ SAMPLES: dict[str, tuple[str, dict[str, Any], str | None]] = {
         None,
     ),
     "apprise": ("slack", {"url": f"json://127.0.0.1:9/{SECRET}"}, None),
-    "webhook": ("slack", {"url": f"https://relay.example/{SECRET}", "secret": SECRET}, None),
+    # A Standard Webhooks secret is whsec_ + base64: SECRET + "AA" is valid base64 (24 bytes) and contains SECRET.
+    "webhook": ("slack", {"url": f"https://relay.example/{SECRET}", "secret": f"whsec_{SECRET}AA"}, None),
 }
 
 

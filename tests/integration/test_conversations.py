@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import time
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -15,7 +16,7 @@ import pytest
 from sqlalchemy import func, select
 
 from herald.fakes import create_fake_app
-from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, message, signed
+from herald.fakes.inbound import DISCORD_TEST_PUBLIC_KEY, discord_bot, message, signed
 from herald.pipeline.worker import Worker
 from herald.producers.conversations.processor import Processor
 from herald.providers.fakebase import FakeState
@@ -142,6 +143,22 @@ async def test_wrong_signature_is_401_and_stores_nothing(
     response = await deliver(client, provider, channel["id"], secret=forged)
     assert response.status_code == 401, response.text
     assert await stored(rt) == 0
+
+
+async def test_a_correctly_signed_discord_interaction_an_hour_old_is_401_and_stores_nothing(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    channel = await setup(client, auth, "discord_bot")
+    credentials = PROVIDERS["discord_bot"][1]
+    old = discord_bot(credentials, text="replayed", signed_at=int(time.time()) - 3600)
+    response = await client.post(hook(channel["id"]), content=old.body, headers=old.headers)
+    assert response.status_code == 401, response.text
+    assert "X-Signature-Timestamp" in response.json()["detail"]
+    assert await stored(rt) == 0
+    fresh = discord_bot(credentials, text="fresh")
+    response = await client.post(hook(channel["id"]), content=fresh.body, headers=fresh.headers)
+    assert response.status_code == 200, response.text
+    assert await stored(rt) == 1
 
 
 async def test_a_providers_repeat_is_stored_once(

@@ -17,7 +17,7 @@ from tests.conftest import make_agent, new_tenant, send_body
 
 PROACTIVE = "/api/v1/messaging/proactive"
 SEND = f"{PROACTIVE}/send"
-SECRET = "supersecretvalue123"
+SECRET = "whsec_c3VwZXJzZWNyZXR2YWx1ZTEyMzQ1Njc4OTA="  # base64 of supersecretvalue1234567890
 HOOK_URL = "http://127.0.0.1:9/hook"
 WEBHOOK_CHANNEL = {
     "platform": "webhook",

@@ -94,6 +94,44 @@ async def test_github_delivery_fires_the_trigger_and_calls_the_agent_signed(
     assert replay.status_code == 409
 
 
+async def test_a_github_trigger_fires_only_for_its_repository_compared_case_insensitively(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    seen = use_transport(rt, lambda _: httpx.Response(200, json={}))
+    await agent(client, auth)
+    created = await trigger(client, auth, config={"repository": "Owner/Repo", "event": "pull_request"})
+    hook = await webhook(client, auth, created["id"])
+
+    async def deliver(full_name: str, delivery: str) -> httpx.Response:
+        body = json.dumps({**PR, "repository": {"full_name": full_name}}).encode()
+        headers = {"x-github-event": "pull_request", "x-github-delivery": delivery,
+                   "x-hub-signature-256": github_signature(hook["secret"], body)}  # fmt: skip
+        return await client.post(f"/api/hooks/{hook['url_path']}", content=body, headers=headers)
+
+    other = await deliver("owner/other-repo", "d-1")
+    assert other.status_code == 200, other.text
+    assert other.json() == {"accepted": False, "reason": "repository 'owner/other-repo' is not 'Owner/Repo'"}
+    assert (await deliver("someone-else/repo", "d-2")).json()["accepted"] is False
+    assert seen == []
+    assert await firings(client, auth, created["id"]) == []
+    ours = await deliver("owner/repo", "d-3")
+    assert ours.json()["accepted"] is True
+    assert len(seen) == 1
+    assert len(await firings(client, auth, created["id"])) == 1
+
+
+@pytest.mark.parametrize("repository", ["repo", "owner/", "/repo", "a/b/c", "owner/my repo", 42])
+async def test_a_github_trigger_repository_must_be_owner_slash_name(
+    client: httpx.AsyncClient, auth: dict[str, str], repository: Any
+) -> None:
+    await agent(client, auth)
+    body = {"name": "t", "trigger_type": "github", "config": {"repository": repository},
+            "agent_id": "code-review-agent", "task_template": "Review"}  # fmt: skip
+    response = await client.post("/api/proactive/triggers", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == ["config.repository"]
+
+
 async def test_standard_webhook_signatures_refused_in_every_bad_case(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:

@@ -57,21 +57,52 @@ class CredentialBox:
         return value
 
 
+WEBHOOK_SECRET_PREFIX = "whsec_"  # noqa: S105 - the prefix, not a secret
+# The spec asks for 24 to 64 random bytes and Herald generates 32; from a user it takes 16 (128 bits) or more.
+WEBHOOK_SECRET_BYTES = (16, 64)
+
+
 def new_webhook_secret() -> str:
     """A Standard Webhooks secret: ``whsec_`` plus base64 of 32 random bytes."""
-    return "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+    return WEBHOOK_SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode()
 
 
-def _secret_bytes(secret: str) -> bytes:
-    if secret.startswith("whsec_"):
-        return base64.b64decode(secret.removeprefix("whsec_"))
+def webhook_secret_problem(secret: str) -> str | None:
+    """Why ``secret`` is not a Standard Webhooks secret, or None when it is.
+
+    Receivers' libraries (``standardwebhooks``, Svix) take the secret string, drop ``whsec_`` and base64-decode
+    the rest into the HMAC key. A secret in any other form would be signed with one key by Herald and checked with
+    another by the receiver, so it is refused rather than guessed at. The message never repeats the value."""
+    low, high = WEBHOOK_SECRET_BYTES
+    advice = (
+        f"must be a Standard Webhooks secret: {WEBHOOK_SECRET_PREFIX} followed by the base64 of {low} to {high} "
+        f"random bytes, e.g. {WEBHOOK_SECRET_PREFIX} + base64 of 32 bytes from a secure random generator"
+    )
+    if not secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return advice + f" (it does not start with {WEBHOOK_SECRET_PREFIX})"
+    try:
+        key = base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX), validate=True)
+    except ValueError:
+        return advice + f" (what follows {WEBHOOK_SECRET_PREFIX} is not base64)"
+    if not low <= len(key) <= high:
+        return advice + f" (it decodes to {len(key)} bytes)"
+    return None
+
+
+def webhook_secret_key(secret: str) -> bytes:
+    """The HMAC key of a secret: the decoded bytes of ``whsec_<base64>``, as receivers' libraries read it.
+
+    Secrets without the prefix are no longer accepted, but channels stored before that may hold one: it keeps
+    being used as its UTF-8 bytes, as it always was, so receivers already verifying it keep working."""
+    if secret.startswith(WEBHOOK_SECRET_PREFIX):
+        return base64.b64decode(secret.removeprefix(WEBHOOK_SECRET_PREFIX))
     return secret.encode()
 
 
 def standard_webhook_signature(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
     """``v1,<base64 HMAC-SHA256(key, "{id}.{timestamp}.{body}")>`` as the Standard Webhooks spec defines."""
     signed = f"{msg_id}.{timestamp}.".encode() + body
-    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
+    digest = hmac.new(webhook_secret_key(secret), signed, hashlib.sha256).digest()
     return "v1," + base64.b64encode(digest).decode()
 
 

@@ -14,12 +14,13 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import httpx
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, ValidationInfo
 
 from herald.core.netguard import OutboundGuard
+from herald.core.security import webhook_secret_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,23 @@ class OutboundMessage:
 
 class NoCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+# Validation context for credentials read back from storage: checks that only new input must pass are skipped.
+STORED = {"stored": True}
+_Secret = TypeVar("_Secret", str, str | None)
+
+
+def standard_webhook_secret(value: _Secret, info: ValidationInfo) -> _Secret:
+    """A credential that is a Standard Webhooks secret must be ``whsec_<base64>`` when given; a stored one is read
+    as it is (older rows may hold a raw secret, which :func:`herald.core.security.webhook_secret_key` still signs
+    with as before)."""
+    if value is None or (info.context or {}).get("stored"):
+        return value
+    problem = webhook_secret_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ handshake, slash commands parsed into messages, other interaction types skipped,
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -131,6 +132,21 @@ def test_a_changed_timestamp_is_refused() -> None:
     request.headers["x-signature-timestamp"] = str(int(request.headers["x-signature-timestamp"]) + 1)
     with pytest.raises(Unauthorized):
         ADAPTER.verify(CREDS, request.callback())
+
+
+@pytest.mark.parametrize("age", [3600, -3600, 301])
+def test_a_correctly_signed_interaction_outside_five_minutes_is_refused(age: int) -> None:
+    request = signed(interaction(), signed_at=int(time.time()) - age)
+    # The signature is valid (it is checked first and passes); only the age refuses it.
+    with pytest.raises(Unauthorized, match="X-Signature-Timestamp is more than 5 minutes from now"):
+        ADAPTER.receive(CREDS, request.callback())
+    ping = {"id": "786008729715212339", "application_id": "775799577604522054", "type": 1, "token": "t"}
+    with pytest.raises(Unauthorized, match="X-Signature-Timestamp"):
+        ADAPTER.handshake(CREDS, signed(ping, signed_at=int(time.time()) - age).callback())
+
+
+def test_an_interaction_signed_within_five_minutes_is_taken() -> None:
+    assert len(received(signed(interaction(), signed_at=int(time.time()) - 290))) == 1
 
 
 @pytest.mark.parametrize("name", ["x-signature-ed25519", "x-signature-timestamp"])

@@ -4,8 +4,10 @@ messages parsed from form fields, status callbacks on the same URL skipped, TwiM
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 import pytest
+from twilio.request_validator import RequestValidator
 
 from herald.core.errors import Unauthorized
 from herald.fakes import inbound as fake
@@ -78,6 +80,50 @@ def test_a_signature_for_another_url_is_refused() -> None:
     request = fake.twilio(CREDS, url=URL).callback(URL.replace("chn_sms", "chn_other"))
     with pytest.raises(Unauthorized):
         ADAPTER.receive(CREDS, request)
+
+
+def _signed_by_twilio(
+    signed_url: str, received_url: str, token: str = CREDS["auth_token"]
+) -> CallbackRequest:
+    """A form Twilio signed over ``signed_url`` (by its official library), as Herald receives it at
+    ``received_url``."""
+    params = {"MessageSid": SID, "From": "+14155551212", "To": "+15017122661", "Body": "Ahoy!"}
+    signature = RequestValidator(token).compute_signature(signed_url, params)
+    body = urlencode(params).encode()
+    headers = {"content-type": "application/x-www-form-urlencoded", "x-twilio-signature": signature}
+    return CallbackRequest(url=received_url, body=body, headers=headers, form=params)
+
+
+PORTS = [
+    ("https://herald.example/api/v1/interfaces/chn_sms/webhook?x=1",
+     "https://herald.example:443/api/v1/interfaces/chn_sms/webhook?x=1"),
+    ("http://herald.example/api/v1/interfaces/chn_sms/webhook",
+     "http://herald.example:80/api/v1/interfaces/chn_sms/webhook"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("without", "with_port"), PORTS)
+def test_a_signature_is_accepted_with_or_without_the_default_port_as_twilios_validator_does(
+    without: str, with_port: str
+) -> None:
+    for signed_url, received_url in [(without, with_port), (with_port, without), (without, without), (with_port, with_port)]:  # fmt: skip
+        request = _signed_by_twilio(signed_url, received_url)
+        validator = RequestValidator(CREDS["auth_token"])
+        assert validator.validate(received_url, request.form, request.headers["x-twilio-signature"])
+        (message,) = received(request)
+        assert message.text == "Ahoy!"
+
+
+def test_only_the_default_port_is_interchangeable() -> None:
+    for signed_url, received_url in [
+        ("https://herald.example:8443/hook", "https://herald.example:443/hook"),
+        ("https://herald.example:80/hook", "https://herald.example/hook"),  # :80 is not https's default
+        ("http://herald.example:443/hook", "http://herald.example/hook"),
+    ]:
+        with pytest.raises(Unauthorized, match="X-Twilio-Signature does not match"):
+            received(_signed_by_twilio(signed_url, received_url))
+    with pytest.raises(Unauthorized, match="X-Twilio-Signature does not match"):
+        received(_signed_by_twilio(PORTS[0][0], PORTS[0][1], token="another-auth-token"))
 
 
 def test_a_changed_field_is_refused() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
@@ -18,8 +20,41 @@ async def test_posts_chat_post_message_and_returns_ts(fake: Fake) -> None:
     (request,) = fake.requests("slack")
     assert request.path == "/api/chat.postMessage"
     assert request.headers["authorization"] == "Bearer xoxb-test-token-123"
+    assert request.headers["content-type"] == "application/json; charset=utf-8"
     assert request.json == {"channel": "C12345", "text": "Hello! I have important updates."}
     assert ts.count(".") == 1
+
+
+async def test_every_call_names_the_utf8_charset_and_non_ascii_text_arrives_intact(fake: Fake) -> None:
+    slack = fake.adapter("slack", "slack", CREDS)
+    await slack.send(outbound("C12345", "Olá, Zoë: déploiement ✓ 🚀"))
+    await slack.update_sent("U061F7AUR", "1700000000.000001", "Approuvé ✓")
+    requests = fake.requests("slack")
+    assert [r.headers["content-type"] for r in requests] == ["application/json; charset=utf-8"] * 3
+    assert requests[0].json["text"] == "Olá, Zoë: déploiement ✓ 🚀"
+    assert requests[2].json["text"] == "Approuvé ✓"
+
+
+@pytest.mark.parametrize(
+    ("content_type", "error"),
+    [("application/json", "missing_charset"), ("text/plain; charset=utf-8", "invalid_form_data")],
+)
+@pytest.mark.parametrize("method", ["chat.postMessage", "chat.update", "conversations.open"])
+async def test_the_fake_refuses_json_without_the_charset(
+    fake: Fake, method: str, content_type: str, error: str
+) -> None:
+    answer = await fake.http.post(
+        f"{fake.origin}/api/{method}",
+        content=b'{"channel":"C12345","text":"Hi","ts":"1700000000.000001","users":"U061F7AUR"}',
+        headers={"authorization": "Bearer xoxb-test-token-123", "content-type": content_type},
+    )
+    assert answer.json() == {"ok": False, "error": error}
+    form = await fake.http.post(
+        f"{fake.origin}/api/{method}",
+        data={"channel": "C12345", "text": "Hi", "ts": "1700000000.000001", "users": "U061F7AUR"},
+        headers={"authorization": "Bearer xoxb-test-token-123"},
+    )
+    assert form.json()["ok"] is True
 
 
 async def test_bad_token_is_permanent(fake: Fake) -> None:
@@ -165,8 +200,11 @@ async def test_the_fake_refuses_malformed_blocks(fake: Fake) -> None:
     ]
     answer = await fake.http.post(
         f"{fake.origin}/api/chat.postMessage",
-        json={"channel": "C12345", "text": "Deploy?", "blocks": blocks},
-        headers={"authorization": "Bearer xoxb-test-token-123"},
+        content=json.dumps({"channel": "C12345", "text": "Deploy?", "blocks": blocks}),
+        headers={
+            "authorization": "Bearer xoxb-test-token-123",
+            "content-type": "application/json; charset=utf-8",
+        },
     )
     assert answer.json() == {"ok": False, "error": "invalid_blocks"}
 

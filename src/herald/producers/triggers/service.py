@@ -124,6 +124,20 @@ async def _check_source(
         await _check_exists(session, Monitor, tenant_id, config.get("monitor_id"), "config.monitor_id")
     elif trigger_type == "schedule":
         await _check_exists(session, Schedule, tenant_id, config.get("schedule_id"), "config.schedule_id")
+    elif trigger_type == "github":
+        _check_repository(config.get("repository"))
+
+
+def _check_repository(repository: Any) -> None:
+    """``config.repository`` of a GitHub trigger is ``owner/name`` (or absent: every repository's deliveries)."""
+    if repository is None:
+        return
+    owner, slash, name = repository.partition("/") if isinstance(repository, str) else ("", "", "")
+    if not (owner and slash and name) or "/" in name or any(c.isspace() for c in repository):
+        raise ValidationFailed(
+            "must be a repository's full name, owner/name (for example octo-org/octo-repo)",
+            field="config.repository",
+        )
 
 
 async def _check_exists(
@@ -469,6 +483,25 @@ async def regenerate_secret(
     return endpoint, secret
 
 
+def _github_unwanted(config: dict[str, Any], event: str | None, payload: dict[str, Any]) -> str | None:
+    """Why a GitHub delivery is not for this trigger, or None when it is.
+
+    One GitHub App or organisation hook can send every repository's events to the same URL, so a trigger
+    naming ``config.repository`` (``owner/name``) fires only for that repository. GitHub treats names
+    case-insensitively (``Owner/Repo`` and ``owner/repo`` are one repository), so the comparison does too.
+    """
+    wanted_event = config.get("event")
+    if wanted_event and event != wanted_event:
+        return f"event {event!r} is not {wanted_event!r}"
+    wanted_repo = config.get("repository")
+    if wanted_repo:
+        repository = payload.get("repository")
+        name = repository.get("full_name") if isinstance(repository, dict) else None
+        if not isinstance(name, str) or name.casefold() != str(wanted_repo).casefold():
+            return f"repository {name!r} is not {wanted_repo!r}"
+    return None
+
+
 async def delete_endpoint(session: AsyncSession, principal: Principal, endpoint_id: str) -> None:
     endpoint = await get_endpoint(session, principal.tenant_id, endpoint_id)
     endpoint.deleted = True
@@ -530,10 +563,9 @@ async def receive(rt: Runtime, url_path: str, headers: dict[str, str], body: byt
     if not trigger.is_active:
         return {"accepted": False, "reason": "the trigger is not active"}
     if trigger.trigger_type == "github":
-        event = headers.get("x-github-event")
-        wanted = trigger.config.get("event")
-        if wanted and event != wanted:
-            return {"accepted": False, "reason": f"event {event!r} is not {wanted!r}"}
+        unwanted = _github_unwanted(trigger.config, headers.get("x-github-event"), payload)
+        if unwanted:
+            return {"accepted": False, "reason": unwanted}
     try:
         firing = await fire(
             rt,

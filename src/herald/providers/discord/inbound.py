@@ -2,7 +2,9 @@
 
 Each request is signed with Ed25519 over ``X-Signature-Timestamp`` + raw body; ``X-Signature-Ed25519`` is checked
 against the application's ``public_key`` (hex). Discord sends wrongly signed requests on purpose and drops endpoints
-that accept them, so even the PING handshake (``type`` 1, answered ``{"type": 1}``) is verified first.
+that accept them, so even the PING handshake (``type`` 1, answered ``{"type": 1}``) is verified first. A correctly
+signed request whose timestamp is more than 5 minutes from now is refused too: without that window a captured
+interaction could be replayed forever.
 
 An APPLICATION_COMMAND (``type`` 2) becomes one message whose text is the command as the person typed it,
 ``/name [subcommand] option:value ...``; the conversation is the channel, the sender ``member.user`` (in a
@@ -28,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from herald.core.errors import Unauthorized
+from herald.core.security import fresh_timestamp
 from herald.providers.inbound.base import (
     Attachment,
     Credentials,
@@ -72,6 +75,7 @@ def verify(credentials: Credentials, request: CallbackRequest) -> None:
         key.verify(bytes.fromhex(given), stamp.encode() + request.body)
     except (InvalidSignature, ValueError) as exc:
         raise Unauthorized("X-Signature-Ed25519 does not match") from exc
+    fresh_timestamp(stamp, "X-Signature-Timestamp")
 
 
 def handshake(credentials: Credentials, request: CallbackRequest) -> Reply | None:

@@ -10,10 +10,16 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
-from herald.providers.base import Channel, OutboundMessage, parse_retry_after
+from herald.providers.base import (
+    STORED,
+    Channel,
+    OutboundMessage,
+    parse_retry_after,
+    standard_webhook_secret,
+)
 from herald.providers.http import call, json_body, origin
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -36,6 +42,11 @@ class ResendCredentials(BaseModel):
         default=None, repr=False, description="whsec_... of the webhook, for receipts"
     )
 
+    @field_validator("webhook_secret")
+    @classmethod
+    def _standard(cls, value: str | None, info: ValidationInfo) -> str | None:
+        return standard_webhook_secret(value, info)
+
 
 class ResendChannel(Channel):
     provider = "resend"
@@ -46,7 +57,7 @@ class ResendChannel(Channel):
     default_origin = "https://api.resend.com"
 
     async def send(self, message: OutboundMessage) -> str:
-        creds = ResendCredentials.model_validate(self.config.credentials)
+        creds = ResendCredentials.model_validate(self.config.credentials, context=STORED)
         sender = f"{creds.from_name} <{creds.from_email}>" if creds.from_name else creds.from_email
         body: dict[str, Any] = {
             "from": sender,

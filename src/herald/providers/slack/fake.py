@@ -1,6 +1,11 @@
 """Fake Slack Web API: ``POST /api/chat.postMessage`` (with Block Kit ``blocks`` checked when given),
 ``POST /api/chat.update`` (``message_not_found`` for a ``ts`` that is not one this fake writes) and
-``POST /api/conversations.open`` (a user's DM: ``D`` + the user id)."""
+``POST /api/conversations.open`` (a user's DM: ``D`` + the user id).
+
+Every call must be a JSON body sent as exactly ``application/json; charset=utf-8``, or a form. Slack itself
+still reads a JSON body without the charset and only adds a ``missing_charset`` warning to the answer; this fake
+refuses it (``{"ok": false, "error": "missing_charset"}``) so a request that would earn the warning fails a test.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,8 @@ from fastapi.responses import JSONResponse
 from herald.providers.fakebase import FakeState, Recorded, bearer, token_is_valid
 
 PROVIDER = "slack"
+JSON_UTF8 = "application/json; charset=utf-8"
+FORM = "application/x-www-form-urlencoded"
 TS = re.compile(r"\d{9,10}\.\d{6}")  # a message's ts as Slack writes it; any other is no message of ours
 BLOCK_TYPES = frozenset({"section", "actions", "context", "divider", "header", "image", "rich_text"})
 
@@ -27,6 +34,9 @@ def router(state: FakeState) -> APIRouter:
         recorded = await state.record(PROVIDER, request)
         if not token_is_valid(bearer(request)):
             return _error("invalid_auth" if bearer(request) else "not_authed")
+        refused = _content_type_error(recorded)
+        if refused:
+            return _error(refused)
         body = _body(recorded)
         channel, text = body.get("channel"), body.get("text")
         if not channel:
@@ -55,6 +65,9 @@ def router(state: FakeState) -> APIRouter:
         recorded = await state.record(PROVIDER, request)
         if not token_is_valid(bearer(request)):
             return _error("invalid_auth" if bearer(request) else "not_authed")
+        refused = _content_type_error(recorded)
+        if refused:
+            return _error(refused)
         body = _body(recorded)
         channel, ts, text = body.get("channel"), body.get("ts"), body.get("text")
         if not channel:
@@ -86,6 +99,9 @@ def router(state: FakeState) -> APIRouter:
         recorded = await state.record(PROVIDER, request)
         if not token_is_valid(bearer(request)):
             return _error("invalid_auth" if bearer(request) else "not_authed")
+        refused = _content_type_error(recorded)
+        if refused:
+            return _error(refused)
         users = str(_body(recorded).get("users") or "")
         if not users:
             return _error("users_list_not_supplied")
@@ -94,6 +110,16 @@ def router(state: FakeState) -> APIRouter:
         return JSONResponse({"ok": True, "channel": {"id": "D" + users[1:]}})
 
     return api
+
+
+def _content_type_error(recorded: Recorded) -> str | None:
+    """Slack's error name for a body not sent as UTF-8 JSON or a form, else None."""
+    content_type = " ".join(recorded.headers.get("content-type", "").lower().split())
+    if content_type == JSON_UTF8 or content_type.startswith(FORM):
+        return None
+    if content_type == "application/json":
+        return "missing_charset"
+    return "invalid_form_data"
 
 
 def _body(recorded: Recorded) -> dict[str, Any]:

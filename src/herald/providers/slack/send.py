@@ -14,6 +14,7 @@ takes a user id (a DM from the app): for a recipient that is a user (``U...``/``
 
 from __future__ import annotations
 
+import json
 from typing import Any, ClassVar
 
 import httpx
@@ -81,6 +82,10 @@ def _cut(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+# Slack reads a JSON body only with the charset named; without it the answer carries a ``missing_charset`` warning.
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
 class SlackChannel(Channel):
     provider = "slack"
     platforms: ClassVar[frozenset[str]] = frozenset({"slack"})
@@ -126,8 +131,8 @@ class SlackChannel(Channel):
         response: httpx.Response = await call(
             self.http, self.provider, "POST",
             f"{origin(self.config.base_url, self.default_origin)}/api/{method}",
-            json=payload,
-            headers={"authorization": f"Bearer {creds.bot_token}"},
+            content=json.dumps(payload, ensure_ascii=False).encode(),
+            headers={"authorization": f"Bearer {creds.bot_token}", "content-type": JSON_UTF8},
         )  # fmt: skip
         raise_for_status(response, self.provider)
         body = json_body(response)

@@ -1,7 +1,9 @@
 """Twilio status callbacks: form posts signed with ``X-Twilio-Signature``.
 
 The signature is base64(HMAC-SHA1(auth token, the full URL Twilio called + every POST parameter's name and value,
-sorted by name)).
+sorted by name)). Twilio does not say whether the URL it signs carries the scheme's default port, and a proxy in
+front of Herald may add or drop it (``https://h:443/...`` against ``https://h/...``), so, as Twilio's own
+``RequestValidator`` does, the signature is accepted over the URL with or without the default port.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from herald.core.errors import Unauthorized, ValidationFailed
 from herald.providers.receipts import CallbackRequest, Receipt
@@ -24,12 +27,36 @@ def twilio_signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(digest).decode()
 
 
+_DEFAULT_PORTS = {"https": 443, "http": 80}
+
+
+def url_forms(url: str) -> list[str]:
+    """``url`` as received, plus the same URL with its scheme's default port (``:443``, ``:80``) added when it has
+    none, or removed when it has it: the two forms Twilio's validator checks."""
+    parts = urlsplit(url)
+    default = _DEFAULT_PORTS.get(parts.scheme.lower())
+    try:
+        port = parts.port
+    except ValueError:  # not a number: no other form to try
+        return [url]
+    if default is None:
+        return [url]
+    if port is None:
+        return [url, urlunsplit(parts._replace(netloc=f"{parts.netloc}:{default}"))]
+    if port == default:
+        return [url, urlunsplit(parts._replace(netloc=parts.netloc.rsplit(":", 1)[0]))]
+    return [url]
+
+
 def verify(credentials: Mapping[str, Any], request: CallbackRequest) -> None:
     """Raise Unauthorized unless X-Twilio-Signature matches; shared by receipts and inbound messages."""
     token = str(credentials.get("auth_token") or "")
-    given = request.headers.get("x-twilio-signature", "")
-    expected = twilio_signature(token, request.url, request.form)
-    if not token or not hmac.compare_digest(expected.encode(), given.encode()):
+    given = request.headers.get("x-twilio-signature", "").encode()
+    matches = [
+        hmac.compare_digest(twilio_signature(token, form, request.form).encode(), given)
+        for form in url_forms(request.url)
+    ]
+    if not token or not any(matches):
         raise Unauthorized("X-Twilio-Signature does not match")
 
 

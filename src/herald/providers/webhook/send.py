@@ -1,7 +1,8 @@
 """Generic outgoing HTTP webhook, signed in the Standard Webhooks format.
 
 The receiver gets ``{"type": "message.send", "timestamp": ..., "data": {...}}`` with ``webhook-id`` (the message
-id, stable across retries), ``webhook-timestamp`` and ``webhook-signature: v1,<base64 HMAC-SHA256>``.
+id, stable across retries), ``webhook-timestamp`` and ``webhook-signature: v1,<base64 HMAC-SHA256>``. The secret is given as ``whsec_<base64>``,
+the string receivers pass to their Standard Webhooks library; the HMAC key is its decoded bytes.
 """
 
 from __future__ import annotations
@@ -11,11 +12,17 @@ import time
 from typing import ClassVar
 
 import httpx
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.core.security import standard_webhook_signature
-from herald.providers.base import Channel, OutboundMessage, parse_retry_after
+from herald.providers.base import (
+    STORED,
+    Channel,
+    OutboundMessage,
+    parse_retry_after,
+    standard_webhook_secret,
+)
 from herald.providers.http import call
 
 _THROTTLED = {429, 502, 503, 504}
@@ -25,7 +32,14 @@ class WebhookCredentials(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: AnyHttpUrl = Field(repr=False)  # may carry a token in its path or query
-    secret: str = Field(min_length=16, repr=False)
+    secret: str = Field(
+        repr=False, description="whsec_ + base64 of 16 to 64 random bytes (the Standard Webhooks form)"
+    )
+
+    @field_validator("secret")
+    @classmethod
+    def _standard(cls, value: str, info: ValidationInfo) -> str:
+        return standard_webhook_secret(value, info)
 
 
 class WebhookChannel(Channel):
@@ -34,7 +48,7 @@ class WebhookChannel(Channel):
     credentials_model = WebhookCredentials
 
     async def send(self, message: OutboundMessage) -> str:
-        creds = WebhookCredentials.model_validate(self.config.credentials)
+        creds = WebhookCredentials.model_validate(self.config.credentials, context=STORED)
         timestamp = int(time.time())
         body = json.dumps(
             {
