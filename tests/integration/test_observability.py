@@ -22,8 +22,10 @@ import structlog
 
 from herald.core import logs
 from herald.core.metrics import herald_version
+from herald.pipeline.worker import Worker
+from herald.runtime import Runtime
 from herald.web.api.observe import UNMATCHED
-from tests.conftest import make_agent, send_body
+from tests.conftest import WEBHOOK_SECRET, make_agent, send_body, use_transport, webhook_channel
 
 
 @pytest.fixture
@@ -68,6 +70,29 @@ async def test_a_request_logs_with_the_request_id_it_answers(
     assert other.headers["x-request-id"] != request_id
     assert "tenant" not in line
     assert "message_id" not in line
+
+
+async def test_a_delivery_logs_with_its_message_tenant_and_agent(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, worker: Worker, log_lines: io.StringIO
+) -> None:
+    def broken(request: httpx.Request) -> httpx.Response:
+        raise RuntimeError("the relay's client broke")
+
+    use_transport(rt, broken)
+    await make_agent(client, auth, "agent_123", "AUTONOMOUS")
+    await webhook_channel(client, auth)
+    sent = await client.post("/api/v1/messaging/proactive/send", json=send_body(send_now=True), headers=auth)
+    assert sent.status_code == 201, sent.text
+    accepted = next(x for x in parsed(log_lines) if x.get("request_id") == sent.headers["x-request-id"])
+    await worker.drain()
+    failures = [x for x in parsed(log_lines) if "raised unexpectedly" in x["event"]]
+    assert failures
+    for line in failures:
+        assert line["message_id"] == sent.json()["id"]
+        assert line["agent"] == "agent_123"
+        assert line["tenant"] == accepted["tenant"]
+        assert "request_id" not in line  # the worker's lines are not the request's
+    assert WEBHOOK_SECRET.removeprefix("whsec_") not in log_lines.getvalue()
 
 
 async def test_a_well_formed_incoming_request_id_is_kept_and_a_bad_one_replaced(
