@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import logging
 import os
 import platform
 import re
@@ -18,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import structlog
 
 from herald.core import logs
 from herald.core.metrics import herald_version
@@ -33,11 +31,7 @@ def log_lines() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     logs.configure(json=True, level="INFO", stream=stream)
     yield stream
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "herald"]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    structlog.reset_defaults()
+    logs.reset()
 
 
 def parsed(stream: io.StringIO) -> list[dict[str, Any]]:

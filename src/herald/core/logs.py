@@ -196,6 +196,30 @@ def configure(*, json: bool, level: str = "INFO", stream: TextIO | None = None) 
     )
 
 
+def _forward_to_stdlib() -> None:
+    """Before :func:`configure` (Herald's app embedded elsewhere, tests), structured lines become plain stdlib
+    records with their fields as ``extra``: the host's logging decides, and nothing is printed on its own."""
+    structlog.configure(
+        processors=[structlog.contextvars.merge_contextvars, structlog.stdlib.render_to_log_kwargs],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def reset() -> None:
+    """Undo :func:`configure`: Herald's handler leaves the root logger and structured lines go to stdlib."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if h.get_name() == "herald"]:
+        root.removeHandler(handler)
+    root.setLevel(logging.WARNING)
+    _forward_to_stdlib()
+
+
+if not structlog.is_configured():
+    _forward_to_stdlib()
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A structured logger; ``log.info("event", key=value)`` lines carry the bound context too."""
     logger: structlog.stdlib.BoundLogger = structlog.stdlib.get_logger(name)

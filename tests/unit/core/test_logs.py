@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import structlog
 
 from herald.core import logs
 
@@ -23,11 +22,7 @@ def output() -> Iterator[io.StringIO]:
     stream = io.StringIO()
     logs.configure(json=True, level="DEBUG", stream=stream)
     yield stream
-    root = logging.getLogger()
-    for handler in [h for h in root.handlers if h.get_name() == "herald"]:
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
-    structlog.reset_defaults()
+    logs.reset()
 
 
 def lines(stream: io.StringIO) -> list[dict[str, Any]]:
@@ -96,10 +91,7 @@ def test_development_writes_readable_key_value_lines() -> None:
             logs.get_logger("herald.test").info("sent", token="plain-secret", status=201)
             logging.getLogger("uvicorn.error").info("Started server process")
     finally:
-        root = logging.getLogger()
-        for handler in [h for h in root.handlers if h.get_name() == "herald"]:
-            root.removeHandler(handler)
-        structlog.reset_defaults()
+        logs.reset()
     sent, started = stream.getvalue().splitlines()
     assert "sent" in sent
     assert "request_id=req-2" in sent
@@ -119,3 +111,15 @@ def test_development_writes_readable_key_value_lines() -> None:
 )  # fmt: skip
 def test_secret_key_names(name: str, secret: bool) -> None:
     assert logs.is_secret_key(name) is secret
+
+
+def test_before_configure_structured_lines_are_plain_stdlib_records(
+    caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.reset()
+    with caplog.at_level(logging.INFO, logger="herald.embedded"), logs.bound(request_id="req-3"):
+        logs.get_logger("herald.embedded").info("request", route="/health", status=200)
+    (record,) = [r for r in caplog.records if r.name == "herald.embedded"]
+    assert record.getMessage() == "request"
+    assert (record.__dict__["route"], record.__dict__["request_id"]) == ("/health", "req-3")
+    assert capsys.readouterr().out == ""  # nothing printed behind the host's logging
