@@ -13,8 +13,11 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# `make run HOST=0.0.0.0 PORT=8080`: where `herald serve` listens (then `export HERALD_URL=http://HOST:PORT`).
+HOST ?= 127.0.0.1
+PORT ?= 8000
 run: $(STAMP)
-	$(BIN)/herald serve
+	$(BIN)/herald serve --host '$(HOST)' --port '$(PORT)'
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench

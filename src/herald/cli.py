@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import signal
 import sys
 from typing import Any
@@ -12,6 +11,8 @@ import click
 
 from herald.core.config import Settings, load_settings
 from herald.core.errors import ConfigError
+
+DEFAULT_URL = "http://127.0.0.1:8000"  # where `herald serve` (and `make run`) listen by default
 
 
 def _settings() -> Settings:
@@ -23,8 +24,10 @@ def _settings() -> Settings:
 
 
 def _logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at start
+    """JSON lines in production, readable key-value lines in development, on stderr (herald.core.logs)."""
+    from herald.core import logs
+
+    logs.configure(json=not settings.is_development, level=settings.log_level)
 
 
 @click.group()
@@ -86,7 +89,11 @@ async def _serve(settings: Settings, host: str, port: int, *, run_worker: bool) 
         key = await dev_key(rt)
         _announce(host, port, key)
     app = create_app(settings, runtime=rt, run_worker=run_worker)
-    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level=settings.log_level.lower()))
+    # uvicorn keeps the logging set up by _logging (log_config=None); Herald's own access line replaces its own.
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level=settings.log_level.lower(), log_config=None, access_log=False
+    )
+    server = uvicorn.Server(config)
     try:
         await server.serve()
     finally:
@@ -109,6 +116,8 @@ def _announce(host: str, port: int, key: str | None) -> None:
     )
     click.echo(f"  curl -s '{base}/api/v1/devinbox?platform=slack' -H 'Authorization: Bearer {key}'")
     click.echo(f"Dashboard: {base}/ (sign in with the key above)")
+    if base != DEFAULT_URL:
+        click.echo(f"For herald send and the SDK examples: export HERALD_URL={base}")
     click.echo("")
 
 
@@ -364,8 +373,20 @@ def _dev_api_key() -> str | None:
     help="a JSON list of messages in seed 003's format (phone_number, message_type, content, priority, "
     "scheduled_for) or Herald send requests",
 )
-@click.option("--base-url", envvar="HERALD_BASE_URL", default="http://127.0.0.1:8000", show_default=True)
-@click.option("--api-key", envvar="HERALD_API_KEY", help="default: $HERALD_API_KEY, else the dev key in var/")
+@click.option(
+    "--url",
+    "--base-url",
+    "base_url",
+    envvar=["HERALD_URL", "HERALD_BASE_URL"],
+    default=DEFAULT_URL,
+    show_default=True,
+    help="the Herald to send to (default: $HERALD_URL, else the address `make run` serves on)",
+)
+@click.option(
+    "--api-key",
+    envvar="HERALD_API_KEY",
+    help="default: $HERALD_API_KEY, else the dev key `herald serve` wrote in $HERALD_DATA_DIR (var/dev-api-key)",
+)
 @click.option("--agent", "agent_id", default="agent_123", show_default=True, help="for items naming no agent")
 @click.option("--platform", default="sms", show_default=True, help="for items whose message_type names none")
 @click.option("--chunk-size", default=1000, show_default=True, type=click.IntRange(1, 10_000))
@@ -388,7 +409,11 @@ def send(
 
     key = api_key or _dev_api_key()
     if not key:
-        click.echo("herald: no API key: pass --api-key or set HERALD_API_KEY", err=True)
+        click.echo(
+            "herald: no API key: pass --api-key, set HERALD_API_KEY, or start `herald serve` in development "
+            "mode once (it writes var/dev-api-key)",
+            err=True,
+        )
         sys.exit(2)
     try:
         items = read_messages_file(path, agent_id=agent_id, platform=platform, idempotent=idempotent)

@@ -316,3 +316,86 @@ def test_worker_killed_holding_leases_loses_nothing(tmp_path: Path, database_url
         server.server_close()
     assert statuses == dict.fromkeys(ids, "sent")
     assert sorted(_Relay.received) == sorted(ids * 2)  # at-least-once: the killed attempt, then the retry
+
+
+def test_send_takes_its_url_from_herald_url_and_its_key_from_the_dev_key_file(
+    served: tuple[str, str], tmp_path: Path
+) -> None:
+    base, key = served
+    assert (tmp_path / "var" / "dev-api-key").read_text().strip() == key  # what serve wrote in dev mode
+    path = tmp_path / "one.json"
+    path.write_text(json.dumps([{"phone_number": "+447700900123", "content": "hi", "message_type": "alert"}]))
+    env = env_for(tmp_path, f"sqlite:///{tmp_path / 'var' / 'herald.db'}", HERALD_URL=base)
+    env.pop("HERALD_API_KEY", None)
+    sent = subprocess.run(
+        [*HERALD, "send", "--from-file", str(path)],  # no --url, no --api-key
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert sent.returncode == 0, sent.stderr
+    assert sent.stdout.strip() == "accepted 1, rejected 0"
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    refused = subprocess.run(
+        [*HERALD, "send", "--from-file", str(path)],
+        env={**env, "HERALD_URL": nowhere}, capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert refused.returncode == 2  # it went where HERALD_URL said, where nothing listens
+    assert "accepted 0" in refused.stderr
+
+
+def test_make_run_passes_host_and_port_to_serve() -> None:
+    root = Path(__file__).resolve().parents[2]
+    planned = subprocess.run(
+        ["make", "-n", "-C", str(root), "run", "HOST=0.0.0.0", "PORT=8123"],
+        capture_output=True, text=True, timeout=30, check=True,
+    )  # fmt: skip
+    serve = [line for line in planned.stdout.splitlines() if "herald serve" in line]
+    assert len(serve) == 1
+    assert serve[0].endswith("herald serve --host '0.0.0.0' --port '8123'")
+    default = subprocess.run(
+        ["make", "-n", "-C", str(root), "run"], capture_output=True, text=True, timeout=30, check=True
+    )
+    assert "herald serve --host '127.0.0.1' --port '8000'" in default.stdout
+
+
+def test_production_logs_are_json_lines_carrying_the_request_id(tmp_path: Path) -> None:
+    """``herald api`` in production: every line on stderr, uvicorn's included, is a JSON object, and the
+    request's access line carries the id it was sent with, its route template, and no key."""
+    port = free_port()
+    env = env_for(
+        tmp_path,
+        f"sqlite:///{tmp_path / 'h.db'}",
+        HERALD_ENV="production",
+        HERALD_SECRET_KEY="s" * 40,
+    )
+    env["HERALD_LOG_LEVEL"] = "INFO"
+    subprocess.run([*HERALD, "migrate"], env=env, capture_output=True, timeout=60, check=True)
+    proc = subprocess.Popen(
+        [*HERALD, "api", "--port", str(port)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                httpx.get(f"{base}/metrics", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        answer = httpx.get(
+            f"{base}/api/v1/messages/msg_1",
+            headers={"X-Request-ID": "acceptance-1", "Authorization": "Bearer hk_not_a_real_key_123456"},
+            timeout=5,
+        )
+        assert answer.status_code == 401
+        assert answer.headers["x-request-id"] == "acceptance-1"
+    finally:
+        proc.send_signal(signal.SIGTERM)  # (SIGINT ends with click's "Aborted!", which is not a log line)
+        _, stderr = proc.communicate(timeout=20)
+    lines = [json.loads(line) for line in stderr.splitlines() if line.strip()]  # fails on any other format
+    assert any(line.get("logger", "").startswith("uvicorn") for line in lines)
+    access = [line for line in lines if line.get("request_id") == "acceptance-1"]
+    assert [(a["event"], a["route"], a["status"]) for a in access] == [
+        ("request", "/api/v1/messages/{message_id}", 401)
+    ]
+    assert "hk_not_a_real_key" not in stderr

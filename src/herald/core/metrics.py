@@ -3,7 +3,21 @@ from the database at scrape time, so any process reports the shared truth."""
 
 from __future__ import annotations
 
+import platform
+from importlib import metadata
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+# Request latency buckets: most answers take milliseconds; the tail (bulk sends, a cold database) takes seconds.
+HTTP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+
+
+def herald_version() -> str:
+    """The installed package's version (pyproject.toml), or "unknown" when run from an uninstalled tree."""
+    try:
+        return metadata.version("herald")
+    except metadata.PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics:
@@ -28,3 +42,28 @@ class Metrics:
             ["status"],
             registry=self.registry,
         )
+        self.http_requests = Counter(
+            "herald_http_requests",
+            "HTTP requests answered, by method, route template (not path) and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_seconds = Histogram(
+            "herald_http_request_duration_seconds",
+            "Time from a request's arrival to the end of its answer, by method and route template.",
+            ["method", "route"],
+            buckets=HTTP_BUCKETS,
+            registry=self.registry,
+        )
+        self.build_info = Gauge(
+            "herald_build_info",
+            "Always 1; the labels say which Herald and which Python this process runs.",
+            ["version", "python"],
+            registry=self.registry,
+        )
+        self.build_info.labels(herald_version(), platform.python_version()).set(1)
+
+    def observe_request(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one answered HTTP request and its latency (``route`` is a template, to bound the label set)."""
+        self.http_requests.labels(method, route, str(status)).inc()
+        self.http_seconds.labels(method, route).observe(seconds)

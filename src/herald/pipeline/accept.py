@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.core import logs
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -63,6 +64,7 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
     """Govern, render, route and store one message. Raises a RequestError naming the field at fault."""
     prepared = await prepare(rt, session, principal, intent)
     await write(rt, session, [prepared])
+    logs.bind(message_id=prepared.message.id, agent=prepared.message.agent_id)  # the request's lines name it
     return prepared.message
 
 

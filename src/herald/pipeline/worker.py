@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.core import logs
 from herald.core.background import Loop
 from herald.core.batching import GroupCommit
 from herald.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
@@ -396,6 +397,11 @@ class Worker:
         return limits
 
     async def _send(self, claimed: outbox.Claimed, channel: Channel | Exception) -> Outcome:
+        """One delivery attempt; what it logs names the message, its tenant and its agent."""
+        with logs.bound(message_id=claimed.id, tenant=claimed.tenant_id, agent=claimed.agent_id):
+            return await self._attempt(claimed, channel)
+
+    async def _attempt(self, claimed: outbox.Claimed, channel: Channel | Exception) -> Outcome:
         started_at = utcnow()
         clock = time.perf_counter()
         if isinstance(channel, Exception):

@@ -16,6 +16,7 @@ from herald.runtime import Runtime
 from herald.web import dashboard
 from herald.web.api import contract, problems
 from herald.web.api.last_resort import AnswerUnexpected
+from herald.web.api.observe import Observe
 from herald.web.api.routes import (
     agents,
     channels,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     problems.install(app)
     contract.install(app)  # /openapi.json: security, problem+json errors
     app.add_middleware(AnswerUnexpected)  # a 500 answered as a problem, the connection kept open
+    app.add_middleware(Observe)  # outside it: request id, log context, access line, HTTP metrics
     for module in (proactive, messages, agents, keys, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
     app.include_router(schedules.messaging)

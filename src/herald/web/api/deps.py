@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Query, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from herald.core import logs
 from herald.core.errors import ContentTooLarge, Unauthorized
 from herald.core.principal import Principal
 from herald.runtime import Runtime
@@ -36,6 +37,7 @@ async def authenticate(request: Request, rt: RuntimeDep, _declared: Declared) ->
     principal = await rt.key_cache.principal(rt.sessions, key.strip())
     if principal is None:
         raise Unauthorized("unknown or revoked API key")
+    logs.bind(tenant=principal.tenant_id, agent=principal.agent_id)  # joins the request's log lines
     return principal
 
 
