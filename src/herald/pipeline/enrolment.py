@@ -57,7 +57,7 @@ def unknown_agent(agent_id: str, *, field: str = "agent_id") -> ValidationFailed
     body = json.dumps({"id": agent_id, "maturity_level": "SUPERVISED"})
     return ValidationFailed(
         f"no agent {agent_id!r}: register it with POST /api/v1/agents {body} "
-        f"(development mode, HERALD_ENV=development, registers named agents on first use)",
+        f"(in development, HERALD_ENV=development, a request through an admin key registers it on first use)",
         field=field,
     )
 
