@@ -80,7 +80,12 @@ class Settings(BaseSettings):
     outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs and host names
     # Development only: an agent a request names that is not registered yet is registered at this level (and
     # audited as agent.auto_registered), so examples run as written; production answers 422 instead.
-    dev_agent_level: MaturityLevel = MaturityLevel.SUPERVISED
+    dev_agent_level: MaturityLevel = Field(
+        default=MaturityLevel.SUPERVISED,
+        description="Development only: the maturity level (STUDENT, INTERN, SUPERVISED, AUTONOMOUS) at which an "
+        "agent a request names but nobody registered is registered on first use, audited as "
+        "agent.auto_registered. Production answers 422 instead.",
+    )
 
     @field_validator("database_url")
     @classmethod
