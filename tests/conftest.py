@@ -163,6 +163,12 @@ async def served(app: Any) -> AsyncIterator[str]:
         await task
 
 
+def in_production(rt: Runtime) -> None:
+    """Run the rest of the test as production: e.g. an unknown agent is a 422 there, where development
+    registers it on first use (herald.pipeline.enrolment)."""
+    rt.settings = rt.settings.model_copy(update={"env": "production"})
+
+
 @pytest.fixture
 def worker(rt: Runtime) -> Worker:
     return Worker(rt, worker_id="test-worker")

@@ -8,7 +8,8 @@ import httpx
 import pytest
 
 from herald.pipeline.worker import Worker
-from tests.conftest import make_agent, send_body
+from herald.runtime import Runtime
+from tests.conftest import in_production, make_agent, send_body
 
 PROACTIVE = "/api/v1/messaging/proactive"
 SEND = f"{PROACTIVE}/send"
@@ -124,8 +125,9 @@ async def test_lower_case_priority_is_accepted_and_normalised(
 
 
 async def test_unknown_agent_or_channel_is_422_naming_it(
-    client: httpx.AsyncClient, auth: dict[str, str], agent_ok: str
+    client: httpx.AsyncClient, auth: dict[str, str], agent_ok: str, rt: Runtime
 ) -> None:
+    in_production(rt)  # development would register agent_nobody (tests/integration/test_enrolment.py)
     for endpoint in CREATE_ENDPOINTS:
         for overrides, field in (
             ({"agent_id": "agent_nobody"}, "agent_id"),

@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select, text
 
+from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.runtime import Runtime
 from herald.storage.models import Agent, IdempotencyRecord, Message
 from tests.conftest import make_agent, new_tenant, send_body
@@ -167,13 +168,17 @@ async def test_a_failed_request_does_not_use_up_its_key(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
 ) -> None:
     body = send_body("agent_late")
-    failed = await client.post(SEND, json=body, headers=keyed(auth, "k-retry"))
+    # A key that may not register agents: with it, an unknown agent stays a 422 in development too.
+    async with rt.sessions.begin() as session:
+        secret = await create_api_key(session, await get_or_create_tenant(session, "acme"), is_admin=False)
+    sender = {"Authorization": f"Bearer {secret}"}
+    failed = await client.post(SEND, json=body, headers=keyed(sender, "k-retry"))
     assert failed.status_code == 422, failed.text  # no such agent yet
     await make_agent(client, auth, "agent_late", "STUDENT")
-    blocked = await client.post(SEND, json=body, headers=keyed(auth, "k-retry"))
+    blocked = await client.post(SEND, json=body, headers=keyed(sender, "k-retry"))
     assert blocked.status_code == 403, blocked.text
     await client.patch("/api/v1/agents/agent_late", json={"maturity_level": "AUTONOMOUS"}, headers=auth)
-    created = await client.post(SEND, json=body, headers=keyed(auth, "k-retry"))
+    created = await client.post(SEND, json=body, headers=keyed(sender, "k-retry"))
     assert created.status_code == 201, created.text
     assert "idempotent-replayed" not in created.headers
     assert await history(client, auth) == [created.json()["id"]]

@@ -161,6 +161,37 @@ async def test_composite_and(client: httpx.AsyncClient, auth: dict[str, str], rt
     assert await state(client, auth, monitor["id"]) == "firing"
 
 
+async def test_a_monitor_without_an_agent_sends_as_the_tenant(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    # Seed 000's composite body, which names no agent; no agent is registered in this test at all.
+    body = {
+        "name": "Critical System Alert", "condition_type": "composite", "composite_logic": "AND",
+        "composite_conditions": [
+            {"condition_type": "inbox_volume", "threshold_config": {"metric": "unread_count", "operator": ">", "value": 100}},
+            {"condition_type": "task_backlog", "threshold_config": {"metric": "pending_tasks", "operator": ">", "value": 50}},
+        ],
+        "platforms": [{"platform": "slack", "recipient_id": "C12345"}],
+    }  # fmt: skip
+    monitor = await create(client, auth, body)
+    assert monitor["agent_id"] is None
+    await push(client, auth, "unread_count", 150)
+    await push(client, auth, "pending_tasks", 60)
+    await tick(rt, monitor["id"])
+    [fired] = await alerts(client, auth, monitor["id"])
+    assert (fired["kind"], fired["status"]) == ("firing", "queued")
+    message = (await client.get(f"/api/v1/messages/{fired['message_ids'][0]}", headers=auth)).json()
+    assert (message["agent_id"], message["status"], message["recipient_id"]) == (None, "queued", "C12345")
+    assert (await client.get("/api/v1/agents", headers=auth)).json()["items"] == []
+
+
+async def test_an_action_needs_an_agent(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
+    body = {k: v for k, v in inbox_monitor(action="Investigate").items() if k != "agent_id"}
+    response = await client.post(f"{BASE}/condition/create", json=body, headers=auth)
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "agent_id"
+
+
 @pytest.mark.usefixtures("bot")
 async def test_test_endpoint_has_seed_000_shape_and_no_side_effects(
     client: httpx.AsyncClient, auth: dict[str, str]

@@ -17,7 +17,7 @@ from herald.core.security import verify_standard_webhook
 from herald.producers.schedules import scheduler, service
 from herald.runtime import Runtime
 from herald.storage.models import Message, Schedule, ScheduleExecution
-from tests.conftest import make_agent, use_transport
+from tests.conftest import in_production, make_agent, use_transport
 
 BASE = "/api/v1/messaging/schedule"
 
@@ -120,8 +120,10 @@ async def test_parse_nl_seed_example_and_next_runs(client: httpx.AsyncClient, au
     ],
 )
 async def test_bad_input_is_422_naming_the_field(
-    client: httpx.AsyncClient, auth: dict[str, str], overrides: dict[str, Any], field: str
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, overrides: dict[str, Any], field: str
 ) -> None:
+    if field == "agent_id":
+        in_production(rt)  # development registers "ghost" (tests/integration/test_enrolment.py)
     response = await client.post(f"{BASE}/create", json=daily(**overrides), headers=auth)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == field

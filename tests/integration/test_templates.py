@@ -185,6 +185,32 @@ async def test_builtins_render_at_the_scheduled_time_in_the_message_zone(
         assert content == expected, (scheduled_for, timezone)
 
 
+CALENDAR_CASES = [
+    # 1 January 2027 is a Friday in ISO week 53 of 2026: the ISO year, not the calendar year, leads the week.
+    ("2027-01-01T12:00:00Z", "UTC", "2026-W53|Friday|1|January|2027"),
+    # Monday 4 February 2030 at 03:00 UTC is still Sunday the 3rd, and the previous ISO week, in New York.
+    ("2030-02-04T03:00:00Z", "America/New_York", "2030-W05|Sunday|3|February|2030"),
+    ("2030-02-04T15:00:00Z", "America/New_York", "2030-W06|Monday|4|February|2030"),
+    ("2029-12-31T20:00:00Z", "Asia/Tokyo", "2030-W01|Tuesday|1|January|2030"),
+]
+
+
+@pytest.mark.parametrize("endpoint", [SEND, SCHEDULE])
+async def test_calendar_builtins_render_in_the_message_zone(
+    client: httpx.AsyncClient, auth: dict[str, str], endpoint: str
+) -> None:
+    for scheduled_for, timezone, expected in CALENDAR_CASES:
+        content = await rendered(
+            client,
+            auth,
+            endpoint,
+            content="{{week}}|{{ weekday }}|{{day}}|{{month}}|{{ year }}",
+            scheduled_for=scheduled_for,
+            timezone=timezone,
+        )
+        assert content == expected, (scheduled_for, timezone)
+
+
 async def test_builtins_render_now_in_the_message_zone_when_not_scheduled(
     client: httpx.AsyncClient, auth: dict[str, str]
 ) -> None:

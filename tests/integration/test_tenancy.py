@@ -13,7 +13,7 @@ from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.models import IdempotencyRecord
-from tests.conftest import make_agent, new_tenant, send_body
+from tests.conftest import in_production, make_agent, new_tenant, send_body
 
 PROACTIVE = "/api/v1/messaging/proactive"
 SEND = f"{PROACTIVE}/send"
@@ -201,7 +201,7 @@ async def test_both_tenants_see_their_own_messages_only(
 
 
 async def test_other_tenant_cannot_read_or_change_an_agent(
-    client: httpx.AsyncClient, auth: dict[str, str], other: dict[str, str], tenant_a: TenantA
+    client: httpx.AsyncClient, auth: dict[str, str], other: dict[str, str], tenant_a: TenantA, rt: Runtime
 ) -> None:
     assert_not_found(await client.get("/api/v1/agents/agent_a_auto", headers=other))
     assert_not_found(
@@ -209,10 +209,21 @@ async def test_other_tenant_cannot_read_or_change_an_agent(
     )
     agent = (await client.get("/api/v1/agents/agent_a_auto", headers=auth)).json()
     assert agent["maturity_level"] == "AUTONOMOUS"
-    # B cannot speak as A's agent either: for B it does not exist.
+    # B cannot speak as A's agent either: for B it does not exist, a 422 in production...
+    development = rt.settings
+    in_production(rt)
     response = await client.post(SEND, json=send_body("agent_a_auto"), headers=other)
     assert response.status_code == 422, response.text
     assert response.json()["errors"][0]["field"] == "agent_id"
+    # ...while development registers B's own agent of that name, leaving A's as it was.
+    rt.settings = development
+    response = await client.post(SEND, json=send_body("agent_a_auto"), headers=other)
+    assert response.status_code == 201, response.text
+    theirs = (await client.get("/api/v1/agents/agent_a_auto", headers=other)).json()
+    assert theirs["maturity_level"] == "SUPERVISED"
+    assert (await client.get("/api/v1/agents/agent_a_auto", headers=auth)).json()[
+        "maturity_level"
+    ] == "AUTONOMOUS"
 
 
 async def test_other_tenant_cannot_read_delete_or_use_a_channel(

@@ -17,6 +17,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from herald.core.errors import ConfigError
+from herald.core.maturity import MaturityLevel
 
 DEFAULT_DATABASE_URL = "sqlite:///./var/herald.db"
 _MIN_SECRET_LENGTH = 32
@@ -84,6 +85,14 @@ class Settings(BaseSettings):
     # link-local addresses unless allowed here; None: the guard is on in production, off in development.
     outbound_guard: bool | None = None
     outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs and host names
+    # Development only: an agent a request names that is not registered yet is registered at this level (and
+    # audited as agent.auto_registered), so examples run as written; production answers 422 instead.
+    dev_agent_level: MaturityLevel = Field(
+        default=MaturityLevel.SUPERVISED,
+        description="Development only: the maturity level (STUDENT, INTERN, SUPERVISED, AUTONOMOUS) at which an "
+        "agent a request names but nobody registered is registered on first use, audited as "
+        "agent.auto_registered. Production answers 422 instead.",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -98,6 +107,11 @@ class Settings(BaseSettings):
         if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError("must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL")
         return level
+
+    @field_validator("dev_agent_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
 
     @field_validator("outbound_allow", mode="before")
     @classmethod

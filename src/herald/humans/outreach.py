@@ -28,6 +28,7 @@ from herald.core.principal import Principal
 from herald.core.status import Status
 from herald.humans import directory, links
 from herald.pipeline import accept
+from herald.pipeline.enrolment import require_agent
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.models import (
     Agent,
@@ -181,14 +182,11 @@ async def ask(
     A question is the agent speaking, so its level applies: a STUDENT may not ask. To approvers (the people
     who govern the agent) it goes as the tenant's own message; to anyone else it is the agent's message, held
     for approval like any other an INTERN sends."""
+    level = await require_agent(rt, session, principal, agent_id)
     agent = await session.get(Agent, (principal.tenant_id, agent_id))
-    if agent is None:
-        raise ValidationFailed(
-            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
-        )
     if principal.agent_id is not None and principal.agent_id != agent_id:
         raise Forbidden(f"this API key speaks only as agent {principal.agent_id!r}", field="agent_id")
-    if MaturityLevel(agent.maturity_level) is MaturityLevel.STUDENT:
+    if level is MaturityLevel.STUDENT:
         keep_record(
             session,
             [

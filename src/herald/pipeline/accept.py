@@ -18,11 +18,11 @@ from herald.core import logs
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
-from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
 from herald.pipeline import templates
-from herald.pipeline.governance import Decision, decide, load_level
+from herald.pipeline.enrolment import require_agent
+from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.bulk import insert_rows
@@ -32,18 +32,6 @@ from herald.storage.types import utcnow
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
-
-
-async def _level(rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str) -> MaturityLevel:
-    async def load(tenant: str, agent: str) -> MaturityLevel | None:
-        return await load_level(session, tenant, agent)
-
-    level = await rt.governance.level(tenant_id, agent_id, load)
-    if level is None:
-        raise ValidationFailed(
-            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
-        )
-    return level
 
 
 @dataclass
@@ -103,7 +91,7 @@ async def prepare(
     if intent.agent_id is None:
         level, decision = None, Decision.SEND
     else:
-        level = await _level(rt, session, principal.tenant_id, intent.agent_id)
+        level = await require_agent(rt, session, principal, intent.agent_id)
         decision = decide(level)
     level_name = None if level is None else level.value
     if decision is Decision.BLOCK:

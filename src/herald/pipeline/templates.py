@@ -21,7 +21,9 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from herald.core.errors import ValidationFailed
 
-BUILTIN_VARIABLES = frozenset({"date", "time", "datetime", "timezone"})
+BUILTIN_VARIABLES = frozenset(
+    {"date", "time", "datetime", "timezone", "week", "weekday", "day", "month", "year"}
+)
 MAX_RENDERED = 100_000
 _PLAIN = (str, int, float, bool, type(None), list, tuple, dict)
 
@@ -77,14 +79,31 @@ def has_template_syntax(source: str) -> bool:
     return "{{" in source or "{%" in source or "{#" in source
 
 
+# English names whatever the process locale (strftime's %A and %B follow the locale), so a message reads the
+# same from every worker.
+_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")  # fmt: skip
+
+
 def builtin_variables(now: datetime, timezone: str) -> dict[str, str]:
-    """``date``, ``time``, ``datetime`` and ``timezone`` for ``now`` seen in ``timezone``."""
+    """The built-ins for ``now`` seen in ``timezone`` (the schedule's or the message's zone):
+
+    ``date`` 2026-02-04, ``time`` 14:00:00, ``datetime`` 2026-02-04T14:00:00-05:00, ``timezone`` America/New_York,
+    ``week`` 2026-W06 (the ISO 8601 week, with its ISO year, so 1 January 2027 is 2026-W53), ``weekday``
+    Wednesday, ``day`` 4 (day of the month), ``month`` February and ``year`` 2026."""
     local = now.astimezone(ZoneInfo(timezone))
+    iso = local.isocalendar()
     return {
         "date": local.strftime("%Y-%m-%d"),
         "time": local.strftime("%H:%M:%S"),
         "datetime": local.isoformat(timespec="seconds"),
         "timezone": timezone,
+        "week": f"{iso.year}-W{iso.week:02d}",
+        "weekday": _WEEKDAYS[local.weekday()],
+        "day": str(local.day),
+        "month": _MONTHS[local.month - 1],
+        "year": str(local.year),
     }
 
 

@@ -426,7 +426,7 @@ class Monitor(Base):
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
-    agent_id: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)  # None: the tenant's own monitor
     name: Mapped[str] = mapped_column(String(200))
     workspace_id: Mapped[str | None] = mapped_column(String(200), default=None)
     condition: Mapped[dict[str, Any]] = mapped_column()

@@ -8,6 +8,7 @@ import pytest
 
 from herald.core.config import load_settings, normalise_database_url
 from herald.core.errors import ConfigError
+from herald.core.maturity import MaturityLevel
 
 
 @pytest.mark.parametrize(
@@ -34,6 +35,7 @@ def test_plain_urls_map_to_async_drivers(given: str, expected: str) -> None:
         ({"log_level": "LOUD"}, "HERALD_LOG_LEVEL"),
         ({"env": "production"}, "HERALD_SECRET_KEY"),
         ({"secret_key": "short"}, "HERALD_SECRET_KEY"),
+        ({"dev_agent_level": "GURU"}, "HERALD_DEV_AGENT_LEVEL"),
     ],
 )
 def test_bad_values_are_refused_naming_the_variable(
@@ -58,3 +60,11 @@ def test_environment_variables_are_read(monkeypatch: pytest.MonkeyPatch, tmp_pat
     settings = load_settings(data_dir=tmp_path)
     assert settings.async_database_url == "postgresql+asyncpg://herald@db/herald"
     assert settings.max_attempts == 7
+
+
+def test_dev_agent_level_defaults_to_supervised_and_reads_any_case(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert load_settings(data_dir=tmp_path).dev_agent_level is MaturityLevel.SUPERVISED
+    monkeypatch.setenv("HERALD_DEV_AGENT_LEVEL", "intern")
+    assert load_settings(data_dir=tmp_path).dev_agent_level is MaturityLevel.INTERN

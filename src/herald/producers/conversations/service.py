@@ -27,11 +27,11 @@ from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
 from herald.core.principal import Principal
 from herald.pipeline import accept as messages
+from herald.pipeline.enrolment import require_agent
 from herald.pipeline.routing import circuit, planner
 from herald.providers.inbound import InboundMessage
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
-    Agent,
     AuditEntry,
     Channel,
     Contact,
@@ -408,10 +408,11 @@ async def conversation_messages(
 # -- routing rules --------------------------------------------------------------------------------------------
 
 
-async def create_rule(session: AsyncSession, principal: Principal, values: dict[str, Any]) -> RoutingRule:
+async def create_rule(
+    rt: Runtime, session: AsyncSession, principal: Principal, values: dict[str, Any]
+) -> RoutingRule:
     tenant_id = principal.tenant_id
-    if await session.get(Agent, (tenant_id, values["agent_id"])) is None:
-        raise ValidationFailed(f"no agent {values['agent_id']!r}", field="agent_id")
+    await require_agent(rt, session, principal, values["agent_id"])
     if values.get("channel_id") is not None:
         channel = await session.get(Channel, values["channel_id"])
         if channel is None or channel.tenant_id != tenant_id:

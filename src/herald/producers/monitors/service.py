@@ -16,10 +16,11 @@ from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
 from herald.core.timezones import zone_problem
 from herald.pipeline import templates
+from herald.pipeline.enrolment import require_agent
 from herald.pipeline.routing.quiet_hours import QuietHours
 from herald.producers.monitors import conditions, engine, sources
 from herald.storage.audit import audit_row
-from herald.storage.models import Agent, AuditEntry, Channel, Contact, MetricValue, Monitor, MonitorAlert
+from herald.storage.models import AuditEntry, Channel, Contact, MetricValue, Monitor, MonitorAlert
 from herald.storage.queries import referenced
 from herald.storage.types import utcnow
 
@@ -45,7 +46,9 @@ PRESETS: list[dict[str, Any]] = [
 
 @dataclass
 class MonitorSpec:
-    agent_id: str
+    # None: the tenant's own monitor, whose notices go out as the tenant's messages (like OTP codes): no
+    # agent speaks, so no maturity level holds them, and there is no agent to analyse an alert.
+    agent_id: str | None
     name: str
     condition: dict[str, Any]
     platforms: list[dict[str, Any]] = field(default_factory=list)
@@ -91,9 +94,12 @@ async def _validate_sources(
 
 
 async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, spec: MonitorSpec) -> None:
-    if await session.get(Agent, (principal.tenant_id, spec.agent_id)) is None:
+    if spec.agent_id is not None:
+        await require_agent(rt, session, principal, spec.agent_id)
+    elif spec.action:
         raise ValidationFailed(
-            f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
+            "an action is a task for the monitor's agent: give agent_id, or leave action out to only notify",
+            field="agent_id",
         )
     await _validate_sources(rt, session, principal.tenant_id, conditions.parse_condition(spec.condition))
     for index, target in enumerate(spec.platforms):

@@ -23,6 +23,7 @@ from herald.core.principal import Principal
 from herald.core.timezones import zone_problem
 from herald.pipeline import accept as messages
 from herald.pipeline import templates
+from herald.pipeline.enrolment import require_agent
 from herald.producers import callbacks
 from herald.producers.schedules.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
 from herald.storage import claims
@@ -122,11 +123,7 @@ def _rule(spec: ScheduleSpec, now: datetime) -> tuple[str, str | None, datetime]
 
 async def create(rt: Runtime, session: AsyncSession, principal: Principal, spec: ScheduleSpec) -> Schedule:
     now = utcnow()
-    agent = await session.get(Agent, (principal.tenant_id, spec.agent_id))
-    if agent is None:
-        raise ValidationFailed(
-            f"no agent {spec.agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
-        )
+    await require_agent(rt, session, principal, spec.agent_id)
     zone = zone_problem(spec.timezone)
     if zone:
         raise ValidationFailed(zone, field="timezone")

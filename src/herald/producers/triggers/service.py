@@ -35,6 +35,7 @@ from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
 from herald.core.security import new_webhook_secret
 from herald.pipeline import accept as messages
+from herald.pipeline.enrolment import require_agent
 from herald.producers import callbacks
 from herald.producers.triggers import payload as payloads
 from herald.producers.triggers.verification import verify
@@ -63,6 +64,7 @@ CALL_LEASE = timedelta(minutes=5)
 
 
 async def create_trigger(
+    rt: Runtime,
     session: AsyncSession,
     principal: Principal,
     *,
@@ -76,10 +78,7 @@ async def create_trigger(
 ) -> Trigger:
     if trigger_type not in TRIGGER_TYPES:
         raise ValidationFailed(f"must be one of {', '.join(TRIGGER_TYPES)}", field="trigger_type")
-    if await session.get(Agent, (principal.tenant_id, agent_id)) is None:
-        raise ValidationFailed(
-            f"no agent {agent_id!r}: register it with POST /api/v1/agents", field="agent_id"
-        )
+    await require_agent(rt, session, principal, agent_id)
     await _check_source(session, principal.tenant_id, trigger_type, config)
     for key, value in action.items():
         if key not in ACTION_KEYS:

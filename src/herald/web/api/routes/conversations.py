@@ -63,7 +63,7 @@ async def create_rule(
     """A rule with no channel, pattern or contact is the tenant's default."""
 
     async def make(session: AsyncSession) -> dict[str, Any]:
-        return rule_out(await service.create_rule(session, principal, body.model_dump()))
+        return rule_out(await service.create_rule(rt, session, principal, body.model_dump()))
 
     response = await create_once(rt, principal, request, body.model_dump(mode="json"), make)
     rt.lookups.clear()  # processors cache rules briefly; this process sees the change at once

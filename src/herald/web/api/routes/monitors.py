@@ -53,9 +53,10 @@ class Lifecycle(Strict):
 
 
 class ConditionCreate(Lifecycle):
-    """Seed 000's body (source settings such as ``url``/``json_path`` or ``query``/``data_source_url`` at top level)."""
+    """Seed 000's body (source settings such as ``url``/``json_path`` or ``query``/``data_source_url`` at top level).
+    Without ``agent_id`` the monitor is the tenant's own: its notices go out as the tenant's messages."""
 
-    agent_id: str = Field(min_length=1, max_length=200)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=200)
     name: str = Field(min_length=1, max_length=200)
     condition_type: str = Field(min_length=1, max_length=32)
     threshold_config: dict[str, Any] | None = None
@@ -79,7 +80,7 @@ class ConditionCreate(Lifecycle):
 
 
 class PresetApply(Lifecycle):
-    agent_id: str = Field(min_length=1, max_length=200)
+    agent_id: str | None = Field(default=None, min_length=1, max_length=200)
     preset_name: str = Field(min_length=1, max_length=200)
     name: str | None = Field(default=None, max_length=200)
 
@@ -159,7 +160,7 @@ def alert_out(alert: MonitorAlert) -> dict[str, Any]:
     }  # fmt: skip
 
 
-def _spec(agent_id: str, name: str, condition: dict[str, Any], body: Lifecycle) -> MonitorSpec:
+def _spec(agent_id: str | None, name: str, condition: dict[str, Any], body: Lifecycle) -> MonitorSpec:
     return MonitorSpec(
         agent_id=agent_id, name=name, condition=condition, platforms=body.platforms,
         alert_template=body.alert_template, check_interval_seconds=body.check_interval_seconds,

@@ -97,7 +97,7 @@ async def create_trigger(
 ) -> JSONResponse:
     async def create(session: AsyncSession) -> dict[str, Any]:
         trigger = await service.create_trigger(
-            session, principal, name=body.name, trigger_type=body.trigger_type, config=body.config,
+            rt, session, principal, name=body.name, trigger_type=body.trigger_type, config=body.config,
             agent_id=body.agent_id, task_template=body.task_template, action=body.action,
             workspace_id=body.workspace_id,
         )  # fmt: skip
