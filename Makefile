@@ -36,7 +36,7 @@ fuzz: $(STAMP)
 
 # the documentation (docs/, mkdocs.yml) into site/; strict: a broken link or a stale reference page fails it
 docs: $(STAMP)
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
