@@ -186,6 +186,8 @@ def configure(*, json: bool, level: str = "INFO", stream: TextIO | None = None) 
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True
+        logger.disabled = False  # a dictConfig earlier in the process (uvicorn's own, alembic's) may have
+        logger.setLevel(logging.NOTSET)  # disabled it or raised its level: the root decides from here
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at start
     structlog.configure(

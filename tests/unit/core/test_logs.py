@@ -123,3 +123,22 @@ def test_before_configure_structured_lines_are_plain_stdlib_records(
     assert record.getMessage() == "request"
     assert (record.__dict__["route"], record.__dict__["request_id"]) == ("/health", "req-3")
     assert capsys.readouterr().out == ""  # nothing printed behind the host's logging
+
+
+def test_configure_takes_back_uvicorn_loggers_an_earlier_dict_config_disabled() -> None:
+    """uvicorn's own config (a test server, an embedding host) or alembic's may have disabled or silenced the
+    uvicorn loggers before Herald configures logging; their lines must still come out in Herald's format."""
+    import logging.config
+
+    logging.config.dictConfig(
+        {"version": 1, "disable_existing_loggers": True,
+         "loggers": {"uvicorn": {"level": "INFO", "propagate": False}, "uvicorn.error": {"level": "WARNING"}}}
+    )  # fmt: skip
+    stream = io.StringIO()
+    logs.configure(json=True, level="INFO", stream=stream)
+    try:
+        logging.getLogger("uvicorn.error").info("Started server process")
+    finally:
+        logs.reset()
+    (line,) = stream.getvalue().splitlines()
+    assert json.loads(line)["event"] == "Started server process"

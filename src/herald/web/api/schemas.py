@@ -668,6 +668,14 @@ class ChannelFigures(BaseModel):
     cost: float
 
 
+class QueueDepth(BaseModel):
+    """Messages waiting now, by status (seed 003's ``queue_size`` is ``queued`` plus ``sending``)."""
+
+    queued: int
+    sending: int
+    pending_approval: int
+
+
 class DeliveryFiguresOut(BaseModel):
     since: datetime
     sent: int
@@ -675,6 +683,7 @@ class DeliveryFiguresOut(BaseModel):
     success_rate: float | None
     cost: float
     channels: list[ChannelFigures]
+    queue: QueueDepth
 
 
 class InterfaceOut(BaseModel):
