@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 # type/subtype as RFC 2045 tokens (no parameters: the type is a label here, not a header to pass through).
-_MIME_TOKEN = r"[A-Za-z0-9!#$&^_.+\-]{1,127}"
-CONTENT_TYPE = re.compile(rf"^{_MIME_TOKEN}/{_MIME_TOKEN}$")
+_MIME_NAME = r"[A-Za-z0-9!#$&^_.+\-]{1,127}"
+CONTENT_TYPE = re.compile(rf"^{_MIME_NAME}/{_MIME_NAME}$")
 MAX_FILENAME = 255
 # Platforms whose messages may carry attachments.
 PLATFORMS = frozenset({"email"})
