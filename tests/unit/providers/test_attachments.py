@@ -13,13 +13,13 @@ import pytest
 from herald.core.attachments import Attachment
 from herald.core.errors import PermanentDeliveryError
 from herald.providers import OutboundMessage
+from tests.unit.providers import test_smtp
 from tests.unit.providers.conftest import Fake, outbound
-from tests.unit.providers.test_smtp import (  # noqa: F401 (fixtures)
-    Server,
-    channel,
-    http,
-    smtp_server,
-)
+from tests.unit.providers.test_smtp import Server, channel
+
+# The real SMTP server and HTTP client of the SMTP adapter's tests.
+smtp_server = test_smtp.smtp_server
+http = test_smtp.http
 
 # The test server requires AUTH on plain connections (see test_smtp).
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -38,7 +38,7 @@ def email_with(*files: Attachment) -> OutboundMessage:
 
 async def test_smtp_sends_multipart_mixed_with_each_file(
     smtp_server: Server, http: httpx.AsyncClient
-) -> None:  # noqa: F811
+) -> None:
     smtp = channel(http, smtp_server.port)
     await smtp.send(email_with(RECEIPT, NOTES))
     (received,) = smtp_server.handler.received
@@ -58,7 +58,7 @@ async def test_smtp_sends_multipart_mixed_with_each_file(
 
 async def test_smtp_without_attachments_stays_plain_text(
     smtp_server: Server, http: httpx.AsyncClient
-) -> None:  # noqa: F811
+) -> None:
     await channel(http, smtp_server.port).send(email_with())
     (received,) = smtp_server.handler.received
     assert received["message"].get_content_type() == "text/plain"
