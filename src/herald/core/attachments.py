@@ -59,11 +59,15 @@ def content_type_problem(value: str) -> str | None:
 
 
 def decode(value: str) -> bytes:
-    """Strict base64 (standard alphabet, padded); ValueError when it is not."""
+    """Canonical base64 (standard alphabet, padded, no line breaks): what encoders write, so a value that decodes
+    only by a lenient reading (stray padding, spaces) is refused rather than guessed at. ValueError otherwise."""
     try:
-        return base64.b64decode(value, validate=True)
+        decoded = binascii.a2b_base64(value.encode("ascii"), strict_mode=True)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("must be valid base64") from exc
+    if binascii.b2a_base64(decoded, newline=False).decode("ascii") != value:
+        raise ValueError("must be valid base64 (canonical: standard alphabet, padded, no line breaks)")
+    return decoded
 
 
 def describe(attachments: Iterable[Attachment]) -> list[dict[str, Any]]:
