@@ -13,10 +13,12 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
+from herald.client import AsyncHerald
 from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import Message
-from tests.conftest import make_agent, send_body, use_transport
+from herald.web.api.app import create_app
+from tests.conftest import make_agent, send_body, served, use_transport
 
 SEND = "/api/v1/messaging/proactive/send"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -243,3 +245,20 @@ async def test_bulk_items_carry_attachments(
     assert await worker.drain() == 1
     (received,) = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
     assert received["attachments"] == [{**RECEIPT_INFO, "content": RECEIPT["content"]}]
+
+
+async def test_the_sdk_sends_bytes_as_base64(
+    rt: Runtime, auth: dict[str, str], client: httpx.AsyncClient, worker: Worker
+) -> None:
+    key = auth["Authorization"].removeprefix("Bearer ")
+    app = create_app(rt.settings, runtime=rt, run_worker=False)
+    async with served(app) as url, AsyncHerald(url, key, agent_id="bot") as herald:
+        message = await herald.send_message(
+            content="Your receipt.", platform="email", recipient_id="ada@example.org",
+            attachments=[{"filename": "receipt.pdf", "content_type": "application/pdf", "content": PDF}],
+        )  # fmt: skip
+    (info,) = message.attachments
+    assert (info.filename, info.content_type, info.size) == ("receipt.pdf", "application/pdf", len(PDF))
+    assert await worker.drain() == 1
+    (received,) = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
+    assert base64.b64decode(received["attachments"][0]["content"]) == PDF
