@@ -19,6 +19,7 @@ from herald.runtime import Runtime
 from herald.storage.models import Message
 from herald.web.api.app import create_app
 from tests.conftest import make_agent, send_body, served, use_transport
+from tests.integration.test_dashboard import sign_in
 
 SEND = "/api/v1/messaging/proactive/send"
 PDF = b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n1 0 obj <<>> endobj\ntrailer <<>>\n%%EOF\n"
@@ -262,3 +263,20 @@ async def test_the_sdk_sends_bytes_as_base64(
     assert await worker.drain() == 1
     (received,) = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
     assert base64.b64decode(received["attachments"][0]["content"]) == PDF
+
+
+async def test_the_dashboard_dev_inbox_lists_and_downloads_the_file(
+    client: httpx.AsyncClient, auth: dict[str, str], worker: Worker
+) -> None:
+    await sent(client, auth, email_body())
+    await worker.drain()
+    await sign_in(client, auth, "/devinbox")
+    page = await client.get("/devinbox")
+    assert "receipt.pdf" in page.text
+    (row,) = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
+    download = await client.get(f"/devinbox/{row['id']}/attachments/0")
+    assert download.status_code == 200
+    assert download.content == PDF
+    assert download.headers["content-type"] == "application/octet-stream"  # never rendered in the dashboard
+    assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''receipt.pdf"
+    assert (await client.get(f"/devinbox/{row['id']}/attachments/1")).status_code == 404
