@@ -18,7 +18,7 @@ from herald.pipeline.worker import Worker
 from herald.runtime import Runtime
 from herald.storage.models import Message
 from herald.web.api.app import create_app
-from tests.conftest import make_agent, send_body, served, use_transport
+from tests.conftest import make_agent, send_body, served, use_transport, webhook_channel
 from tests.integration.test_dashboard import sign_in
 
 SEND = "/api/v1/messaging/proactive/send"
@@ -280,3 +280,12 @@ async def test_the_dashboard_dev_inbox_lists_and_downloads_the_file(
     assert download.headers["content-type"] == "application/octet-stream"  # never rendered in the dashboard
     assert download.headers["content-disposition"] == "attachment; filename*=UTF-8''receipt.pdf"
     assert (await client.get(f"/devinbox/{row['id']}/attachments/1")).status_code == 404
+
+
+async def test_an_email_channel_whose_provider_cannot_attach_is_422(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await webhook_channel(client, auth, platform="email")  # the generic webhook provider drops files
+    response = await client.post(SEND, json=email_body(), headers=auth)
+    assert problem_fields(response) == ["attachments"]
+    assert "webhook" in response.json()["detail"]
