@@ -8,6 +8,7 @@ is written twice. Most specs make one call; bulk sends make one per chunk.
 
 from __future__ import annotations
 
+import base64
 import typing
 from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -94,6 +95,8 @@ def _seg(value: str) -> str:
 def _json(value: Any) -> Any:
     if isinstance(value, datetime):
         return value.isoformat()
+    if isinstance(value, bytes | bytearray):  # file content (an attachment's): base64, as the API takes it
+        return base64.b64encode(value).decode("ascii")
     if isinstance(value, Mapping):
         return {k: _json(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -138,16 +141,19 @@ def send_message(
     channel_id: str | None = None,
     fallback: Sequence[Mapping[str, str]] | None = None,
     idempotency_key: str | None = None,
+    attachments: Sequence[Mapping[str, Any]] | None = None,
 ) -> Flow[Message]:
     """Send one message now (or at ``scheduled_for``), governed by the agent's maturity level.
 
     Give ``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``).
-    With ``idempotency_key`` a retry answers the first message instead of sending another."""
+    With ``idempotency_key`` a retry answers the first message instead of sending another. ``attachments``
+    (email only) are ``{"filename", "content_type", "content"}`` with ``content`` as bytes (sent base64 for
+    you) or a base64 string."""
     body = _body(
         agent_id=agent_id or d.agent_id, platform=platform, recipient_id=recipient_id, contact_id=contact_id,
         content=content, subject=subject, scheduled_for=scheduled_for, timezone=timezone,
         template_variables=template_variables, governance_metadata=governance_metadata, priority=priority,
-        channel_id=channel_id, fallback=fallback,
+        channel_id=channel_id, fallback=fallback, attachments=attachments,
     )  # fmt: skip
     path = "/api/v1/messaging/proactive/send"
     return (yield from _do(Call[Message]("POST", path, json=body, headers=_key(idempotency_key))))

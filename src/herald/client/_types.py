@@ -150,6 +150,12 @@ class Attempt(Record):
     retry_after: float | None
 
 
+class AttachmentInfo(Record):
+    filename: str
+    content_type: str
+    size: int
+
+
 class Message(Record):
     id: str
     agent_id: str | None
@@ -180,6 +186,7 @@ class Message(Record):
     created_at: str
     updated_at: str
     sent_at: str | None
+    attachments: list[AttachmentInfo]
 
 
 class MessageDetail(Message):

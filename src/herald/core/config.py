@@ -65,6 +65,16 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(default=2.0, ge=0, le=3600)
     retry_max_seconds: float = Field(default=3600.0, ge=0, le=86_400 * 7)
     approval_ttl_seconds: int = Field(default=86_400, ge=60)
+    attachments_max_count: int = Field(
+        default=10, ge=1, le=100, description="how many attachments one email message may carry (more: a 422)"
+    )
+    attachments_max_bytes: int = Field(
+        default=10 * 1024 * 1024,
+        ge=1,
+        le=40 * 1024 * 1024,
+        description="the most bytes (decoded) one email message's attachments may add up to (more: a 422); "
+        "10 MiB by default, 40 MiB at most (Resend's own limit)",
+    )
     send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     shutdown_grace_seconds: float = Field(
         default=10.0,

@@ -7,6 +7,8 @@ from datetime import datetime
 from enum import IntEnum
 from typing import Any
 
+from herald.core.attachments import Attachment
+
 
 class Priority(IntEnum):
     """Lower sorts first in the outbox."""
@@ -42,3 +44,5 @@ class Intent:
     sealed: str | None = None
     # Buttons shown with the message where the channel has them: [{"value", "label", "style"}].
     actions: list[dict[str, Any]] | None = None
+    # Files sent with an email message; stored sealed with ``sealed`` and dropped once the message is finished.
+    attachments: list[Attachment] = field(default_factory=list)

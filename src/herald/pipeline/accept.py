@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.core import logs
+from herald.core import attachments, logs
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -124,6 +124,8 @@ async def prepare(
                 f"content is {len(content)} characters; {step.provider} ({step.platform}) takes at most {limit}",
                 field="content" if index == 0 else f"fallback.{index - 1}",
             )
+    if intent.attachments:
+        _check_attachments(rt, intent, route.steps)
     first = route.steps[0]
     run_at = route.quiet_delay(send_at, intent.priority.name)
     held = decision is Decision.REQUIRE_APPROVAL
@@ -141,7 +143,8 @@ async def prepare(
         "route_step": 0,
         "subject": subject,
         "content": content,
-        "sealed_content": None if intent.sealed is None else rt.credentials.seal({"content": intent.sealed}),
+        "sealed_content": _sealed(rt, intent),
+        "attachments": attachments.describe(intent.attachments) if intent.attachments else None,
         "status": Status.PENDING_APPROVAL if held else Status.QUEUED,
         "priority": int(intent.priority),
         "run_at": run_at,
@@ -175,6 +178,40 @@ async def prepare(
     event_type = "approval.requested" if held else "message.queued"
     event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
     return Prepared(values, audit, event, wake=not held and run_at <= now)
+
+
+def _check_attachments(rt: Runtime, intent: Intent, steps: list[planner.Step]) -> None:
+    """Attachments go by email only (on every step of the route, fallbacks included), within the count and
+    total size the settings allow; a 422 naming ``attachments`` otherwise."""
+    settings = rt.settings
+    count = len(intent.attachments)
+    if count > settings.attachments_max_count:
+        raise ValidationFailed(
+            f"{count} attachments; at most {settings.attachments_max_count} per message", field="attachments"
+        )
+    total = sum(a.size for a in intent.attachments)
+    if total > settings.attachments_max_bytes:
+        raise ValidationFailed(
+            f"the attachments are {total} bytes together; at most {settings.attachments_max_bytes}",
+            field="attachments",
+        )
+    for step in steps:
+        if not planner.takes_attachments(step):
+            raise ValidationFailed(
+                f"attachments are sent by email only; the route goes by {step.platform} ({step.provider})",
+                field="attachments",
+            )
+
+
+def _sealed(rt: Runtime, intent: Intent) -> bytes | None:
+    """The sealed payload: the real text of a redacted message and the attachments' content. It is the one
+    thing every path that finishes a message drops (sent, failed, rejected, cancelled, expired)."""
+    payload: dict[str, Any] = {}
+    if intent.sealed is not None:
+        payload["content"] = intent.sealed
+    if intent.attachments:
+        payload["attachments"] = attachments.to_sealed(intent.attachments)
+    return rt.credentials.seal(payload) if payload else None
 
 
 def _record_refusal(

@@ -38,7 +38,7 @@ class Claimed:
     priority: int
     route_plan: list[dict[str, Any]]
     route_step: int
-    sealed_content: bytes | None = None  # the real text, encrypted, when ``content`` is redacted (OTP codes)
+    sealed_content: bytes | None = None  # encrypted: the real text of a redacted message, the attachments
     reply_context: dict[str, Any] | None = None  # a conversation reply: what it answers, for threading
     actions: list[dict[str, Any]] | None = None  # buttons (an approval request's Approve and Reject)
 

@@ -32,7 +32,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.core import logs
+from herald.core import attachments, logs
+from herald.core.attachments import Attachment
 from herald.core.background import Loop
 from herald.core.batching import GroupCommit
 from herald.core.errors import ConfigError, DeliveryError, PermanentDeliveryError, RetryableDeliveryError
@@ -409,11 +410,14 @@ class Worker:
             return self._failed(claimed, "unknown", started_at, clock, reason, None, permanent=True)
         provider = channel.provider
         content = claimed.content
+        files: tuple[Attachment, ...] = ()
         if claimed.sealed_content is not None:
-            # The stored content is redacted (an OTP code); the real text exists only for this call.
+            # The real text of a redacted message (an OTP code) and the attachments exist only for this call.
             try:
-                content = str(self.rt.credentials.open(claimed.sealed_content)["content"])
-            except (ConfigError, KeyError):
+                sealed = self.rt.credentials.open(claimed.sealed_content)
+                content = str(sealed.get("content", content))
+                files = attachments.from_sealed(sealed.get("attachments") or ())
+            except (ConfigError, KeyError, ValueError):
                 reason = "sealed content cannot be decrypted: was HERALD_SECRET_KEY changed?"
                 return self._failed(claimed, provider, started_at, clock, reason, None, permanent=True)
         message = OutboundMessage(
@@ -427,6 +431,7 @@ class Worker:
             # Threading applies on the interface the conversation is on, not on a fallback elsewhere.
             reply_context=claimed.reply_context if claimed.route_step == 0 else None,
             actions=tuple(Action(a["value"], a["label"], a.get("style")) for a in claimed.actions or ()),
+            attachments=files,
         )
         texts = channel.parts_of(content)
         if len(texts) == 1:

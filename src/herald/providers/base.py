@@ -19,6 +19,7 @@ from typing import Any, ClassVar, TypeVar
 import httpx
 from pydantic import BaseModel, ConfigDict, ValidationInfo
 
+from herald.core.attachments import Attachment
 from herald.core.netguard import OutboundGuard
 from herald.core.security import webhook_secret_problem
 
@@ -55,6 +56,8 @@ class OutboundMessage:
     part: int = 0
     # Buttons to show with the message; the pipeline gives them to the last part of a split message only.
     actions: tuple[Action, ...] = ()
+    # Files to send with the message, only ever given to a channel whose ``takes_attachments`` is set.
+    attachments: tuple[Attachment, ...] = ()
 
     def reply_to(self) -> str | None:
         """The provider's own id of the message this answers (inbound ids may be qualified as ``chat:id``)."""
@@ -110,6 +113,9 @@ class Channel(ABC):
     # pipeline when ``split_long`` is set (chat platforms), else refused with a 422 when the message is accepted.
     max_length: ClassVar[int | None] = None
     split_long: ClassVar[bool] = False
+    # Whether the adapter sends :attr:`OutboundMessage.attachments` (email providers); a message with attachments
+    # is refused when accepted unless every step of its route is on such a channel.
+    takes_attachments: ClassVar[bool] = False
     # How many parts of a split message one provider call can carry (LINE's push takes five message objects).
     # Above 1 the adapter overrides ``send_parts``; a call then succeeds or fails for all its parts together.
     parts_per_call: ClassVar[int] = 1

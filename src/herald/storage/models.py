@@ -151,9 +151,12 @@ class Message(Base):
     # A reply in a conversation: where it belongs and how to thread it ({"thread_id", "reply_to", ...}).
     conversation_id: Mapped[str | None] = mapped_column(String(40), default=None)
     reply_context: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
-    # Content that must not be stored readable (OTP codes): encrypted for the worker, dropped once finished;
-    # ``content`` then holds the redacted text shown in history.
+    # What must not be stored readable, encrypted for the worker and dropped once the message is finished:
+    # {"content": the real text of a redacted message (OTP codes; ``content`` then holds the redacted text),
+    #  "attachments": [{"filename", "content_type", "content" (base64)}]}.
     sealed_content: Mapped[bytes | None] = mapped_column(LargeBinary, default=None)
+    # What answers show of the attachments (their content is sealed above): [{"filename", "content_type", "size"}].
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     # The fallback chain: [{"platform", "recipient_id", "channel_id", "simulated"}, ...]; route_step is current.
     route_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     route_step: Mapped[int] = mapped_column(Integer, default=0)
@@ -305,6 +308,8 @@ class DevInboxMessage(Base):
     recipient_id: Mapped[str] = mapped_column(String(500))
     subject: Mapped[str | None] = mapped_column(Text, default=None)
     content: Mapped[str] = mapped_column(Text)
+    # The attachments as sent: [{"filename", "content_type", "size", "content" (base64)}].
+    attachments: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_devinbox_tenant_platform", "tenant_id", "platform", "id"),)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.core import attachments
 from herald.core.errors import NotFound, ValidationFailed
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.pipeline.routing import circuit
@@ -272,6 +273,14 @@ async def plan(
     healthy = [s for s in steps if not s.channel_id or health[s.channel_id].state == "closed"]
     broken = [s for s in steps if s not in healthy]
     return Plan(healthy + broken, contact, policy)
+
+
+def takes_attachments(step: Step) -> bool:
+    """Whether the step can send attachments: an email step whose provider sends them (the dev inbox keeps them)."""
+    if step.platform not in attachments.PLATFORMS:
+        return False
+    adapter = None if step.simulated else provider_class(step.provider)
+    return step.simulated or (adapter is not None and adapter.takes_attachments)
 
 
 def length_limit(step: Step) -> int | None:

@@ -37,6 +37,7 @@ class DevInboxChannel(Channel):
 
     provider = "devinbox"
     platforms: ClassVar[frozenset[str]] = frozenset({"*"})
+    takes_attachments = True
 
     def __init__(self, config: ChannelConfig, store: DevInboxStore) -> None:
         self.config = config
@@ -53,6 +54,16 @@ class DevInboxChannel(Channel):
                 "recipient_id": message.recipient_id,
                 "subject": message.subject,
                 "content": message.content,
+                "attachments": [
+                    {
+                        "filename": a.filename,
+                        "content_type": a.content_type,
+                        "size": a.size,
+                        "content": a.base64,
+                    }
+                    for a in message.attachments
+                ]
+                or None,
                 "received_at": utcnow(),
             }
         )

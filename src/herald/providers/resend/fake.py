@@ -1,13 +1,16 @@
 """Fake Resend API: ``POST /emails``.
 
 Checks the Bearer key (missing: 401 missing_api_key, invalid: 403 invalid_api_key) and the body (from, to,
-subject, text or html), honours ``Idempotency-Key`` (the same key and body answer the first id again without a
+subject, text or html, and attachments as ``[{"filename", "content" (base64)}]``, or a ``path`` instead of
+content, at most 40 MB in all), honours ``Idempotency-Key`` (the same key and body answer the first id again without a
 second delivery; the same key with another body is 409 invalid_idempotent_request), and errors as
 ``{"statusCode", "message", "name"}``. A recipient starting with ``daily-quota`` gets 429 daily_quota_exceeded.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import uuid
 from typing import Any
@@ -18,6 +21,7 @@ from fastapi.responses import JSONResponse
 from herald.providers.fakebase import FakeState, Recorded, bearer, token_is_valid
 
 PROVIDER = "resend"
+MAX_ATTACHMENT_BYTES = 40 * 1024 * 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _FROM = re.compile(r"^([^<>]*<[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>|[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+)$")
 
@@ -84,7 +88,38 @@ def _body_problem(body: dict[str, Any]) -> JSONResponse | None:
     to = body["to"] if isinstance(body["to"], list) else [body["to"]]
     if len(to) > 50 or not all(isinstance(a, str) and _EMAIL.match(a) for a in to):
         return _error(422, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` format.")  # fmt: skip
+    return _attachments_problem(body.get("attachments"))
+
+
+def _attachments_problem(attachments: Any) -> JSONResponse | None:
+    """Resend's checks of ``attachments``: objects with a ``filename`` and base64 ``content`` (or a ``path``)."""
+    if attachments is None:
+        return None
+    if not isinstance(attachments, list):
+        return _error(422, "validation_error", "Invalid `attachments` field. It must be an array.")
+    total = 0
+    for item in attachments:
+        if not isinstance(item, dict) or not isinstance(item.get("filename"), str) or not item["filename"]:
+            return _error(422, "validation_error", "Invalid `attachments` field. Each attachment needs a `filename`.")  # fmt: skip
+        content = item.get("content")
+        if content is None and isinstance(item.get("path"), str):
+            continue
+        decoded = _decoded(content)
+        if decoded is None:
+            return _error(422, "validation_error", "Invalid `attachments` field. `content` must be a base64 string.")  # fmt: skip
+        total += len(decoded)
+    if total > MAX_ATTACHMENT_BYTES:
+        return _error(422, "validation_error", "Attachments exceed the 40MB limit.")
     return None
+
+
+def _decoded(content: Any) -> bytes | None:
+    if not isinstance(content, str):
+        return None
+    try:
+        return base64.b64decode(content, validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def _error(status: int, name: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

@@ -1,4 +1,5 @@
-"""Resend: ``POST /emails`` with a Bearer API key; one plain-text email per message.
+"""Resend: ``POST /emails`` with a Bearer API key; one plain-text email per message, its attachments as
+``attachments: [{"filename", "content" (base64)}]`` (Resend infers the type from the file name).
 
 The ``Idempotency-Key`` header is Herald's message id, so a retry after a timeout cannot send the email twice
 (Resend keeps keys for 24 hours). The message id is ``id``. Errors are ``{"statusCode", "message", "name"}``:
@@ -53,6 +54,7 @@ class ResendChannel(Channel):
     platforms: ClassVar[frozenset[str]] = frozenset({"email"})
     credentials_model = ResendCredentials
     split_long = False
+    takes_attachments = True
     rate_per_second = 2.0  # Resend's default: 2 requests per second per team
     default_origin = "https://api.resend.com"
 
@@ -65,6 +67,8 @@ class ResendChannel(Channel):
             "subject": message.subject or DEFAULT_SUBJECT,
             "text": message.content,
         }
+        if message.attachments:
+            body["attachments"] = [{"filename": a.filename, "content": a.base64} for a in message.attachments]
         response = await call(
             self.http, self.provider, "POST", f"{origin(self.config.base_url, self.default_origin)}/emails",
             json=body,

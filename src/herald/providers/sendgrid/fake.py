@@ -1,12 +1,15 @@
 """Fake SendGrid v3 API: ``POST /v3/mail/send``.
 
-Checks the Bearer key and the body's shape (personalizations with recipients, from, subject, content), answers
+Checks the Bearer key and the body's shape (personalizations with recipients, from, subject, content, and
+attachments as ``[{"content" (base64), "filename", "type"?, "disposition"?: attachment|inline}]``), answers
 202 with an empty body and ``X-Message-Id``, and errors as ``{"errors": [{"message", "field", "help"}]}``.
 A recipient whose local part starts with ``invalid`` is refused as an invalid address.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 import secrets
 import time
@@ -19,6 +22,7 @@ from herald.providers.fakebase import FakeState, bearer, token_is_valid
 
 PROVIDER = "sendgrid"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_MIME = re.compile(r"^[\w.+!#$&^-]+/[\w.+!#$&^-]+$")
 MAX_BYTES = 30 * 1024 * 1024
 
 
@@ -85,7 +89,37 @@ def _shape_problem(body: dict[str, Any]) -> tuple[str, str] | None:
         )
     ):
         return "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block.", "content"  # fmt: skip
+    return _attachments_problem(body.get("attachments"))
+
+
+def _attachments_problem(attachments: Any) -> tuple[str, str] | None:
+    """SendGrid's checks of ``attachments``: a list of objects with base64 ``content`` and a ``filename``;
+    ``type`` a MIME type and ``disposition`` attachment or inline when given."""
+    if attachments is None:
+        return None
+    if not isinstance(attachments, list) or not attachments:
+        return "The attachments field must be an array with at least one attachment object.", "attachments"
+    for i, item in enumerate(attachments):
+        if not isinstance(item, dict):
+            return "Each attachment must be an object.", f"attachments.{i}"
+        content = item.get("content")
+        if not isinstance(content, str) or not content or not _is_base64(content):
+            return "The attachment content must be base64 encoded.", f"attachments.{i}.content"
+        if not isinstance(item.get("filename"), str) or not item["filename"]:
+            return "The attachment filename parameter is required.", f"attachments.{i}.filename"
+        if "type" in item and not (isinstance(item["type"], str) and _MIME.match(item["type"])):
+            return "The attachment type must be a valid MIME type.", f"attachments.{i}.type"
+        if item.get("disposition", "attachment") not in ("attachment", "inline"):
+            return "The disposition of your attachment must be either inline or attachment.", f"attachments.{i}.disposition"  # fmt: skip
     return None
+
+
+def _is_base64(value: str) -> bool:
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _error(

@@ -1,4 +1,5 @@
-"""SendGrid: ``POST /v3/mail/send`` with a Bearer API key; one plain-text email per message.
+"""SendGrid: ``POST /v3/mail/send`` with a Bearer API key; one plain-text email per message, its attachments as
+``attachments: [{"content" (base64), "filename", "type", "disposition": "attachment"}]``.
 
 Success is HTTP 202 with an empty body; the message id is the ``X-Message-Id`` response header (the prefix of
 the ``sg_message_id`` in event webhooks). 400/401/403/413 are permanent; 429 waits until ``X-RateLimit-Reset``
@@ -37,6 +38,7 @@ class SendGridChannel(Channel):
     platforms: ClassVar[frozenset[str]] = frozenset({"email"})
     credentials_model = SendGridCredentials
     split_long = False
+    takes_attachments = True
     default_origin = "https://api.sendgrid.com"
 
     async def send(self, message: OutboundMessage) -> str:
@@ -50,6 +52,16 @@ class SendGridChannel(Channel):
             "subject": message.subject or DEFAULT_SUBJECT,
             "content": [{"type": "text/plain", "value": message.content}],
         }
+        if message.attachments:
+            body["attachments"] = [
+                {
+                    "content": a.base64,
+                    "filename": a.filename,
+                    "type": a.content_type,
+                    "disposition": "attachment",
+                }
+                for a in message.attachments
+            ]
         response = await call(
             self.http, self.provider, "POST",
             f"{origin(self.config.base_url, self.default_origin)}/v3/mail/send",

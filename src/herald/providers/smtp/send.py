@@ -1,4 +1,5 @@
-"""SMTP: one plain-text email per message through any mail server (aiosmtplib).
+"""SMTP: one plain-text email per message through any mail server (aiosmtplib); with attachments it is a MIME
+multipart/mixed email (the text first, then each file as an attachment part).
 
 STARTTLS on 587 (the default) or implicit TLS on 465 (``use_tls``); AUTH when a username is given. SMTP has no
 provider message id, so the adapter generates the ``Message-ID`` header and returns it. Reply codes decide the
@@ -59,6 +60,7 @@ class SmtpChannel(Channel):
     platforms: ClassVar[frozenset[str]] = frozenset({"email"})
     credentials_model = SmtpCredentials
     split_long = False
+    takes_attachments = True
     timeout: ClassVar[float] = 30.0  # seconds for connecting and for each SMTP reply
 
     async def send(self, message: OutboundMessage) -> str:
@@ -126,7 +128,8 @@ def classify(exc: Exception) -> RetryableDeliveryError | PermanentDeliveryError:
 
 
 def build_email(creds: SmtpCredentials, message: OutboundMessage) -> EmailMessage:
-    """The plain-text email for ``message``, with a fresh ``Message-ID`` on the sender's domain."""
+    """The plain-text email for ``message``, with a fresh ``Message-ID`` on the sender's domain; its attachments
+    make it multipart/mixed."""
     email_message = EmailMessage()
     email_message["From"] = email.utils.formataddr((creds.from_name or "", creds.from_email))
     email_message["To"] = message.recipient_id
@@ -134,6 +137,11 @@ def build_email(creds: SmtpCredentials, message: OutboundMessage) -> EmailMessag
     email_message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     email_message["Message-ID"] = email.utils.make_msgid(domain=creds.from_email.rpartition("@")[2])
     email_message.set_content(message.content)
+    for attachment in message.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        email_message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
     return email_message
 
 

@@ -18,7 +18,7 @@ from pydantic import (
 )
 
 from herald.agents.settings import LLMSettings
-from herald.core import jsonbody
+from herald.core import attachments, jsonbody
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS, recipient_problem
@@ -73,6 +73,45 @@ class FallbackStep(Strict):
     recipient_id: str = Field(min_length=1, max_length=500)
 
 
+class AttachmentIn(Strict):
+    """A file sent with an email message, base64 in the request; answers show its filename, type and size only."""
+
+    filename: str = Field(min_length=1, max_length=attachments.MAX_FILENAME, examples=["receipt.pdf"])
+    content_type: str = Field(min_length=3, max_length=255, examples=["application/pdf"])
+    content: str = Field(min_length=1, description="the file, base64 (standard alphabet, padded)")
+
+    @field_validator("filename")
+    @classmethod
+    def _safe_name(cls, value: str) -> str:
+        problem = attachments.filename_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value
+
+    @field_validator("content_type")
+    @classmethod
+    def _media_type(cls, value: str) -> str:
+        problem = attachments.content_type_problem(value)
+        if problem:
+            raise ValueError(problem)
+        return value.lower()
+
+    @field_validator("content")
+    @classmethod
+    def _base64(cls, value: str) -> str:
+        attachments.decode(value)  # ValueError: "must be valid base64"
+        return value
+
+    def decoded(self) -> attachments.Attachment:
+        return attachments.Attachment(self.filename, self.content_type, attachments.decode(self.content))
+
+
+class AttachmentOut(BaseModel):
+    filename: str
+    content_type: str
+    size: int = Field(description="bytes, decoded")
+
+
 class SendRequest(Strict):
     """``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``)."""
 
@@ -90,6 +129,11 @@ class SendRequest(Strict):
     governance_metadata: dict[str, Any] = Field(default_factory=dict)
     priority: PriorityName = "MEDIUM"
     channel_id: str | None = Field(default=None, max_length=40)
+    attachments: list[AttachmentIn] = Field(
+        default_factory=list, max_length=100,
+        description="files sent with an email message (email platforms only; count and total size limited by "
+        "HERALD_ATTACHMENTS_MAX_COUNT and HERALD_ATTACHMENTS_MAX_BYTES)",
+    )  # fmt: skip
 
     _tz = field_validator("timezone")(check_timezone)
 
@@ -166,6 +210,12 @@ class MessageOut(BaseModel):
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None
+    attachments: list[AttachmentOut] = Field(default_factory=list)
+
+    @field_validator("attachments", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 class MessageDetail(MessageOut):
@@ -386,6 +436,10 @@ class AuditOut(BaseModel):
     created_at: datetime
 
 
+class DevInboxAttachment(AttachmentOut):
+    content: str = Field(description="the file as sent, base64")
+
+
 class DevInboxOut(BaseModel):
     id: str
     message_id: str
@@ -394,6 +448,12 @@ class DevInboxOut(BaseModel):
     subject: str | None
     content: str
     received_at: datetime
+    attachments: list[DevInboxAttachment] = Field(default_factory=list)
+
+    @field_validator("attachments", mode="before")
+    @classmethod
+    def _none_is_empty(cls, value: Any) -> Any:
+        return [] if value is None else value
 
 
 def page(items: list[Any], limit: int, cursor_of: str = "id") -> dict[str, Any]:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.core.errors import NotFound
 from herald.core.status import Status
 from herald.producers.monitors import conditions, sources
 from herald.storage.models import (
@@ -209,6 +210,19 @@ async def devinbox_threads(
     for thread in threads.values():
         thread.messages.reverse()
     return list(threads.values())
+
+
+async def devinbox_attachment(
+    session: AsyncSession, tenant_id: str, row_id: str, index: int
+) -> dict[str, Any]:
+    """The ``index``-th attachment a dev inbox row received: ``{"filename", "content_type", "size", "content"}``
+    (content base64); NotFound for another tenant's row or an index it does not have."""
+    row = await session.get(DevInboxMessage, row_id)
+    items = (row.attachments or []) if row is not None and row.tenant_id == tenant_id else []
+    if not 0 <= index < len(items):
+        raise NotFound(f"the dev inbox has no attachment {index} on {row_id}")
+    item: dict[str, Any] = items[index]
+    return item
 
 
 async def devinbox_platforms(session: AsyncSession, tenant_id: str) -> list[str]:

@@ -10,13 +10,14 @@ Adding a page (contacts, say) is a template, a route here and one :data:`NAV` en
 
 from __future__ import annotations
 
+import base64
 import hashlib
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, Request
@@ -695,6 +696,21 @@ async def devinbox(request: Request, user: User, platform: str | None = None) ->
         request, user, "devinbox.html", active="devinbox", threads=threads, platforms=platforms,
         platform=platform or "",
     )  # fmt: skip
+
+
+@router.get("/devinbox/{row_id}/attachments/{index}")
+async def devinbox_attachment(request: Request, user: User, row_id: str, index: int) -> Response:
+    """A file the dev inbox received, always as a download (never rendered: it is whatever a sender gave)."""
+    async with runtime(request).sessions() as session:
+        item = await queries.devinbox_attachment(session, user.principal.tenant_id, row_id, index)
+    return Response(
+        base64.b64decode(item["content"]),
+        media_type="application/octet-stream",
+        headers={
+            "content-disposition": f"attachment; filename*=UTF-8''{quote(str(item['filename']), safe='')}",
+            "x-content-type-options": "nosniff",
+        },
+    )
 
 
 # -- agents ---------------------------------------------------------------------------------------------------

@@ -70,6 +70,7 @@ def intent_from(body: SendRequest) -> Intent:
         channel_id=body.channel_id,
         contact_id=body.contact_id,
         fallback=[(step.platform, step.recipient_id) for step in body.fallback],
+        attachments=[attachment.decoded() for attachment in body.attachments],
     )
 
 
