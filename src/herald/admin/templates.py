@@ -160,7 +160,7 @@ async def list_templates(
         for ch, loc in event.texts
         if event_type in (None, event.name) and channel in (None, ch) and wanted_locale in (None, loc)
     }
-    ordered = sorted(k for k in keys if cursor is None or k.path > cursor)
+    ordered = sorted((k for k in keys if cursor is None or k.path > cursor), key=lambda k: k.path)
     return [e for k in ordered[:limit] if (e := _entry(k, rows.get(k))) is not None]
 
 
