@@ -21,6 +21,7 @@ from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
 from herald.humans.decisions import Humans
 from herald.pipeline.governance import GovernanceCache
+from herald.pipeline.library import TemplateCache
 from herald.pipeline.waker import INBOUND_CHANNEL, Waker
 from herald.producers.callbacks import AgentCaller, Interceptor
 from herald.providers import Channel, ChannelConfig, provider_class
@@ -70,6 +71,8 @@ class Runtime:
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
+        # Tenants' template overrides (herald.pipeline.library): a change reaches every process within 5 s.
+        self.templates = TemplateCache()
         # Who each API key is, trusted for half a second (a revocation reaches every process within that).
         self.key_cache = KeyCache()
 

@@ -113,6 +113,18 @@ def _compile(source: str) -> tuple[Any, frozenset[str]]:
     return _env.from_string(ast), frozenset(meta.find_undeclared_variables(ast))
 
 
+def variables_used(source: str, *, field: str) -> frozenset[str]:
+    """The names ``source`` reads (built-ins included); a 422 naming ``field`` if it does not parse."""
+    if not has_template_syntax(source):
+        return frozenset()
+    try:
+        return _compile(source)[1]
+    except TemplateSyntaxError as exc:
+        raise ValidationFailed(
+            f"template syntax error on line {exc.lineno}: {exc.message}", field=field
+        ) from exc
+
+
 def validate(source: str, variables: dict[str, Any], *, field: str) -> None:
     """Raise a 422 naming ``field`` if the template does not parse or uses an unsupplied variable."""
     if not has_template_syntax(source):

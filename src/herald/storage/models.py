@@ -955,3 +955,26 @@ class HumanVote(Base):
     via: Mapped[str] = mapped_column(String(32))  # slack, telegram, ..., email, api, dashboard
     delivery_id: Mapped[str | None] = mapped_column(String(40), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class TemplateOverride(Base):
+    """A tenant's own template for one (event type, channel, locale): it wins over the default Herald ships
+    (herald.pipeline.library), or stands alone for an event type of the tenant's own."""
+
+    __tablename__ = "template_overrides"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    event_type: Mapped[str] = mapped_column(String(50))
+    channel: Mapped[str] = mapped_column(String(16))
+    locale: Mapped[str] = mapped_column(String(35))
+    subject: Mapped[str | None] = mapped_column(Text, default=None)
+    body: Mapped[str] = mapped_column(Text)
+    # The names subject and body read (built-ins aside): what a caller must supply to render it.
+    variables: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ux_template_overrides_key", "tenant_id", "event_type", "channel", "locale", unique=True),
+    )

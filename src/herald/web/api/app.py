@@ -35,6 +35,7 @@ from herald.web.api.routes import (
     records,
     retention_policy,
     schedules,
+    templates,
     triggers,
 )
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(events.router)
     app.include_router(otp.router)
     app.include_router(retention_policy.router)
+    app.include_router(templates.router)
     app.include_router(events.stream)
     app.include_router(conversations.conversations)
     app.include_router(conversations.rules)
