@@ -1,7 +1,7 @@
 """template library: tenants' overrides of the templates Herald ships, keyed by event type, channel and locale
 
 Revision ID: 0015
-Revises: 0013
+Revises: 0014
 Create Date: 2026-12-05 12:40:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import herald.storage.types
 
 revision: str = "0015"
-down_revision: str | None = "0013"  # re-chained after 0014 when the branches of issue 18 merge
+down_revision: str | None = "0014"  # re-chained after 0014 when the branches of issue 18 merge
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
