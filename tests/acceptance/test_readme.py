@@ -189,6 +189,7 @@ GUIDES = [
     "guides/approvals.md",
     "guides/otp.md",
     "guides/channels.md",
+    "guides/templates.md",
 ]
 
 
