@@ -17,6 +17,18 @@ class Priority(IntEnum):
     LOW = 3
 
 
+@dataclass(frozen=True)
+class ContentOrigin:
+    """How a message's text was produced (:mod:`herald.pipeline.content`): ``path`` is ``template``,
+    ``ai_enhanced``, ``ai_written`` or ``fallback``; the model, its tokens and their cost (USD) are recorded."""
+
+    path: str
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
 @dataclass
 class Intent:
     """What a producer wants sent: who speaks, to whom, what.
@@ -42,3 +54,5 @@ class Intent:
     sealed: str | None = None
     # Buttons shown with the message where the channel has them: [{"value", "label", "style"}].
     actions: list[dict[str, Any]] | None = None
+    # Set when the content was composed (and so already rendered): the pipeline stores it and renders no more.
+    origin: ContentOrigin | None = None
