@@ -172,7 +172,7 @@ def _messages(
 def clean(text: str) -> str:
     """The model's text without the wrapping models add: surrounding whitespace and quotes."""
     text = text.strip()
-    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'":
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "\"'" and text[0] not in text[1:-1]:
         text = text[1:-1].strip()
     return text
 
