@@ -95,10 +95,7 @@ async def test_without_a_template_the_model_writes_from_the_event_prompt(
     assert message["ai_cost"] == 0.0  # no prices configured and none reported
     assert message["ai_completion_tokens"] > 0
     system, user = fakes.llm.requests[0].json["messages"]
-    assert (
-        system["content"].startswith("You write an sms message")
-        or "You write a sms message" in system["content"]
-    )
+    assert system["content"].startswith("You write a sms message to one person")
     assert system["content"].endswith(PROMPT)
     assert "Message:" not in user["content"]  # no template to personalise
     assert "EGO LM2135" in user["content"]
