@@ -24,7 +24,7 @@ def send(agent_id: str, **compose: Any) -> dict[str, Any]:
     return {
         "agent_id": agent_id, "platform": "sms", "recipient_id": PHONE, "content": TEMPLATE,
         "template_variables": VARIABLES,
-        "compose": {"event_type": "annual_tuneup", "prompt": PROMPT, "timeout_seconds": 2, **compose},
+        "compose": {"event_type": "annual_tuneup", "prompt": PROMPT, "timeout_seconds": 10, **compose},
     }  # fmt: skip
 
 
