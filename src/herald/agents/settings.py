@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator
+
+from herald.pipeline.llm import LLMEndpoint
 
 DEFAULT_PERSONA = (
     "You are an assistant that reaches people on behalf of your team through Herald. Use the tools to look "
@@ -13,13 +15,12 @@ DEFAULT_PERSONA = (
 )
 
 
-class LLMSettings(BaseModel):
-    """Where the model is and how far one run may go. Limits end a run with a clear status, never silently."""
+class LLMSettings(LLMEndpoint):
+    """Where the model is (:class:`LLMEndpoint`) and how far one run may go. Limits end a run with a clear
+    status, never silently. The same endpoint writes the agent's AI content (:mod:`herald.pipeline.content`)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    base_url: AnyHttpUrl = Field(description="an OpenAI-compatible endpoint, e.g. https://api.openai.com/v1")
-    model: str = Field(min_length=1, max_length=200)
     persona: str = Field(default=DEFAULT_PERSONA, min_length=1, max_length=20_000)
     tools: list[str] | None = Field(default=None, description="the tools it may use; null: all of them")
     max_steps: int = Field(default=8, ge=1, le=100, description="model answers per run")
@@ -27,7 +28,6 @@ class LLMSettings(BaseModel):
         default=50_000, ge=100, le=10_000_000, description="prompt + completion tokens per run"
     )
     timeout_seconds: float = Field(default=120.0, gt=0, le=3600, description="wall time per run")
-    temperature: float | None = Field(default=None, ge=0, le=2)
 
     @field_validator("tools")
     @classmethod

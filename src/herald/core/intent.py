@@ -19,6 +19,18 @@ class Priority(IntEnum):
     LOW = 3
 
 
+@dataclass(frozen=True)
+class ContentOrigin:
+    """How a message's text was produced (:mod:`herald.pipeline.content`): ``path`` is ``template``,
+    ``ai_enhanced``, ``ai_written`` or ``fallback``; the model, its tokens and their cost (USD) are recorded."""
+
+    path: str
+    model: str | None = None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float = 0.0
+
+
 @dataclass
 class Intent:
     """What a producer wants sent: who speaks, to whom, what.
@@ -46,3 +58,5 @@ class Intent:
     actions: list[dict[str, Any]] | None = None
     # Files sent with an email message; stored sealed with ``sealed`` and dropped once the message is finished.
     attachments: list[Attachment] = field(default_factory=list)
+    # Set when the content was composed (and so already rendered): the pipeline stores it and renders no more.
+    origin: ContentOrigin | None = None

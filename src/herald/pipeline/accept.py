@@ -104,9 +104,11 @@ async def prepare(
 
     now = utcnow()
     send_at = intent.scheduled_for or now
-    content = templates.render(
-        intent.content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
-    )
+    content = intent.content
+    if intent.origin is None:  # composed content was rendered before the model saw it
+        content = templates.render(
+            content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
+        )
     subject = intent.subject
     if subject is not None:
         subject = templates.render(
@@ -163,6 +165,7 @@ async def prepare(
         "lease_owner": None,
         "lease_expires_at": None,
         "actions": intent.actions,
+        **_origin_values(intent),
     }
     detail: dict[str, Any] = {
         "decision": decision.value,
@@ -171,6 +174,8 @@ async def prepare(
     }
     if run_at > send_at:
         detail["quiet_hours_until"] = run_at.isoformat()
+    if intent.origin is not None:
+        detail["content_path"] = intent.origin.path
     audit = audit_row(
         principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
         needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
@@ -212,6 +217,18 @@ def _sealed(rt: Runtime, intent: Intent) -> bytes | None:
     if intent.attachments:
         payload["attachments"] = attachments.to_sealed(intent.attachments)
     return rt.credentials.seal(payload) if payload else None
+
+
+def _origin_values(intent: Intent) -> dict[str, Any]:
+    """The columns that say how the text was composed (all defaults for text given as is)."""
+    origin = intent.origin
+    if origin is None:
+        return {"content_path": None, "ai_model": None, "ai_prompt_tokens": 0, "ai_completion_tokens": 0,
+                "ai_cost": 0.0}  # fmt: skip
+    return {
+        "content_path": origin.path, "ai_model": origin.model, "ai_prompt_tokens": origin.prompt_tokens,
+        "ai_completion_tokens": origin.completion_tokens, "ai_cost": origin.cost,
+    }  # fmt: skip
 
 
 def _record_refusal(

@@ -121,6 +121,13 @@ async def delivery_report(session: AsyncSession, tenant_id: str, message_id: str
         "provider_message_id": message.provider_message_id,
         "last_error": message.last_error,
         "cost": message.cost,
+        "content": {
+            "path": message.content_path,
+            "model": message.ai_model,
+            "prompt_tokens": message.ai_prompt_tokens,
+            "completion_tokens": message.ai_completion_tokens,
+            "cost": message.ai_cost,
+        },
     }
 
 

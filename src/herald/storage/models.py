@@ -181,6 +181,14 @@ class Message(Base):
     sent_at: Mapped[datetime | None] = mapped_column(default=None)
     # Buttons shown with the message (an approval request's Approve/Reject): [{"value", "label", "style"}].
     actions: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON, default=None)
+    # How the text was composed (herald.pipeline.content): template, ai_enhanced, ai_written or fallback; null
+    # when the caller gave the text as is. The model's tokens and their cost (USD) are kept beside the delivery
+    # cost, also for a fallback (the tokens were spent).
+    content_path: Mapped[str | None] = mapped_column(String(16), default=None)
+    ai_model: Mapped[str | None] = mapped_column(String(200), default=None)
+    ai_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    ai_completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    ai_cost: Mapped[float] = mapped_column(default=0.0)
 
     __table_args__ = (
         # The claim scans due queued rows in priority order; a partial index keeps it small on both backends.

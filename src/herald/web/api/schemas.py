@@ -112,6 +112,28 @@ class AttachmentOut(BaseModel):
     size: int = Field(description="bytes, decoded")
 
 
+class ComposeRequest(Strict):
+    """Have the agent's model write the text (``herald.pipeline.content``). With ``enhance`` on, ``content`` is
+    the template the model personalises; with it off, the model writes from ``prompt`` and ``content`` is the
+    fallback text. Whenever the model fails, ``content`` (rendered) is sent."""
+
+    event_type: str = Field(min_length=1, max_length=100, pattern=r"^[a-z0-9][a-z0-9_.-]*$")
+    prompt: str | None = Field(default=None, min_length=1, max_length=20_000,
+                               description="the event type's instructions to the model")  # fmt: skip
+    enhance: bool = True
+    max_length: int | None = Field(default=None, ge=20, le=100_000,
+                                   description="at most this many characters of AI text (default: the channel's)")  # fmt: skip
+    timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _prompt_to_write(self) -> ComposeRequest:
+        if not self.enhance and self.prompt is None:
+            raise ValueError(
+                "prompt: writing without a template (enhance false) needs the event type's prompt"
+            )
+        return self
+
+
 class SendRequest(Strict):
     """``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``)."""
 
@@ -134,6 +156,9 @@ class SendRequest(Strict):
         description="files sent with an email message (email platforms only; count and total size limited by "
         "HERALD_ATTACHMENTS_MAX_COUNT and HERALD_ATTACHMENTS_MAX_BYTES)",
     )  # fmt: skip
+    compose: ComposeRequest | None = Field(
+        default=None, description="have the agent's LLM personalise content or write it (LLM agents only)"
+    )
 
     _tz = field_validator("timezone")(check_timezone)
 
@@ -159,6 +184,13 @@ class BulkItem(SendRequest):
     """One item of ``POST /api/v1/messages/bulk``: a send request plus its own idempotency key."""
 
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+
+    @field_validator("compose")
+    @classmethod
+    def _not_in_bulk(cls, value: ComposeRequest | None) -> None:
+        # A model call per item would hold a bulk request for minutes: compose one message at a time.
+        if value is not None:
+            raise ValueError("compose is not available in bulk: use /messaging/proactive/send per message")
 
 
 class ApproveRequest(Strict):
@@ -216,6 +248,15 @@ class MessageOut(BaseModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return [] if value is None else value
+
+    content_path: str | None = Field(
+        description="how the text was composed: template, ai_enhanced, ai_written or fallback (the model failed "
+        "and the template or fallback text was sent); null when the caller gave the text as is"
+    )
+    ai_model: str | None
+    ai_prompt_tokens: int
+    ai_completion_tokens: int
+    ai_cost: float = Field(description="USD the model's tokens cost (the delivery cost is in cost)")
 
 
 class MessageDetail(MessageOut):
@@ -702,6 +743,16 @@ class ReportTimes(BaseModel):
     updated_at: datetime
 
 
+class ReportContent(BaseModel):
+    """How the text was composed: ``path`` null when the caller gave it as is; the model's tokens and cost (USD)."""
+
+    path: str | None
+    model: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+
+
 class ReportOut(BaseModel):
     """Seed 003's delivery report of one message."""
 
@@ -717,6 +768,7 @@ class ReportOut(BaseModel):
     provider_message_id: str | None
     last_error: str | None
     cost: float
+    content: ReportContent
 
 
 class ChannelFigures(BaseModel):

@@ -14,12 +14,14 @@ from herald.core.principal import Principal
 from herald.core.status import ALL_STATUSES, Status
 from herald.humans import decisions
 from herald.pipeline import accept as service
+from herald.pipeline import content
 from herald.storage.models import Attempt, Message
 from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
 from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
     ApproveRequest,
+    ComposeRequest,
     MessageDetail,
     MessageOut,
     Page,
@@ -74,16 +76,32 @@ def intent_from(body: SendRequest) -> Intent:
     )
 
 
+async def composed(rt: RuntimeDep, principal: Principal, body: SendRequest) -> Intent:
+    """The request's intent, its content composed first when it asks for it. The model is called before the
+    idempotency key is checked, so no transaction waits on it; a replay answers the stored message."""
+    intent = intent_from(body)
+    if body.compose is None:
+        return intent
+    return await content.compose_intent(rt, principal, intent, ask_from(body.compose))
+
+
+def ask_from(body: ComposeRequest) -> content.Ask:
+    return content.Ask(event_type=body.event_type, prompt=body.prompt, enhance=body.enhance,
+                       max_length=body.max_length, timeout=body.timeout_seconds)  # fmt: skip
+
+
 @router.post(
     "/send", status_code=201, response_model=MessageOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
 )
 async def send(
     body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
-    """Send a proactive message now (or at ``scheduled_for``), subject to the agent's maturity level."""
+    """Send a proactive message now (or at ``scheduled_for``), subject to the agent's maturity level. With
+    ``compose``, the agent's model personalises ``content`` or writes the text; ``content`` is sent if it fails."""
+    intent = await composed(rt, principal, body)
 
     async def create(session: AsyncSession) -> dict[str, Any]:
-        return message_out(await service.accept(rt, session, principal, intent_from(body)))
+        return message_out(await service.accept(rt, session, principal, intent))
 
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
@@ -98,10 +116,11 @@ async def send(
 async def schedule(
     body: ScheduleRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> JSONResponse:
-    """Accept a message to be sent at ``scheduled_for`` (not before)."""
+    """Accept a message to be sent at ``scheduled_for`` (not before); ``compose`` as for ``/send``."""
+    intent = await composed(rt, principal, body)
 
     async def create(session: AsyncSession) -> dict[str, Any]:
-        return message_out(await service.accept(rt, session, principal, intent_from(body)))
+        return message_out(await service.accept(rt, session, principal, intent))
 
     return await create_once(rt, principal, request, body.model_dump(mode="json"), create)
 
