@@ -35,7 +35,16 @@ from herald.web.api.schemas import (
 monitoring = APIRouter(prefix="/api/v1/monitoring", tags=["condition monitoring"])
 proactive = APIRouter(prefix="/api/proactive/monitors", tags=["proactive monitors"])
 
-SOURCE_KEYS = ("url", "json_path", "query", "data_source_url", "labels", "window_seconds", "channel_id")
+SOURCE_KEYS = (
+    "url",
+    "json_path",
+    "query",
+    "data_source_id",
+    "data_source_url",
+    "labels",
+    "window_seconds",
+    "channel_id",
+)
 
 
 class Lifecycle(Strict):
@@ -65,7 +74,10 @@ class ConditionCreate(Lifecycle):
     url: str | None = None
     json_path: str | None = None
     query: str | None = None
-    data_source_url: str | None = None
+    data_source_id: str | None = Field(
+        default=None, description="a registered data source (/api/v1/data-sources)"
+    )
+    data_source_url: str | None = Field(default=None, description="a database URL; prefer data_source_id")
     labels: dict[str, str] | None = None
     window_seconds: int | None = None
     channel_id: str | None = None
