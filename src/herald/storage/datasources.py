@@ -31,7 +31,7 @@ from urllib.parse import quote
 
 from sqlalchemy import select, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
@@ -117,10 +117,8 @@ def parse_url(raw: str) -> Target:
 def mask_url(raw: str) -> str:
     """The URL as answers show it: the password and secret-looking query parameters replaced by ``***``."""
     url = make_url(raw.strip())
-    if url.password is not None:
-        url = url.set(password=MASK)
     query = {key: (MASK if _SECRET_PARAMS.search(key) else value) for key, value in url.query.items()}
-    return url.set(query=query).render_as_string(hide_password=False)
+    return url.set(query=query).render_as_string(hide_password=True).replace("%2A%2A%2A", MASK)
 
 
 def keep_password(new: str, old: str) -> str:
@@ -458,7 +456,7 @@ async def _run(
             return await _execute(engine, target.backend, statement, params or {}, cap, seconds)
     except TimeoutError:
         raise DataSourceError(f"timed out after {seconds:g} s") from None
-    except (SQLAlchemyError, OSError, sqlite3.Error) as exc:
+    except Exception as exc:  # the driver's own errors (asyncpg, PyMySQL, sqlite3) are reasons too
         raise DataSourceError(describe_error(exc)) from None
 
 
