@@ -362,3 +362,28 @@ async def test_a_monitor_reads_through_a_data_source(
     foreign = await client.post("/api/v1/monitoring/condition/create", json=body, headers=other)
     assert foreign.status_code == 422
     assert foreign.json()["errors"][0]["field"] == "condition.data_source_id"
+
+
+async def test_a_monitor_on_a_legacy_url_shows_it_masked(
+    client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    if not tenant_db.has_password:
+        pytest.skip("no password in a SQLite URL")
+    leaf = {
+        "condition_type": "database_query",
+        "threshold_config": {"metric": "customers", "operator": ">", "value": 3},
+        "data_source_url": tenant_db.url,
+        "query": "SELECT count(*) FROM customers",
+    }
+    body = {
+        "name": "legacy",
+        "condition_type": "composite",
+        "composite_logic": "AND",
+        "composite_conditions": [leaf],
+    }
+    created = await client.post("/api/v1/monitoring/condition/create", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    assert PASSWORD not in created.text
+    assert created.json()["composite_conditions"][0]["data_source_url"] == datasources.mask_url(tenant_db.url)
+    tested = await client.post(f"/api/v1/monitoring/condition/{created.json()['id']}/test", headers=auth)
+    assert tested.json()["current_value"] == 5
