@@ -9,7 +9,6 @@ Nothing else names loops, so a new one is added here once and every command that
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -26,8 +25,6 @@ from herald.producers.triggers import reactions
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
-
-log = logging.getLogger(__name__)
 
 LOOPS: tuple[Loop, ...] = (
     # worker: deliveries and inbound routing
@@ -55,27 +52,5 @@ def loops_for(roles: Iterable[Role]) -> tuple[Loop, ...]:
 
 
 async def run(rt: Runtime, stop: asyncio.Event, roles: Iterable[Role]) -> None:
-    """Run the loops of ``roles`` until ``stop`` is set; returns once every one of them has ended.
-
-    A pass under way when ``stop`` is set may finish within ``shutdown_grace_seconds``; one still running then
-    (an agent run retrying an unreachable model, a send waiting on a slow provider) is cancelled, so a stop is
-    never held hostage by the outside world. Nothing is lost by that: what the pass held is under a lease, and
-    the next claim after it lapses takes it over (the same path as a killed process)."""
-    tasks = [asyncio.create_task(run_loop(loop, rt, stop), name=loop.name) for loop in loops_for(roles)]
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        while running := [task for task in tasks if not task.done()]:
-            if stopping.done():
-                break
-            await asyncio.wait([*running, stopping], return_when=asyncio.FIRST_COMPLETED)
-        late: set[asyncio.Task[None]] = set()
-        if running:
-            _, late = await asyncio.wait(running, timeout=rt.settings.shutdown_grace_seconds)
-        for task in late:
-            log.warning("%s loop did not stop within %.0f s; cancelling its pass", task.get_name(),
-                        rt.settings.shutdown_grace_seconds)  # fmt: skip
-    finally:
-        stopping.cancel()
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, stopping, return_exceptions=True)
+    """Run the loops of ``roles`` until ``stop`` is set; returns once every one of them has ended."""
+    await asyncio.gather(*(run_loop(loop, rt, stop) for loop in loops_for(roles)))

@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import importlib
 import re
 from pathlib import Path
-from types import SimpleNamespace
-
-import pytest
 
 from herald import app as loops
-from herald.core.background import ROLES, Loop
+from herald.core.background import ROLES
 
 SRC = Path(loops.__file__).parent
 
@@ -81,31 +77,3 @@ def test_no_other_module_lists_or_starts_loops() -> None:
         if where not in ("herald/app.py", "herald/core/background.py"):
             assert not re.search(r"\.LOOPS\b|run_loop\(", text), where
         assert "run_forever" not in text, where
-
-
-async def test_a_stop_waits_for_a_pass_only_as_long_as_the_grace(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A pass stuck on the outside world (an agent run retrying an unreachable model) is cancelled after the
-    grace, so SIGTERM stops the process; a quick pass is left to finish."""
-    finished: list[str] = []
-
-    async def stuck(rt: object) -> int:
-        await asyncio.sleep(3600)
-        return 0
-
-    async def quick(rt: object) -> int:
-        await asyncio.sleep(0.05)
-        finished.append("quick")
-        return 0
-
-    monkeypatch.setattr(
-        loops, "LOOPS", (Loop("stuck", "worker", run_pass=stuck), Loop("quick", "worker", run_pass=quick))
-    )
-    rt = SimpleNamespace(settings=SimpleNamespace(shutdown_grace_seconds=0.3))
-    stop = asyncio.Event()
-    running = asyncio.create_task(loops.run(rt, stop, ["worker"]))  # type: ignore[arg-type]
-    await asyncio.sleep(0.02)
-    stop.set()
-    started = asyncio.get_running_loop().time()
-    await asyncio.wait_for(running, 5)
-    assert 0.25 <= asyncio.get_running_loop().time() - started < 2
-    assert finished == ["quick"]

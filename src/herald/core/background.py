@@ -60,8 +60,7 @@ class Loop:
 
 
 async def run_loop(loop: Loop, rt: Runtime, stop: asyncio.Event) -> None:
-    """Run ``loop`` until ``stop`` is set. A pass under way finishes first (within the grace
-    :func:`herald.app.run` gives it); a failing pass never ends it."""
+    """Run ``loop`` until ``stop`` is set. A pass under way finishes first; a failing pass never ends it."""
     if loop.runner is not None:
         await loop.runner(rt, stop)
         return

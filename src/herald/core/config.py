@@ -76,13 +76,6 @@ class Settings(BaseSettings):
         "10 MiB by default, 40 MiB at most (Resend's own limit)",
     )
     send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
-    shutdown_grace_seconds: float = Field(
-        default=10.0,
-        ge=0,
-        le=600,
-        description="on SIGINT/SIGTERM, how long a background pass under way may go on before it is cancelled "
-        "(what it held is leased, so another process, or this one on restart, takes it over)",
-    )
     metrics_token: str = Field(default="", repr=False)
     public_url: str = ""  # where providers reach this Herald (signed callbacks name it); empty: as requested
     log_level: str = "INFO"
