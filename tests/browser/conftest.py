@@ -129,7 +129,10 @@ def live_herald(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path)
         headers = await new_tenant(rt, "acme")
         return headers["Authorization"].removeprefix("Bearer ")
 
-    live = LiveHerald("", "", httpx.Client(timeout=10), settings)
+    # No keep-alive: uvicorn closes an idle connection after 5 s, and a request sent at that moment gets
+    # "Server disconnected" (a race of the test client, not of Herald).
+    api = httpx.Client(timeout=10, limits=httpx.Limits(max_keepalive_connections=0))
+    live = LiveHerald("", "", api, settings)
     live.key = live.run(seed)
     live.base_url, server, thread = _serve(create_app(settings), "herald-live")
     live.api.base_url = httpx.URL(live.base_url)

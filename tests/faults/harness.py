@@ -97,6 +97,16 @@ async def statuses(database_url: str, tmp_path: Path) -> dict[str, int]:
         await rt.close()
 
 
+async def sent_ids(database_url: str, tmp_path: Path) -> set[str]:
+    """The ids recorded as sent: read right after a kill, what the dead worker had committed."""
+    rt = Runtime(make_settings(database_url, tmp_path))
+    try:
+        async with rt.sessions() as session:
+            return set((await session.execute(select(Message.id).where(Message.status == "sent"))).scalars())
+    finally:
+        await rt.close()
+
+
 def wait_for(condition: Callable[[], bool], timeout: float, step: float = 0.1) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

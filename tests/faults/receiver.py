@@ -23,11 +23,6 @@ class Snapshot:
     in_flight: set[str]
     answered_at: dict[str, float]
 
-    def exposed(self, grace: float) -> set[str]:
-        """Messages a worker killed at this moment may have sent without recording it: those on the wire, and
-        those answered within ``grace`` seconds before (their answers were on the way back, or being committed)."""
-        return self.in_flight | {m for m, t in self.answered_at.items() if t >= self.at - grace}
-
 
 @dataclass
 class Receiver:
