@@ -59,6 +59,22 @@ def _asynchronous(
     return method
 
 
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+
+
+def _stale_connection(exc: httpx.TransportError) -> bool:
+    """The server closed a kept-alive connection just as the request went out ("Server disconnected without
+    sending a response"): a race every keep-alive client meets when a server's idle timeout runs out."""
+    return isinstance(exc, httpx.RemoteProtocolError)
+
+
+def _replayable(call: Call[Any]) -> bool:
+    """Whether sending ``call`` again cannot do anything twice: an idempotent method, or a request with an
+    ``Idempotency-Key`` (Herald answers a replay with the first answer). Other requests are not replayed: the
+    server may have acted on them before the connection closed."""
+    return call.method in _SAFE_METHODS or "Idempotency-Key" in (call.headers or {})
+
+
 class Herald:
     """Blocking client. ``api_key`` defaults to ``$HERALD_API_KEY``; ``agent_id`` is used when a call names none.
 
@@ -91,13 +107,17 @@ class Herald:
         self._http.close()
 
     def _request(self, call: Call[Any]) -> Any:
-        try:
-            response = self._http.request(
-                call.method, call.path, json=call.json, params=call.params, headers=call.headers
-            )
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
-        return _decode(response)
+        for attempt in (1, 2):
+            try:
+                response = self._http.request(
+                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                )
+            except httpx.TransportError as exc:
+                if attempt == 1 and _stale_connection(exc) and _replayable(call):
+                    continue
+                raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+            return _decode(response)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _drive(self, flow: Flow[T]) -> T:
         try:
@@ -207,13 +227,17 @@ class AsyncHerald:
         await self._http.aclose()
 
     async def _request(self, call: Call[Any]) -> Any:
-        try:
-            response = await self._http.request(
-                call.method, call.path, json=call.json, params=call.params, headers=call.headers
-            )
-        except httpx.TransportError as exc:
-            raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
-        return _decode(response)
+        for attempt in (1, 2):
+            try:
+                response = await self._http.request(
+                    call.method, call.path, json=call.json, params=call.params, headers=call.headers
+                )
+            except httpx.TransportError as exc:
+                if attempt == 1 and _stale_connection(exc) and _replayable(call):
+                    continue
+                raise APIConnectionError(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+            return _decode(response)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _drive(self, flow: Flow[T]) -> T:
         try:
