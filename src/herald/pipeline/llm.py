@@ -14,14 +14,16 @@ from __future__ import annotations
 import asyncio
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
-import openai
 from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field
 
 from herald.core.errors import HeraldError
 from herald.providers.base import parse_retry_after
+
+if TYPE_CHECKING:
+    import openai
 
 RETRY_DELAYS = (0.5, 2.0, 5.0, 10.0)
 
@@ -95,6 +97,9 @@ async def complete(
     max_tokens: int | None = None,
 ) -> Turn:
     """One chat completion, retried while transient and while the run has time left (``deadline``, loop time)."""
+    # Imported here: the library takes 0.4 s to import, which every CLI command and process start would pay.
+    import openai
+
     client = openai.AsyncOpenAI(base_url=str(settings.base_url), api_key=api_key or "none", max_retries=0,
                                 http_client=http)  # fmt: skip
     loop = asyncio.get_running_loop()
