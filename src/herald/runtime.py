@@ -26,6 +26,7 @@ from herald.pipeline.waker import INBOUND_CHANNEL, Waker
 from herald.producers.callbacks import AgentCaller, Interceptor
 from herald.providers import Channel, ChannelConfig, provider_class
 from herald.providers.devinbox.send import DevInboxChannel, DevInboxStore
+from herald.storage.datasources import DataSourceEngines
 from herald.storage.engine import create_engine
 from herald.storage.models import Channel as ChannelRow
 from herald.storage.sessions import session_factory
@@ -75,6 +76,8 @@ class Runtime:
         self.templates = TemplateCache()
         # Who each API key is, trusted for half a second (a revocation reaches every process within that).
         self.key_cache = KeyCache()
+        # Engines of tenants' own databases (herald.storage.datasources), disposed when a source changes.
+        self.data_sources = DataSourceEngines()
 
     @property
     def dialect(self) -> str:
@@ -130,4 +133,5 @@ class Runtime:
         await self.waker.close()
         await self.inbound_waker.close()
         await self.http.aclose()
+        await self.data_sources.close()
         await self.engine.dispose()

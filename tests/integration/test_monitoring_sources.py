@@ -3,7 +3,10 @@ figures, and read-only SELECT queries against a data source."""
 
 from __future__ import annotations
 
+import itertools
+import sqlite3
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,11 +17,13 @@ from herald.producers.monitors import sources
 from herald.producers.monitors.conditions import Leaf, Threshold
 from herald.producers.monitors.sources import SourceContext
 from herald.runtime import Runtime
+from herald.storage import datasources
 from herald.storage.models import Attempt, Message, MetricValue, Tenant
 from herald.storage.types import utcnow
 
 TENANT = "ten_sources"
 OTHER = "ten_other"
+_copies = itertools.count()
 
 
 def leaf(condition_type: str, metric: str = "value", **source: Any) -> Leaf:
@@ -186,8 +191,17 @@ async def test_p95_latency(rt: Runtime) -> None:
 
 
 def data_source(database_url: str) -> str:
-    """The test database as a data source URL (the same plain form a user would give)."""
-    return database_url
+    """The test database as a data source URL (the same plain form a user would give). Herald's own SQLite file
+    is refused as a data source, so on SQLite it is a copy of it, taken now."""
+    if not database_url.startswith("sqlite:///"):
+        return database_url
+    own = Path(database_url.removeprefix("sqlite:///"))
+    copy = own.with_name(f"copy-{next(_copies)}.db")
+    source, target = sqlite3.connect(own), sqlite3.connect(copy)
+    source.backup(target)  # through the write-ahead log, unlike a file copy
+    source.close()
+    target.close()
+    return f"sqlite:///{copy}"
 
 
 @pytest.mark.usefixtures("tenants")
@@ -237,10 +251,11 @@ async def test_writes_are_refused_at_validation_and_by_the_transaction(
             )
         assert exc.value.field == "condition.query"
     # The read-only transaction is the second guard, below the query check.
+    target = datasources.parse_url(url)
     with pytest.raises(Exception, match="read-only|readonly|query_only"):
-        await sources.run_query(url, "UPDATE tenants SET name = 'pwned'", 5.0)
+        await datasources.execute_read_only(target, "UPDATE tenants SET name = 'pwned'", timeout=5.0)
     with pytest.raises(Exception, match="read-only|readonly|query_only"):
-        await sources.run_query(url, "CREATE TABLE sneaky (a int)", 5.0)
+        await datasources.execute_read_only(target, "CREATE TABLE sneaky (a int)", timeout=5.0)
     async with rt.sessions() as session:
         names = {tenant.name for tenant in (await session.execute(Tenant.__table__.select())).all()}
     assert names == {"sources", "other"}
@@ -251,8 +266,14 @@ async def test_postgres_transaction_is_read_only_with_statement_timeout(
     rt: Runtime, database_url: str
 ) -> None:
     url = data_source(database_url)
-    assert await sources.run_query(url, "SELECT current_setting('transaction_read_only')", 5.0) == "on"
-    assert await sources.run_query(url, "SELECT current_setting('statement_timeout')", 2.5) == "2500ms"
+    target = datasources.parse_url(url)
+
+    async def first(sql: str, seconds: float) -> Any:
+        result = await datasources.execute_read_only(target, sql, timeout=seconds)
+        return result.rows[0][result.columns[0]]
+
+    assert await first("SELECT current_setting('transaction_read_only')", 5.0) == "on"
+    assert await first("SELECT current_setting('statement_timeout')", 2.5) == "2500ms"
     value, error = await sources.read(
         rt, ctx(timeout=0.5), leaf("database_query", data_source_url=url, query="SELECT pg_sleep(3)")
     )
@@ -262,7 +283,9 @@ async def test_postgres_transaction_is_read_only_with_statement_timeout(
 
 
 async def test_probe(rt: Runtime, database_url: str) -> None:
-    await sources.probe(rt, leaf("database_query", data_source_url=database_url, query="SELECT 1"), field="c")
+    await sources.probe(
+        rt, leaf("database_query", data_source_url=data_source(database_url), query="SELECT 1"), field="c"
+    )
     with pytest.raises(ValidationFailed) as exc:
         await sources.probe(
             rt,

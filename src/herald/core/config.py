@@ -88,6 +88,26 @@ class Settings(BaseSettings):
     # link-local addresses unless allowed here; None: the guard is on in production, off in development.
     outbound_guard: bool | None = None
     outbound_allow: Annotated[list[str], NoDecode] = Field(default_factory=list)  # CIDRs and host names
+    data_source_sqlite_dir: Path | None = Field(
+        default=None,
+        description="SQLite data sources (a tenant's own database as a file) must lie under this directory. "
+        "Unset: any file is accepted in development and SQLite data sources are refused in production, so an "
+        "API key cannot read files on Herald's host. Herald's own database file is always refused.",
+    )
+    data_source_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="The longest a query on a tenant's data source may run (statement timeout) unless the "
+        "caller asks for less.",
+    )
+    data_source_row_cap: int = Field(
+        default=100_000,
+        ge=1,
+        le=10_000_000,
+        description="The most rows a query on a tenant's data source returns unless the caller asks for fewer; "
+        "more are reported as truncated.",
+    )
     # Development only: an agent a request names that is not registered yet is registered at this level (and
     # audited as agent.auto_registered), so examples run as written; production answers 422 instead.
     dev_agent_level: MaturityLevel = Field(

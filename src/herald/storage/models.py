@@ -986,3 +986,22 @@ class TemplateOverride(Base):
     __table_args__ = (
         Index("ux_template_overrides_key", "tenant_id", "event_type", "channel", "locale", unique=True),
     )
+
+
+class DataSource(Base):
+    """A tenant's own database Herald reads (campaign audiences, monitor queries), registered by URL.
+
+    ``credentials`` holds the whole URL sealed (Fernet, like channel credentials): passwords and any secret in
+    its query string never leave the server. ``display_url`` is the same URL with those masked, for answers.
+    ``updated_at`` versions the row, so every process drops its cached engine when the source changes."""
+
+    __tablename__ = "data_sources"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    backend: Mapped[str] = mapped_column(String(16))  # postgresql | mysql | sqlite
+    display_url: Mapped[str] = mapped_column(Text)
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,7 @@ from herald.pipeline.enrolment import require_agent
 from herald.pipeline.routing.quiet_hours import QuietHours
 from herald.producers.monitors import conditions, engine, sources
 from herald.storage.audit import audit_row
-from herald.storage.models import AuditEntry, Channel, Contact, MetricValue, Monitor, MonitorAlert
+from herald.storage.models import AuditEntry, Channel, Contact, DataSource, MetricValue, Monitor, MonitorAlert
 from herald.storage.queries import referenced
 from herald.storage.types import utcnow
 
@@ -87,7 +87,10 @@ async def _validate_sources(
         if leaf.source.get("channel_id") is not None:
             field = "channel_id" if isinstance(condition, conditions.Leaf) else where
             await referenced(session, Channel, tenant_id, leaf.source["channel_id"], "channel", field=field)
-        if leaf.condition_type == "database_query":
+        if leaf.condition_type == "database_query" and leaf.source.get("data_source_id") is not None:
+            await referenced(session, DataSource, tenant_id, leaf.source["data_source_id"], "data source",
+                             field=f"{where}.data_source_id")  # fmt: skip
+        elif leaf.condition_type == "database_query":
             await sources.probe(rt, leaf, field=where)
         elif leaf.condition_type == "api_metrics" and leaf.source.get("url"):
             await rt.outbound.validate_url(str(leaf.source["url"]).strip(), field=f"{where}.url")

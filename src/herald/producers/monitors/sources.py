@@ -11,8 +11,9 @@ One entry point, :func:`read`, dispatches on ``leaf.condition_type``:
     for the tenant (``error_rate``, ``p95_latency_ms``, ``queue_depth``), optionally for one ``channel_id``
     over ``window_seconds`` (default 900).
 ``database_query``
-    One ``SELECT`` (or ``WITH ... SELECT``) run read-only against ``data_source_url`` (PostgreSQL or a
-    SQLite file); the first column of the first row is the value.
+    One ``SELECT`` (or ``WITH ... SELECT``) run read-only on a registered data source (``data_source_id``,
+    see :mod:`herald.storage.datasources`) or, as before data sources existed, on ``data_source_url``
+    (PostgreSQL, MySQL/MariaDB or a SQLite file); the first column of the first row is the value.
 
 :func:`read` never raises for a failing source: it answers ``(value, None)``, ``(None, None)`` for no data,
 or ``(None, reason)``. :func:`validate_source` checks a leaf's settings when a monitor is created, and
@@ -22,27 +23,24 @@ or ``(None, reason)``. :func:`validate_source` checks a leaf's settings when a m
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import json
 import math
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
-from sqlalchemy.pool import NullPool
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from herald.core.errors import HeraldError, ValidationFailed
+from herald.core.errors import HeraldError, NotFound, ValidationFailed
 from herald.core.netguard import BlockedDestination
 from herald.core.status import Status
 from herald.producers.monitors.conditions import Leaf, normalise_metric
+from herald.storage import datasources as tenantdb
 from herald.storage.models import Attempt, Message, MetricValue
 from herald.storage.types import utcnow
 
@@ -109,7 +107,7 @@ async def _dispatch(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> Reading:
             return await _read_http(rt, ctx, leaf), None
         return await _read_herald(rt, ctx, leaf), None
     if kind == "database_query":
-        return await _read_database(leaf, ctx.timeout), None
+        return await _read_database(rt, ctx, leaf), None
     return None, f"condition type {kind!r} has no metric source"
 
 
@@ -318,113 +316,41 @@ def percentile(values: list[float], pct: float) -> float | None:
 
 # --------------------------------------------------------------------------- external databases
 
-# One engine per data source URL. NullPool: nothing stays connected between checks, so an engine is only
-# configuration and dropping one (past the cap, oldest first) needs no clean-up.
-_engines: dict[str, AsyncEngine] = {}
-_MAX_ENGINES = 256
+# Kept here for callers that checked queries through this module; the check is herald.storage.datasources'.
+validate_query = tenantdb.check_query
 
 
-@dataclass(frozen=True)
-class _Target:
-    backend: str  # "postgresql" | "sqlite" | "mysql"
-    url: str  # the async SQLAlchemy URL (for SQLite: the file path)
-
-
-def _target(data_source_url: str) -> _Target:
-    """Parse a data source URL; raises ValueError with a user-facing reason."""
-    url = data_source_url.strip()
-    scheme, sep, rest = url.partition("://")
-    if not sep:
-        raise ValueError("must be a URL such as postgresql://user@host/db or sqlite:///path/to/file.db")
-    base = scheme.split("+", 1)[0].lower()
-    if base in ("postgresql", "postgres"):
-        if not urlsplit(url).hostname and "host=" not in url:
-            raise ValueError("a PostgreSQL URL needs a host: postgresql://user:password@host:5432/db")
-        return _Target("postgresql", f"postgresql+asyncpg://{rest}")
-    if base == "sqlite":
-        path = rest[1:] if rest.startswith("/") else rest
-        path = path.split("?", 1)[0]
-        if not path or path == ":memory:":
-            raise ValueError("a SQLite source needs a file: sqlite:///path/to/file.db")
-        return _Target("sqlite", path)
-    if base in ("mysql", "mariadb"):
-        if importlib.util.find_spec("aiomysql") is None:
-            raise ValueError(
-                "MySQL sources need the aiomysql driver, which is not installed on this Herald; "
-                "use PostgreSQL or SQLite, or install aiomysql"
-            )
-        return _Target("mysql", f"mysql+aiomysql://{rest}")
-    raise ValueError(f"unsupported scheme {scheme!r}: use postgresql://, sqlite:/// or mysql://")
-
-
-def _engine(target: _Target, connect_timeout: float) -> AsyncEngine:
-    key = f"{target.backend}:{target.url}"
-    engine = _engines.get(key)
-    if engine is not None:
-        return engine
-    if target.backend == "sqlite":
-        import aiosqlite
-
-        uri = f"file:{quote(target.url)}?mode=ro"
-
-        async def connect() -> Any:
-            # A missing file is refused before aiosqlite starts its thread: a connection that fails inside
-            # that thread can outlive the caller's event loop and report into a closed one.
-            if not Path(target.url).exists():
-                raise sqlite3.OperationalError("unable to open database file")
-            return await aiosqlite.connect(uri, uri=True, timeout=connect_timeout)
-
-        engine = create_async_engine("sqlite+aiosqlite://", async_creator=connect, poolclass=NullPool)
-    elif target.backend == "postgresql":
-        engine = create_async_engine(
-            target.url, poolclass=NullPool, connect_args={"timeout": connect_timeout}
-        )
-    else:
-        engine = create_async_engine(
-            target.url, poolclass=NullPool, connect_args={"connect_timeout": int(connect_timeout) or 1}
-        )
-    if len(_engines) >= _MAX_ENGINES:
-        del _engines[next(iter(_engines))]
-    _engines[key] = engine
-    return engine
-
-
-async def _start_read_only(conn: AsyncConnection, backend: str, seconds: float) -> None:
-    ms = max(1, int(seconds * 1000))
-    if backend == "postgresql":
-        await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
-    elif backend == "sqlite":
-        await conn.exec_driver_sql("PRAGMA query_only = ON")  # the file is opened read-only as well
-    else:
-        await conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-        await conn.exec_driver_sql(f"SET SESSION max_execution_time = {ms}")
-
-
-async def run_query(data_source_url: str, query: str, seconds: float) -> float | str | None:
-    """Run ``query`` in a read-only transaction and return the first column of the first row.
-
-    Does not validate ``query`` (see :func:`validate_query`); the read-only transaction is the second guard.
-    Raises SourceError for a bad URL; driver errors propagate.
-    """
+async def _read_database(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> float | str | None:
+    """The first column of the first row of ``query`` on the leaf's data source: a registered one
+    (``data_source_id``) or, as before data sources existed, a URL (``data_source_url``)."""
+    source_id = leaf.source.get("data_source_id")
+    url = leaf.source.get("data_source_url")
+    query = leaf.source.get("query")
+    if not isinstance(query, str) or not (isinstance(source_id, str) or isinstance(url, str)):
+        raise SourceError("database_query needs data_source_id (or data_source_url) and query")
     try:
-        target = _target(data_source_url)
-    except ValueError as exc:
-        raise SourceError(f"data_source_url: {exc}") from exc
-    statement = query.strip().rstrip(";").strip()
-    engine = _engine(target, connect_timeout=min(seconds, PROBE_TIMEOUT))
-    async with engine.connect() as conn:
-        if target.backend == "mysql":
-            # MySQL applies SET TRANSACTION to the next transaction, so it goes before BEGIN.
-            await _start_read_only(conn, target.backend, seconds)
-            await conn.commit()
-        async with conn.begin():
-            if target.backend != "mysql":
-                await _start_read_only(conn, target.backend, seconds)
-            row = (await conn.exec_driver_sql(statement)).first()
-    if row is None or len(row) == 0 or row[0] is None:
+        if isinstance(source_id, str):
+            result = await tenantdb.run_query(
+                rt, ctx.tenant_id, source_id, query, row_cap=1, timeout=ctx.timeout
+            )
+        else:
+            assert isinstance(url, str)
+            result = await tenantdb.run_on_url(rt, url, query, row_cap=1, timeout=ctx.timeout)
+    except NotFound:
+        raise SourceError(f"no data source {source_id!r}") from None
+    except ValidationFailed as exc:
+        raise SourceError(f"query refused: {exc.detail}") from None
+    except tenantdb.DataSourceError as exc:
+        raise SourceError(f"query failed: {exc}") from None
+    return _first_value(result)
+
+
+def _first_value(result: tenantdb.QueryResult) -> float | str | None:
+    if not result.rows or not result.columns:
         return None
-    value = row[0]
+    value = result.rows[0][result.columns[0]]
+    if value is None:
+        return None
     number = to_number(value)
     if number is not None:
         return number
@@ -433,127 +359,15 @@ async def run_query(data_source_url: str, query: str, seconds: float) -> float |
     return value if isinstance(value, str) else str(value)
 
 
-async def _read_database(leaf: Leaf, seconds: float) -> float | str | None:
-    url = leaf.source.get("data_source_url")
-    query = leaf.source.get("query")
-    if not isinstance(url, str) or not isinstance(query, str):
-        raise SourceError("database_query needs data_source_url and query")
-    try:
-        validate_query(query)
-    except ValueError as exc:
-        raise SourceError(f"query refused: {exc}") from exc
-    try:
-        return await run_query(url, query, seconds)
-    except SourceError:
-        raise
-    except (SQLAlchemyError, OSError) as exc:
-        raise SourceError(f"query failed: {_describe_error(exc)}") from exc
-
-
 async def probe(rt: Runtime, leaf: Leaf, *, field: str) -> None:
-    """Try a database source's connection (``SELECT 1`` within 5 s); ValidationFailed when it fails."""
-    del rt  # the source is another database, not Herald's
-    where = _join(field, "data_source_url")
+    """When a monitor naming a URL is saved: the URL must pass the outbound guard and answer ``SELECT 1``
+    within a few seconds; ValidationFailed naming ``<field>.data_source_url`` otherwise. (A registered source,
+    ``data_source_id``, was probed when it was saved; the monitor service checks that it is the tenant's.)"""
     url = leaf.source.get("data_source_url")
+    where = _join(field, "data_source_url")
     if not isinstance(url, str):
         raise ValidationFailed("needs a database URL", field=where)
-    try:
-        async with asyncio.timeout(PROBE_TIMEOUT):
-            await run_query(url, "SELECT 1", PROBE_TIMEOUT)
-    except TimeoutError:
-        raise ValidationFailed(
-            f"the data source did not answer within {_fmt_seconds(PROBE_TIMEOUT)}", field=where
-        ) from None
-    except Exception as exc:
-        raise ValidationFailed(
-            f"cannot connect to the data source: {_describe_error(exc)}", field=where
-        ) from exc
-
-
-# --------------------------------------------------------------------------- query checking
-
-REFUSED_KEYWORDS: frozenset[str] = frozenset(
-    {
-        "INSERT", "UPDATE", "DELETE", "DROP", "ALTER", "CREATE", "GRANT", "TRUNCATE", "COPY", "CALL", "DO",
-        "VACUUM", "ATTACH", "PRAGMA", "MERGE", "INTO", "REVOKE", "DETACH", "REINDEX",
-    }
-)  # fmt: skip
-_DOLLAR_TAG = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)?\$")
-
-
-def _strip_sql(query: str) -> str:
-    """The query with comments removed and string literals and quoted identifiers blanked to ``''``.
-
-    What is left is the code whose words are keywords. Raises ValueError for an unterminated literal or comment.
-    """
-    out: list[str] = []
-    i, n = 0, len(query)
-    while i < n:
-        ch = query[i]
-        nxt = query[i + 1] if i + 1 < n else ""
-        if ch == "-" and nxt == "-":
-            end = query.find("\n", i)
-            i = n if end < 0 else end
-            out.append(" ")
-        elif ch == "/" and nxt == "*":
-            end = query.find("*/", i + 2)
-            if end < 0:
-                raise ValueError("unterminated /* comment")
-            i = end + 2
-            out.append(" ")
-        elif ch in "'\"`":
-            out.append(" '' ")
-            i = _end_of_quoted(query, i) + 1
-        elif ch == "$" and (tag := _DOLLAR_TAG.match(query, i)) is not None and not _ident_before(query, i):
-            end = query.find(tag.group(0), tag.end())
-            if end < 0:
-                raise ValueError("unterminated dollar-quoted string")
-            out.append(" '' ")
-            i = end + len(tag.group(0))
-        else:
-            out.append(ch)
-            i += 1
-    return "".join(out)
-
-
-def _end_of_quoted(query: str, start: int) -> int:
-    """Index of the quote closing the literal or identifier opened at ``start``."""
-    quote_char, j, n = query[start], start + 1, len(query)
-    while j < n:
-        if query[j] == "\\" and quote_char == "'" and j + 1 < n:
-            j += 2  # backslash escapes (MySQL, PostgreSQL E'' strings)
-            continue
-        if query[j] == quote_char:
-            if j + 1 < n and query[j + 1] == quote_char:  # a doubled quote inside
-                j += 2
-                continue
-            return j
-        j += 1
-    raise ValueError(f"unterminated {quote_char} quote")
-
-
-def _ident_before(query: str, index: int) -> bool:
-    return index > 0 and (query[index - 1].isalnum() or query[index - 1] == "_")
-
-
-def validate_query(query: str) -> None:
-    """Accept exactly one ``SELECT`` (or ``WITH ... SELECT``); raises ValueError saying why not."""
-    body = _strip_sql(query).strip()
-    if body.endswith(";"):
-        body = body[:-1].rstrip()
-    if not body:
-        raise ValueError("the query is empty")
-    if ";" in body:
-        raise ValueError("only one statement is allowed (found ';' before the end)")
-    first = re.match(r"\(*\s*([A-Za-z]+)", body)
-    if first is None or first.group(1).upper() not in {"SELECT", "WITH"}:
-        raise ValueError("the query must start with SELECT or WITH")
-    words = {word.upper() for word in re.findall(r"[A-Za-z_][A-Za-z0-9_]*", body)}
-    refused = sorted(words & REFUSED_KEYWORDS)
-    if refused:
-        raise ValueError(f"only reads are allowed; found {', '.join(refused)}")
-    if first.group(1).upper() == "WITH" and "SELECT" not in words:
-        raise ValueError("a WITH query must end in a SELECT")
+    await tenantdb.probe(rt, url, field=where)
 
 
 # --------------------------------------------------------------------------- validation
@@ -630,20 +444,30 @@ def _validate_api(leaf: Leaf, field: str) -> None:
 
 
 def _validate_database(source: dict[str, Any], field: str) -> None:
+    source_id = source.get("data_source_id")
     url = source.get("data_source_url")
-    if not isinstance(url, str) or not url.strip():
+    if source_id is not None and url is not None:
         raise ValidationFailed(
-            "needs a database URL: postgresql://user@host/db or sqlite:///path/to/file.db",
+            "give data_source_id or data_source_url, not both", field=_join(field, "data_source_url")
+        )
+    if source_id is not None:
+        if not isinstance(source_id, str) or not source_id.strip():
+            raise ValidationFailed("must be the id of a data source", field=_join(field, "data_source_id"))
+    elif not isinstance(url, str) or not url.strip():
+        raise ValidationFailed(
+            "needs data_source_id (a registered data source, see /api/v1/data-sources) or a database URL "
+            "in data_source_url: postgresql://user@host/db or sqlite:///path/to/file.db",
             field=_join(field, "data_source_url"),
         )
-    try:
-        _target(url)
-    except ValueError as exc:
-        raise ValidationFailed(str(exc), field=_join(field, "data_source_url")) from None
+    else:
+        try:
+            tenantdb.parse_url(url)
+        except ValueError as exc:
+            raise ValidationFailed(str(exc), field=_join(field, "data_source_url")) from None
     query = source.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ValidationFailed("needs one SELECT statement", field=_join(field, "query"))
     try:
-        validate_query(query)
+        tenantdb.check_query(query)
     except ValueError as exc:
         raise ValidationFailed(f"{exc}", field=_join(field, "query")) from None

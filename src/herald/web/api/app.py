@@ -22,6 +22,7 @@ from herald.web.api.routes import (
     channels,
     contacts,
     conversations,
+    datasources,
     delivery,
     events,
     humans,
@@ -77,6 +78,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.add_middleware(Observe)  # outside it: request id, log context, access line, HTTP metrics
     for module in (proactive, messages, agents, keys, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
+    app.include_router(datasources.router)
     app.include_router(schedules.messaging)
     app.include_router(schedules.proactive)
     app.include_router(monitors.monitoring)

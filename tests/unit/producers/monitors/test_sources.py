@@ -17,6 +17,7 @@ from herald.producers.monitors import sources
 from herald.producers.monitors.conditions import Leaf, Threshold
 from herald.producers.monitors.sources import SourceContext, SourceError
 from herald.runtime import Runtime
+from herald.storage import datasources
 from tests.conftest import make_settings
 
 CTX = SourceContext(tenant_id="ten_1", agent_id="agent_1", timeout=2.0)
@@ -395,8 +396,9 @@ async def test_sqlite_query(rt: Runtime, sqlite_file: Path) -> None:
 
 
 async def test_sqlite_file_is_opened_read_only(sqlite_file: Path) -> None:
+    target = datasources.parse_url(f"sqlite:///{sqlite_file}")
     with pytest.raises(Exception, match="readonly|read-only|query_only"):
-        await sources.run_query(f"sqlite:///{sqlite_file}", "DELETE FROM orders", 2.0)
+        await datasources.execute_read_only(target, "DELETE FROM orders", timeout=2.0)
     with sqlite3.connect(sqlite_file) as conn:
         assert conn.execute("SELECT count(*) FROM orders").fetchone() == (3,)
     conn.close()

@@ -14,6 +14,7 @@ from herald.core.errors import ValidationFailed
 from herald.core.intent import Priority
 from herald.producers.monitors import conditions, service
 from herald.producers.monitors.service import MonitorSpec
+from herald.storage import datasources as tenantdb
 from herald.storage.models import Monitor, MonitorAlert
 from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
@@ -35,7 +36,16 @@ from herald.web.api.schemas import (
 monitoring = APIRouter(prefix="/api/v1/monitoring", tags=["condition monitoring"])
 proactive = APIRouter(prefix="/api/proactive/monitors", tags=["proactive monitors"])
 
-SOURCE_KEYS = ("url", "json_path", "query", "data_source_url", "labels", "window_seconds", "channel_id")
+SOURCE_KEYS = (
+    "url",
+    "json_path",
+    "query",
+    "data_source_id",
+    "data_source_url",
+    "labels",
+    "window_seconds",
+    "channel_id",
+)
 
 
 class Lifecycle(Strict):
@@ -65,7 +75,10 @@ class ConditionCreate(Lifecycle):
     url: str | None = None
     json_path: str | None = None
     query: str | None = None
-    data_source_url: str | None = None
+    data_source_id: str | None = Field(
+        default=None, description="a registered data source (/api/v1/data-sources)"
+    )
+    data_source_url: str | None = Field(default=None, description="a database URL; prefer data_source_id")
     labels: dict[str, str] | None = None
     window_seconds: int | None = None
     channel_id: str | None = None
@@ -126,13 +139,30 @@ class Snooze(Strict):
         return as_utc(value)
 
 
+def _masked(leaves: Any) -> Any:
+    """Composite leaves as answers show them: a ``data_source_url``'s password masked, as data sources show it."""
+    if not isinstance(leaves, list):
+        return leaves
+    return [_masked_leaf(leaf) for leaf in leaves]
+
+
+def _masked_leaf(leaf: Any) -> Any:
+    if not isinstance(leaf, dict) or not isinstance(leaf.get("data_source_url"), str):
+        return leaf
+    try:
+        shown = tenantdb.mask_url(leaf["data_source_url"])
+    except Exception:  # not a URL SQLAlchemy parses: nothing of it is shown
+        shown = tenantdb.MASK
+    return {**leaf, "data_source_url": shown}
+
+
 def monitor_out(monitor: Monitor) -> dict[str, Any]:
     condition = conditions.parse_condition(monitor.condition)
     return {
         "id": monitor.id, "name": monitor.name, "agent_id": monitor.agent_id, "workspace_id": monitor.workspace_id,
         "condition_type": monitor.condition.get("condition_type"), "threshold_config": monitor.condition.get("threshold_config"),
         "composite_logic": monitor.condition.get("composite_logic"),
-        "composite_conditions": monitor.condition.get("composite_conditions"),
+        "composite_conditions": _masked(monitor.condition.get("composite_conditions")),
         "condition": monitor.condition_text or conditions.describe(condition), "action": monitor.action,
         "platforms": monitor.platforms, "alert_template": monitor.alert_template,
         "check_interval_seconds": monitor.check_interval_seconds, "check_interval": monitor.check_interval_seconds,

@@ -1,0 +1,389 @@
+"""Data sources: a tenant's own database on SQLite, PostgreSQL and MariaDB, registered through the API (URL
+sealed, shown masked, probed when saved) and read only through run_query: one SELECT, read-only, with a
+statement timeout and a row cap. Herald's own database is SQLite or PostgreSQL (the usual fixtures).
+
+MariaDB comes from ``HERALD_TEST_MARIADB`` (default 127.0.0.1:3306, root without a password); when it is
+unreachable these tests fail in CI and are skipped elsewhere, as the PostgreSQL ones are."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiomysql
+import asyncpg
+import httpx
+import pytest
+from sqlalchemy import select
+
+from herald.admin.tenants import get_or_create_tenant
+from herald.core.errors import NotFound, ValidationFailed
+from herald.core.netguard import OutboundGuard
+from herald.runtime import Runtime
+from herald.storage import datasources
+from herald.storage.models import AuditEntry, DataSource
+from tests.conftest import PG_URL, new_tenant
+
+MARIADB_HOST = os.environ.get("HERALD_TEST_MARIADB", "127.0.0.1:3306")
+PASSWORD = "s3cret-Pw-never-shown"
+_counter = itertools.count()
+ROWS = [(i, f"customer {i}", f"c{i}@example.com") for i in range(1, 6)]
+
+
+@dataclass
+class TenantDb:
+    backend: str
+    url: str  # with the password, when the backend has one
+    other_url: str  # a second database of the same backend (same schema, one row)
+    has_password: bool
+
+
+def _fail_or_skip(what: str, exc: BaseException) -> None:
+    if os.environ.get("CI"):
+        pytest.fail(f"{what} is required in CI and unreachable: {exc}")
+    pytest.skip(f"{what} unreachable: {exc}")
+
+
+def _sqlite_db(path: Path, rows: list[tuple[int, str, str]]) -> str:
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE customers (id INTEGER PRIMARY KEY, name TEXT, email TEXT)")
+        conn.executemany("INSERT INTO customers VALUES (?, ?, ?)", rows)
+    conn.close()
+    return f"sqlite:///{path}"
+
+
+async def _pg_db(name: str, rows: list[tuple[int, str, str]]) -> str:
+    admin = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await admin.execute(f"CREATE DATABASE {name}")
+    finally:
+        await admin.close()
+    base = PG_URL.rsplit("/", 1)[0]
+    conn = await asyncpg.connect(f"{base}/{name}", timeout=5)
+    try:
+        await conn.execute("CREATE TABLE customers (id int PRIMARY KEY, name text, email text)")
+        await conn.executemany("INSERT INTO customers VALUES ($1, $2, $3)", rows)
+    finally:
+        await conn.close()
+    # PostgreSQL here trusts local connections: the password is carried, sealed and masked all the same.
+    return base.replace("postgresql://postgres@", f"postgresql://postgres:{PASSWORD}@") + f"/{name}"
+
+
+async def _pg_drop(name: str) -> None:
+    admin = await asyncpg.connect(PG_URL, timeout=5)
+    try:
+        await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await admin.close()
+
+
+async def _maria(sql: list[str], db: str | None = None, rows: list[Any] | None = None) -> None:
+    host, port = MARIADB_HOST.split(":")
+    conn = await aiomysql.connect(
+        host=host, port=int(port), user="root", password="", db=db, connect_timeout=5
+    )
+    try:
+        async with conn.cursor() as cur:
+            for statement in sql:
+                await cur.execute(statement)
+            if rows:
+                await cur.executemany("INSERT INTO customers VALUES (%s, %s, %s)", rows)
+        await conn.commit()
+    finally:
+        conn.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql", "mariadb"])
+async def tenant_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[TenantDb]:
+    n = f"{os.getpid()}_{next(_counter)}"
+    if request.param == "sqlite":
+        yield TenantDb(
+            "sqlite",
+            _sqlite_db(tmp_path / "tenant.db", ROWS),
+            _sqlite_db(tmp_path / "other.db", ROWS[:1]),
+            has_password=False,
+        )
+        return
+    if request.param == "postgresql":
+        names = [f"ds_t_{n}", f"ds_o_{n}"]
+        try:
+            url = await _pg_db(names[0], ROWS)
+        except (OSError, asyncpg.PostgresError) as exc:
+            _fail_or_skip(f"PostgreSQL at {PG_URL}", exc)
+        other = await _pg_db(names[1], ROWS[:1])
+        yield TenantDb("postgresql", url, other, has_password=True)
+        for name in names:
+            await _pg_drop(name)
+        return
+    names, user = [f"ds_t_{n}", f"ds_o_{n}"], f"ds_u_{n}"
+    try:
+        await _maria([f"CREATE DATABASE {names[0]}", f"CREATE DATABASE {names[1]}"])
+    except (OSError, aiomysql.Error) as exc:
+        _fail_or_skip(f"MariaDB at {MARIADB_HOST}", exc)
+    table = "CREATE TABLE customers (id int PRIMARY KEY, name varchar(100), email varchar(200))"
+    await _maria([table], names[0], ROWS)
+    await _maria([table], names[1], ROWS[:1])
+    await _maria(
+        [
+            f"CREATE USER '{user}'@'%' IDENTIFIED BY '{PASSWORD}'",
+            f"GRANT ALL ON {names[0]}.* TO '{user}'@'%'",
+            f"GRANT ALL ON {names[1]}.* TO '{user}'@'%'",
+        ]
+    )
+    base = f"mysql://{user}:{PASSWORD}@{MARIADB_HOST}"
+    yield TenantDb("mysql", f"{base}/{names[0]}", f"{base}/{names[1]}", has_password=True)
+    await _maria([f"DROP DATABASE IF EXISTS {names[0]}", f"DROP DATABASE IF EXISTS {names[1]}"])
+    await _maria([f"DROP USER IF EXISTS '{user}'@'%'"])
+
+
+async def tenant_id(rt: Runtime, name: str = "acme") -> str:
+    async with rt.sessions.begin() as session:
+        return (await get_or_create_tenant(session, name)).id
+
+
+async def register(
+    client: httpx.AsyncClient, auth: dict[str, str], url: str, name: str = "crm"
+) -> dict[str, Any]:
+    response = await client.post("/api/v1/data-sources", json={"name": name, "url": url}, headers=auth)
+    assert response.status_code == 201, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def timeout_sql(backend: str) -> str:
+    return {
+        "postgresql": "SELECT pg_sleep(5)",
+        "mysql": "SELECT SLEEP(5) AS slept FROM customers",
+        "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    }[backend]
+
+
+# --------------------------------------------------------------------------- the API
+
+
+async def test_crud_never_shows_the_secret(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    created = await register(client, auth, tenant_db.url)
+    assert created["backend"] == tenant_db.backend
+    assert created["id"].startswith("dsr_")
+    if tenant_db.has_password:
+        assert ":***@" in created["url"]
+    second = await register(client, auth, tenant_db.other_url, name="warehouse")
+
+    first_page = (await client.get("/api/v1/data-sources", params={"limit": 1}, headers=auth)).json()
+    assert len(first_page["items"]) == 1
+    rest = await client.get(
+        "/api/v1/data-sources", params={"limit": 1, "cursor": first_page["next_cursor"]}, headers=auth
+    )
+    assert {first_page["items"][0]["id"], rest.json()["items"][0]["id"]} == {created["id"], second["id"]}
+    got = await client.get(f"/api/v1/data-sources/{created['id']}", headers=auth)
+    assert got.json() == created
+
+    # The masked URL sent back keeps the stored password; pointing it at the other database is a real change.
+    masked_other = datasources.mask_url(tenant_db.other_url)
+    patched = await client.patch(
+        f"/api/v1/data-sources/{created['id']}", json={"name": "crm2", "url": masked_other}, headers=auth
+    )
+    assert patched.status_code == 200, patched.text
+    assert patched.json()["name"] == "crm2"
+    result = await datasources.run_query(rt, await tenant_id(rt), created["id"], "SELECT id FROM customers")
+    assert [row["id"] for row in result.rows] == [1]
+
+    listed = await client.get("/api/v1/data-sources", headers=auth)
+    answers = " ".join(r.text for r in (got, patched, listed))
+    assert PASSWORD not in answers
+    async with rt.sessions() as session:
+        stored = (await session.execute(select(DataSource))).scalars().all()
+        audit = (await session.execute(select(AuditEntry))).scalars().all()
+    assert all(PASSWORD.encode() not in row.credentials for row in stored)
+    assert all(PASSWORD not in str(entry.detail) for entry in audit)
+    assert {e.action for e in audit} >= {"data_source.created", "data_source.updated"}
+
+    deleted = await client.delete(f"/api/v1/data-sources/{created['id']}", headers=auth)
+    assert deleted.status_code == 204
+    assert (await client.get(f"/api/v1/data-sources/{created['id']}", headers=auth)).status_code == 404
+    assert f"dsr:{created['id']}" not in rt.data_sources._engines
+
+
+async def test_a_source_that_cannot_connect_is_a_422_naming_url(
+    client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb, tmp_path: Path
+) -> None:
+    bad = {
+        "sqlite": f"sqlite:///{tmp_path / 'absent.db'}",
+        "postgresql": tenant_db.url.rsplit("/", 1)[0] + "/no_such_database_here",
+        "mysql": tenant_db.url.replace(PASSWORD, "wrong-password"),
+    }[tenant_db.backend]
+    response = await client.post("/api/v1/data-sources", json={"name": "x", "url": bad}, headers=auth)
+    assert response.status_code == 422, response.text
+    problem = response.json()
+    assert problem["errors"][0]["field"] == "url"
+    assert "cannot connect" in problem["errors"][0]["message"]
+    assert "wrong-password" not in response.text
+    not_a_url = await client.post(
+        "/api/v1/data-sources", json={"name": "x", "url": "oracle://h/db"}, headers=auth
+    )
+    assert not_a_url.status_code == 422
+    assert not_a_url.json()["errors"][0]["field"] == "url"
+
+
+async def test_another_tenants_source_is_not_found(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    created = await register(client, auth, tenant_db.url)
+    other = await new_tenant(rt, "globex")
+    for method in ("GET", "DELETE"):
+        response = await client.request(method, f"/api/v1/data-sources/{created['id']}", headers=other)
+        assert response.status_code == 404
+    patched = await client.patch(
+        f"/api/v1/data-sources/{created['id']}", json={"name": "mine"}, headers=other
+    )
+    assert patched.status_code == 404
+    assert (await client.get("/api/v1/data-sources", headers=other)).json()["items"] == []
+    with pytest.raises(NotFound):
+        await datasources.run_query(rt, await tenant_id(rt, "globex"), created["id"], "SELECT 1")
+
+
+# --------------------------------------------------------------------------- run_query
+
+
+async def test_run_query_binds_caps_and_refuses_writes(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    source = (await register(client, auth, tenant_db.url))["id"]
+    tenant = await tenant_id(rt)
+
+    found = await datasources.run_query(
+        rt, tenant, source, "SELECT id, email FROM customers WHERE name = :name", {"name": "customer 3"}
+    )
+    assert found.columns == ["id", "email"]
+    assert found.rows == [{"id": 3, "email": "c3@example.com"}]
+    assert found.truncated is False
+    # A bound value is a value, never SQL.
+    injected = await datasources.run_query(
+        rt, tenant, source, "SELECT id FROM customers WHERE name = :name", {"name": "x' OR '1'='1"}
+    )
+    assert injected.rows == []
+
+    capped = await datasources.run_query(
+        rt, tenant, source, "SELECT id FROM customers ORDER BY id", row_cap=2
+    )
+    assert [row["id"] for row in capped.rows] == [1, 2]
+    assert capped.truncated is True
+    exact = await datasources.run_query(rt, tenant, source, "SELECT id FROM customers", row_cap=5)
+    assert len(exact.rows) == 5
+    assert exact.truncated is False
+
+    for sql in (
+        "SELECT 1; DELETE FROM customers",
+        "UPDATE customers SET name = 'pwned'",
+        "WITH gone AS (DELETE FROM customers RETURNING id) SELECT count(*) FROM gone",
+        "SELECT id INTO copied FROM customers",
+    ):
+        with pytest.raises(ValidationFailed) as exc:
+            await datasources.run_query(rt, tenant, source, sql)
+        assert exc.value.field == "sql"
+    still = await datasources.run_query(rt, tenant, source, "SELECT count(*) AS n FROM customers")
+    assert still.rows == [{"n": 5}]
+
+
+async def test_the_transaction_itself_is_read_only(tenant_db: TenantDb) -> None:
+    """Below the query check: a write that got past it would still be refused by the database."""
+    target = datasources.parse_url(tenant_db.url)
+    with pytest.raises(Exception, match=r"(?i)read.only|readonly|query_only"):
+        await datasources.execute_read_only(target, "UPDATE customers SET name = 'pwned'", timeout=5.0)
+    result = await datasources.execute_read_only(
+        target, "SELECT count(*) AS n FROM customers WHERE name = 'pwned'", timeout=5.0
+    )
+    assert result.rows == [{"n": 0}]
+
+
+async def test_a_slow_query_is_stopped_by_the_timeout(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    source = (await register(client, auth, tenant_db.url))["id"]
+    with pytest.raises(datasources.DataSourceError) as exc:
+        await datasources.run_query(
+            rt, await tenant_id(rt), source, timeout_sql(tenant_db.backend), timeout=1.0
+        )
+    assert (
+        "timeout" in str(exc.value).lower() or "timed out" in str(exc.value) or "interrupt" in str(exc.value)
+    )
+
+
+@pytest.mark.parametrize("settings_overrides", [{"outbound_guard": True}])
+async def test_the_outbound_guard_applies_to_the_host(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    if tenant_db.backend == "sqlite":
+        pytest.skip("a SQLite source is a file, not a host")
+    refused = await client.post(
+        "/api/v1/data-sources", json={"name": "x", "url": tenant_db.url}, headers=auth
+    )
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["field"] == "url"
+    assert "loopback" in refused.json()["errors"][0]["message"]
+    # Allowed by the existing setting, it is accepted; taken off the list, queries are refused again.
+    allowing = rt.settings.model_copy(update={"outbound_allow": ["127.0.0.1"]})
+    rt.outbound = OutboundGuard(allowing)
+    source = (await register(client, auth, tenant_db.url))["id"]
+    rt.outbound = OutboundGuard(rt.settings)
+    with pytest.raises(datasources.DataSourceError, match="loopback"):
+        await datasources.run_query(rt, await tenant_id(rt), source, "SELECT 1")
+
+
+# --------------------------------------------------------------------------- monitors
+
+
+async def test_a_monitor_reads_through_a_data_source(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    source = (await register(client, auth, tenant_db.url))["id"]
+    body = {
+        "name": "customers",
+        "condition_type": "database_query",
+        "threshold_config": {"metric": "customers", "operator": ">", "value": 3},
+        "data_source_id": source,
+        "query": "SELECT count(*) FROM customers",
+    }
+    created = await client.post("/api/v1/monitoring/condition/create", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    tested = await client.post(f"/api/v1/monitoring/condition/{created.json()['id']}/test", headers=auth)
+    assert tested.status_code == 200, tested.text
+    assert tested.json()["current_value"] == 5
+    assert tested.json()["triggered"] is True
+
+    other = await new_tenant(rt, "globex")
+    foreign = await client.post("/api/v1/monitoring/condition/create", json=body, headers=other)
+    assert foreign.status_code == 422
+    assert foreign.json()["errors"][0]["field"] == "condition.data_source_id"
+
+
+async def test_a_monitor_on_a_legacy_url_shows_it_masked(
+    client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    if not tenant_db.has_password:
+        pytest.skip("no password in a SQLite URL")
+    leaf = {
+        "condition_type": "database_query",
+        "threshold_config": {"metric": "customers", "operator": ">", "value": 3},
+        "data_source_url": tenant_db.url,
+        "query": "SELECT count(*) FROM customers",
+    }
+    body = {
+        "name": "legacy",
+        "condition_type": "composite",
+        "composite_logic": "AND",
+        "composite_conditions": [leaf],
+    }
+    created = await client.post("/api/v1/monitoring/condition/create", json=body, headers=auth)
+    assert created.status_code == 201, created.text
+    assert PASSWORD not in created.text
+    assert created.json()["composite_conditions"][0]["data_source_url"] == datasources.mask_url(tenant_db.url)
+    tested = await client.post(f"/api/v1/monitoring/condition/{created.json()['id']}/test", headers=auth)
+    assert tested.json()["current_value"] == 5
