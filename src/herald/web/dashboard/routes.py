@@ -30,6 +30,7 @@ from herald.admin import tenants as tenancy
 from herald.core.errors import Forbidden, RequestError, ValidationFailed
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
+from herald.core.natural import describe_cron, next_runs
 from herald.core.platforms import PLATFORMS
 from herald.core.status import ALL_STATUSES, CANCELLABLE, Status
 from herald.humans import decisions, outreach
@@ -39,7 +40,6 @@ from herald.producers.conversations import service as conversations
 from herald.producers.monitors import conditions
 from herald.producers.monitors import service as monitoring
 from herald.producers.schedules import service as scheduling
-from herald.producers.schedules.natural import describe_cron, next_runs
 from herald.runtime import Runtime
 from herald.storage.models import Message, Monitor, MonitorAlert, Schedule
 from herald.storage.types import utcnow
