@@ -22,6 +22,7 @@ from herald.producers.campaigns import runner
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Campaign, CampaignRun, Message
 from tests.conftest import make_agent, new_tenant, use_transport, webhook_channel
+from tests.integration.test_dashboard import sign_in
 from tests.integration.test_data_sources import MARIADB_HOST, _fail_or_skip, _maria
 
 CAMPAIGNS = "/api/v1/campaigns"
@@ -515,3 +516,39 @@ async def test_mariadb_audience_and_queue(
     assert (await run(client, auth, followed["id"]))["created"] == 2
     assert (await run(client, auth, followed["id"]))["audience"] == 0
     assert len(await messages(rt)) == 4
+
+
+# -- the dashboard ---------------------------------------------------------------------------------------------
+
+
+async def test_dashboard_lists_previews_and_decides_a_held_run_with_csrf(
+    client: httpx.AsyncClient, auth: dict[str, str], tmp_path: Path, rt: Runtime
+) -> None:
+    await make_agent(client, auth, "dealer-agent", "INTERN")
+    source = await data_source(client, auth, tenant_db(tmp_path / "dash.db"))
+    created = await create(client, auth, body(source))
+    held = await run(client, auth, created["id"])
+    token = await sign_in(client, auth)
+    listed = await client.get("/campaigns")
+    assert "Spring reminder" in listed.text
+    assert "pending approval" in listed.text
+    page = await client.get(f"/campaigns/{created['id']}")
+    assert "Run awaiting approval" in page.text
+    assert "Approve run" in page.text
+    fresh = await client.get(f"/campaigns/{created['id']}?preview=1")
+    assert "4 in the audience" in fresh.text
+    assert "Nothing was sent." in fresh.text
+    approve = f"/campaigns/{created['id']}/runs/{held['id']}/approve"
+    refused = await client.post(approve, data={"csrf_token": "forged"})
+    assert refused.status_code == 403
+    assert await messages(rt) == []
+    answer = await client.post(approve, data={"csrf_token": token})
+    assert answer.status_code == 303
+    assert "Run approved: 3 messages created." in (await client.get(answer.headers["location"])).text
+    assert len(await messages(rt)) == 3
+    paused = await client.post(f"/campaigns/{created['id']}/pause", data={"csrf_token": token})
+    assert "Campaign Spring reminder paused." in (await client.get(paused.headers["location"])).text
+    other = await new_tenant(rt, "globex")
+    async with httpx.AsyncClient(transport=client._transport, base_url="http://herald.test") as browser_b:
+        await sign_in(browser_b, other)
+        assert (await browser_b.get(f"/campaigns/{created['id']}")).status_code == 404
