@@ -484,7 +484,14 @@ def demo() -> None:
     "--today",
     type=click.DateTime(formats=["%Y-%m-%d"]),
     default=None,
-    help="the day the data is generated around (default: today)",
+    help="the day the data is generated around (default: today in the campaigns' zone, the day their runs see)",
+)
+@click.option(
+    "--run/--no-run",
+    "run_now",
+    default=True,
+    show_default=True,
+    help="run every campaign once now, so its messages show in the dev inbox at once",
 )
 def demo_dealership(
     database_url: str | None,
@@ -495,14 +502,17 @@ def demo_dealership(
     agent_id: str,
     timezone: str | None,
     today: Any,
+    run_now: bool,
 ) -> None:
     """Build seed 004's dealership database, register it as a data source, and create one campaign per
     dealership preset (exit 1 when Herald refuses, for one when it has no campaigns API)."""
     import datetime as dt
     import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
     import httpx
 
+    from herald.presets import dealership
     from herald.presets import demo as demo_steps
 
     key = api_key or _dev_api_key()
@@ -516,13 +526,20 @@ def demo_dealership(
     if database_url is None:
         path = os.path.abspath(os.path.join(os.environ.get("HERALD_DATA_DIR", "var"), "dealership.db"))
         database_url = f"sqlite:///{path}"
-    day = today.date() if today is not None else dt.date.today()
+    try:
+        zone = ZoneInfo(timezone or dealership.DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        click.echo(f"herald: --timezone: unknown time zone {timezone!r}", err=True)
+        sys.exit(2)
+    # A run binds :today in the campaign's zone; the data is built around that same day.
+    day = today.date() if today is not None else dt.datetime.now(zone).date()
     headers = {"Authorization": f"Bearer {key}"}
     try:
         with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
             result = demo_steps.run(
                 http, database_url=database_url, today=day, seed=seed, customers=customers,
-                agent_id=agent_id, timezone=timezone, progress=lambda line: click.echo(line, err=True),
+                agent_id=agent_id, timezone=timezone, run_now=run_now,
+                progress=lambda line: click.echo(line, err=True),
             )  # fmt: skip
     except demo_steps.DemoError as exc:
         click.echo(f"herald: {exc}", err=True)
@@ -538,4 +555,10 @@ def demo_dealership(
         click.echo(
             f"campaign {campaign.get('id')}: {campaign.get('name')} "
             f"[{campaign.get('event_type')}] {campaign.get('schedule')} {campaign.get('timezone')}"
+        )
+    for campaign, run in zip(result.campaigns, result.runs, strict=False):
+        click.echo(
+            f"run {run['id']} of {campaign['event_type']}: {run['status']}, audience {run['audience']}, "
+            f"messages {run['created']} ({run['quiet_hours']} held for quiet hours), deduped {run['deduped']}, "
+            f"opted out {run['opted_out']}, failed {run['failed']}"
         )

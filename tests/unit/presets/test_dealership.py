@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from herald.core.natural import next_runs, validate_cron
 from herald.pipeline.library import BY_NAME, template_variables
 from herald.presets import dealership
 from herald.presets._sql import DIALECTS
-from herald.producers.schedules.natural import next_runs, validate_cron
 from herald.storage.datasources import check_query
 
 PRESETS = dealership.PRESETS

@@ -51,7 +51,7 @@ def test_with_it_every_preset_becomes_a_campaign(tmp_path: Path) -> None:
     seen: list[httpx.Request] = []
     result = demo.run(
         herald(True, seen), database_url=f"sqlite:///{tmp_path}/d.db", today=TODAY, seed=1, customers=20,
-        timezone="America/Denver",
+        timezone="America/Denver", run_now=False,
     )  # fmt: skip
     assert result.agent_created
     assert result.rows["customers"] > 20
