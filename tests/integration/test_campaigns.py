@@ -285,6 +285,12 @@ async def test_sms_failing_or_missing_falls_back_to_email(
     by_first = {m.route_plan[0]["recipient_id"]: m for m in await messages(rt)}
     ada = by_first["+447700900001"]
     assert (ada.status, ada.platform, ada.recipient_id) == ("sent", "email", "ada@example.com")
+    inbox = (await client.get("/api/v1/devinbox?platform=email", headers=auth)).json()["items"]
+    (to_ada,) = [m for m in inbox if m["recipient_id"] == "ada@example.com"]
+    # The email after SMS failed is the email template's, subject and body, not the SMS text.
+    assert to_ada["subject"] == "Get your your mower ready for spring"
+    assert to_ada["content"].startswith("Hi Ada,\n\nThe mowing season is around the corner.")
+    assert "Reply STOP" not in to_ada["content"]
     bob = by_first["bob@example.com"]  # no phone: email from the start
     assert (bob.status, bob.platform) == ("sent", "email")
     cy = by_first["+447700900003"]  # no email to fall back to

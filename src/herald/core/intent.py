@@ -73,3 +73,7 @@ class Intent:
     recipient_timezone: str | None = None
     # Set by a producer whose whole batch a human approved (an INTERN's campaign run): not held again.
     approval: PriorApproval | None = None
+    # The text a fallback platform sends instead of ``content``: platform -> (subject, body), already rendered
+    # (a campaign's email template when its SMS step fails). Stored on those route steps; the first step sends
+    # ``content``.
+    step_texts: dict[str, tuple[str | None, str]] = field(default_factory=dict)

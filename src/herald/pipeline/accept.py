@@ -120,11 +120,16 @@ async def prepare(
         channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
         fallback=intent.fallback, memo=memo,
     )  # fmt: skip
+    plan = [step.as_dict() for step in route.steps]
     for index, step in enumerate(route.steps):
+        own = intent.step_texts.get(step.platform) if index > 0 else None
+        if own is not None:
+            plan[index].update(subject=own[0], content=own[1])
+        text = content if own is None else own[1]
         limit = planner.length_limit(step)
-        if limit is not None and len(content) > limit:
+        if limit is not None and len(text) > limit:
             raise ValidationFailed(
-                f"content is {len(content)} characters; {step.provider} ({step.platform}) takes at most {limit}",
+                f"content is {len(text)} characters; {step.provider} ({step.platform}) takes at most {limit}",
                 field="content" if index == 0 else f"fallback.{index - 1}",
             )
     if intent.attachments:
@@ -142,7 +147,7 @@ async def prepare(
         "channel_id": first.channel_id,
         "simulated": first.simulated,
         "contact_id": intent.contact_id,
-        "route_plan": [step.as_dict() for step in route.steps],
+        "route_plan": plan,
         "route_step": 0,
         "subject": subject,
         "content": content,

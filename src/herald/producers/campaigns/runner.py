@@ -392,6 +392,10 @@ async def draft(rt: Runtime, plan: Plan, row: dict[str, Any]) -> Draft:
             timeout_seconds=15.0, subject=subject,
         )  # fmt: skip
         text, origin = composed.text, composed.origin()
+    try:
+        step_texts = _fallback_texts(plan, steps, platform, variables, zone)
+    except RequestError as exc:
+        return Draft(key, problem=_reason(exc))
     metadata = {"campaign_id": campaign.id, "campaign_run_id": plan.run_id}
     if contact is not None:
         metadata["contact_id"] = contact.id
@@ -399,8 +403,22 @@ async def draft(rt: Runtime, plan: Plan, row: dict[str, Any]) -> Draft:
         agent_id=campaign.agent_id, platform=platform, recipient_id=recipient, content=text, subject=subject,
         timezone=zone, template_variables={}, governance_metadata=metadata, priority=Priority(campaign.priority),
         fallback=steps[1:], origin=origin, recipient_timezone=zone, approval=plan.approval,
+        step_texts=step_texts,
     )  # fmt: skip
     return Draft(key, intent=intent)
+
+
+def _fallback_texts(
+    plan: Plan, steps: list[tuple[str, str]], first: str, variables: dict[str, Any], zone: str
+) -> dict[str, tuple[str | None, str]]:
+    """Each fallback platform's own template rendered for the row, so an email sent after SMS failed has the
+    email template's subject and body, not the SMS text."""
+    texts: dict[str, tuple[str | None, str]] = {}
+    for platform, _recipient in steps[1:]:
+        if platform != first and platform not in texts:
+            rendered = render_resolved(plan.templates[platform], variables, now=plan.now, timezone=zone)
+            texts[platform] = (rendered.subject, rendered.body)
+    return texts
 
 
 async def _preload(rt: Runtime, plan: Plan, rows: list[dict[str, Any]]) -> set[str]:
