@@ -3,6 +3,7 @@ type's prompt, and whatever the model does wrong, the template (or fallback text
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -10,6 +11,7 @@ import pytest
 
 from herald.runtime import Runtime
 from tests.conftest import webhook_channel
+from tests.integration import test_campaigns as campaigns
 from tests.integration.agents.conftest import Fakes, llm_agent, register
 
 PHONE = "+447700900123"
@@ -227,3 +229,64 @@ async def test_compose_validates_its_fields(client: httpx.AsyncClient, auth: dic
     [error] = response.json()["errors"]
     assert error["field"].startswith("compose")
     assert "prompt" in error["message"]
+
+
+# -- campaigns: AI text in an INTERN's approval preview, and sent exactly as shown -----------------------------
+
+
+async def test_intern_campaign_preview_shows_ai_text_and_approval_sends_it_as_shown(
+    client: httpx.AsyncClient, auth: dict[str, str], fakes: Fakes, rt: Runtime, tmp_path: Path
+) -> None:
+    await register(client, auth, llm_agent("writer", level="INTERN"))
+    source = await campaigns.data_source(client, auth, campaigns.tenant_db(tmp_path / "dealer.db"))
+    personal = {
+        "Ada": "Ada, spring is here: your mower deserves a season-ready service at Riverside Power.",
+        "Bob": "Bob, the mowing season is close. Book your spring service with Riverside Power today.",
+        "Cy": "Cy, get your mower ready for spring with a quick service at Riverside Power.",
+    }
+    fakes.llm.script(
+        [{"content": text, "prompt_tokens": 90, "completion_tokens": 20} for text in personal.values()]
+    )
+    created = await campaigns.create(
+        client, auth, campaigns.body(source, agent_id="writer", compose={"enhance": True, "max_length": 200})
+    )
+
+    held = await campaigns.run(client, auth, created["id"])
+
+    assert held["status"] == "pending_approval"
+    shown = {s["recipient_id"]: s for s in held["preview"]["sample"]}
+    assert {s["content"] for s in shown.values()} == set(personal.values())
+    assert {s["content_path"] for s in shown.values()} == {"ai_enhanced"}
+    assert len(fakes.llm.requests) == 3
+    assert await campaigns.messages(rt) == []
+
+    decided = await client.post(
+        f"{campaigns.CAMPAIGNS}/{created['id']}/runs/{held['id']}/approve", json={}, headers=auth
+    )
+    assert decided.status_code == 200, decided.text
+    assert decided.json()["created"] == 3
+    sent = {m.recipient_id: m for m in await campaigns.messages(rt)}
+    for recipient, preview in shown.items():  # what the approver read is what goes out
+        assert sent[recipient].content == preview["content"]
+        assert sent[recipient].content_path == "ai_enhanced"
+    assert len(fakes.llm.requests) == 3  # nothing composed again after the approval
+
+
+async def test_campaign_falls_back_to_the_template_when_the_model_fails(
+    client: httpx.AsyncClient, auth: dict[str, str], fakes: Fakes, rt: Runtime, tmp_path: Path
+) -> None:
+    await register(client, auth, llm_agent("writer"))
+    source = await campaigns.data_source(client, auth, campaigns.tenant_db(tmp_path / "dealer.db"))
+    fakes.llm.script([{"kind": "permanent", "status": 400, "times": 10}])
+    created = await campaigns.create(
+        client, auth, campaigns.body(source, agent_id="writer", compose={"enhance": True})
+    )
+
+    done = await campaigns.run(client, auth, created["id"])
+
+    assert (done["status"], done["created"]) == ("completed", 3)
+    ada = next(m for m in await campaigns.messages(rt) if m.recipient_id == "+447700900001")
+    assert ada.content_path == "fallback"
+    assert ada.content.startswith(
+        "Hi Ada, spring is here! Get your your mower season-ready at Riverside Power"
+    )

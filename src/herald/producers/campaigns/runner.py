@@ -21,7 +21,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Table, bindparam, func, insert, or_, select, text, update
@@ -207,6 +207,8 @@ class Plan:
     channels: list[model.ChannelStep]
     backend: str
     approval: PriorApproval | None = None
+    # An approved run's preview sample by dedupe key: those rows send exactly what the approver was shown.
+    shown: dict[str, dict[str, Any]] = field(default_factory=dict)
     llm_settings: llm.LLMEndpoint | None = None
     api_key: str = ""
     memo: planner.Memo = field(default_factory=planner.Memo)
@@ -233,12 +235,16 @@ async def execute(rt: Runtime, run_id: str) -> CampaignRun:
             rt, run_id, model.FAILED,
             error=f"agent {campaign.agent_id!r} is at maturity level STUDENT and may not send proactive messages",
         )  # fmt: skip
+    approved = level is MaturityLevel.INTERN and run.approved_by is not None
     try:
-        plan = await make_plan(rt, campaign, run_id, utcnow())
+        # An approved run reads the audience as of when it was held, so it sends to whom the preview showed.
+        as_of = run.started_at if approved and run.started_at is not None else utcnow()
+        plan = await make_plan(rt, campaign, run_id, _aware(as_of))
         if level is MaturityLevel.INTERN:
             if run.approved_by is None:
                 return await _hold(rt, plan)
             plan.approval = PriorApproval(approver=run.approved_by, reference=f"campaign_run:{run_id}")
+            plan.shown = {s["dedupe_key"]: s for s in (run.preview or {}).get("sample", [])}
         tally = Tally()
         async for batch in audience(rt, plan):
             await _write_batch(rt, plan, batch, tally)
@@ -246,6 +252,11 @@ async def execute(rt: Runtime, run_id: str) -> CampaignRun:
         log.warning("campaign run failed", extra={"run_id": run_id, "reason": str(exc)})
         return await _finish(rt, run_id, model.FAILED, error=_reason(exc))
     return await _finish(rt, run_id, model.COMPLETED)
+
+
+def _aware(moment: datetime) -> datetime:
+    """SQLite hands back naive UTC datetimes; the plan's clock is always aware."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _reason(exc: BaseException) -> str:
@@ -382,7 +393,10 @@ async def draft(rt: Runtime, plan: Plan, row: dict[str, Any]) -> Draft:
         return Draft(key, problem=_reason(exc))
     text, subject = rendered.body, rendered.subject
     origin = ContentOrigin(path="template")
-    if plan.llm_settings is not None and campaign.compose is not None:
+    shown = plan.shown.get(key)
+    if shown is not None and shown.get("platform") == platform:
+        text, subject, origin = shown["content"], shown.get("subject"), _origin_of(shown)
+    elif plan.llm_settings is not None and campaign.compose is not None:
         ask = campaign.compose
         limit = content.limit_for(platform, None, ask.get("max_length"))
         composed = await content.compose(
@@ -551,12 +565,23 @@ async def survey(rt: Runtime, plan: Plan, *, sample: int = SAMPLE) -> dict[str, 
 def _shown(found: Draft) -> dict[str, Any]:
     intent = found.intent
     assert intent is not None
+    origin = intent.origin or ContentOrigin(path="template")
     return {
         "dedupe_key": found.key, "platform": intent.platform, "recipient_id": intent.recipient_id,
         "fallback": [{"platform": p, "recipient_id": r} for p, r in intent.fallback],
         "timezone": intent.recipient_timezone, "subject": intent.subject, "content": intent.content,
-        "content_path": intent.origin.path if intent.origin else "template",
+        "content_path": origin.path, "ai_model": origin.model, "ai_prompt_tokens": origin.prompt_tokens,
+        "ai_completion_tokens": origin.completion_tokens, "ai_cost": origin.cost,
     }  # fmt: skip
+
+
+def _origin_of(shown: dict[str, Any]) -> ContentOrigin:
+    """How a previewed text was made, recorded again on the message that sends it."""
+    return ContentOrigin(
+        path=str(shown.get("content_path") or "template"), model=shown.get("ai_model"),
+        prompt_tokens=int(shown.get("ai_prompt_tokens") or 0),
+        completion_tokens=int(shown.get("ai_completion_tokens") or 0), cost=float(shown.get("ai_cost") or 0.0),
+    )  # fmt: skip
 
 
 async def _hold(rt: Runtime, plan: Plan) -> CampaignRun:
