@@ -204,7 +204,9 @@ def test_tls_names_the_server_by_its_host_name_whatever_address_was_reached() ->
 def test_dangerous_functions_and_hiding_places_are_refused(backend: str, query: str, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         check_query(query, backend)
-    with pytest.raises(ValueError, match="."):  # an unknown backend: the query must pass every backend's rules
+    with pytest.raises(
+        ValueError, match="."
+    ):  # an unknown backend: the query must pass every backend's rules
         check_query(query)
 
 

@@ -335,9 +335,7 @@ async def _read_database(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> float |
             )
         else:
             assert isinstance(url, str)
-            result = await tenantdb.run_on_url(
-                rt, url, query, row_cap=1, timeout=ctx.timeout, field="query"
-            )
+            result = await tenantdb.run_on_url(rt, url, query, row_cap=1, timeout=ctx.timeout, field="query")
     except NotFound:
         raise SourceError(f"no data source {source_id!r}") from None
     except ValidationFailed as exc:
