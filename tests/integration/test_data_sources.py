@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import socket
 import sqlite3
 from collections.abc import AsyncIterator
@@ -417,6 +418,33 @@ async def test_herald_sets_the_connection_up_itself(
             "sqlite": {"a": 1},
         }[tenant_db.backend]
     )
+
+
+async def test_a_required_tls_mode_is_never_downgraded(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    """With TLS required the source either talks TLS or is not saved; never plain text behind the user's back."""
+    if tenant_db.backend == "sqlite":
+        pytest.skip("a SQLite source is a file")
+    required, tls_sql = {
+        "postgresql": ("?sslmode=require", "SELECT ssl AS on FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+        "mysql": (
+            "?ssl_mode=required",
+            "SELECT VARIABLE_VALUE <> '' AS on FROM information_schema.SESSION_STATUS "
+            "WHERE VARIABLE_NAME = 'SSL_CIPHER'",
+        ),
+    }[tenant_db.backend]
+    response = await client.post(
+        "/api/v1/data-sources", json={"name": "tls", "url": tenant_db.url + required}, headers=auth
+    )
+    if response.status_code == 422:  # this server offers no TLS
+        error = response.json()["errors"][0]
+        assert error["field"] == "url"
+        assert re.search(r"(?i)ssl|tls", error["message"]), error["message"]
+        return
+    assert response.status_code == 201, response.text
+    result = await datasources.run_query(rt, await tenant_id(rt), response.json()["id"], tls_sql)
+    assert result.rows == [{"on": True}] or result.rows == [{"on": 1}]
 
 
 async def test_the_server_runs_one_statement_per_call(tenant_db: TenantDb) -> None:
