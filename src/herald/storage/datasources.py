@@ -614,7 +614,8 @@ async def _connect_postgresql(target: Target, address: str) -> Any:
 async def _connect_mysql(target: Target, address: str) -> Any:
     """aiomysql, every argument Herald's; the server is not told it may run several statements per call."""
     from aiomysql.connection import Connection
-    from pymysql.constants import CLIENT
+    from pymysql.constants import CLIENT, CR
+    from pymysql.err import OperationalError
 
     mode = target.options.get("tls", "disable")
     context = tls_context(mode, target.host)
@@ -626,7 +627,12 @@ async def _connect_mysql(target: Target, address: str) -> Any:
         read_default_file=None, init_command=None, program_name="herald",
     )  # fmt: skip
     conn.client_flag &= ~CLIENT.MULTI_STATEMENTS  # aiomysql always asks for them; Herald never does
-    await conn._connect()  # aiomysql.connect() cannot drop MULTI_STATEMENTS
+    try:
+        await conn._connect()  # aiomysql.connect() cannot drop MULTI_STATEMENTS
+    except OperationalError as exc:
+        if exc.args and exc.args[0] == CR.CR_CONN_HOST_ERROR:  # unreachable: let the next address try
+            raise ConnectionError(f"cannot connect to the MySQL server at {address}: {exc.args[-1]}") from exc
+        raise
     if mode not in ("disable", "allow", "prefer") and not conn._secure:  # aiomysql's only TLS flag
         conn.close()
         raise ConnectionError(f"the server at {address} offers no TLS and ssl_mode requires it")
