@@ -18,6 +18,7 @@ from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
 from herald.humans import decisions, outreach
 from herald.pipeline import worker
+from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
 from herald.producers.monitors import engine
 from herald.producers.schedules import scheduler
@@ -35,6 +36,7 @@ LOOPS: tuple[Loop, ...] = (
     *outreach.LOOPS,
     *decisions.LOOPS,
     *scheduler.LOOPS,
+    *campaigns.LOOPS,
     *engine.LOOPS,
     *reactions.LOOPS,
     *dispatcher.LOOPS,

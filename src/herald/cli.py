@@ -1,4 +1,4 @@
-"""The ``herald`` command: serve, worker, migrate, keys, send."""
+"""The ``herald`` command: serve, worker, migrate, keys, send, demo."""
 
 from __future__ import annotations
 
@@ -449,3 +449,116 @@ def send(
         where = f"{error['field']}: " if error.get("field") else ""
         click.echo(f"  item {index}: {where}{error['detail']} ({error['status']})")
     sys.exit(1 if rejected else 0)
+
+
+@main.group()
+def demo() -> None:
+    """Demo data and campaigns on a running Herald."""
+
+
+@demo.command("dealership")
+@click.option(
+    "--url",
+    "database_url",
+    help="the demo database to (re)create: sqlite:///file, postgresql://... or mysql://... "
+    "(default: sqlite under $HERALD_DATA_DIR, var/dealership.db); its dealership tables are dropped first",
+)
+@click.option(
+    "--herald-url",
+    "base_url",
+    envvar=["HERALD_URL", "HERALD_BASE_URL"],
+    default=DEFAULT_URL,
+    show_default=True,
+    help="the Herald to register it with (default: $HERALD_URL, else the address `make run` serves on)",
+)
+@click.option(
+    "--api-key",
+    envvar="HERALD_API_KEY",
+    help="default: $HERALD_API_KEY, else the dev key `herald serve` wrote in $HERALD_DATA_DIR (var/dev-api-key)",
+)
+@click.option("--seed", default=0, show_default=True, type=int, help="the same seed gives the same database")
+@click.option("--customers", default=3000, show_default=True, type=click.IntRange(0, 1_000_000))
+@click.option("--agent", "agent_id", default="dealer-agent", show_default=True, help="registered if missing")
+@click.option("--timezone", default=None, help="the campaigns' zone (default: America/Chicago)")
+@click.option(
+    "--today",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    default=None,
+    help="the day the data is generated around (default: today in the campaigns' zone, the day their runs see)",
+)
+@click.option(
+    "--run/--no-run",
+    "run_now",
+    default=True,
+    show_default=True,
+    help="run every campaign once now, so its messages show in the dev inbox at once",
+)
+def demo_dealership(
+    database_url: str | None,
+    base_url: str,
+    api_key: str | None,
+    seed: int,
+    customers: int,
+    agent_id: str,
+    timezone: str | None,
+    today: Any,
+    run_now: bool,
+) -> None:
+    """Build seed 004's dealership database, register it as a data source, and create one campaign per
+    dealership preset (exit 1 when Herald refuses, for one when it has no campaigns API)."""
+    import datetime as dt
+    import os
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    import httpx
+
+    from herald.presets import dealership
+    from herald.presets import demo as demo_steps
+
+    key = api_key or _dev_api_key()
+    if not key:
+        click.echo(
+            "herald: no API key: pass --api-key, set HERALD_API_KEY, or start `herald serve` in development "
+            "mode once (it writes var/dev-api-key)",
+            err=True,
+        )
+        sys.exit(2)
+    if database_url is None:
+        path = os.path.abspath(os.path.join(os.environ.get("HERALD_DATA_DIR", "var"), "dealership.db"))
+        database_url = f"sqlite:///{path}"
+    try:
+        zone = ZoneInfo(timezone or dealership.DEFAULT_TIMEZONE)
+    except (ZoneInfoNotFoundError, ValueError):
+        click.echo(f"herald: --timezone: unknown time zone {timezone!r}", err=True)
+        sys.exit(2)
+    # A run binds :today in the campaign's zone; the data is built around that same day.
+    day = today.date() if today is not None else dt.datetime.now(zone).date()
+    headers = {"Authorization": f"Bearer {key}"}
+    try:
+        with httpx.Client(base_url=base_url, headers=headers, timeout=60) as http:
+            result = demo_steps.run(
+                http, database_url=database_url, today=day, seed=seed, customers=customers,
+                agent_id=agent_id, timezone=timezone, run_now=run_now,
+                progress=lambda line: click.echo(line, err=True),
+            )  # fmt: skip
+    except demo_steps.DemoError as exc:
+        click.echo(f"herald: {exc}", err=True)
+        sys.exit(1)
+    except (httpx.HTTPError, OSError, ValueError) as exc:
+        click.echo(f"herald: {type(exc).__name__}: {exc}", err=True)
+        sys.exit(1)
+    click.echo("rows: " + ", ".join(f"{table} {count}" for table, count in result.rows.items()))
+    source = result.data_source
+    click.echo(f"data source {source['id']} ({source['backend']}): {source['url']}")
+    click.echo(f"agent {agent_id}" + (" registered" if result.agent_created else " (already registered)"))
+    for campaign in result.campaigns:
+        click.echo(
+            f"campaign {campaign.get('id')}: {campaign.get('name')} "
+            f"[{campaign.get('event_type')}] {campaign.get('schedule')} {campaign.get('timezone')}"
+        )
+    for campaign, run in zip(result.campaigns, result.runs, strict=False):
+        click.echo(
+            f"run {run['id']} of {campaign['event_type']}: {run['status']}, audience {run['audience']}, "
+            f"messages {run['created']} ({run['quiet_hours']} held for quiet hours), deduped {run['deduped']}, "
+            f"opted out {run['opted_out']}, failed {run['failed']}"
+        )

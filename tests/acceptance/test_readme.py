@@ -191,6 +191,7 @@ GUIDES = [
     "guides/channels.md",
     "guides/templates.md",
     "guides/data-sources.md",
+    "guides/campaigns.md",
 ]
 
 

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from herald.client import (
@@ -17,6 +18,8 @@ from herald.client import (
     Approver,
     AsyncHerald,
     AuthenticationError,
+    Campaign,
+    CampaignRun,
     ConflictError,
     DeliveryReport,
     Herald,
@@ -33,6 +36,7 @@ from herald.humans import outreach
 from herald.runtime import Runtime
 from herald.web.api.app import create_app
 from tests.conftest import served
+from tests.integration.test_campaigns import tenant_db
 
 
 @pytest.fixture
@@ -333,3 +337,37 @@ async def test_async_client_humans_in_the_loop(rt: Runtime, herald_url: str, api
         assert await herald.delete_approval_policy(policy.id) is None
         with pytest.raises(NotFoundError):
             await herald.get_approval_policy(policy.id)
+
+
+async def test_async_client_campaigns(herald_url: str, api_key: str, tmp_path: Path) -> None:
+    url = tenant_db(tmp_path / "dealer.db")
+    async with AsyncHerald(herald_url, api_key, agent_id="dealer-agent") as herald:
+        await herald.create_agent("dealer-agent", "INTERN")
+        async with httpx.AsyncClient(
+            base_url=herald_url, headers={"Authorization": f"Bearer {api_key}"}
+        ) as http:
+            source = (await http.post("/api/v1/data-sources", json={"name": "db", "url": url})).json()["id"]
+        campaign = await herald.create_campaign(
+            name="Spring", data_source_id=source, schedule="every day at 9am", event_type="spring_reminder",
+            channels=[{"platform": "email", "address_column": "email"}],
+            audience_query="SELECT customer_id, first_name, email FROM customers WHERE email IS NOT NULL",
+            dedupe_key=["customer_id"], idempotency_key="sdk-campaign",
+            variables={"dealership_name": "R", "dealership_phone": "1", "equipment_model": "m", "booking_url": "u"},
+        )  # fmt: skip
+        assert isinstance(campaign, Campaign)
+        assert (await herald.get_campaign(campaign.id)).cron_expression == "0 9 * * *"
+        assert [c.id for c in (await herald.list_campaigns())["items"]] == [campaign.id]
+        assert (await herald.update_campaign(campaign.id, dedupe_period="year")).dedupe_period == "year"
+        assert (await herald.preview_campaign(campaign.id, sample=1))["audience"] == 2
+        assert (await herald.pause_campaign(campaign.id)).status == "paused"
+        assert (await herald.resume_campaign(campaign.id)).status == "active"
+        held = await herald.run_campaign(campaign.id)
+        assert isinstance(held, CampaignRun)
+        assert held.status == "pending_approval"
+        assert (await herald.campaign_runs(campaign.id))["items"][0].id == held.id
+        done = await herald.approve_campaign_run(campaign.id, held.id, approver_user_id="boss")
+        assert (done.status, done.created) == ("completed", 2)
+        assert (await herald.get_campaign_run(campaign.id, held.id)).approved_by == "boss"
+        second = await herald.run_campaign(campaign.id)
+        assert (await herald.reject_campaign_run(campaign.id, second.id, reason="no")).status == "rejected"
+        await herald.delete_campaign(campaign.id)

@@ -17,6 +17,8 @@ EXPECTED = {
     "agent runs": "worker",
     "schedules": "scheduler",
     "stuck agent tasks": "scheduler",
+    "campaigns due": "scheduler",
+    "campaign runs": "scheduler",
     "monitors": "scheduler",
     "monitor analyses": "scheduler",
     "trigger reactions": "scheduler",

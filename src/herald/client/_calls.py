@@ -26,6 +26,8 @@ from herald.client._types import (
     Approver,
     BulkItem,
     BulkResult,
+    Campaign,
+    CampaignRun,
     DeliveryMetrics,
     DeliveryReport,
     Health,
@@ -525,6 +527,117 @@ def parse_schedule(d: Defaults, text: str, *, timezone: str | None = None) -> Fl
     """What a natural-language schedule means: cron (or run_at), in words, and its next runs."""
     body = _body(schedule=text, timezone=timezone)
     return (yield from _do(Call[dict[str, Any]]("POST", f"{_SCHEDULES}/parse-nl", json=body)))
+
+
+# -- campaigns ------------------------------------------------------------------------------------------------
+
+_CAMPAIGNS = "/api/v1/campaigns"
+
+
+def create_campaign(
+    d: Defaults,
+    /,
+    *,
+    name: str,
+    data_source_id: str,
+    schedule: str,
+    event_type: str,
+    channels: Sequence[Mapping[str, str]],
+    agent_id: str | None = None,
+    audience_query: str | None = None,
+    queue: Mapping[str, Any] | None = None,
+    idempotency_key: str | None = None,
+    **options: Any,
+) -> Flow[Campaign]:
+    """A campaign over the tenant's own data; ``options`` are the other fields of the body (``timezone``,
+    ``locale``, ``query_params``, ``timezone_column``, ``variables``, ``dedupe_key``, ``dedupe_period``,
+    ``priority``, ``compose``, ``enabled``)."""
+    body = _body(
+        name=name, agent_id=agent_id or d.agent_id, data_source_id=data_source_id, schedule=schedule,
+        event_type=event_type, channels=list(channels), audience_query=audience_query, queue=queue, **options,
+    )  # fmt: skip
+    return (yield from _do(Call[Campaign]("POST", _CAMPAIGNS, json=body, headers=_key(idempotency_key))))
+
+
+def list_campaigns(d: Defaults, *, limit: int = 100, cursor: str | None = None) -> Flow[Page[Campaign]]:
+    params = _params(limit=limit, cursor=cursor)
+    return (yield from _do(Call[Page[Campaign]]("GET", _CAMPAIGNS, params=params)))
+
+
+def get_campaign(d: Defaults, campaign_id: str) -> Flow[Campaign]:
+    return (yield from _do(Call[Campaign]("GET", f"{_CAMPAIGNS}/{_seg(campaign_id)}")))
+
+
+def update_campaign(d: Defaults, campaign_id: str, /, **changes: Any) -> Flow[Campaign]:
+    """Change any fields of the body (``None`` clears one that may be empty, such as ``compose``)."""
+    body = {k: _json(v) for k, v in changes.items()}
+    return (yield from _do(Call[Campaign]("PATCH", f"{_CAMPAIGNS}/{_seg(campaign_id)}", json=body)))
+
+
+def delete_campaign(d: Defaults, campaign_id: str) -> Flow[None]:
+    return (yield from _do(Call[None]("DELETE", f"{_CAMPAIGNS}/{_seg(campaign_id)}")))
+
+
+def pause_campaign(d: Defaults, campaign_id: str) -> Flow[Campaign]:
+    return (yield from _do(Call[Campaign]("POST", f"{_CAMPAIGNS}/{_seg(campaign_id)}/pause")))
+
+
+def resume_campaign(d: Defaults, campaign_id: str) -> Flow[Campaign]:
+    """Resume from now on; runs missed while paused are not replayed."""
+    return (yield from _do(Call[Campaign]("POST", f"{_CAMPAIGNS}/{_seg(campaign_id)}/resume")))
+
+
+def run_campaign(d: Defaults, campaign_id: str) -> Flow[CampaignRun]:
+    """Run now, outside the schedule: the finished run, or the run held for approval (INTERN)."""
+    return (yield from _do(Call[CampaignRun]("POST", f"{_CAMPAIGNS}/{_seg(campaign_id)}/run")))
+
+
+def preview_campaign(d: Defaults, campaign_id: str, *, sample: int | None = None) -> Flow[dict[str, Any]]:
+    """The audience size and a sample of rendered messages; sends nothing."""
+    path = f"{_CAMPAIGNS}/{_seg(campaign_id)}/preview"
+    return (yield from _do(Call[dict[str, Any]]("POST", path, json=_body(sample=sample))))
+
+
+def campaign_runs(
+    d: Defaults, campaign_id: str, *, limit: int = 100, cursor: str | None = None
+) -> Flow[Page[CampaignRun]]:
+    """The campaign's runs, newest first."""
+    params = _params(limit=limit, cursor=cursor)
+    path = f"{_CAMPAIGNS}/{_seg(campaign_id)}/runs"
+    return (yield from _do(Call[Page[CampaignRun]]("GET", path, params=params)))
+
+
+def get_campaign_run(d: Defaults, campaign_id: str, run_id: str) -> Flow[CampaignRun]:
+    path = f"{_CAMPAIGNS}/{_seg(campaign_id)}/runs/{_seg(run_id)}"
+    return (yield from _do(Call[CampaignRun]("GET", path)))
+
+
+def approve_campaign_run(
+    d: Defaults,
+    campaign_id: str,
+    run_id: str,
+    *,
+    approver_user_id: str | None = None,
+    reason: str | None = None,
+) -> Flow[CampaignRun]:
+    """Approve an INTERN's whole run: its messages are created at once."""
+    path = f"{_CAMPAIGNS}/{_seg(campaign_id)}/runs/{_seg(run_id)}/approve"
+    body = _body(approver_user_id=approver_user_id, reason=reason)
+    return (yield from _do(Call[CampaignRun]("POST", path, json=body)))
+
+
+def reject_campaign_run(
+    d: Defaults,
+    campaign_id: str,
+    run_id: str,
+    *,
+    approver_user_id: str | None = None,
+    reason: str | None = None,
+) -> Flow[CampaignRun]:
+    """Reject an INTERN's run: nothing of it is sent."""
+    path = f"{_CAMPAIGNS}/{_seg(campaign_id)}/runs/{_seg(run_id)}/reject"
+    body = _body(approver_user_id=approver_user_id, reason=reason)
+    return (yield from _do(Call[CampaignRun]("POST", path, json=body)))
 
 
 # -- monitors -------------------------------------------------------------------------------------------------

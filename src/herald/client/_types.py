@@ -344,6 +344,59 @@ class AgentRun(Record):
     step_log: list[dict[str, Any]] | None = None
 
 
+class Campaign(Record):
+    id: str
+    name: str
+    agent_id: str
+    data_source_id: str
+    audience_query: str | None
+    query_params: dict[str, Any]
+    queue: dict[str, Any] | None
+    queue_position: Any
+    schedule: str
+    cron_expression: str | None
+    description: str | None
+    timezone: str
+    event_type: str
+    locale: str
+    channels: list[dict[str, Any]]
+    timezone_column: str | None
+    variables: dict[str, Any]
+    dedupe_key: list[str]
+    dedupe_period: str
+    priority: str
+    compose: dict[str, Any] | None
+    enabled: bool
+    status: str  # active or paused
+    next_run: str | None
+    next_runs: list[str]
+    last_run: str | None
+    created_at: str
+    updated_at: str
+
+
+class CampaignRun(Record):
+    id: str
+    campaign_id: str
+    trigger: str  # schedule or manual
+    status: str  # queued, running, pending_approval, completed, failed, rejected, skipped
+    due_at: str
+    started_at: str | None
+    finished_at: str | None
+    audience: int
+    created: int
+    deduped: int
+    opted_out: int
+    quiet_hours: int
+    failed: int
+    failures: list[dict[str, Any]]
+    preview: dict[str, Any] | None
+    approved_by: str | None
+    decided_at: str | None
+    reason: str | None
+    error: str | None
+
+
 class Schedule(Record):
     id: str
     name: str | None

@@ -31,6 +31,15 @@ class ContentOrigin:
     cost: float = 0.0
 
 
+@dataclass(frozen=True)
+class PriorApproval:
+    """A human already approved this message as part of a whole (a campaign run an approver passed): the
+    pipeline queues it instead of holding it again, and records who approved it and what."""
+
+    approver: str
+    reference: str  # what was approved, e.g. "campaign_run:run_..."
+
+
 @dataclass
 class Intent:
     """What a producer wants sent: who speaks, to whom, what.
@@ -60,3 +69,11 @@ class Intent:
     attachments: list[Attachment] = field(default_factory=list)
     # Set when the content was composed (and so already rendered): the pipeline stores it and renders no more.
     origin: ContentOrigin | None = None
+    # The recipient's IANA zone for quiet hours when no contact says (a campaign row's own zone column).
+    recipient_timezone: str | None = None
+    # Set by a producer whose whole batch a human approved (an INTERN's campaign run): not held again.
+    approval: PriorApproval | None = None
+    # The text a fallback platform sends instead of ``content``: platform -> (subject, body), already rendered
+    # (a campaign's email template when its SMS step fails). Stored on those route steps; the first step sends
+    # ``content``.
+    step_texts: dict[str, tuple[str | None, str]] = field(default_factory=dict)

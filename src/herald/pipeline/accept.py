@@ -18,6 +18,7 @@ from herald.core import attachments, logs
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
+from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
 from herald.pipeline import templates
@@ -92,7 +93,7 @@ async def prepare(
         level, decision = None, Decision.SEND
     else:
         level = await require_agent(rt, session, principal, intent.agent_id)
-        decision = decide(level)
+        decision = _decision(level, intent)
     level_name = None if level is None else level.value
     if decision is Decision.BLOCK:
         assert intent.agent_id is not None
@@ -119,17 +120,22 @@ async def prepare(
         channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
         fallback=intent.fallback, memo=memo,
     )  # fmt: skip
+    plan = [step.as_dict() for step in route.steps]
     for index, step in enumerate(route.steps):
+        own = intent.step_texts.get(step.platform) if index > 0 else None
+        if own is not None:
+            plan[index].update(subject=own[0], content=own[1])
+        text = content if own is None else own[1]
         limit = planner.length_limit(step)
-        if limit is not None and len(content) > limit:
+        if limit is not None and len(text) > limit:
             raise ValidationFailed(
-                f"content is {len(content)} characters; {step.provider} ({step.platform}) takes at most {limit}",
+                f"content is {len(text)} characters; {step.provider} ({step.platform}) takes at most {limit}",
                 field="content" if index == 0 else f"fallback.{index - 1}",
             )
     if intent.attachments:
         _check_attachments(rt, intent, route.steps)
     first = route.steps[0]
-    run_at = route.quiet_delay(send_at, intent.priority.name)
+    run_at = route.quiet_delay(send_at, intent.priority.name, intent.recipient_timezone)
     held = decision is Decision.REQUIRE_APPROVAL
     values: dict[str, Any] = {
         "id": new_id("msg"),
@@ -141,7 +147,7 @@ async def prepare(
         "channel_id": first.channel_id,
         "simulated": first.simulated,
         "contact_id": intent.contact_id,
-        "route_plan": [step.as_dict() for step in route.steps],
+        "route_plan": plan,
         "route_step": 0,
         "subject": subject,
         "content": content,
@@ -159,7 +165,7 @@ async def prepare(
         "updated_at": now,
         "cost": 0.0,
         "sent_at": None,
-        "approved_by": None,
+        "approved_by": intent.approval.approver if intent.approval is not None else None,
         "last_error": None,
         "provider_message_id": None,
         "lease_owner": None,
@@ -176,6 +182,9 @@ async def prepare(
         detail["quiet_hours_until"] = run_at.isoformat()
     if intent.origin is not None:
         detail["content_path"] = intent.origin.path
+    if intent.approval is not None and level is not None and decide(level) is Decision.REQUIRE_APPROVAL:
+        detail["approved_as_part_of"] = intent.approval.reference
+        detail["approver"] = intent.approval.approver
     audit = audit_row(
         principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
         needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
@@ -183,6 +192,15 @@ async def prepare(
     event_type = "approval.requested" if held else "message.queued"
     event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
     return Prepared(values, audit, event, wake=not held and run_at <= now)
+
+
+def _decision(level: MaturityLevel, intent: Intent) -> Decision:
+    """The tier's decision, except that a message a human already approved as part of a whole (an INTERN's
+    campaign run) is not held again: it is queued, and its audit entry names that approval."""
+    decision = decide(level)
+    if decision is Decision.REQUIRE_APPROVAL and intent.approval is not None:
+        return Decision.SEND
+    return decision
 
 
 def _check_attachments(rt: Runtime, intent: Intent, steps: list[planner.Step]) -> None:

@@ -409,7 +409,7 @@ class Worker:
             reason = channel.reason if isinstance(channel, DeliveryError) else str(channel)
             return self._failed(claimed, "unknown", started_at, clock, reason, None, permanent=True)
         provider = channel.provider
-        content = claimed.content
+        content, subject = _text_of(claimed)
         files: tuple[Attachment, ...] = ()
         if claimed.sealed_content is not None:
             # The real text of a redacted message (an OTP code) and the attachments exist only for this call.
@@ -426,7 +426,7 @@ class Worker:
             platform=claimed.platform,
             recipient_id=claimed.recipient_id,
             content=content,
-            subject=claimed.subject,
+            subject=subject,
             attempt=claimed.attempts,
             # Threading applies on the interface the conversation is on, not on a fallback elsewhere.
             reply_context=claimed.reply_context if claimed.route_step == 0 else None,
@@ -776,6 +776,16 @@ class _Batch:
     def record(self, c: outbox.Claimed, action: str, detail: dict[str, Any]) -> None:
         self.audits.append(audit_row(c.tenant_id, WORKER_ACTOR, action, "message", c.id, detail, at=self.now))
         self.events.append(event_row(c.tenant_id, action, c.id, detail, at=self.now))
+
+
+def _text_of(claimed: outbox.Claimed) -> tuple[str, str | None]:
+    """The body and subject the current route step sends: its own when the producer rendered one for that
+    platform (a campaign's email template after SMS failed), else the message's."""
+    step = claimed.route_plan[claimed.route_step] if claimed.route_step < len(claimed.route_plan) else {}
+    own = step.get("content")
+    if claimed.route_step > 0 and isinstance(own, str):
+        return own, step.get("subject")
+    return claimed.content, claimed.subject
 
 
 def _classify(exc: BaseException, provider: str, message_id: str) -> tuple[str, float | None, bool]:

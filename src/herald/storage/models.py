@@ -1005,3 +1005,110 @@ class DataSource(Base):
     credentials: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Campaign(Base):
+    """A producer over a tenant's own data: an audience query (or an external queue table) on a data source,
+    run on a schedule, one library template per channel, a channel policy and a dedupe key
+    (herald.producers.campaigns). ``status`` is active or paused; ``next_run`` is null once a one-time
+    campaign has run."""
+
+    __tablename__ = "campaigns"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[str] = mapped_column(String(200))
+    data_source_id: Mapped[str] = mapped_column(String(40))
+    audience_query: Mapped[str | None] = mapped_column(Text, default=None)
+    query_params: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {"table", "cursor", "start_after"} when the campaign follows a table instead of running a query.
+    queue: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    # The last cursor value taken from the queue table ({"value": ...} keeps its type); null before the first.
+    queue_position: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    schedule: Mapped[str] = mapped_column(String(500))  # as given: cron or natural language
+    cron_expression: Mapped[str | None] = mapped_column(String(200), default=None)  # null: one-time
+    timezone: Mapped[str] = mapped_column(String(64))
+    event_type: Mapped[str] = mapped_column(String(50))
+    locale: Mapped[str] = mapped_column(String(35))
+    channels: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    timezone_column: Mapped[str | None] = mapped_column(String(200), default=None)
+    variables: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    dedupe_key: Mapped[list[str]] = mapped_column(JSON, default=list)
+    dedupe_period: Mapped[str] = mapped_column(String(8), default="ever")
+    priority: Mapped[int] = mapped_column(Integer, default=2)
+    compose: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    status: Mapped[str] = mapped_column(String(16))  # active, paused
+    next_run: Mapped[datetime | None] = mapped_column(default=None)
+    last_run: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index(
+            "ix_campaigns_due",
+            "next_run",
+            postgresql_where=text("status = 'active'"),
+            sqlite_where=text("status = 'active'"),
+        ),
+        Index("ix_campaigns_tenant", "tenant_id", "id"),
+    )
+
+
+class CampaignRun(Base):
+    """One run of a campaign: what it found and what became of it. ``queued`` runs wait for the runner,
+    ``running`` ones are leased (``lease_expires_at``; an expired lease is resumed), ``pending_approval`` ones
+    hold a stored ``preview`` until a human approves or rejects the whole run."""
+
+    __tablename__ = "campaign_runs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule, manual
+    status: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(default=None)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    audience: Mapped[int] = mapped_column(Integer, default=0)
+    created: Mapped[int] = mapped_column(Integer, default=0)  # messages created
+    deduped: Mapped[int] = mapped_column(Integer, default=0)
+    opted_out: Mapped[int] = mapped_column(Integer, default=0)
+    quiet_hours: Mapped[int] = mapped_column(Integer, default=0)  # created, but delayed past quiet hours
+    failed: Mapped[int] = mapped_column(Integer, default=0)  # rows that could not become messages
+    failures: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # a short sample of reasons
+    preview: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    approved_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(default=None)
+    reason: Mapped[str | None] = mapped_column(Text, default=None)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+
+    __table_args__ = (
+        Index("ix_campaign_runs_campaign", "campaign_id", "id"),
+        Index("ix_campaign_runs_due", "campaign_id", "due_at", unique=True),
+        Index(
+            "ix_campaign_runs_work",
+            "lease_expires_at",
+            postgresql_where=text("status IN ('queued', 'running')"),
+            sqlite_where=text("status IN ('queued', 'running')"),
+        ),
+    )
+
+
+class CampaignDelivery(Base):
+    """The dedupe ledger: one row per (campaign, period, key value) that became a message, written in the
+    transaction that writes the message, so a crash can neither send twice nor lose one."""
+
+    __tablename__ = "campaign_deliveries"
+
+    tenant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    period: Mapped[str] = mapped_column(
+        String(16), primary_key=True
+    )  # ever, 2026, 2026-03, 2026-W11, 2026-03-14
+    dedupe_value: Mapped[str] = mapped_column(String(500), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

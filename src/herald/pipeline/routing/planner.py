@@ -53,12 +53,13 @@ class Plan:
     contact: Contact | None
     policy: DeliveryPolicy
 
-    def quiet_delay(self, at: datetime, priority_name: str) -> datetime:
-        """When the message may leave: after the recipient's quiet hours, unless it is CRITICAL."""
+    def quiet_delay(self, at: datetime, priority_name: str, zone_hint: str | None = None) -> datetime:
+        """When the message may leave: after the recipient's quiet hours, unless it is CRITICAL. The zone is the
+        contact's, else ``zone_hint`` (the recipient's zone as the producer knows it), else the tenant's."""
         if priority_name == "CRITICAL":
             return at
         quiet: QuietHours | None = self.policy.quiet_hours
-        zone = self.policy.timezone
+        zone = zone_hint or self.policy.timezone
         if self.contact is not None:
             if self.contact.quiet_hours:
                 quiet = QuietHours.model_validate(self.contact.quiet_hours)

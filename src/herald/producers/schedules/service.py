@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.core.errors import Conflict, NotFound, RequestError, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
+from herald.core.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
 from herald.core.timezones import zone_problem
@@ -25,7 +26,6 @@ from herald.pipeline import accept as messages
 from herald.pipeline import templates
 from herald.pipeline.enrolment import require_agent
 from herald.producers import callbacks
-from herald.producers.schedules.natural import ScheduleParseError, next_runs, parse_schedule, validate_cron
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import Agent, AuditEntry, Contact, Event, Schedule, ScheduleExecution

@@ -19,6 +19,7 @@ from herald.web.api.last_resort import AnswerUnexpected
 from herald.web.api.observe import Observe
 from herald.web.api.routes import (
     agents,
+    campaigns,
     channels,
     contacts,
     conversations,
@@ -79,6 +80,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     for module in (proactive, messages, agents, keys, channels, contacts, delivery, interfaces, records, ops):
         app.include_router(module.router)
     app.include_router(datasources.router)
+    app.include_router(campaigns.router)
     app.include_router(schedules.messaging)
     app.include_router(schedules.proactive)
     app.include_router(monitors.monitoring)

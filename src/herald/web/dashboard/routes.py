@@ -30,16 +30,18 @@ from herald.admin import tenants as tenancy
 from herald.core.errors import Forbidden, RequestError, ValidationFailed
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
+from herald.core.natural import describe_cron, next_runs
 from herald.core.platforms import PLATFORMS
 from herald.core.status import ALL_STATUSES, CANCELLABLE, Status
 from herald.humans import decisions, outreach
 from herald.pipeline import accept as messaging
 from herald.pipeline import report
+from herald.producers.campaigns import model as campaign_model
+from herald.producers.campaigns import service as campaigning
 from herald.producers.conversations import service as conversations
 from herald.producers.monitors import conditions
 from herald.producers.monitors import service as monitoring
 from herald.producers.schedules import service as scheduling
-from herald.producers.schedules.natural import describe_cron, next_runs
 from herald.runtime import Runtime
 from herald.storage.models import Message, Monitor, MonitorAlert, Schedule
 from herald.storage.types import utcnow
@@ -95,6 +97,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("conversations", "/conversations", "Conversations"),
     NavItem("messages", "/messages", "Messages"),
     NavItem("schedules", "/schedules", "Schedules"),
+    NavItem("campaigns", "/campaigns", "Campaigns"),
     NavItem("monitors", "/monitors", "Monitors"),
     NavItem("devinbox", "/devinbox", "Dev inbox"),
     NavItem("interfaces", "/interfaces", "Interfaces"),
@@ -551,6 +554,81 @@ async def schedule_action(request: Request, user: User, schedule_id: str, action
             raise
         return done(request, back, exc.detail, "error")
     return done(request, back, f"Schedule {name} {'paused' if action == 'pause' else 'resumed'}.")
+
+
+# -- campaigns ------------------------------------------------------------------------------------------------
+
+
+@router.get("/campaigns")
+async def campaigns_list(request: Request, user: User) -> Response:
+    """Each campaign with its next run and its last runs' counts."""
+    async with runtime(request).sessions() as session:
+        rows = await campaigning.list_campaigns(session, user.principal.tenant_id, limit=200)
+        last = await campaigning.last_runs(session, [c.id for c in rows], 3)
+    return await render(request, user, "campaigns.html", active="campaigns", rows=rows, last=last)
+
+
+@router.get("/campaigns/{campaign_id}")
+async def campaign_page(request: Request, user: User, campaign_id: str) -> Response:
+    """A campaign, its runs (a held run with its stored preview and the decision buttons), and a fresh preview
+    when asked for (``?preview=1``: it reads the audience, so it is not made on every visit)."""
+    rt, tenant_id = runtime(request), user.principal.tenant_id
+    async with rt.sessions() as session:
+        campaign = await campaigning.get(session, tenant_id, campaign_id)
+        runs = await campaigning.runs(session, tenant_id, campaign_id, limit=20, cursor=None)
+    preview, problem = None, None
+    if request.query_params.get("preview"):
+        try:
+            preview = await campaigning.preview(rt, user.principal, campaign_id, sample=5)
+        except RequestError as exc:
+            problem = exc.detail
+    held = [r for r in runs if r.status == campaign_model.PENDING_APPROVAL]
+    return await render(
+        request, user, "campaign.html", active="campaigns", c=campaign, runs=runs, held=held,
+        preview=preview, problem=problem,
+    )  # fmt: skip
+
+
+@router.post("/campaigns/{campaign_id}/{action}")
+async def campaign_action(request: Request, user: User, campaign_id: str, action: str) -> Response:
+    """Pause or resume a campaign."""
+    form = await checked_form(request, user)
+    back = safe_next(form.get("back"), f"/campaigns/{campaign_id}")
+    change = {"pause": campaigning.pause, "resume": campaigning.resume}.get(action)
+    if change is None:
+        raise ValidationFailed("the action is pause or resume")
+    try:
+        async with runtime(request).sessions.begin() as session:
+            campaign = await change(session, user.principal, campaign_id)
+            name = campaign.name
+    except RequestError as exc:
+        if exc.status == 404:
+            raise
+        return done(request, back, exc.detail, "error")
+    return done(request, back, f"Campaign {name} {'paused' if action == 'pause' else 'resumed'}.")
+
+
+@router.post("/campaigns/{campaign_id}/runs/{run_id}/{decision}")
+async def campaign_run_decision(
+    request: Request, user: User, campaign_id: str, run_id: str, decision: str
+) -> Response:
+    """Approve or reject a run held for approval, as the signed-in user."""
+    form = await checked_form(request, user)
+    back = f"/campaigns/{campaign_id}"
+    decide = {"approve": campaigning.approve, "reject": campaigning.reject}.get(decision)
+    if decide is None:
+        raise ValidationFailed("the decision is approve or reject")
+    reason = (form.get("reason") or "").strip() or None
+    try:
+        run = await decide(runtime(request), user.principal, campaign_id, run_id, approver=user.principal.actor,
+                           reason=reason)  # fmt: skip
+    except RequestError as exc:
+        if exc.status == 404:
+            raise
+        return done(request, back, exc.detail, "error")
+    if decision == "approve":
+        return done(request, back, f"Run approved: {run.created} messages created.")
+    return done(request, back, "Run rejected: nothing of it is sent.")
 
 
 # -- monitors -------------------------------------------------------------------------------------------------

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import ValidationFailed
 from herald.core.intent import Priority
+from herald.core.natural import ScheduleParseError, describe_cron, next_runs, parse_schedule
 from herald.core.timezones import check_timezone
 from herald.producers.schedules import service
-from herald.producers.schedules.natural import ScheduleParseError, describe_cron, next_runs, parse_schedule
 from herald.storage.models import Schedule, ScheduleExecution
 from herald.storage.types import utcnow
 from herald.web.api.contract import IDEMPOTENT, answers, errors

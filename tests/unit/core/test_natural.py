@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from cronsim import CronSim
 
-from herald.producers.schedules.natural import (
+from herald.core.natural import (
     ParsedSchedule,
     ScheduleParseError,
     describe_cron,
