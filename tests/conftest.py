@@ -1,8 +1,9 @@
 """Shared fixtures: every integration test runs on SQLite and on PostgreSQL, each test on a fresh database
 cloned from a migrated template (a file copy on SQLite, CREATE DATABASE ... TEMPLATE on PostgreSQL).
 
-PostgreSQL comes from ``HERALD_TEST_POSTGRES_URL`` (default: the local server). When ``CI`` is set and the
-server is unreachable the PostgreSQL tests fail; elsewhere they are skipped with the reason.
+PostgreSQL comes from ``HERALD_TEST_POSTGRES_URL`` (default: the local server). When ``CI`` or ``HERALD_CI`` is
+set and the server is unreachable the PostgreSQL tests fail; elsewhere they are skipped with the reason
+(:func:`required_server`, which the MariaDB tests of data sources use too).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import shutil
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import asyncpg
 import httpx
@@ -43,6 +44,19 @@ async def _migrate(url: str) -> None:
         await engine.dispose()
 
 
+def in_ci() -> bool:
+    """CI must never skip a real server silently: ``CI`` (set by most CI systems and by ``.ci/run``) or
+    ``HERALD_CI``."""
+    return any(os.environ.get(name, "").lower() not in ("", "0", "false") for name in ("CI", "HERALD_CI"))
+
+
+def required_server(what: str, exc: BaseException) -> NoReturn:
+    """A test server is unreachable: fail in CI, skip elsewhere, with the reason either way."""
+    if in_ci():
+        pytest.fail(f"{what} is required in CI and unreachable: {exc}")
+    pytest.skip(f"{what} unreachable: {exc}")
+
+
 def _pg_base() -> str:
     return PG_URL.rsplit("/", 1)[0]
 
@@ -69,9 +83,7 @@ def pg_template() -> Iterator[str]:
         asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name}"))
         asyncio.run(_pg_admin(f"CREATE DATABASE {name}"))
     except (OSError, asyncpg.PostgresError) as exc:
-        if os.environ.get("CI"):
-            pytest.fail(f"PostgreSQL is required in CI and unreachable at {PG_URL}: {exc}")
-        pytest.skip(f"PostgreSQL unreachable at {PG_URL}: {exc}")
+        required_server(f"PostgreSQL at {PG_URL}", exc)
     asyncio.run(_migrate(f"{_pg_base().replace('postgresql://', 'postgresql+asyncpg://')}/{name}"))
     yield name
     asyncio.run(_pg_admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))

@@ -190,6 +190,7 @@ GUIDES = [
     "guides/otp.md",
     "guides/channels.md",
     "guides/templates.md",
+    "guides/data-sources.md",
     "guides/campaigns.md",
 ]
 

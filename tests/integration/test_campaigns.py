@@ -21,9 +21,9 @@ from herald.pipeline.worker import Worker
 from herald.producers.campaigns import runner
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Campaign, CampaignRun, Message
-from tests.conftest import make_agent, new_tenant, use_transport, webhook_channel
+from tests.conftest import make_agent, new_tenant, required_server, use_transport, webhook_channel
 from tests.integration.test_dashboard import sign_in
-from tests.integration.test_data_sources import MARIADB_HOST, _fail_or_skip, _maria
+from tests.integration.test_data_sources import MARIADB_HOST, _maria
 
 CAMPAIGNS = "/api/v1/campaigns"
 _counter = itertools.count()
@@ -494,7 +494,7 @@ async def mariadb_url() -> Any:
     try:
         await _maria([f"CREATE DATABASE {name}"])
     except (OSError, aiomysql.Error) as exc:
-        _fail_or_skip(f"MariaDB at {MARIADB_HOST}", exc)
+        required_server(f"MariaDB at {MARIADB_HOST}", exc)
     await _maria([
         "CREATE TABLE customers (customer_id int PRIMARY KEY, first_name varchar(50), phone varchar(30), "
         "email varchar(100), timezone varchar(64), contact_id varchar(40))",

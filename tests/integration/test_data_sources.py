@@ -3,12 +3,15 @@ sealed, shown masked, probed when saved) and read only through run_query: one SE
 statement timeout and a row cap. Herald's own database is SQLite or PostgreSQL (the usual fixtures).
 
 MariaDB comes from ``HERALD_TEST_MARIADB`` (default 127.0.0.1:3306, root without a password); when it is
-unreachable these tests fail in CI and are skipped elsewhere, as the PostgreSQL ones are."""
+unreachable these tests fail in CI (``CI`` or ``HERALD_CI`` set; ``.ci/run`` starts MariaDB and sets ``CI``) and
+are skipped elsewhere, as the PostgreSQL ones are."""
 
 from __future__ import annotations
 
 import itertools
 import os
+import re
+import socket
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -27,7 +30,7 @@ from herald.core.netguard import OutboundGuard
 from herald.runtime import Runtime
 from herald.storage import datasources
 from herald.storage.models import AuditEntry, DataSource
-from tests.conftest import PG_URL, new_tenant
+from tests.conftest import PG_URL, new_tenant, required_server
 
 MARIADB_HOST = os.environ.get("HERALD_TEST_MARIADB", "127.0.0.1:3306")
 PASSWORD = "s3cret-Pw-never-shown"
@@ -41,12 +44,6 @@ class TenantDb:
     url: str  # with the password, when the backend has one
     other_url: str  # a second database of the same backend (same schema, one row)
     has_password: bool
-
-
-def _fail_or_skip(what: str, exc: BaseException) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI and unreachable: {exc}")
-    pytest.skip(f"{what} unreachable: {exc}")
 
 
 def _sqlite_db(path: Path, rows: list[tuple[int, str, str]]) -> str:
@@ -114,7 +111,7 @@ async def tenant_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
         try:
             url = await _pg_db(names[0], ROWS)
         except (OSError, asyncpg.PostgresError) as exc:
-            _fail_or_skip(f"PostgreSQL at {PG_URL}", exc)
+            required_server(f"PostgreSQL at {PG_URL}", exc)
         other = await _pg_db(names[1], ROWS[:1])
         yield TenantDb("postgresql", url, other, has_password=True)
         for name in names:
@@ -124,7 +121,7 @@ async def tenant_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     try:
         await _maria([f"CREATE DATABASE {names[0]}", f"CREATE DATABASE {names[1]}"])
     except (OSError, aiomysql.Error) as exc:
-        _fail_or_skip(f"MariaDB at {MARIADB_HOST}", exc)
+        required_server(f"MariaDB at {MARIADB_HOST}", exc)
     table = "CREATE TABLE customers (id int PRIMARY KEY, name varchar(100), email varchar(200))"
     await _maria([table], names[0], ROWS)
     await _maria([table], names[1], ROWS[:1])
@@ -141,6 +138,9 @@ async def tenant_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIter
     await _maria([f"DROP USER IF EXISTS '{user}'@'%'"])
 
 
+_fail_or_skip = required_server  # the name other test modules import
+
+
 async def tenant_id(rt: Runtime, name: str = "acme") -> str:
     async with rt.sessions.begin() as session:
         return (await get_or_create_tenant(session, name)).id
@@ -155,11 +155,21 @@ async def register(
     return body
 
 
+async def stored_url(rt: Runtime, source_id: str) -> str:
+    async with rt.sessions() as session:
+        row = (await session.execute(select(DataSource).where(DataSource.id == source_id))).scalar_one()
+    return str(rt.credentials.open(row.credentials)["url"])
+
+
 def timeout_sql(backend: str) -> str:
+    """A query that runs for long without a sleep function (those are refused)."""
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     return {
-        "postgresql": "SELECT pg_sleep(5)",
-        "mysql": "SELECT SLEEP(5) AS slept FROM customers",
-        "sqlite": "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+        "postgresql": endless,
+        # MariaDB stops a recursive CTE after 1000 rounds; a cross join of the catalog runs for minutes.
+        "mysql": "SELECT count(*) AS n FROM information_schema.columns a, information_schema.columns b, "
+        "information_schema.columns c",
+        "sqlite": endless,
     }[backend]
 
 
@@ -186,9 +196,24 @@ async def test_crud_never_shows_the_secret(
     assert got.json() == created
 
     # The masked URL sent back keeps the stored password; pointing it at the other database is a real change.
-    masked_other = datasources.mask_url(tenant_db.other_url)
+    if tenant_db.has_password:
+        elsewhere = await client.patch(
+            f"/api/v1/data-sources/{created['id']}",
+            json={"url": datasources.mask_url(tenant_db.other_url)},
+            headers=auth,
+        )
+        assert elsewhere.status_code == 422, elsewhere.text
+        assert elsewhere.json()["errors"][0]["field"] == "url"
+        assert "unchanged" in elsewhere.json()["errors"][0]["message"]
+        kept = await client.patch(
+            f"/api/v1/data-sources/{created['id']}", json={"url": created["url"]}, headers=auth
+        )
+        assert kept.status_code == 200, kept.text
+        assert PASSWORD in await stored_url(rt, created["id"])
     patched = await client.patch(
-        f"/api/v1/data-sources/{created['id']}", json={"name": "crm2", "url": masked_other}, headers=auth
+        f"/api/v1/data-sources/{created['id']}",
+        json={"name": "crm2", "url": tenant_db.other_url},
+        headers=auth,
     )
     assert patched.status_code == 200, patched.text
     assert patched.json()["name"] == "crm2"
@@ -337,6 +362,179 @@ async def test_the_outbound_guard_applies_to_the_host(
         await datasources.run_query(rt, await tenant_id(rt), source, "SELECT 1")
 
 
+REFUSED_PARAMETERS = {
+    "postgresql": ["host=/var/run/postgresql", "hostaddr=10.0.0.5", "passfile=/etc/passwd", "service=prod",
+                   "options=-c%20default_transaction_read_only%3Doff", "sslrootcert=/etc/ssl/certs/ca.pem"],
+    "mysql": ["host=10.0.0.5", "unix_socket=/run/mysqld/mysqld.sock", "read_default_file=/etc/mysql/my.cnf",
+              "read_default_group=client", "local_infile=1", "init_command=SET%20autocommit%3D1",
+              "ssl_ca=/etc/ssl/certs/ca.pem"],
+    "sqlite": ["mode=rw", "immutable=1"],
+}  # fmt: skip
+
+
+async def test_url_parameters_off_the_allow_list_are_a_422_naming_url(
+    client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    for parameter in REFUSED_PARAMETERS[tenant_db.backend]:
+        url = f"{tenant_db.url}?{parameter}"
+        response = await client.post("/api/v1/data-sources", json={"name": "x", "url": url}, headers=auth)
+        assert response.status_code == 422, (parameter, response.text)
+        error = response.json()["errors"][0]
+        assert error["field"] == "url"
+        name = parameter.split("=", 1)[0]
+        assert f"'{name}' is not accepted" in error["message"] or "no query parameters" in error["message"]
+    created = await register(client, auth, tenant_db.url)
+    patched = await client.patch(
+        f"/api/v1/data-sources/{created['id']}",
+        json={"url": f"{created['url']}?{REFUSED_PARAMETERS[tenant_db.backend][0]}"},
+        headers=auth,
+    )
+    assert patched.status_code == 422
+    assert patched.json()["errors"][0]["field"] == "url"
+
+
+async def test_herald_sets_the_connection_up_itself(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    """Allowed parameters reach the driver; what Herald pins, the URL cannot change."""
+    allowed = {
+        "postgresql": "?application_name=crm-reader&sslmode=prefer&connect_timeout=3",
+        "mysql": "?charset=utf8mb4&ssl_mode=disabled&connect_timeout=3",
+        "sqlite": "",
+    }[tenant_db.backend]
+    source = (await register(client, auth, tenant_db.url + allowed))["id"]
+    settings_sql = {
+        "postgresql": "SELECT current_setting('application_name') AS a, "
+        "current_setting('default_transaction_read_only') AS b, current_setting('standard_conforming_strings') AS c",
+        "mysql": "SELECT @@SESSION.sql_mode AS a, @@SESSION.character_set_client AS b",
+        "sqlite": "SELECT 1 AS a",
+    }[tenant_db.backend]
+    found = await datasources.run_query(rt, await tenant_id(rt), source, settings_sql)
+    assert (
+        found.rows[0]
+        == {
+            "postgresql": {"a": "crm-reader", "b": "on", "c": "on"},
+            "mysql": {
+                "a": "STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_ENGINE_SUBSTITUTION",
+                "b": "utf8mb4",
+            },
+            "sqlite": {"a": 1},
+        }[tenant_db.backend]
+    )
+
+
+async def test_a_required_tls_mode_is_never_downgraded(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    """With TLS required the source either talks TLS or is not saved; never plain text behind the user's back."""
+    if tenant_db.backend == "sqlite":
+        pytest.skip("a SQLite source is a file")
+    required, tls_sql = {
+        "postgresql": ("?sslmode=require", "SELECT ssl AS on FROM pg_stat_ssl WHERE pid = pg_backend_pid()"),
+        "mysql": (
+            "?ssl_mode=required",
+            "SELECT VARIABLE_VALUE <> '' AS on FROM information_schema.SESSION_STATUS "
+            "WHERE VARIABLE_NAME = 'SSL_CIPHER'",
+        ),
+    }[tenant_db.backend]
+    response = await client.post(
+        "/api/v1/data-sources", json={"name": "tls", "url": tenant_db.url + required}, headers=auth
+    )
+    if response.status_code == 422:  # this server offers no TLS
+        error = response.json()["errors"][0]
+        assert error["field"] == "url"
+        assert re.search(r"(?i)ssl|tls", error["message"]), error["message"]
+        return
+    assert response.status_code == 201, response.text
+    result = await datasources.run_query(rt, await tenant_id(rt), response.json()["id"], tls_sql)
+    assert result.rows == [{"on": True}] or result.rows == [{"on": 1}]
+
+
+async def test_the_server_runs_one_statement_per_call(tenant_db: TenantDb) -> None:
+    """Below the query check: the driver and the server refuse a second statement (MySQL's multi-statements
+    are off), so a ';' that got past the check would still not run a second statement."""
+    target = datasources.parse_url(tenant_db.url)
+    with pytest.raises(Exception, match=r"(?i)syntax|multiple commands|one statement"):
+        await datasources.execute_read_only(target, "SELECT 1; SELECT 2", timeout=5.0)
+
+
+DANGEROUS = {
+    "postgresql": ["SELECT pg_read_file('/etc/passwd')", 'SELECT "pg_sleep"(5)', "SELECT lo_import('/etc/passwd')",
+                   "SELECT set_config('statement_timeout', '0', false)", "SELECT 1 # pg_sleep(5)::int"],
+    "mysql": ["SELECT LOAD_FILE('/etc/passwd')", "SELECT `sleep`(5)", "SELECT BENCHMARK(100000000, MD5('x'))",
+              "SELECT id FROM customers INTO OUTFILE '/tmp/x'", "SELECT GET_LOCK('x', 5)"],
+    "sqlite": ["SELECT load_extension('/tmp/x.so')", "SELECT [readfile]('/etc/passwd')",
+               "SELECT writefile('/tmp/x', 'y')"],
+}  # fmt: skip
+
+
+async def test_dangerous_functions_and_row_locks_are_refused_naming_the_callers_field(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    source = (await register(client, auth, tenant_db.url))["id"]
+    tenant = await tenant_id(rt)
+    locks = ["SELECT id FROM customers FOR SHARE", "SELECT id FROM customers FOR UPDATE"]
+    if tenant_db.backend == "mysql":
+        locks.append("SELECT id FROM customers LOCK IN SHARE MODE")
+    for sql in DANGEROUS[tenant_db.backend] + locks:
+        with pytest.raises(ValidationFailed) as exc:
+            await datasources.run_query(rt, tenant, source, sql, field="audience_query")
+        assert exc.value.field == "audience_query", sql
+    with pytest.raises(ValidationFailed) as exc:  # positional callers keep the default field
+        await datasources.run_query(rt, tenant, source, DANGEROUS[tenant_db.backend][0], None)
+    assert exc.value.field == "sql"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"outbound_guard": True, "outbound_allow": "127.0.0.1/32"}])
+async def test_the_connection_goes_to_the_address_the_guard_checked(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], tenant_db: TenantDb
+) -> None:
+    """``tenant-db.test`` resolves (through the guard's resolver) to the allowed 127.0.0.1 and nowhere else: the
+    source works only if the driver connects to that address rather than looking the name up again."""
+    if tenant_db.backend == "sqlite":
+        pytest.skip("a SQLite source is a file, not a host")
+    lookups: list[str] = []
+
+    async def resolve(host: str, port: int) -> list[str]:
+        lookups.append(host)
+        if host == "tenant-db.test":
+            return ["127.0.0.1"]
+        return [info[4][0] for info in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)]
+
+    rt.outbound = OutboundGuard(rt.settings, resolver=resolve)
+    named = tenant_db.url.replace("@127.0.0.1:", "@tenant-db.test:")
+    assert named != tenant_db.url
+    source = (await register(client, auth, named))["id"]
+    result = await datasources.run_query(
+        rt, await tenant_id(rt), source, "SELECT count(*) AS n FROM customers"
+    )
+    assert result.rows == [{"n": 5}]
+    assert "tenant-db.test" in lookups
+
+    # A name resolving to a blocked address (localhost: loopback, here only 127.0.0.1/32 is allowed, not ::1
+    # nor the name) is refused when saved.
+    rt.outbound = OutboundGuard(rt.settings.model_copy(update={"outbound_allow": []}))
+    local = tenant_db.url.replace("@127.0.0.1:", "@localhost:")
+    refused = await client.post("/api/v1/data-sources", json={"name": "x", "url": local}, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "url"
+    assert "loopback" in refused.json()["errors"][0]["message"]
+
+
+def test_an_unreachable_server_fails_in_ci_and_is_skipped_elsewhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    unreachable = ConnectionRefusedError("connection refused")
+    for name in ("CI", "HERALD_CI"):
+        monkeypatch.delenv("CI", raising=False)
+        monkeypatch.delenv("HERALD_CI", raising=False)
+        monkeypatch.setenv(name, "true")
+        with pytest.raises(pytest.fail.Exception, match="required in CI"):
+            required_server("MariaDB at 127.0.0.1:3306", unreachable)
+    monkeypatch.delenv("CI", raising=False)
+    monkeypatch.delenv("HERALD_CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="unreachable"):
+        required_server("MariaDB at 127.0.0.1:3306", unreachable)
+
+
 # --------------------------------------------------------------------------- monitors
 
 
@@ -357,6 +555,11 @@ async def test_a_monitor_reads_through_a_data_source(
     assert tested.status_code == 200, tested.text
     assert tested.json()["current_value"] == 5
     assert tested.json()["triggered"] is True
+
+    dangerous = {**body, "query": DANGEROUS[tenant_db.backend][0]}
+    refused = await client.post("/api/v1/monitoring/condition/create", json=dangerous, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["errors"][0]["field"] == "condition.query"
 
     other = await new_tenant(rt, "globex")
     foreign = await client.post("/api/v1/monitoring/condition/create", json=body, headers=other)

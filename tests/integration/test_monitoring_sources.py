@@ -274,12 +274,19 @@ async def test_postgres_transaction_is_read_only_with_statement_timeout(
 
     assert await first("SELECT current_setting('transaction_read_only')", 5.0) == "on"
     assert await first("SELECT current_setting('statement_timeout')", 2.5) == "2500ms"
+    endless = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c"
     value, error = await sources.read(
-        rt, ctx(timeout=0.5), leaf("database_query", data_source_url=url, query="SELECT pg_sleep(3)")
+        rt, ctx(timeout=0.5), leaf("database_query", data_source_url=url, query=endless)
     )
     assert value is None
     assert error is not None
     assert "timed out" in error or "statement timeout" in error
+    # A sleep is not a way to hold the connection either: refused before it runs.
+    _, refused = await sources.read(
+        rt, ctx(timeout=0.5), leaf("database_query", data_source_url=url, query="SELECT pg_sleep(3)")
+    )
+    assert refused is not None
+    assert "pg_sleep is not allowed" in refused
 
 
 async def test_probe(rt: Runtime, database_url: str) -> None:

@@ -70,7 +70,8 @@ async def update_data_source(
     url: str | None,
 ) -> DataSource:
     """Rename, or point at another URL (probed first). A URL whose password is ``***`` keeps the stored one,
-    so a client may send back the masked URL it read with only the host or database changed."""
+    so a client may send back the masked URL it read; only to the same backend, host, port, user and database
+    (a 422 naming ``url`` otherwise): a masked URL must never carry the stored password somewhere else."""
     row = await get_data_source(session, principal.tenant_id, source_id)
     if name is not None:
         row.name = _check_name(name)
@@ -78,6 +79,8 @@ async def update_data_source(
         old = str(rt.credentials.open(row.credentials)["url"])
         try:
             full = tenantdb.keep_password(url, old)
+        except ValueError as exc:  # a refused parameter, or *** aimed at another place: the reason says which
+            raise ValidationFailed(str(exc), field="url") from None
         except Exception:
             raise ValidationFailed("not a valid database URL", field="url") from None
         target = await tenantdb.probe(rt, full, field="url")

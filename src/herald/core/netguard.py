@@ -10,9 +10,11 @@ IPv4 address), unless ``HERALD_OUTBOUND_ALLOW`` lists it. Development leaves it 
 loopback fakes.
 
 Checked when a URL is saved (a 422 naming the field) and again before every request, each redirect hop
-included (a request hook on the shared HTTP client), because DNS answers change. The guard and the connection
-resolve the name separately, so it does not stop a DNS server that answers differently from one query to the
-next; trust belongs in the allow-list.
+included (a request hook on the shared HTTP client), because DNS answers change. For HTTP the guard and the
+connection resolve the name separately, so it does not stop a DNS server that answers differently from one query
+to the next; trust belongs in the allow-list. Connections Herald opens itself (tenants' databases) close that
+gap: :meth:`OutboundGuard.resolve_checked` resolves once, checks every address and returns them, and the
+connection goes to one of those addresses, never to the name again.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
     from herald.core.config import Settings
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) -> the host's addresses as text; the default asks the system resolver (getaddrinfo).
+Resolver = Callable[[str, int], Awaitable[list[str]]]
 
 RESOLVE_TIMEOUT = 5.0  # seconds for one lookup; the request's own timeout does not cover the guard
 _RESOLVED_TTL = 30.0  # keeps a lookup per request off the send path
@@ -90,7 +95,7 @@ def refusal(address: IPAddress) -> str | None:  # noqa: PLR0911 - one answer per
 class OutboundGuard:
     """Decides whether Herald may connect to a host; one per process (``Runtime.outbound``)."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, resolver: Resolver | None = None) -> None:
         self.active = settings.outbound_guard_active
         # In production a host that does not resolve is refused when it is saved; a development setup with
         # the guard forced on may name hosts that only exist later.
@@ -107,6 +112,7 @@ class OutboundGuard:
                 else:
                     self._hosts.add(entry)
         self._resolved: TTLCache[str, list[IPAddress]] = TTLCache(ttl=_RESOLVED_TTL, max_entries=10_000)
+        self._resolver: Resolver = resolver or _system_resolve
 
     async def check_url(self, url: str | httpx.URL) -> None:
         """Raise BlockedDestination unless ``url`` is http(s) and its host is public or allowed.
@@ -136,15 +142,26 @@ class OutboundGuard:
         """
         if not self.active:
             return
-        name = host.strip().strip("[]").lower().rstrip(".")
+        name = _normalise(host)
         if name in self._hosts or name.endswith(self._suffixes):
             return
-        try:
-            addresses: list[IPAddress] = [ipaddress.ip_address(name)]
-            literal = True
-        except ValueError:
-            addresses = await self._resolve(name, port)
-            literal = False
+        await self._checked_addresses(name, port)
+
+    async def resolve_checked(self, host: str, port: int) -> list[str]:
+        """The addresses to connect to for ``host``, every one of them checked: connect to these, not to the name.
+
+        One lookup serves both the check and the connection, so a DNS answer that changes in between (DNS
+        rebinding) cannot reach a blocked address. Raises BlockedDestination as :meth:`check_host` does, OSError
+        when the name does not resolve. With the guard off, or for an allow-listed name, the addresses are
+        returned unchecked (still one lookup, still the addresses the connection uses)."""
+        name = _normalise(host)
+        if not self.active or name in self._hosts or name.endswith(self._suffixes):
+            return [str(address) for address in await self._addresses(name, port)]
+        return [str(address) for address in await self._checked_addresses(name, port)]
+
+    async def _checked_addresses(self, name: str, port: int) -> list[IPAddress]:
+        addresses = await self._addresses(name, port)
+        literal = _literal(name) is not None
         for address in addresses:
             reason = refusal(address)
             if reason is not None and not self._allowed(address):
@@ -152,6 +169,11 @@ class OutboundGuard:
                 raise BlockedDestination(
                     f"destination {shown} is {reason}; allow it with HERALD_OUTBOUND_ALLOW"
                 )
+        return addresses
+
+    async def _addresses(self, name: str, port: int) -> list[IPAddress]:
+        literal = _literal(name)
+        return [literal] if literal is not None else await self._resolve(name, port)
 
     async def check_request(self, request: httpx.Request) -> None:
         """httpx request hook: runs before each request the client sends, redirect hops included."""
@@ -198,11 +220,26 @@ class OutboundGuard:
         found, cached = self._resolved.get(host)
         if found and cached is not None:
             return cached
-        loop = asyncio.get_running_loop()
         async with asyncio.timeout(RESOLVE_TIMEOUT):
-            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-        addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+            answers = await self._resolver(host, port)
+        addresses = [ipaddress.ip_address(answer) for answer in answers]
         if not addresses:
             raise socket.gaierror(f"{host} has no addresses")
         self._resolved.put(host, addresses)
         return addresses
+
+
+def _normalise(host: str) -> str:
+    return host.strip().strip("[]").lower().rstrip(".")
+
+
+def _literal(name: str) -> IPAddress | None:
+    try:
+        return ipaddress.ip_address(name)
+    except ValueError:
+        return None
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]

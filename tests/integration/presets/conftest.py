@@ -21,7 +21,7 @@ from herald.admin.tenants import get_or_create_tenant
 from herald.presets import dealership
 from herald.runtime import Runtime
 from herald.storage.datasources import run_query
-from tests.conftest import PG_URL
+from tests.conftest import PG_URL, required_server
 
 MARIADB_HOST = os.environ.get("HERALD_TEST_MARIADB", "127.0.0.1:3306")
 _counter = itertools.count()
@@ -36,9 +36,7 @@ def database_url(tmp_path: Path, sqlite_template: Path) -> str:
 
 
 def _fail_or_skip(what: str, exc: BaseException) -> None:
-    if os.environ.get("CI"):
-        pytest.fail(f"{what} is required in CI and unreachable: {exc}")
-    pytest.skip(f"{what} unreachable: {exc}")
+    required_server(what, exc)  # fails when CI or HERALD_CI is set
 
 
 async def _pg_admin(sql: str) -> None:

@@ -290,3 +290,55 @@ def test_every_bad_entry_is_reported(tmp_path: Path) -> None:
     assert "'10.0.0.5/8'" in str(caught.value)
     assert "'bad host'" in str(caught.value)
     assert "ok.example" not in str(caught.value)
+
+
+# --------------------------------------------------------------------------- resolve_checked (connect to these)
+
+
+class Answers:
+    """An injected resolver: each lookup of a name pops its next answer (a DNS server that rebinds)."""
+
+    def __init__(self, **answers: list[list[str]]) -> None:
+        self.answers = {name.replace("_", "."): list(seq) for name, seq in answers.items()}
+        self.lookups: list[str] = []
+
+    async def __call__(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        return self.answers[host].pop(0)
+
+
+async def test_resolve_checked_returns_the_checked_addresses(tmp_path: Path) -> None:
+    answers = Answers(db_example_com=[["93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"]])
+    checked = OutboundGuard(settings(tmp_path), resolver=answers)
+    assert await checked.resolve_checked("db.example.com", 5432) == [
+        "93.184.215.14",
+        "2606:2800:21f:cb07:6820:80da:af6b:8b2c",
+    ]
+    assert await checked.resolve_checked("93.184.215.14", 5432) == ["93.184.215.14"]
+    assert answers.lookups == ["db.example.com"]
+
+
+async def test_resolve_checked_refuses_a_name_with_any_blocked_address(tmp_path: Path) -> None:
+    answers = Answers(db_example_com=[["93.184.215.14", "127.0.0.1"]])
+    with pytest.raises(BlockedDestination, match=r"db\.example\.com \(127\.0\.0\.1\) is a loopback address"):
+        await OutboundGuard(settings(tmp_path), resolver=answers).resolve_checked("db.example.com", 5432)
+    with pytest.raises(BlockedDestination, match="localhost .* is a loopback address"):
+        await guard(tmp_path).resolve_checked("localhost", 5432)  # the system resolver
+
+
+async def test_one_lookup_serves_the_check_and_the_connection(tmp_path: Path) -> None:
+    """A rebinding DNS server answers a public address, then a blocked one: the connection gets the first."""
+    answers = Answers(db_example_com=[["93.184.215.14"], ["10.0.0.5"]])
+    checked = OutboundGuard(settings(tmp_path), resolver=answers)
+    assert await checked.resolve_checked("db.example.com", 5432) == ["93.184.215.14"]
+    assert answers.lookups == ["db.example.com"]
+
+
+async def test_resolve_checked_with_the_guard_off_still_answers_addresses(tmp_path: Path) -> None:
+    answers = Answers(db_example_com=[["10.0.0.5"]])
+    off = OutboundGuard(settings(tmp_path, "development"), resolver=answers)
+    assert await off.resolve_checked("db.example.com", 5432) == ["10.0.0.5"]
+    allowed = OutboundGuard(settings(tmp_path, outbound_allow="db.example.com"), resolver=Answers(
+        db_example_com=[["10.0.0.5"]]
+    ))  # fmt: skip
+    assert await allowed.resolve_checked("db.example.com", 5432) == ["10.0.0.5"]

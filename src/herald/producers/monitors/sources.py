@@ -331,11 +331,11 @@ async def _read_database(rt: Runtime, ctx: SourceContext, leaf: Leaf) -> float |
     try:
         if isinstance(source_id, str):
             result = await tenantdb.run_query(
-                rt, ctx.tenant_id, source_id, query, row_cap=1, timeout=ctx.timeout
+                rt, ctx.tenant_id, source_id, query, row_cap=1, timeout=ctx.timeout, field="query"
             )
         else:
             assert isinstance(url, str)
-            result = await tenantdb.run_on_url(rt, url, query, row_cap=1, timeout=ctx.timeout)
+            result = await tenantdb.run_on_url(rt, url, query, row_cap=1, timeout=ctx.timeout, field="query")
     except NotFound:
         raise SourceError(f"no data source {source_id!r}") from None
     except ValidationFailed as exc:
@@ -459,15 +459,17 @@ def _validate_database(source: dict[str, Any], field: str) -> None:
             "in data_source_url: postgresql://user@host/db or sqlite:///path/to/file.db",
             field=_join(field, "data_source_url"),
         )
-    else:
+    backend: str | None = None  # a registered source's backend is not known here: every backend's rules apply
+    if source_id is None:
+        assert isinstance(url, str)
         try:
-            tenantdb.parse_url(url)
+            backend = tenantdb.parse_url(url).backend
         except ValueError as exc:
             raise ValidationFailed(str(exc), field=_join(field, "data_source_url")) from None
     query = source.get("query")
     if not isinstance(query, str) or not query.strip():
         raise ValidationFailed("needs one SELECT statement", field=_join(field, "query"))
     try:
-        tenantdb.check_query(query)
+        tenantdb.check_query(query, backend)
     except ValueError as exc:
         raise ValidationFailed(f"{exc}", field=_join(field, "query")) from None

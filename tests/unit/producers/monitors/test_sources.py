@@ -186,17 +186,23 @@ def test_composite_has_no_source() -> None:
         "(SELECT 1) UNION (SELECT 2)",
         "SELECT 'DROP TABLE users; --' AS text",
         'SELECT "update", "delete" FROM audit_words',
-        "SELECT $$ INSERT INTO x $$",
-        "SELECT $tag$ delete ; $tag$",
         "-- how many?\nSELECT count(*) /* DELETE */ FROM orders -- trailing ; comment",
         "SELECT 'it''s; fine'",
         "SELECT created_at, updated_at FROM t",
         "SELECT x::int FROM t",
-        "SELECT set_config('a', 'b', true)",
+        "SELECT current_setting('application_name')",
     ],
 )
 def test_reads_are_accepted(query: str) -> None:
     sources.validate_query(query)
+
+
+@pytest.mark.parametrize("query", ["SELECT $$ INSERT INTO x $$", "SELECT $tag$ delete ; $tag$"])
+def test_dollar_quotes_are_postgresql_ones(query: str) -> None:
+    """A string on PostgreSQL; on MySQL or SQLite ``$tag$`` is a name and what follows it is code."""
+    sources.validate_query(query, "postgresql")
+    with pytest.raises(ValueError, match="INSERT|one statement"):
+        sources.validate_query(query)
 
 
 @pytest.mark.parametrize(
@@ -218,6 +224,8 @@ def test_reads_are_accepted(query: str) -> None:
         ("SELECT 'unterminated", "unterminated"),
         ("SELECT 1 /* open", "unterminated"),
         ("select 1 where 1 = 1 and (do_nothing) is null or copy", "COPY"),
+        ("SELECT set_config('a', 'b', true)", "set_config"),
+        ("SELECT id FROM orders FOR UPDATE", "row locks"),
     ],
 )
 def test_everything_else_is_refused(query: str, reason: str) -> None:

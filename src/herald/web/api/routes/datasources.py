@@ -21,7 +21,9 @@ router = APIRouter(prefix="/api/v1/data-sources", tags=["data sources"])
 
 URL_DESCRIPTION = (
     "postgresql://user:password@host:5432/db, mysql://user:password@host:3306/db (MariaDB too) or "
-    "sqlite:///path/to/file.db; probed when saved. Write-only: answers show it with the password masked"
+    "sqlite:///path/to/file.db; probed when saved. Query parameters are allow-listed: PostgreSQL sslmode, "
+    "application_name, connect_timeout; MySQL ssl_mode, charset, connect_timeout; SQLite none (anything else "
+    "is a 422 naming url). Write-only: answers show it with the password masked"
 )
 
 
@@ -36,7 +38,9 @@ class DataSourcePatch(Strict):
         default=None,
         min_length=1,
         max_length=4000,
-        description=URL_DESCRIPTION + "; a password given as *** keeps the stored one",
+        description=URL_DESCRIPTION
+        + "; a password given as *** keeps the stored one when the backend, host, port, user and database are "
+        "unchanged (a 422 naming url otherwise)",
     )
 
 
