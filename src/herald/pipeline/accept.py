@@ -76,6 +76,26 @@ def _table(model: type[Message | AuditEntry | Event]) -> Table:
     return table
 
 
+def _route_plan(
+    steps: list[planner.Step], content: str, step_texts: dict[str, tuple[str | None, str]]
+) -> list[dict[str, Any]]:
+    """The stored fallback chain: each step with its own text where the producer rendered one for that
+    platform, every text checked against its step's length limit (422 naming the step)."""
+    plan = [step.as_dict() for step in steps]
+    for index, step in enumerate(steps):
+        own = step_texts.get(step.platform) if index > 0 else None
+        if own is not None:
+            plan[index].update(subject=own[0], content=own[1])
+        text = content if own is None else own[1]
+        limit = planner.length_limit(step)
+        if limit is not None and len(text) > limit:
+            raise ValidationFailed(
+                f"content is {len(text)} characters; {step.provider} ({step.platform}) takes at most {limit}",
+                field="content" if index == 0 else f"fallback.{index - 1}",
+            )
+    return plan
+
+
 async def prepare(
     rt: Runtime,
     session: AsyncSession,
@@ -120,18 +140,7 @@ async def prepare(
         channel_id=intent.channel_id, contact_id=intent.contact_id, priority_name=intent.priority.name,
         fallback=intent.fallback, memo=memo,
     )  # fmt: skip
-    plan = [step.as_dict() for step in route.steps]
-    for index, step in enumerate(route.steps):
-        own = intent.step_texts.get(step.platform) if index > 0 else None
-        if own is not None:
-            plan[index].update(subject=own[0], content=own[1])
-        text = content if own is None else own[1]
-        limit = planner.length_limit(step)
-        if limit is not None and len(text) > limit:
-            raise ValidationFailed(
-                f"content is {len(text)} characters; {step.provider} ({step.platform}) takes at most {limit}",
-                field="content" if index == 0 else f"fallback.{index - 1}",
-            )
+    plan = _route_plan(route.steps, content, intent.step_texts)
     if intent.attachments:
         _check_attachments(rt, intent, route.steps)
     first = route.steps[0]
