@@ -15,7 +15,9 @@ from herald.core import errors
 def _server_modules() -> list[str]:
     names = []
     for info in pkgutil.walk_packages(herald.__path__, "herald."):
-        if not info.name.startswith(("herald.client", "herald.storage.migrations", "herald.__main__")):
+        # herald.client and the demo (herald.presets.demo) are HTTP clients of a Herald, not server code
+        client_side = ("herald.client", "herald.presets.demo")
+        if not info.name.startswith((*client_side, "herald.storage.migrations", "herald.__main__")):
             names.append(info.name)
     return names
 
