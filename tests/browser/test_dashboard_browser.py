@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 PAGES = (
     "/", "/approvals", "/conversations", "/messages", "/schedules", "/monitors", "/devinbox", "/interfaces",
-    "/agents",
+    "/agents", "/campaigns",
 )  # fmt: skip
 TELEGRAM = {"bot_token": "123456:" + "A" * 35, "secret_token": "tg-secret-token"}
 _serial = itertools.count(1)
