@@ -293,3 +293,27 @@ async def test_two_outreach_passes_at_once_open_one_request(
     assert sum(opened) == 1
     async with rt.sessions() as session:
         assert len((await session.execute(select(HumanRequest))).scalars().all()) == 1
+
+
+async def test_an_undecided_run_escalates_to_the_approvers_next_address_with_its_preview(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, world: World, tmp_path: Path
+) -> None:
+    await channel(client, auth, "slack")
+    await channel(client, auth, "twilio")
+    ada = await approver(client, auth, "Ada", ADA, CHANNELS["twilio"][2])
+    await policy(client, auth, [ada], escalate_after_seconds=600)
+    await held_run(client, auth, tmp_path)
+    await world.settle()
+    assert [r for r in world.sent("twilio") if r.method == "POST"] == []
+    request = await only_request(client, auth)
+    async with rt.sessions.begin() as session:
+        past = utcnow() - timedelta(seconds=1)
+        await session.execute(
+            update(HumanRequest).where(HumanRequest.id == request["id"]).values(next_check_at=past)
+        )
+    assert await outreach.escalate_pass(rt) == 1
+    await world.settle()
+    [sms] = [r for r in world.sent("twilio") if r.method == "POST"]
+    assert "Campaign: Spring reminder" in sms.form["Body"][0]
+    escalated = await only_request(client, auth)
+    assert (escalated["level"], [d["platform"] for d in escalated["deliveries"]]) == (1, ["slack", "sms"])
