@@ -5,8 +5,9 @@ Every decision is checked against who may give it: a press or a reply counts onl
 was sent to, by the person that address names (its ``user_id``, else the address itself). Refusals are audited.
 Votes are unique per approver, so a replayed press or link changes nothing; a rejection settles a request at
 once, approvals settle it at the quorum. The settling transaction also moves the held message (through the
-pipeline's own approve/reject) and, for a question, resumes the LLM run waiting for it; copies on platforms
-that can edit a sent message are then changed to show the outcome.
+pipeline's own approve/reject) or the held campaign run (through the campaigns service, as its API route does)
+and, for a question, resumes the LLM run waiting for it. Once it committed, copies on platforms that can edit
+a sent message are changed to show the outcome, and an approved campaign run is executed (:func:`after_settled`).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from herald.core.errors import Conflict, Gone, HeraldError, NotFound, RequestErr
 from herald.core.ids import new_id
 from herald.core.principal import Principal
 from herald.core.status import Status
-from herald.humans import links
+from herald.humans import links, runs
 from herald.humans.outreach import (
     ACTION_PREFIX,
     ANSWERED,
@@ -42,6 +43,8 @@ from herald.humans.outreach import (
 )  # fmt: skip
 from herald.pipeline import accept
 from herald.producers.callbacks import CallbackFailed, call_agent
+from herald.producers.campaigns import model as campaigns
+from herald.producers.campaigns import service as campaign_service
 from herald.providers.inbound import InboundMessage
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
@@ -49,6 +52,7 @@ from herald.storage.models import (
     AgentRun,
     AgentRunStep,
     AuditEntry,
+    CampaignRun,
     Channel,
     Event,
     HumanDelivery,
@@ -135,8 +139,11 @@ async def vote(
                     await accept.approve(rt, session, principal, request.message_id, deciders)
                 else:
                     await accept.reject(session, principal, request.message_id, deciders, reason)
-    except RequestError as exc:  # the message moved meanwhile (cancelled, expired, decided in the API)
-        await _follow_message(session, request, now)
+            elif request.campaign_run_id is not None:
+                await runs.decide(session, principal, request.campaign_run_id, decision=status, by=deciders,
+                                  reason=reason)  # fmt: skip
+    except RequestError as exc:  # what it holds moved meanwhile (cancelled, expired, decided in the API)
+        await _follow_held(session, request, now)
         return Outcome("closed", f"This request is closed: {exc.detail}", request, settled=True)
     await _settle(session, request, status, deciders, now, detail)
     verb = "Approved" if status == APPROVED else "Rejected"
@@ -166,12 +173,28 @@ async def _approvals(session: AsyncSession, request_id: str) -> list[str]:
     return list(rows.scalars())
 
 
-async def _follow_message(session: AsyncSession, request: HumanRequest, now: datetime) -> None:
-    """Close a request whose message was decided elsewhere with the message's own outcome."""
+async def _follow_held(session: AsyncSession, request: HumanRequest, now: datetime) -> None:
+    """Close a request whose message or campaign run was decided elsewhere with that one's own outcome."""
+    if request.campaign_run_id is not None:
+        await _follow_run(session, request, now)
+        return
     message = await session.get(Message, request.message_id) if request.message_id else None
     ended: dict[str, str] = {Status.REJECTED: REJECTED, Status.EXPIRED: EXPIRED, Status.CANCELLED: CANCELLED}
     status = ended.get(message.status if message else Status.CANCELLED, APPROVED)
     await _settle(session, request, status, message.approved_by if message else None, now, {"followed": True})
+
+
+async def _follow_run(session: AsyncSession, request: HumanRequest, now: datetime) -> None:
+    """A run rejected with no approver expired; one deleted with its campaign cancels the request; a run past
+    its decision otherwise was approved."""
+    run = await session.get(CampaignRun, request.campaign_run_id)
+    if run is None or run.status == campaigns.PENDING_APPROVAL:
+        status = CANCELLED
+    elif run.status == campaigns.REJECTED:
+        status = REJECTED if run.approved_by else EXPIRED
+    else:
+        status = APPROVED
+    await _settle(session, request, status, run.approved_by if run else None, now, {"followed": True})
 
 
 async def _settle(
@@ -187,7 +210,7 @@ async def _settle(
     await _tell_agent(session, request, now)
     if request.message_id is None or status in (EXPIRED, CANCELLED):
         data = {"request_id": request.id, "message_id": request.message_id, "agent_id": request.agent_id,
-                "decision": status, "decided_by": by}  # fmt: skip
+                "campaign_run_id": request.campaign_run_id, "decision": status, "decided_by": by}  # fmt: skip
         await session.execute(insert(Event), [event_row(request.tenant_id, "approval.decided", request.message_id
                                                         or request.id, data, at=now)])  # fmt: skip
     await _audit(
@@ -196,7 +219,10 @@ async def _settle(
 
 
 async def expire(rt: Runtime, session: AsyncSession, request: HumanRequest, now: datetime) -> HumanRequest:
-    """An undecided request at its expiry: the held message expires with it; a question's agent hears so."""
+    """An undecided request at its expiry: the held message expires with it, a held campaign run ends rejected
+    (``expired`` in its audit and event, no approver); a question's agent hears so."""
+    if request.kind == APPROVAL and request.campaign_run_id is not None:
+        return await _expire_run(session, request, now)
     if request.kind == APPROVAL:
         if request.message_id is not None:
             await session.execute(
@@ -207,7 +233,7 @@ async def expire(rt: Runtime, session: AsyncSession, request: HumanRequest, now:
             )
         message = await session.get(Message, request.message_id) if request.message_id else None
         if message is not None and message.status != Status.EXPIRED:
-            await _follow_message(session, request, now)
+            await _follow_held(session, request, now)
         else:
             await _settle(session, request, EXPIRED, None, now, {})
         return request
@@ -216,6 +242,22 @@ async def expire(rt: Runtime, session: AsyncSession, request: HumanRequest, now:
     await _tell_agent(session, request, now)
     await _event(session, request, "question.expired", {}, now)
     await _audit(session, request, "humans:decisions", "question.expired", {}, now)
+    return request
+
+
+async def _expire_run(session: AsyncSession, request: HumanRequest, now: datetime) -> HumanRequest:
+    assert request.campaign_run_id is not None
+    expiry = Principal(tenant_id=request.tenant_id, key_id="decisions", is_admin=False, kind="humans")
+    reason = f"expired: nobody decided by {(request.expires_at or now).isoformat()} (request {request.id})"
+    try:
+        async with session.begin_nested():
+            await runs.decide(
+                session, expiry, request.campaign_run_id, decision=EXPIRED, by=None, reason=reason
+            )
+    except RequestError:
+        await _follow_held(session, request, now)
+    else:
+        await _settle(session, request, EXPIRED, None, now, {})
     return request
 
 
@@ -239,6 +281,40 @@ async def decide_by_api(
         raise Conflict(f"message {message_id}: {outcome.text}")
     await session.refresh(message)
     return message
+
+
+async def decide_run_by_api(
+    rt: Runtime, session: AsyncSession, principal: Principal, campaign_id: str, run_id: str, decision: str,
+    approver: str, reason: str | None,
+) -> CampaignRun:  # fmt: skip
+    """``POST /campaigns/{id}/runs/{run_id}/approve|reject`` and the dashboard: as for a message, the named
+    approver's vote when the run has an open request (the quorum holds and every copy settles), else the
+    decision itself through the campaigns service. Call :func:`after_run_decided` once this committed."""
+    run = await campaign_service.get_run(session, principal.tenant_id, campaign_id, run_id)
+    request = await session.scalar(
+        select(HumanRequest).where(HumanRequest.campaign_run_id == run_id).with_for_update()
+    )
+    if request is None or request.status != PENDING:
+        return await campaign_service.record_decision(
+            session, principal, campaign_id, run_id, decision=APPROVED if decision == APPROVE else REJECTED,
+            approver=approver, reason=reason,
+        )  # fmt: skip
+    outcome = await vote(rt, session, request, voter=approver, name=approver, decision=decision, reason=reason,
+                         via="api", delivery_id=None, actor=principal.actor)  # fmt: skip
+    if outcome.status in ("closed", "duplicate", "refused"):
+        raise Conflict(f"run {run_id}: {outcome.text}")
+    await session.refresh(run)
+    return run
+
+
+async def after_run_decided(rt: Runtime, tenant_id: str, campaign_id: str, run_id: str) -> CampaignRun:
+    """After an API or dashboard decision committed: the run's request, if that settled it, shows the outcome on
+    its copies; an approved run is executed here (unless a runner took it first). The run as it then is."""
+    async with rt.sessions() as session:
+        request = await session.scalar(select(HumanRequest).where(HumanRequest.campaign_run_id == run_id))
+    if request is not None and request.status != PENDING:
+        await settle_copies(rt, request)
+    return await campaign_service.execute_approved(rt, tenant_id, campaign_id, run_id)
 
 
 # -- questions ------------------------------------------------------------------------------------------------
@@ -343,7 +419,8 @@ async def _notify(rt: Runtime, request: HumanRequest, agent: Agent | None) -> No
         data = result_of(request)
     else:
         event_type = "approval.decided"
-        data = {"request_id": request.id, "message_id": request.message_id, "decision": request.status,
+        data = {"request_id": request.id, "message_id": request.message_id,
+                "campaign_run_id": request.campaign_run_id, "decision": request.status,
                 "decided_by": request.decided_by}  # fmt: skip
     try:
         await call_agent(rt, agent, event_type, data, message_id=f"{request.id}.{request.status}")
@@ -476,7 +553,7 @@ class Humans:
             if channel is not None and token and (row.reply_context or {}).get("action"):
                 await _acknowledge(self.rt, channel, str(token), outcome.text)
             if outcome.settled and outcome.request is not None:
-                await settle_copies(self.rt, outcome.request)
+                await after_settled(self.rt, outcome.request)
         except Exception:
             log.exception(
                 "telling the platforms about request %s failed", outcome.request and outcome.request.id
@@ -580,6 +657,18 @@ def _sent_to(delivery: HumanDelivery, channel: Channel, sender_id: str) -> bool:
 
 
 # -- settling every copy ---------------------------------------------------------------------------------------
+
+
+async def after_settled(rt: Runtime, request: HumanRequest) -> None:
+    """What follows a settled request once its transaction committed: the copies show the outcome, and an
+    approved campaign run is executed (claimed first, so a runner loop polling meanwhile cannot run it twice;
+    a crash before this leaves the run queued for that loop)."""
+    await settle_copies(rt, request)
+    if request.campaign_run_id is not None and request.status == APPROVED:
+        async with rt.sessions() as session:
+            run = await session.get(CampaignRun, request.campaign_run_id)
+        if run is not None:
+            await campaign_service.execute_approved(rt, run.tenant_id, run.campaign_id, run.id)
 
 
 async def settle_copies(rt: Runtime, request: HumanRequest) -> int:
@@ -712,8 +801,11 @@ async def linked(rt: Runtime, token: str) -> Linked:
         if request.expires_at is not None and request.expires_at <= utcnow() and request.status == PENDING:
             raise Gone("this request has expired")
         message = await session.get(Message, request.message_id) if request.message_id else None
+        held = await runs.load(session, request.campaign_run_id) if request.campaign_run_id else None
     if request.kind == QUESTION:
         shown = f"{request.agent_id} asks:\n\n{request.text}"
+    elif held is not None:
+        shown = "\n".join(runs.full_lines(held))
     elif message is None:
         shown = request.text
     else:
@@ -748,7 +840,7 @@ async def by_link(
             outcome = await answer(session, request, text=text, option=option, by=delivery.approver_name,
                                    via="email", delivery_id=delivery.id, actor=actor)  # fmt: skip
     if outcome.settled and outcome.request is not None:
-        await settle_copies(rt, outcome.request)
+        await after_settled(rt, outcome.request)
     return outcome
 
 

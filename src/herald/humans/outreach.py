@@ -2,9 +2,10 @@
 
 Each copy is a Herald message through the pipeline (routed, rate-limited, audited, retried) with buttons where
 the platform has them; the held message itself never moves until a decision arrives (see
-:mod:`herald.humans.decisions`). A held message gets its request from the ``approval outreach`` loop, which
-finds held messages without one: a crash between holding a message and sending its request loses nothing,
-and the unique ``message_id`` keeps two processes from opening two requests.
+:mod:`herald.humans.decisions`). A held message, or an INTERN's held campaign run (one request for the whole
+run, see :mod:`herald.humans.runs`), gets its request from the ``approval outreach`` loop, which finds held
+ones without a request: a crash between holding and sending the request loses nothing, and the unique
+``message_id`` and ``campaign_run_id`` keep two processes from opening two requests.
 """
 
 from __future__ import annotations
@@ -26,14 +27,16 @@ from herald.core.intent import Intent, Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import Status
-from herald.humans import directory, links
+from herald.humans import directory, links, runs
 from herald.pipeline import accept
 from herald.pipeline.enrolment import require_agent
+from herald.producers.campaigns import model as campaigns
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.models import (
     Agent,
     Approver,
     AuditEntry,
+    CampaignRun,
     Event,
     HumanDelivery,
     HumanRequest,
@@ -98,7 +101,7 @@ async def new_code(session: AsyncSession, tenant_id: str) -> str:
 
 
 async def open_pass(rt: Runtime) -> int:
-    """One pass of the outreach loop: a request for every held message that has none yet."""
+    """One pass of the outreach loop: a request for every held message and held campaign run that has none."""
     async with rt.sessions() as session:
         held = list((await session.execute(
             select(Message.id).where(
@@ -106,13 +109,20 @@ async def open_pass(rt: Runtime) -> int:
                 ~exists().where(HumanRequest.message_id == Message.id),
             ).order_by(Message.created_at).limit(BATCH)
         )).scalars())  # fmt: skip
+        held_runs = list((await session.execute(
+            select(CampaignRun.id).where(
+                CampaignRun.status == campaigns.PENDING_APPROVAL,
+                ~exists().where(HumanRequest.campaign_run_id == CampaignRun.id),
+            ).order_by(CampaignRun.created_at).limit(BATCH)
+        )).scalars())  # fmt: skip
     opened = 0
-    for message_id in held:
-        try:
-            async with rt.sessions.begin() as session:
-                opened += await open_approval(rt, session, message_id)
-        except IntegrityError:  # another process opened it first
-            continue
+    for open_one, ids in ((open_approval, held), (open_run_approval, held_runs)):
+        for held_id in ids:
+            try:
+                async with rt.sessions.begin() as session:
+                    opened += await open_one(rt, session, held_id)
+            except IntegrityError:  # another process opened it first
+                continue
     return opened
 
 
@@ -142,6 +152,43 @@ async def open_approval(rt: Runtime, session: AsyncSession, message_id: str) -> 
     approvers = await directory.approvers_by_id(session, message.tenant_id, request.approver_ids)
     targets = [_target(approvers[i], 0, 0) for i in request.approver_ids if i in approvers]
     await send_copies(rt, session, request, [t for t in targets if t is not None], message=message)
+    return 1
+
+
+async def open_run_approval(rt: Runtime, session: AsyncSession, run_id: str) -> int:
+    """One request for a held campaign run, under the tenant's policy for the campaign's agent and priority.
+
+    It expires after the policy's ``expires_after_seconds`` (else ``HERALD_APPROVAL_TTL_SECONDS``, as a held
+    message does) counted from when the run was held; the run then ends ``rejected`` (see
+    :func:`herald.humans.decisions.expire`)."""
+    held = await runs.load(session, run_id)
+    if held is None or held.campaign is None or held.run.status != campaigns.PENDING_APPROVAL:
+        return 0
+    run, campaign = held.run, held.campaign
+    policies = await directory.list_policies(session, run.tenant_id)
+    policy = directory.matching(policies, campaign.agent_id, campaign.priority)
+    now = utcnow()
+    since = run.started_at or now
+    ttl = policy.expires_after_seconds if policy is not None and policy.expires_after_seconds else None
+    expires_at = since + timedelta(seconds=ttl or rt.settings.approval_ttl_seconds)
+    escalate = policy.escalate_after_seconds if policy is not None else None
+    request = HumanRequest(
+        id=new_id("req"), tenant_id=run.tenant_id, kind=APPROVAL, status=PENDING, agent_id=campaign.agent_id,
+        campaign_run_id=run.id, policy_id=policy.id if policy else None,
+        text=f"Campaign run {campaign.name} ({run.id})", options=[], quorum=policy.quorum if policy else 1,
+        code=await new_code(session, run.tenant_id), approver_ids=list(policy.approver_ids) if policy else [],
+        escalate_after_seconds=escalate, escalate_to=list(policy.escalate_to) if policy else [], level=0,
+        next_check_at=_next_check(now, escalate, expires_at), expires_at=expires_at, notify_status="none",
+        notify_attempts=0, created_at=now, updated_at=now,
+    )  # fmt: skip
+    session.add(request)
+    await session.flush()
+    detail = {"campaign_id": campaign.id, "campaign_run_id": run.id, "quorum": request.quorum,
+              "approver_ids": request.approver_ids, "expires_at": expires_at.isoformat()}  # fmt: skip
+    await _record(session, request, "humans:outreach", "approval.requested", detail, now)
+    approvers = await directory.approvers_by_id(session, run.tenant_id, request.approver_ids)
+    targets = [_target(approvers[i], 0, 0) for i in request.approver_ids if i in approvers]
+    await send_copies(rt, session, request, [t for t in targets if t is not None], held_run=held)
     return 1
 
 
@@ -255,6 +302,7 @@ async def send_copies(
     *,
     message: Message | None = None,
     principal: Principal | None = None,
+    held_run: runs.HeldRun | None = None,
 ) -> list[HumanDelivery]:
     """One governed message per target, each recorded as a delivery of the request.
 
@@ -262,6 +310,8 @@ async def send_copies(
     question to an address that is not an approver speaks as the asking agent, under its maturity level."""
     if message is None and request.message_id:
         message = await session.get(Message, request.message_id)
+    if held_run is None and request.campaign_run_id:
+        held_run = await runs.load(session, request.campaign_run_id)
     sent: list[HumanDelivery] = []
     prepared: list[accept.Prepared] = []
     for target in targets:
@@ -275,7 +325,9 @@ async def send_copies(
         speaker = (
             principal if target.approver_id is None and principal is not None else system(request.tenant_id)
         )
-        intent = _intent(rt, request, delivery, target, message, as_agent=target.approver_id is None)
+        intent = _intent(
+            rt, request, delivery, target, message or held_run, as_agent=target.approver_id is None
+        )
         try:
             async with session.begin_nested():
                 one = await accept.prepare(rt, session, speaker, intent)
@@ -305,19 +357,20 @@ async def send_copies(
 
 
 def _intent(
-    rt: Runtime, request: HumanRequest, delivery: HumanDelivery, target: Target, message: Message | None,
-    *, as_agent: bool,
+    rt: Runtime, request: HumanRequest, delivery: HumanDelivery, target: Target,
+    held: Message | runs.HeldRun | None, *, as_agent: bool,
 ) -> Intent:  # fmt: skip
     platform = delivery.platform
-    text, actions = compose(rt, request, delivery, message)
+    text, actions = compose(rt, request, delivery, held)
     address = target.address
+    what = f"Approval needed: campaign {held.name}" if isinstance(held, runs.HeldRun) else "Approval needed"
     return Intent(
         agent_id=request.agent_id if as_agent else None, platform=address.get("platform"),
         recipient_id=address.get("recipient_id"), contact_id=address.get("contact_id"),
         channel_id=address.get("channel_id"),
         # The text is Herald's own and already final: passed as a variable so nothing in it is a template.
         content="{{ body }}", template_variables={"body": text},
-        subject=f"{'Approval needed' if request.kind == APPROVAL else 'Question'} ({request.code})"
+        subject=f"{what if request.kind == APPROVAL else 'Question'} ({request.code})"
         if platform == "email" else None,
         priority=Priority.HIGH, actions=actions if platform in BUTTONS else None,
         governance_metadata={"human_request": request.id, "delivery": delivery.id, "kind": request.kind},
@@ -325,7 +378,7 @@ def _intent(
 
 
 def compose(
-    rt: Runtime, request: HumanRequest, delivery: HumanDelivery, message: Message | None
+    rt: Runtime, request: HumanRequest, delivery: HumanDelivery, held: Message | runs.HeldRun | None
 ) -> tuple[str, list[dict[str, Any]]]:
     """The copy's text and buttons, for its platform: buttons where it has them, a signed link by email, a
     reply with the request's code everywhere."""
@@ -333,6 +386,9 @@ def compose(
     lines: list[str] = []
     actions: list[dict[str, Any]] = []
     code = request.code
+    if request.kind == APPROVAL and isinstance(held, runs.HeldRun):
+        return _compose_run(rt, request, delivery, held), _decision_buttons(request)
+    message = held if isinstance(held, Message) else None
     if request.kind == APPROVAL and message is not None:
         level = f" ({message.agent_maturity_level})" if message.agent_maturity_level else ""
         lines += [f"Approval needed [{code}]", f"Agent: {message.agent_id}{level}",
@@ -343,13 +399,8 @@ def compose(
         if request.quorum > 1:
             lines.append(f"Needs {request.quorum} approvals")
         shown = message.content if len(message.content) <= SHOWN else message.content[: SHOWN - 1] + "…"
-        lines += ["", shown, ""]
-        actions = [{"value": action_value(request.id, "a"), "label": "Approve", "style": "primary"},
-                   {"value": action_value(request.id, "r"), "label": "Reject", "style": "danger"}]  # fmt: skip
-        if platform == "email":
-            lines.append(f"Approve or reject: {decide_url(rt, request, delivery)}")
-        else:
-            lines.append(f"Reply YES {code} to approve, or NO {code} and a reason to reject.")
+        lines += ["", shown, "", _how_to_decide(rt, request, delivery)]
+        actions = _decision_buttons(request)
     else:
         lines += [f"Question from {request.agent_id} [{code}]", "", request.text, ""]
         for index, option in enumerate(request.options, start=1):
@@ -362,6 +413,33 @@ def compose(
         else:
             lines.append(f"Answer in a reply to this message, or with {code} and your answer.")
     return "\n".join(lines).strip(), actions
+
+
+def _compose_run(rt: Runtime, request: HumanRequest, delivery: HumanDelivery, held: runs.HeldRun) -> str:
+    """A held run's copy: the run's preview, whole by email; on chat and SMS as many samples as fit the limit."""
+    head = [f"Approval needed [{request.code}]: a campaign run"]
+    if request.quorum > 1:
+        head.append(f"Needs {request.quorum} approvals")
+    tail = ["", _how_to_decide(rt, request, delivery)]
+    if delivery.platform == "email":
+        return "\n".join([*head, *runs.full_lines(held), *tail])
+    for samples in range(runs.SAMPLES, -1, -1):
+        text = "\n".join([*head, *runs.preview_lines(held, samples=samples, full=False), *tail])
+        if len(text) <= runs.TEXT_LIMIT:
+            return text
+    return text
+
+
+def _decision_buttons(request: HumanRequest) -> list[dict[str, Any]]:
+    return [{"value": action_value(request.id, "a"), "label": "Approve", "style": "primary"},
+            {"value": action_value(request.id, "r"), "label": "Reject", "style": "danger"}]  # fmt: skip
+
+
+def _how_to_decide(rt: Runtime, request: HumanRequest, delivery: HumanDelivery) -> str:
+    """The copy's last line (replaced by the outcome once settled): the signed link by email, else the code."""
+    if delivery.platform == "email":
+        return f"Approve or reject: {decide_url(rt, request, delivery)}"
+    return f"Reply YES {request.code} to approve, or NO {request.code} and a reason to reject."
 
 
 def decide_url(rt: Runtime, request: HumanRequest, delivery: HumanDelivery) -> str:
@@ -398,7 +476,7 @@ async def escalate_pass(rt: Runtime) -> int:
                 settled = None
                 await escalate(rt, session, request, now)
         if settled is not None:
-            await decisions.settle_copies(rt, settled)
+            await decisions.after_settled(rt, settled)
         done += 1
     return done
 
@@ -455,11 +533,12 @@ async def _record(
         insert(AuditEntry),
         [audit_row(request.tenant_id, actor, action, "human_request", request.id, detail, at=now)],
     )
-    event_type = action if action.split(".", 1)[1] in ("escalated", "asked") else None
+    event_type = action if action.split(".", 1)[1] in ("escalated", "asked", "requested") else None
     if event_type is not None:
         data = {
             "request_id": request.id,
             "message_id": request.message_id,
+            "campaign_run_id": request.campaign_run_id,
             "agent_id": request.agent_id,
             **detail,
         }

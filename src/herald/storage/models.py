@@ -880,7 +880,8 @@ class ApprovalPolicy(Base):
 
 
 class HumanRequest(Base):
-    """An approval request for a held message, or an agent's question to a person.
+    """An approval request for a held message or a held campaign run (one of ``message_id`` and
+    ``campaign_run_id``), or an agent's question to a person.
 
     ``code`` is the short number a text reply names (``YES 4821``); it is unique among the tenant's open
     requests. ``notify_status`` tracks telling the agent the outcome (its signed callback, or its waiting run).
@@ -891,6 +892,7 @@ class HumanRequest(Base):
         Index("ix_human_requests_open", "status", "next_check_at"),
         Index("ix_human_requests_code", "tenant_id", "code", "status"),
         Index("ux_human_requests_message", "message_id", unique=True),
+        Index("ux_human_requests_campaign_run", "campaign_run_id", unique=True),
         Index("ix_human_requests_notify", "notify_status", "notify_due_at"),
     )
 
@@ -901,6 +903,9 @@ class HumanRequest(Base):
     status: Mapped[str] = mapped_column(String(16))
     agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
     message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # A campaign run held as a whole (no foreign key, like message_id: a deleted campaign leaves the request,
+    # which then settles as cancelled).
+    campaign_run_id: Mapped[str | None] = mapped_column(String(40), default=None)
     policy_id: Mapped[str | None] = mapped_column(String(40), default=None)
     text: Mapped[str] = mapped_column(Text, default="")
     options: Mapped[list[str]] = mapped_column(JSON, default=list)

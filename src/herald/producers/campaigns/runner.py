@@ -176,6 +176,24 @@ async def work(rt: Runtime, *, limit: int = WORK_BATCH) -> int:
     return len(ids)
 
 
+async def take(rt: Runtime, run_id: str) -> CampaignRun | None:
+    """Claim one queued run (an approved one, at once rather than at the loop's next pass) and execute it; None
+    when another process claimed it first. The same conditional move as :func:`work`'s claim, so a run approved
+    while a runner loop polls is executed exactly once."""
+    now = utcnow()
+    async with rt.sessions.begin() as session:
+        moved = await session.execute(
+            update(CampaignRun)
+            .where(CampaignRun.id == run_id, CampaignRun.status == model.QUEUED)
+            .values(status=model.RUNNING, lease_expires_at=now + LEASE,
+                    started_at=func.coalesce(CampaignRun.started_at, now))
+            .execution_options(synchronize_session=False)
+        )  # fmt: skip
+    if getattr(moved, "rowcount", 0) == 0:
+        return None
+    return await execute(rt, run_id)
+
+
 @dataclass
 class Tally:
     """What a run found, counted as it goes (added to the run's columns batch by batch)."""

@@ -411,33 +411,50 @@ async def _decide(
     return run
 
 
-async def approve(
-    rt: Runtime, principal: Principal, campaign_id: str, run_id: str, *, approver: str, reason: str | None
-) -> CampaignRun:
-    """Approve an INTERN's whole run: its messages are created now, each queued (not held again), and each one's
-    audit entry names this approval."""
-    now = utcnow()
-    async with rt.sessions.begin() as session:
-        run = await _decide(session, principal, campaign_id, run_id, {
-            "status": model.RUNNING, "approved_by": approver, "decided_at": now, "reason": reason,
-            "lease_expires_at": now + runner.LEASE,
-        })  # fmt: skip
-        await _decision_record(session, principal, run, "approved", approver, reason)
-    return await runner.execute(rt, run_id)
+DECISIONS = ("approved", "rejected", "expired")
 
 
-async def reject(
-    rt: Runtime, principal: Principal, campaign_id: str, run_id: str, *, approver: str, reason: str | None
+async def record_decision(
+    session: AsyncSession,
+    principal: Principal,
+    campaign_id: str,
+    run_id: str,
+    *,
+    decision: str,
+    approver: str | None,
+    reason: str | None,
 ) -> CampaignRun:
-    """Reject an INTERN's run: it ends, and none of its messages is ever created."""
+    """The decision on a held run, in the caller's transaction: the one place a held run is decided, whether
+    through the API, the dashboard or an approval request's quorum (:mod:`herald.humans`).
+
+    ``approved`` queues the run with its approver: :func:`execute_approved` runs it with that approval once the
+    decision committed (or the ``campaign runs`` loop does, if this process dies first), its messages created
+    at once, each queued rather than held again, each one's audit entry naming the approval. ``rejected`` ends
+    it and nothing of it is ever created; ``expired`` (nobody decided in time) ends it the same way, as
+    ``rejected`` with no approver and the reason saying so."""
+    if decision not in DECISIONS or (decision == "approved" and not approver):
+        raise ValueError(
+            f"a run is approved by someone, rejected or expired, not {decision!r} by {approver!r}"
+        )
     now = utcnow()
-    async with rt.sessions.begin() as session:
-        run = await _decide(session, principal, campaign_id, run_id, {
-            "status": model.REJECTED, "approved_by": approver, "decided_at": now, "reason": reason,
-            "finished_at": now,
-        })  # fmt: skip
-        await _decision_record(session, principal, run, "rejected", approver, reason)
-        return run
+    if decision == "approved":
+        values: dict[str, Any] = {"status": model.QUEUED, "approved_by": approver, "decided_at": now,
+                                  "reason": reason, "lease_expires_at": None}  # fmt: skip
+    else:
+        values = {"status": model.REJECTED, "approved_by": approver, "decided_at": now, "reason": reason,
+                  "finished_at": now}  # fmt: skip
+    run = await _decide(session, principal, campaign_id, run_id, values)
+    await _decision_record(session, principal, run, decision, approver, reason)
+    return run
+
+
+async def execute_approved(rt: Runtime, tenant_id: str, campaign_id: str, run_id: str) -> CampaignRun:
+    """Execute an approved (queued) run in this process if no runner took it first; the run as it then is."""
+    done = await runner.take(rt, run_id)
+    if done is not None:
+        return done
+    async with rt.sessions() as session:
+        return await get_run(session, tenant_id, campaign_id, run_id)
 
 
 async def _decision_record(
@@ -445,7 +462,7 @@ async def _decision_record(
     principal: Principal,
     run: CampaignRun,
     decision: str,
-    approver: str,
+    approver: str | None,
     reason: str | None,
 ) -> None:
     detail = {"campaign_id": run.campaign_id, "approver": approver, "reason": reason,

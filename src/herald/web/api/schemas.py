@@ -622,13 +622,15 @@ class HumanDeliveryOut(BaseModel):
 
 
 class HumanRequestOut(BaseModel):
-    """An approval request (``kind`` approval, for ``message_id``) or a question (``kind`` question)."""
+    """An approval request (``kind`` approval, for ``message_id`` or a whole ``campaign_run_id``) or a question
+    (``kind`` question)."""
 
     id: str
     kind: str
     status: str
     agent_id: str | None
     message_id: str | None
+    campaign_run_id: str | None
     policy_id: str | None
     text: str
     options: list[str]

@@ -612,21 +612,26 @@ async def campaign_action(request: Request, user: User, campaign_id: str, action
 async def campaign_run_decision(
     request: Request, user: User, campaign_id: str, run_id: str, decision: str
 ) -> Response:
-    """Approve or reject a run held for approval, as the signed-in user."""
+    """Approve or reject a run held for approval, as the signed-in user: a vote like any approver's when the run
+    has an approval request (its quorum holds, its copies settle everywhere)."""
     form = await checked_form(request, user)
     back = f"/campaigns/{campaign_id}"
-    decide = {"approve": campaigning.approve, "reject": campaigning.reject}.get(decision)
-    if decide is None:
+    if decision not in (decisions.APPROVE, decisions.REJECT):
         raise ValidationFailed("the decision is approve or reject")
     reason = (form.get("reason") or "").strip() or None
+    rt = runtime(request)
     try:
-        run = await decide(runtime(request), user.principal, campaign_id, run_id, approver=user.principal.actor,
-                           reason=reason)  # fmt: skip
+        async with rt.sessions.begin() as session:
+            await decisions.decide_run_by_api(rt, session, user.principal, campaign_id, run_id, decision,
+                                              user.principal.actor, reason)  # fmt: skip
+        run = await decisions.after_run_decided(rt, user.principal.tenant_id, campaign_id, run_id)
     except RequestError as exc:
         if exc.status == 404:
             raise
         return done(request, back, exc.detail, "error")
-    if decision == "approve":
+    if run.status == campaign_model.PENDING_APPROVAL:
+        return done(request, back, "Approval recorded: the run waits for the rest of its approvers.")
+    if decision == decisions.APPROVE:
         return done(request, back, f"Run approved: {run.created} messages created.")
     return done(request, back, "Run rejected: nothing of it is sent.")
 

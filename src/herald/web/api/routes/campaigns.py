@@ -16,6 +16,7 @@ from herald.core.intent import Priority
 from herald.core.natural import describe_cron, next_runs
 from herald.core.principal import Principal
 from herald.core.timezones import check_timezone
+from herald.humans import decisions
 from herald.producers.campaigns import model, service
 from herald.storage.models import Campaign, CampaignRun
 from herald.storage.types import utcnow
@@ -306,12 +307,9 @@ async def approve_run(
     principal: CurrentPrincipal,
     body: CampaignRunDecision | None = None,
 ) -> dict[str, Any]:
-    """Approve an INTERN's whole run: its messages are created at once, none held again."""
-    approver = _approver(principal, body.approver_user_id if body else None)
-    run = await service.approve(
-        rt, principal, campaign_id, run_id, approver=approver, reason=body.reason if body else None
-    )
-    return run_out(run)
+    """Approve an INTERN's whole run: its messages are created at once, none held again. When the run has an
+    approval request, this is the named approver's vote, and the run waits for the request's quorum."""
+    return await _decide(rt, principal, campaign_id, run_id, decisions.APPROVE, body)
 
 
 @router.post("/{campaign_id}/runs/{run_id}/reject", **answers(CampaignRunOut, also=(403, 409)))
@@ -323,11 +321,20 @@ async def reject_run(
     body: CampaignRunDecision | None = None,
 ) -> dict[str, Any]:
     """Reject an INTERN's run: it ends and sends nothing."""
+    return await _decide(rt, principal, campaign_id, run_id, decisions.REJECT, body)
+
+
+async def _decide(
+    rt: RuntimeDep, principal: Principal, campaign_id: str, run_id: str, decision: str,
+    body: CampaignRunDecision | None,
+) -> dict[str, Any]:  # fmt: skip
+    """As a message's approve and reject: a vote when the run has an approval request, so its quorum holds and
+    its copies on the approvers' platforms settle; the approved run is then executed."""
     approver = _approver(principal, body.approver_user_id if body else None)
-    run = await service.reject(
-        rt, principal, campaign_id, run_id, approver=approver, reason=body.reason if body else None
-    )
-    return run_out(run)
+    async with rt.sessions.begin() as session:
+        await decisions.decide_run_by_api(rt, session, principal, campaign_id, run_id, decision, approver,
+                                          body.reason if body else None)  # fmt: skip
+    return run_out(await decisions.after_run_decided(rt, principal.tenant_id, campaign_id, run_id))
 
 
 def _approver(principal: Principal, named: str | None) -> str:
