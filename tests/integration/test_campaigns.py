@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -558,3 +559,37 @@ async def test_dashboard_lists_previews_and_decides_a_held_run_with_csrf(
     async with httpx.AsyncClient(transport=client._transport, base_url="http://herald.test") as browser_b:
         await sign_in(browser_b, other)
         assert (await browser_b.get(f"/campaigns/{created['id']}")).status_code == 404
+
+
+# -- events --------------------------------------------------------------------------------------------------
+
+
+async def test_subscribers_get_the_runs_events(
+    client: httpx.AsyncClient,
+    auth: dict[str, str],
+    tmp_path: Path,
+    rt: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from herald.events import dispatcher
+    from tests.integration.test_event_subscriptions import pump
+
+    monkeypatch.setattr(dispatcher, "SETTLE", timedelta(0))  # events are fanned out at once
+    await make_agent(client, auth, "dealer-agent", "INTERN")
+    source = await data_source(client, auth, tenant_db(tmp_path / "events.db"))
+    seen = use_transport(rt, lambda _: httpx.Response(200))
+    types = ["campaign.run.pending_approval", "campaign.run.approved", "campaign.run.completed"]
+    subscribed = await client.post(
+        "/api/v1/event-subscriptions", json={"url": "https://crm.example/events", "event_types": types},
+        headers=auth,
+    )  # fmt: skip
+    assert subscribed.status_code == 201, subscribed.text
+    created = await create(client, auth, body(source))
+    held = await run(client, auth, created["id"])
+    decided = await client.post(
+        f"{CAMPAIGNS}/{created['id']}/runs/{held['id']}/approve", json={}, headers=auth
+    )
+    assert decided.json()["status"] == "completed", decided.text
+    await pump(rt)
+    got = [r.read() for r in seen if r.url.host == "crm.example"]
+    assert sorted(json.loads(b)["type"] for b in got) == sorted(types)

@@ -24,6 +24,8 @@ EVENT_TYPES = frozenset({
     "approval.decided", "approval.escalated", "question.asked", "question.answered", "question.expired",
     "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",
     "otp.sent", "otp.approved", "otp.canceled", "otp.expired", "otp.max_attempts_reached",
+    "campaign.run.pending_approval", "campaign.run.approved", "campaign.run.rejected", "campaign.run.expired",
+    "campaign.run.completed", "campaign.run.failed",
 })  # fmt: skip
 
 
