@@ -593,3 +593,16 @@ async def test_subscribers_get_the_runs_events(
     await pump(rt)
     got = [r.read() for r in seen if r.url.host == "crm.example"]
     assert sorted(json.loads(b)["type"] for b in got) == sorted(types)
+
+
+@pytest.mark.parametrize("name", ["priority", "dedupe_period", "timezone", "channels", "variables", "enabled"])
+async def test_patch_with_null_is_422_naming_the_field(
+    client: httpx.AsyncClient, auth: dict[str, str], source: str, name: str
+) -> None:
+    created = await create(client, auth, body(source))
+    response = await client.patch(f"{CAMPAIGNS}/{created['id']}", json={name: None}, headers=auth)
+    assert response.status_code == 422, response.text
+    assert field_of(response) == name
+    cleared = await client.patch(f"{CAMPAIGNS}/{created['id']}", json={"timezone_column": None}, headers=auth)
+    assert cleared.status_code == 200, cleared.text
+    assert cleared.json()["timezone_column"] is None

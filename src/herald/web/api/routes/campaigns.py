@@ -75,6 +75,18 @@ class CampaignPatch(Strict):
     def _tz(cls, value: str | None) -> str | None:
         return None if value is None else check_timezone(value)
 
+    @field_validator(
+        "name", "agent_id", "data_source_id", "schedule", "timezone", "event_type", "locale", "channels",
+        "query_params", "variables", "dedupe_key", "dedupe_period", "priority", "enabled", mode="before",
+    )  # fmt: skip
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Only ``audience_query``/``queue``, ``timezone_column`` and ``compose`` can be cleared; a null elsewhere
+        is refused (422 naming the field) rather than read as "leave it": omit a field to keep it."""
+        if value is None:
+            raise ValueError("may not be null: omit the field to keep its value")
+        return value
+
 
 class CampaignCreate(CampaignPatch):
     """The contract's create body."""
@@ -203,9 +215,6 @@ def _changes(body: CampaignPatch) -> dict[str, Any]:
         given["queue"] = model.Queue(**given["queue"])
     if "priority" in given:
         given["priority"] = int(Priority[given["priority"]])
-    for name in ("query_params", "variables", "dedupe_key", "channels"):
-        if name in given and given[name] is None:
-            given.pop(name)
     return given
 
 
