@@ -595,7 +595,9 @@ async def test_subscribers_get_the_runs_events(
     assert sorted(json.loads(b)["type"] for b in got) == sorted(types)
 
 
-@pytest.mark.parametrize("name", ["priority", "dedupe_period", "timezone", "channels", "variables", "enabled"])
+@pytest.mark.parametrize(
+    "name", ["priority", "dedupe_period", "timezone", "channels", "variables", "enabled"]
+)
 async def test_patch_with_null_is_422_naming_the_field(
     client: httpx.AsyncClient, auth: dict[str, str], source: str, name: str
 ) -> None:
