@@ -51,29 +51,38 @@ async def test_put_get_delete_a_mailbox(
     created = await client.put(url, json=settings(account), headers=auth)
     assert created.status_code == 201, created.text
     body = created.json()
-    assert body["folder"] == "INBOX" and body["poll_interval_seconds"] == 60 and body["idle"] is True
-    assert body["after_processing"] == "flag" and body["auth"] == "password"
-    assert body["state"]["mode"] == "idle" and body["state"]["messages_today"] == 0
-    assert body["state"]["last_uid"] == 0 and body["state"]["uidvalidity"] is None
+    assert body["folder"] == "INBOX"
+    assert body["poll_interval_seconds"] == 60
+    assert body["idle"] is True
+    assert body["after_processing"] == "flag"
+    assert body["auth"] == "password"
+    assert body["state"]["mode"] == "idle"
+    assert body["state"]["messages_today"] == 0
+    assert body["state"]["last_uid"] == 0
+    assert body["state"]["uidvalidity"] is None
     got = await client.get(url, headers=auth)
     listed = await client.get("/api/v1/interfaces", headers=auth)
     for text in (created.text, got.text, listed.text):
-        assert PASSWORD not in text and "password" not in text.replace('"auth":"password"', "")
+        assert PASSWORD not in text
+        assert "password" not in text.replace('"auth":"password"', "")
     (item,) = [i for i in listed.json()["items"] if i["id"] == channel_id]
-    assert item["mailbox"]["id"] == body["id"] and item["mailbox"]["state"]["mode"] == "idle"
+    assert item["mailbox"]["id"] == body["id"]
+    assert item["mailbox"]["state"]["mode"] == "idle"
 
     # Replaced: no secret given keeps the stored one (same server and user); 200.
     replaced = await client.put(url, json={k: v for k, v in settings(account, poll_interval_seconds=30).items()
                                            if k != "password"}, headers=auth)  # fmt: skip
     assert replaced.status_code == 200, replaced.text
-    assert replaced.json()["poll_interval_seconds"] == 30 and replaced.json()["id"] == body["id"]
+    assert replaced.json()["poll_interval_seconds"] == 30
+    assert replaced.json()["id"] == body["id"]
     async with rt.sessions() as session:
         row = (await session.execute(select(Mailbox))).scalar_one()
         assert PASSWORD.encode() not in row.credentials  # sealed
         assert rt.credentials.open(row.credentials)["password"] == PASSWORD
         actions = [a.action for a in (await session.execute(select(AuditEntry))).scalars()]
         audit = " ".join(str(a.detail) for a in (await session.execute(select(AuditEntry))).scalars())
-    assert "mailbox.created" in actions and "mailbox.replaced" in actions
+    assert "mailbox.created" in actions
+    assert "mailbox.replaced" in actions
     assert PASSWORD not in audit
 
     assert (await client.delete(url, headers=auth)).status_code == 204
@@ -96,7 +105,9 @@ async def test_the_server_is_probed_and_the_failing_field_named(
     move = problems(await client.put(url, json=settings(account, after_processing="move", move_to="Done"),
                                      headers=auth))  # fmt: skip
     assert "Done" in move["move_to"]
-    assert "move_to" in problems(await client.put(url, json=settings(account, after_processing="move"), headers=auth))
+    assert "move_to" in problems(
+        await client.put(url, json=settings(account, after_processing="move"), headers=auth)
+    )
     both = settings(account, oauth2_token="tok")
     assert "oauth2_token" in problems(await client.put(url, json=both, headers=auth))
     fast = settings(account, poll_interval_seconds=1)
@@ -131,7 +142,9 @@ async def test_only_email_interfaces_of_the_tenant_and_admin_keys(
     slack = {"platform": "slack", "provider": "webhook", "name": "relay",
              "credentials": {"url": "https://relay.example/x", "secret": "whsec_dGVzdC13ZWJob29rLXNlY3JldC0xMjM0NTY3ODkw"}}  # fmt: skip
     slack_id = (await client.post("/api/v1/channels", json=slack, headers=auth)).json()["id"]
-    not_email = problems(await client.put(f"/api/v1/interfaces/{slack_id}/mailbox", json=settings(account), headers=auth))
+    not_email = problems(
+        await client.put(f"/api/v1/interfaces/{slack_id}/mailbox", json=settings(account), headers=auth)
+    )
     assert "email interface" in not_email["channel_id"]
 
 

@@ -179,12 +179,14 @@ class Dovecot:
         deadline = time.monotonic() + 10
         while True:
             try:
-                _logout(self.connect(account))
-                return
+                conn = self.connect(account)
             except imaplib.IMAP4.error:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.1)
+            else:
+                _logout(conn)
+                return
 
     def grant_token(self, token: str, user: str) -> None:
         """Make the introspection endpoint vouch for ``token`` as ``user`` (XOAUTH2)."""
@@ -201,15 +203,17 @@ class Dovecot:
             raise
         return conn
 
-    def deliver(self, account: Account, *messages: bytes, folder: str = "INBOX") -> list[int]:
-        """APPEND ``messages`` to ``folder`` (created if missing); returns their UIDs."""
+    def deliver(
+        self, account: Account, *messages: bytes, folder: str = "INBOX", flags: str | None = None
+    ) -> list[int]:
+        """APPEND ``messages`` to ``folder`` (created if missing), with ``flags`` (``(\\Seen)``); their UIDs."""
         conn = self.connect(account)
         try:
             if folder != "INBOX":
                 conn.create(_quote(folder))
             uids = []
             for raw in messages:
-                typ, data = conn.append(_quote(folder), None, None, raw)
+                typ, data = conn.append(_quote(folder), flags, None, raw)
                 assert typ == "OK", data
                 text = data[0].decode() if data and isinstance(data[0], bytes) else ""
                 uids.append(int(text.split("APPENDUID ", 1)[1].split()[1].rstrip("]")))
