@@ -21,6 +21,7 @@ from herald.producers.email import imap, intake
 from herald.runtime import Runtime
 from herald.storage.models import Conversation, InboundMessage, Mailbox, MailboxMessage
 from tests.conftest import make_settings
+from tests.integration.test_dashboard import sign_in
 from tests.integration.test_mailboxes import email_interface, settings
 from tests.support.dovecot import Account, Dovecot, email
 
@@ -306,3 +307,19 @@ async def _no_error(rt: Runtime) -> bool:
 
 async def _uidvalidity_changed(rt: Runtime, before: int | None) -> bool:
     return (await mailbox(rt)).uidvalidity != before
+
+
+async def test_the_dashboard_shows_the_mailbox_state(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, account: Account, dovecot: Dovecot
+) -> None:
+    channel_id = await setup(client, auth, account)
+    dovecot.add_user(account.user, "changed-Password-9")
+    async with following(rt):
+        await until(lambda: _has_error(rt))
+    await sign_in(client, auth)
+    page = (await client.get("/interfaces")).text
+    assert f"{account.user}@{account.host}/INBOX" in page
+    assert "authentication failed" in page.lower()
+    assert "changed-Password-9" not in page
+    assert account.password not in page
+    assert channel_id in page

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Mailbox
+from herald.web.api.schemas import MailboxOut, MailboxStateOut
 from tests.conftest import new_tenant
 from tests.support.dovecot import Account, Dovecot
 
@@ -61,6 +62,9 @@ async def test_put_get_delete_a_mailbox(
     assert body["state"]["last_uid"] == 0
     assert body["state"]["uidvalidity"] is None
     got = await client.get(url, headers=auth)
+    # Exactly the documented keys (the contract test's key-for-key check, which has no IMAP server to save one).
+    assert set(got.json()) == set(MailboxOut.model_fields)
+    assert set(got.json()["state"]) == set(MailboxStateOut.model_fields)
     listed = await client.get("/api/v1/interfaces", headers=auth)
     for text in (created.text, got.text, listed.text):
         assert PASSWORD not in text
