@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -113,6 +114,7 @@ async def one_run(args: argparse.Namespace, server: harness.Dovecot, run: int) -
         stop.set()
         await rt.close()
         await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        shutil.rmtree(work, ignore_errors=True)
     return {"run": run, "emails": args.emails, "appended_in_s": round(delivered_in, 2),
             "stored_s": round(stored_at or routed_at, 3), "stored_and_routed_s": round(routed_at, 3)}  # fmt: skip
 
