@@ -236,3 +236,17 @@ def send_body(agent_id: str = "agent_123", **overrides: Any) -> dict[str, Any]:
     }
     body.update(overrides)
     return body
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Any]:
+    """A real IMAP server (tests/support/dovecot.py) for the session; each test adds its own account. Skipped
+    when dovecot is not installed, failed under CI (``.ci/run`` installs it)."""
+    from tests.support import dovecot as harness
+
+    try:
+        server = harness.start()
+    except harness.DovecotMissing as exc:
+        required_server("dovecot (apt-get install dovecot-imapd)", exc)
+    yield server
+    server.stop()

@@ -20,6 +20,7 @@ from herald.humans import decisions, outreach
 from herald.pipeline import worker
 from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
+from herald.producers.email import imap
 from herald.producers.monitors import engine
 from herald.producers.schedules import scheduler
 from herald.producers.triggers import reactions
@@ -32,6 +33,7 @@ LOOPS: tuple[Loop, ...] = (
     *worker.LOOPS,
     *processor.LOOPS,
     *runs.LOOPS,
+    *imap.LOOPS,  # inbound mail: taken in like a provider's webhook
     # scheduler: what decides when something happens
     *outreach.LOOPS,
     *decisions.LOOPS,

@@ -44,6 +44,9 @@ NOT_JSON = {
     ("get", "/api/v1/interfaces/{channel_id}/webhook"),
     ("get", "/api/v1/events/stream"),
 }
+# A mailbox is saved only after its IMAP server answered, and this server has none: its answer's keys are checked
+# against MailboxOut in tests/integration/test_mailboxes.py, against a real dovecot.
+NEEDS_AN_IMAP_SERVER = {("get", "/api/v1/interfaces/{channel_id}/mailbox")}
 
 
 @pytest.fixture(scope="module")
@@ -397,7 +400,11 @@ def test_real_answers_match_their_models_key_for_key(spec: dict[str, Any], serve
     ids = _seed(server["base_url"], headers)
     ids["request_id"] = ids["question_id"]
     calls = [(m, p, body) for m, p, body in ACTIONS]
-    calls += [(m, p, None) for m, p, _ in _operations(spec) if m == "get" and (m, p) not in NOT_JSON]
+    calls += [
+        (m, p, None)
+        for m, p, _ in _operations(spec)
+        if m == "get" and (m, p) not in NOT_JSON | NEEDS_AN_IMAP_SERVER
+    ]
     wrong: dict[str, list[str]] = {}
     checked = set()
     with httpx.Client(base_url=server["base_url"], headers=headers) as http:

@@ -15,6 +15,7 @@ EXPECTED = {
     "outbox": "worker",
     "inbound": "worker",
     "agent runs": "worker",
+    "imap": "worker",
     "schedules": "scheduler",
     "stuck agent tasks": "scheduler",
     "campaigns due": "scheduler",
@@ -49,6 +50,7 @@ def test_each_command_runs_its_roles_and_serve_runs_everything() -> None:
         "outbox",
         "inbound",
         "agent runs",
+        "imap",
     }
     assert {loop.name for loop in loops.loops_for(loops.COMMANDS["scheduler"])} == {
         name for name, role in EXPECTED.items() if role == "scheduler"

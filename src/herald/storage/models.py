@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from herald.storage.types import UTCDateTime, utcnow
@@ -1117,3 +1117,82 @@ class CampaignDelivery(Base):
     run_id: Mapped[str] = mapped_column(String(40))
     message_id: Mapped[str] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mailbox(Base):
+    """An email interface's inbound IMAP mailbox (herald.producers.email.mailbox), one per channel.
+
+    ``credentials`` holds the password or the OAuth2 bearer sealed like channel credentials. The position is
+    ``uidvalidity`` and ``last_uid``: every UID up to ``last_uid`` is recorded in ``mailbox_messages`` (taken or
+    deliberately left alone), so a restart resumes after it. One process follows a mailbox at a time: it holds
+    the lease (``lease_owner`` until ``lease_until``) and renews it while following."""
+
+    __tablename__ = "mailboxes"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    channel_id: Mapped[str] = mapped_column(ForeignKey("channels.id", ondelete="CASCADE"), unique=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    security: Mapped[str] = mapped_column(String(16))  # tls | starttls | none
+    username: Mapped[str] = mapped_column(String(320))
+    auth: Mapped[str] = mapped_column(String(16))  # password | oauth2
+    credentials: Mapped[bytes] = mapped_column(LargeBinary)
+    folder: Mapped[str] = mapped_column(String(200))
+    poll_interval_seconds: Mapped[int] = mapped_column(Integer)
+    idle: Mapped[bool] = mapped_column(Boolean, default=True)
+    after_processing: Mapped[str] = mapped_column(String(8))  # flag | move
+    move_to: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Versions the settings: a follower that sees it change reconnects with the new ones.
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    uidvalidity: Mapped[int | None] = mapped_column(BigInteger, default=None)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    mode: Mapped[str | None] = mapped_column(String(8), default=None)  # idle | poll, once connected
+    last_poll_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    last_error_at: Mapped[datetime | None] = mapped_column(default=None)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    lease_owner: Mapped[str | None] = mapped_column(String(80), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index("ix_mailboxes_tenant", "tenant_id", "id"),
+        Index("ix_mailboxes_lease", "lease_until"),
+    )
+
+
+class MailboxMessage(Base):
+    """One message of a followed mailbox, recorded before it is fetched: the unique (mailbox, UIDVALIDITY, UID)
+    key lets only one process take it. ``pending`` (recorded, not yet handed over; retried), ``received``
+    (handed to intake; ``inbound_id`` is the stored inbound message, null when intake suppressed it or had it
+    already), ``done`` (flagged or moved on the server too), ``skipped`` (found again by its Message-ID after a
+    UIDVALIDITY change), ``stale`` (its UIDVALIDITY is gone before it was handed over)."""
+
+    __tablename__ = "mailbox_messages"
+
+    mailbox_id: Mapped[str] = mapped_column(ForeignKey("mailboxes.id", ondelete="CASCADE"), primary_key=True)
+    uidvalidity: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    uid: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    tenant_id: Mapped[str] = mapped_column(String(40))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    message_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    inbound_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    # A pending row is the taker's until then; after it, the mailbox's follower retries it.
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        Index(
+            "ix_mailbox_messages_open",
+            "mailbox_id",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'received')"),
+            sqlite_where=text("status IN ('pending', 'received')"),
+        ),
+        Index("ix_mailbox_messages_message_id", "mailbox_id", "message_id"),
+        Index("ix_mailbox_messages_created", "mailbox_id", "created_at"),
+    )

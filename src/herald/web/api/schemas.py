@@ -800,6 +800,41 @@ class DeliveryFiguresOut(BaseModel):
     queue: QueueDepth
 
 
+class MailboxStateOut(BaseModel):
+    """How following the mailbox goes."""
+
+    last_poll_at: datetime | None = Field(description="when the mailbox was last checked for new mail")
+    last_error: str | None = Field(
+        description="the last failure (connection, login, folder), cleared by success"
+    )
+    last_error_at: datetime | None
+    messages_today: int = Field(description="messages taken since midnight UTC")
+    uidvalidity: int | None = Field(description="the folder's UIDVALIDITY; null before the first connection")
+    last_uid: int = Field(description="every UID up to this one has been taken or deliberately left alone")
+    mode: Literal["idle", "poll"] = Field(description="idle (IMAP IDLE, woken on new mail) or poll")
+    following: bool = Field(description="a Herald process holds the mailbox's lease and follows it")
+
+
+class MailboxOut(BaseModel):
+    """An email interface's inbound mailbox. The password or OAuth2 token is never shown."""
+
+    id: str
+    channel_id: str
+    host: str
+    port: int
+    security: Literal["tls", "starttls", "none"]
+    username: str
+    auth: Literal["password", "oauth2"] = Field(description="password (LOGIN) or oauth2 (XOAUTH2)")
+    folder: str
+    poll_interval_seconds: int
+    idle: bool
+    after_processing: Literal["flag", "move"]
+    move_to: str | None
+    created_at: datetime
+    updated_at: datetime
+    state: MailboxStateOut
+
+
 class InterfaceOut(BaseModel):
     id: str
     name: str
@@ -813,6 +848,9 @@ class InterfaceOut(BaseModel):
     inbound_last_hour: int
     sent_last_hour: int
     webhook_path: str
+    mailbox: MailboxOut | None = Field(
+        default=None, description="the inbound IMAP mailbox of an email interface, when it has one"
+    )
 
 
 class CallbackOut(BaseModel):

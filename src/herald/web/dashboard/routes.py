@@ -39,6 +39,7 @@ from herald.pipeline import report
 from herald.producers.campaigns import model as campaign_model
 from herald.producers.campaigns import service as campaigning
 from herald.producers.conversations import service as conversations
+from herald.producers.email import mailbox as mailboxes
 from herald.producers.monitors import conditions
 from herald.producers.monitors import service as monitoring
 from herald.producers.schedules import service as scheduling
@@ -953,9 +954,17 @@ async def interfaces_list(request: Request, user: User) -> Response:
         rows = await queries.interfaces(session, tenant_id)
         items = await conversations.interface_status(session, rows)
         counts = await queries.conversation_counts(session, tenant_id)
+        boxes = await mailboxes.views_for_channels(session, [r.id for r in rows])
     base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
     return await render(
-        request, user, "interfaces.html", active="interfaces", items=items, counts=counts, base=base
+        request,
+        user,
+        "interfaces.html",
+        active="interfaces",
+        items=items,
+        counts=counts,
+        base=base,
+        mailboxes=boxes,
     )
 
 

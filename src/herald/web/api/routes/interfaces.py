@@ -19,6 +19,7 @@ from herald.core.errors import Forbidden, NotFound, Unavailable
 from herald.core.principal import Principal
 from herald.humans import decisions
 from herald.producers.conversations import service as conversations
+from herald.producers.email import mailbox as mailboxes
 from herald.providers import inbound_adapter, receipts_parser
 from herald.providers.inbound import Reply
 from herald.providers.receipts import CallbackRequest, apply
@@ -100,11 +101,13 @@ async def callback(channel_id: str, request: Request, rt: RuntimeDep) -> Any:
 
 @router.get("", **answers(Items[InterfaceOut]))
 async def list_interfaces(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    """Every channel with its state: enabled, circuit, last traffic each way, throughput in the last hour."""
+    """Every channel with its state: enabled, circuit, last traffic each way, throughput in the last hour, and an
+    email interface's mailbox (last poll, last error, messages today)."""
     async with rt.sessions() as session:
         rows = await conversations.list_interfaces(session, principal.tenant_id)
         items = await conversations.interface_status(session, rows)
-    return {"items": items}
+        boxes = await mailboxes.views_for_channels(session, [r.id for r in rows])
+    return {"items": [item | {"mailbox": boxes.get(item["id"])} for item in items]}
 
 
 @router.post("/{channel_id}/enable", **answers(InterfaceOut))
