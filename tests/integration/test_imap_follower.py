@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from herald.producers.email import imap, intake
 from herald.runtime import Runtime
@@ -122,6 +122,8 @@ async def test_poll_mode_without_idle(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, account: Account, dovecot: Dovecot
 ) -> None:
     await setup(client, auth, account, idle=False, poll_interval_seconds=10)
+    async with rt.sessions.begin() as session:  # the API's floor is 10 s; the follower takes any interval
+        await session.execute(update(Mailbox).values(poll_interval_seconds=1))
     async with following(rt):
         await until(lambda: _mode(rt, "poll"))
         dovecot.deliver(account, email(1))

@@ -7,7 +7,7 @@ mail server's delivery agent would do, without an SMTP hop.
 
 - Plain IMAP on :attr:`Dovecot.port` (STARTTLS offered there), IMAPS on :attr:`Dovecot.tls_port`, with a self-signed
   certificate for ``localhost`` and 127.0.0.1 made with ``cryptography`` (:attr:`Dovecot.ca_file` trusts it).
-- Passwords from a passwd-file (re-read by dovecot whenever it changes, so accounts can be added while it runs).
+- Passwords from one passwd-file per user (a new account is a new file; a changed one is re-read by its mtime).
 - XOAUTH2 and OAUTHBEARER through dovecot's oauth2 passdb, which asks an introspection endpoint about each token:
   the harness answers it itself (:attr:`Dovecot.tokens`, token -> user), on a loopback HTTP server of its own.
 
@@ -163,13 +163,14 @@ class Dovecot:
         """A new account (its maildir is created on first login)."""
         with self._lock:
             self._users[user] = password
-            lines = "".join(f"{u}:{{PLAIN}}{p}::::::\n" for u, p in self._users.items())
-            tmp = self.root / "passwd.tmp"
-            tmp.write_text(lines)
-            # dovecot re-reads the file when its mtime changes, at one-second resolution: never the same second.
+            # One passwd-file per user (the path names %u): a new account is a new file, read on its first
+            # lookup, so no test waits for dovecot to notice a changed shared file (one-second mtimes).
+            tmp = self.root / "users" / f".{user}.tmp"
+            tmp.write_text(f"{user}:{{PLAIN}}{password}::::::\n")
+            # dovecot re-reads a changed file by its mtime, at one-second resolution: never the same second.
             self._mtime = max(self._mtime + 1, int(time.time()))
             os.utime(tmp, (self._mtime, self._mtime))
-            tmp.replace(self.root / "passwd")
+            tmp.replace(self.root / "users" / user)
         account = Account(user, password, self.host, self.port, self.tls_port)
         self._await_login(account)
         return account
@@ -329,7 +330,7 @@ passdb {{
 }}
 passdb {{
   driver = passwd-file
-  args = scheme=PLAIN username_format=%u {root}/passwd
+  args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
   driver = static
@@ -355,12 +356,11 @@ def start() -> Dovecot:
     root = Path(tempfile.mkdtemp(prefix="herald-dovecot-"))
     root.chmod(0o755)
     internal, login, uid, gid = _identity()
-    for sub in ("run", "state", "mail"):
+    for sub in ("run", "state", "mail", "users"):
         (root / sub).mkdir()
     if os.geteuid() == 0:
         os.chown(root / "mail", uid, gid)
     cert, key = _self_signed(root)
-    (root / "passwd").write_text("")
     tokens: dict[str, str] = {}
     calls: list[str] = []
     handler = type("Introspection", (_Introspection,), {"tokens": tokens, "calls": calls})
