@@ -32,6 +32,7 @@ async def test_posts_emails_with_idempotency_key_and_returns_id(fake: Fake) -> N
         "to": ["ada@example.org"],
         "subject": "Report",
         "text": "Your report is ready.",
+        "headers": {"Message-ID": "<msg_1@example.com>"},
     }
     assert len(message_id) == 36  # a UUID
 
@@ -145,3 +146,20 @@ def test_credentials_never_show_in_repr(fake: Fake) -> None:
     assert KEY not in repr(resend)
     assert KEY not in repr(resend.config)
     assert KEY not in repr(ResendCredentials.model_validate(CREDS))
+
+
+async def test_a_conversation_reply_carries_the_thread_headers(fake: Fake) -> None:
+    resend = fake.adapter("resend", "email", CREDS)
+    context = {
+        "reply_to": "<r1@example.org>",
+        "references": ["<root@example.com>"],
+        "subject": "Re: Service due",
+    }
+    await resend.send(outbound("ada@example.org", "Tuesday works.", platform="email", reply_context=context))
+    (request,) = fake.requests("resend")
+    assert request.json["subject"] == "Re: Service due"
+    assert request.json["headers"] == {
+        "Message-ID": "<msg_1@example.com>",
+        "In-Reply-To": "<r1@example.org>",
+        "References": "<root@example.com> <r1@example.org>",
+    }

@@ -30,6 +30,7 @@ async def test_posts_mail_send_and_returns_x_message_id(fake: Fake) -> None:
         "from": {"email": "alerts@example.com", "name": "Herald Alerts"},
         "subject": "Report",
         "content": [{"type": "text/plain", "value": "Your report is ready."}],
+        "headers": {"Message-ID": "<msg_1@example.com>"},
     }
     assert message_id
     assert len(message_id) > 6
@@ -150,3 +151,28 @@ def test_credentials_never_show_in_repr(fake: Fake) -> None:
     assert KEY not in repr(sendgrid)
     assert KEY not in repr(sendgrid.config)
     assert KEY not in repr(SendGridCredentials.model_validate(CREDS))
+
+
+async def test_a_conversation_reply_carries_the_thread_headers(fake: Fake) -> None:
+    sendgrid = fake.adapter("sendgrid", "email", CREDS)
+    context = {"reply_to": "<r1@example.org>", "references": ["<root@example.com>"], "subject": "Service due"}
+    await sendgrid.send(
+        outbound("ada@example.org", "Tuesday works.", platform="email", reply_context=context)
+    )
+    (request,) = fake.requests("sendgrid")
+    assert request.json["subject"] == "Re: Service due"
+    assert request.json["headers"] == {
+        "Message-ID": "<msg_1@example.com>",
+        "In-Reply-To": "<r1@example.org>",
+        "References": "<root@example.com> <r1@example.org>",
+    }
+
+
+async def test_the_fake_refuses_reserved_headers(fake: Fake) -> None:
+    response = await fake.http.post(
+        f"{fake.origin}/v3/mail/send", headers={"authorization": f"Bearer {KEY}"},
+        json={"personalizations": [{"to": [{"email": "ada@example.org"}]}], "from": {"email": "a@example.com"},
+              "subject": "x", "content": [{"type": "text/plain", "value": "x"}], "headers": {"From": "b@example.com"}},
+    )  # fmt: skip
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "headers.From"

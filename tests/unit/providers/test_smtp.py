@@ -180,14 +180,17 @@ def channel(http: httpx.AsyncClient, port: int, **credentials: Any) -> SmtpChann
     return adapter
 
 
-def email_to(recipient: str, content: str = "Hello", subject: str | None = None) -> OutboundMessage:
+def email_to(
+    recipient: str, content: str = "Hello", subject: str | None = None, *, id: str = "msg_1", **extra: Any
+) -> OutboundMessage:
     return OutboundMessage(
-        id="msg_1",
+        id=id,
         tenant_id="ten_test",
         platform="email",
         recipient_id=recipient,
         content=content,
         subject=subject,
+        **extra,
     )
 
 
@@ -215,10 +218,40 @@ async def test_sends_the_email_and_returns_its_message_id(
 
 async def test_subject_defaults_and_ids_are_unique(smtp_server: Server, http: httpx.AsyncClient) -> None:
     smtp = channel(http, smtp_server.port)
-    first = await smtp.send(email_to("ada@example.org"))
-    second = await smtp.send(email_to("ada@example.org"))
+    first = await smtp.send(email_to("ada@example.org", id="msg_0190c0ffee0000000000000000aa"))
+    second = await smtp.send(email_to("ada@example.org", id="msg_0190c0ffee0000000000000000ab"))
+    again = await smtp.send(email_to("ada@example.org", id="msg_0190c0ffee0000000000000000aa"))
     assert first != second
+    assert again == first  # a retry of one message carries its id: the reader's client shows one email
+    assert first.startswith("<msg_0190c0ffee0000000000000000aa@")
     assert smtp_server.handler.received[0]["message"]["Subject"] == "Message"
+
+
+async def test_a_conversation_reply_goes_out_threaded(smtp_server: Server, http: httpx.AsyncClient) -> None:
+    context = {"reply_to": "<r2@example.org>", "references": ["<root@example.com>", "<r1@example.org>"],
+               "subject": "Re: RE: Mower will not start"}  # fmt: skip
+    await channel(http, smtp_server.port).send(
+        email_to("ada@example.org", "Bring it in.", reply_context=context)
+    )
+    sent = smtp_server.handler.received[0]["message"]
+    assert sent["Subject"] == "Re: Mower will not start"
+    assert sent["In-Reply-To"] == "<r2@example.org>"
+    assert sent["References"] == "<root@example.com> <r1@example.org> <r2@example.org>"
+
+
+async def test_a_reply_with_its_own_subject_keeps_it_and_odd_context_adds_no_headers(
+    smtp_server: Server, http: httpx.AsyncClient
+) -> None:
+    context = {"reply_to": "not a message id\r\nBcc: x@evil.example", "subject": "Hi\r\nBcc: x@evil.example"}
+    smtp = channel(http, smtp_server.port)
+    await smtp.send(email_to("ada@example.org", subject="Your quote", reply_context=context))
+    await smtp.send(email_to("ada@example.org", reply_context=context))
+    first, second = (r["message"] for r in smtp_server.handler.received)
+    assert first["Subject"] == "Your quote"
+    assert first["In-Reply-To"] is None
+    assert second["Subject"] == "Re: Hi Bcc: x@evil.example"  # one line: no header injected
+    assert second["Bcc"] is None
+    assert smtp_server.handler.received[1]["rcpt_tos"] == ["ada@example.org"]
 
 
 async def test_failed_auth_is_permanent(smtp_server: Server, http: httpx.AsyncClient) -> None:

@@ -1,7 +1,7 @@
 """Fake Resend API: ``POST /emails``.
 
 Checks the Bearer key (missing: 401 missing_api_key, invalid: 403 invalid_api_key) and the body (from, to,
-subject, text or html, and attachments as ``[{"filename", "content" (base64)}]``, or a ``path`` instead of
+subject, text or html, custom ``headers`` as an object of single-line strings, and attachments as ``[{"filename", "content" (base64)}]``, or a ``path`` instead of
 content, at most 40 MB in all), honours ``Idempotency-Key`` (the same key and body answer the first id again without a
 second delivery; the same key with another body is 409 invalid_idempotent_request), and errors as
 ``{"statusCode", "message", "name"}``. A recipient starting with ``daily-quota`` gets 429 daily_quota_exceeded.
@@ -23,6 +23,7 @@ from herald.providers.fakebase import FakeState, Recorded, bearer, token_is_vali
 PROVIDER = "resend"
 MAX_ATTACHMENT_BYTES = 40 * 1024 * 1024
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_HEADER_NAME = re.compile(r"^[!-9;-~]+$")  # RFC 5322 field name: printable ASCII but the colon
 _FROM = re.compile(r"^([^<>]*<[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+>|[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+)$")
 
 
@@ -88,7 +89,22 @@ def _body_problem(body: dict[str, Any]) -> JSONResponse | None:
     to = body["to"] if isinstance(body["to"], list) else [body["to"]]
     if len(to) > 50 or not all(isinstance(a, str) and _EMAIL.match(a) for a in to):
         return _error(422, "validation_error", "Invalid `to` field. The email address needs to follow the `email@example.com` format.")  # fmt: skip
+    if not _headers_valid(body.get("headers")):
+        return _error(
+            422, "validation_error", "Invalid `headers` field. It must be an object of string values."
+        )
     return _attachments_problem(body.get("attachments"))
+
+
+def _headers_valid(headers: Any) -> bool:
+    """Custom headers: an object of header names to single-line string values."""
+    if headers is None:
+        return True
+    return isinstance(headers, dict) and all(
+        isinstance(name, str) and _HEADER_NAME.match(name) and isinstance(value, str) and "\n" not in value
+        and "\r" not in value
+        for name, value in headers.items()
+    )  # fmt: skip
 
 
 def _attachments_problem(attachments: Any) -> JSONResponse | None:

@@ -1,5 +1,6 @@
 """Resend: ``POST /emails`` with a Bearer API key; one plain-text email per message, its attachments as
-``attachments: [{"filename", "content" (base64)}]`` (Resend infers the type from the file name).
+``attachments: [{"filename", "content" (base64)}]`` (Resend infers the type from the file name); ``headers``
+carries Herald's ``Message-ID`` and, for a conversation reply, ``In-Reply-To`` and ``References``.
 
 The ``Idempotency-Key`` header is Herald's message id, so a retry after a timeout cannot send the email twice
 (Resend keeps keys for 24 hours). The message id is ``id``. Errors are ``{"statusCode", "message", "name"}``:
@@ -14,6 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers import mailthread
 from herald.providers.base import (
     STORED,
     Channel,
@@ -64,8 +66,13 @@ class ResendChannel(Channel):
         body: dict[str, Any] = {
             "from": sender,
             "to": [message.recipient_id],
-            "subject": message.subject or DEFAULT_SUBJECT,
+            "subject": mailthread.reply_subject(message.subject, message.reply_context) or DEFAULT_SUBJECT,
             "text": message.content,
+            # Herald's own Message-ID, so a reply's In-Reply-To leads back to this message; threading for replies.
+            "headers": {
+                "Message-ID": mailthread.message_id(message.id, creds.from_email),
+                **mailthread.thread_headers(message.reply_context),
+            },
         }
         if message.attachments:
             body["attachments"] = [{"filename": a.filename, "content": a.base64} for a in message.attachments]

@@ -24,6 +24,23 @@ PROVIDER = "sendgrid"
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _MIME = re.compile(r"^[\w.+!#$&^-]+/[\w.+!#$&^-]+$")
 MAX_BYTES = 30 * 1024 * 1024
+# Headers SendGrid sets itself and refuses in ``headers`` (Message-ID, In-Reply-To and References are allowed).
+RESERVED_HEADERS = frozenset(
+    {
+        "x-sg-id",
+        "x-sg-eid",
+        "received",
+        "dkim-signature",
+        "content-type",
+        "content-transfer-encoding",
+        "to",
+        "from",
+        "subject",
+        "reply-to",
+        "cc",
+        "bcc",
+    }
+)
 
 
 def router(state: FakeState) -> APIRouter:
@@ -89,7 +106,21 @@ def _shape_problem(body: dict[str, Any]) -> tuple[str, str] | None:
         )
     ):
         return "Unless a valid template_id is provided, the content parameter is required. There must be at least one defined content block.", "content"  # fmt: skip
-    return _attachments_problem(body.get("attachments"))
+    return _headers_problem(body.get("headers")) or _attachments_problem(body.get("attachments"))
+
+
+def _headers_problem(headers: Any) -> tuple[str, str] | None:
+    """SendGrid's checks of ``headers``: an object of string values, none of the headers it sets itself."""
+    if headers is None:
+        return None
+    if not isinstance(headers, dict):
+        return "The headers parameter must be an object.", "headers"
+    for name, value in headers.items():
+        if name.lower() in RESERVED_HEADERS:
+            return f"The header {name} is reserved and cannot be set.", f"headers.{name}"
+        if not isinstance(value, str) or "\n" in value or "\r" in value:
+            return "Header values must be strings on one line.", f"headers.{name}"
+    return None
 
 
 def _attachments_problem(attachments: Any) -> tuple[str, str] | None:

@@ -1,5 +1,7 @@
 """SendGrid: ``POST /v3/mail/send`` with a Bearer API key; one plain-text email per message, its attachments as
-``attachments: [{"content" (base64), "filename", "type", "disposition": "attachment"}]``.
+``attachments: [{"content" (base64), "filename", "type", "disposition": "attachment"}]``; ``headers`` carries
+Herald's ``Message-ID`` and, for a conversation reply, ``In-Reply-To`` and ``References`` (the subject is then
+``Re: ...``).
 
 Success is HTTP 202 with an empty body; the message id is the ``X-Message-Id`` response header (the prefix of
 the ``sg_message_id`` in event webhooks). 400/401/403/413 are permanent; 429 waits until ``X-RateLimit-Reset``
@@ -15,6 +17,7 @@ import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
+from herald.providers import mailthread
 from herald.providers.base import Channel, OutboundMessage, parse_retry_after
 from herald.providers.http import call, json_body, origin
 
@@ -49,8 +52,13 @@ class SendGridChannel(Channel):
         body: dict[str, Any] = {
             "personalizations": [{"to": [{"email": message.recipient_id}]}],
             "from": sender,
-            "subject": message.subject or DEFAULT_SUBJECT,
+            "subject": mailthread.reply_subject(message.subject, message.reply_context) or DEFAULT_SUBJECT,
             "content": [{"type": "text/plain", "value": message.content}],
+            # Herald's own Message-ID, so a reply's In-Reply-To leads back to this message; threading for replies.
+            "headers": {
+                "Message-ID": mailthread.message_id(message.id, creds.from_email),
+                **mailthread.thread_headers(message.reply_context),
+            },
         }
         if message.attachments:
             body["attachments"] = [

@@ -2,7 +2,8 @@
 multipart/mixed email (the text first, then each file as an attachment part).
 
 STARTTLS on 587 (the default) or implicit TLS on 465 (``use_tls``); AUTH when a username is given. SMTP has no
-provider message id, so the adapter generates the ``Message-ID`` header and returns it. Reply codes decide the
+provider message id, so the adapter sets the ``Message-ID`` header (Herald's, see :mod:`herald.providers.mailthread`)
+and returns it. A conversation reply goes out threaded: ``Re: <subject>``, ``In-Reply-To`` and ``References``. Reply codes decide the
 class: 4xx (greylisting, mailbox busy, too many connections) and connection failures or timeouts are
 retryable, 5xx (550 unknown recipient, 535 authentication failed, 554 refused) are permanent.
 
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from herald.core.errors import PermanentDeliveryError, RetryableDeliveryError
 from herald.core.netguard import BlockedDestination
+from herald.providers import mailthread
 from herald.providers.base import Channel, OutboundMessage
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
@@ -128,14 +130,18 @@ def classify(exc: Exception) -> RetryableDeliveryError | PermanentDeliveryError:
 
 
 def build_email(creds: SmtpCredentials, message: OutboundMessage) -> EmailMessage:
-    """The plain-text email for ``message``, with a fresh ``Message-ID`` on the sender's domain; its attachments
-    make it multipart/mixed."""
+    """The plain-text email for ``message``, with Herald's ``Message-ID`` on the sender's domain and, for a
+    reply in a conversation, the thread's headers; its attachments make it multipart/mixed."""
     email_message = EmailMessage()
     email_message["From"] = email.utils.formataddr((creds.from_name or "", creds.from_email))
     email_message["To"] = message.recipient_id
-    email_message["Subject"] = message.subject or DEFAULT_SUBJECT
+    email_message["Subject"] = (
+        mailthread.reply_subject(message.subject, message.reply_context) or DEFAULT_SUBJECT
+    )
     email_message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
-    email_message["Message-ID"] = email.utils.make_msgid(domain=creds.from_email.rpartition("@")[2])
+    email_message["Message-ID"] = mailthread.message_id(message.id, creds.from_email)
+    for name, value in mailthread.thread_headers(message.reply_context).items():
+        email_message[name] = value
     email_message.set_content(message.content)
     for attachment in message.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
