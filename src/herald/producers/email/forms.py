@@ -260,15 +260,15 @@ def _sender_is(sender: str, wanted: str) -> bool:
 
 
 def extract(labels: Mapping[str, str], text: str) -> dict[str, str]:
-    """The fields found in ``text`` by their labels ("Label: value"; a value runs on to the next label's line,
-    so a message may span lines). Email and phone are cleaned: the address alone, the number in E.164 when it
+    """The fields found in ``text`` by their labels ("Label: value", or the value on the next line; the message
+    runs on to the next label's line, so it may span lines). Email and phone are cleaned: the address alone, the number in E.164 when it
     can be read as one (else as written)."""
     by_label = {label.strip().lower(): name for name, label in labels.items() if label and label.strip()}
     if not by_label:
         return {}
     pattern = re.compile(
         r"^\s*\**\s*(" + "|".join(re.escape(label) for label in sorted(by_label, key=len, reverse=True)) +
-        r")\s*\**\s*:\s*(.*)$", re.IGNORECASE,
+        r")\s*\**\s*:\s*\**\s*(.*)$", re.IGNORECASE,
     )  # fmt: skip
     found: dict[str, list[str]] = {}
     current: list[str] | None = None
@@ -280,8 +280,16 @@ def extract(labels: Mapping[str, str], text: str) -> dict[str, str]:
             current.append(hit.group(2))
         elif current is not None:
             current.append(line)
-    values = {name: "\n".join(lines).strip() for name, lines in found.items()}
+    values = {name: _value(name, lines) for name, lines in found.items()}
     return _cleaned({name: value for name, value in values.items() if value})
+
+
+def _value(name: str, lines: list[str]) -> str:
+    """The message keeps every line up to the next label; the other fields are one line (the first given), so
+    a footer after the last of them ("Sent by WordPress") is not read into it."""
+    if name == "message":
+        return "\n".join(lines).strip()
+    return next((line.strip() for line in lines if line.strip()), "")
 
 
 def _cleaned(values: dict[str, str]) -> dict[str, str]:
@@ -302,7 +310,9 @@ def _cleaned(values: dict[str, str]) -> dict[str, str]:
 def phone_number(written: str) -> str:
     """A phone number in E.164 when it reads as one: ``+44 7700 900123`` or, for the North American numbering
     plan the seed's dealerships use, ten digits (``(555) 010-2300``) or eleven starting with 1. Else as written."""
-    compact = _PHONE_CHARS.sub("", written.strip())
+    compact = _PHONE_CHARS.sub(
+        "", written.strip().replace("(0)", "")
+    )  # +49 (0)30: the (0) is dialled at home only
     if compact.startswith("00"):
         compact = "+" + compact[2:]
     if compact.isdigit() and len(compact) == 10:
