@@ -282,6 +282,26 @@ async def test_a_reply_to_a_proactive_email_starts_a_conversation_that_later_rep
     assert "Book a tune-up this month?" in json.dumps(world.agent_bodies()[0]["session"])
 
 
+async def test_an_llm_agent_answers_an_email_knowing_its_subject(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, world: World
+) -> None:
+    channel = await email_interface(client, auth, world)
+    await post(client, auth, "/api/v1/agents", {"id": "mailbot", "maturity_level": "AUTONOMOUS", "kind": "llm",
+                                                "api_key": "sk-test-123", "llm": {"base_url": LLM_BASE, "model": "fake-model"}})  # fmt: skip
+    await post(client, auth, "/api/v1/routing-rules", {"agent_id": "mailbot", "priority": 1})
+    world.llm.script([{"content": "Bring it in on Tuesday."}])
+    body = "It clicks.\n\nSent from my iPhone\n\nOn Mon, 2 Mar 2026, S <s@dealer.example> wrote:\n> Hi"
+    assert await intake.receive(rt, channel, mail(body), source="s:1") is not None
+    assert await Processor(rt).run_once() == 1
+    asked = world.llm.requests[0].json["messages"][1]["content"]
+    assert "(subject: Mower will not start): It clicks." in asked
+    assert "iPhone" not in asked
+    await Worker(rt, worker_id="w").drain()
+    [reply] = world.mailbox.received
+    assert (reply["Subject"], reply["In-Reply-To"]) == ("Re: Mower will not start", "<d1@example.com>")
+    assert reply.get_payload().strip() == "Bring it in on Tuesday."
+
+
 @pytest.mark.parametrize("provider", ["sendgrid", "resend"])
 async def test_replies_through_sendgrid_and_resend_are_threaded_and_their_answers_found(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, world: World, provider: str

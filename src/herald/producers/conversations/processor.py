@@ -354,4 +354,10 @@ LOOPS = (Loop("inbound", "worker", runner=run_processor),)
 def _task(row: InboundRow) -> str:
     """What an LLM agent is asked: answer the person, who wrote this (the context travels with the run)."""
     sender = row.sender_name or row.sender_id
-    return f"{sender} wrote to you: {row.body}\n\nAnswer them (your final answer is sent as the reply)."
+    subject = (row.reply_context or {}).get("subject")
+    about = (
+        f" (subject: {subject})" if subject else ""
+    )  # an email's subject often says what the text leaves out
+    return (
+        f"{sender} wrote to you{about}: {row.body}\n\nAnswer them (your final answer is sent as the reply)."
+    )
