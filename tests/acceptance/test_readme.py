@@ -192,6 +192,7 @@ GUIDES = [
     "guides/templates.md",
     "guides/data-sources.md",
     "guides/campaigns.md",
+    "guides/email.md",
 ]
 
 

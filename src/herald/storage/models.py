@@ -701,6 +701,9 @@ class InboundMessage(Base):
     error: Mapped[str | None] = mapped_column(Text, default=None)
     reply_message_id: Mapped[str | None] = mapped_column(String(40), default=None)
     processed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What an interface read besides the text, for the agent: an email's subject, its attachments' list, a
+    # contact form's fields and the intent found in it ({"subject", "form", "intent", ...}); null for chats.
+    details: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
 
     __table_args__ = (
         # A provider's retried delivery of the same message is stored once.
@@ -1196,3 +1199,31 @@ class MailboxMessage(Base):
         Index("ix_mailbox_messages_message_id", "mailbox_id", "message_id"),
         Index("ix_mailbox_messages_created", "mailbox_id", "created_at"),
     )
+class EmailForm(Base):
+    """How to read one website's contact-form notification emails (herald.producers.email.forms): which emails
+    (``senders``: addresses or @domains, and/or ``subject_contains``), the labels of their fields, and per
+    intent an auto-response and a routing target. ``agent_id`` speaks the auto-responses (its maturity governs
+    them); ``classifier_agent_id`` names an LLM agent whose model classifies the intent, keyword rules otherwise
+    and as its fallback. ``channel_id`` null: the form applies to every email interface of the tenant."""
+
+    __tablename__ = "email_forms"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    channel_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    agent_id: Mapped[str] = mapped_column(String(200))
+    senders: Mapped[list[str]] = mapped_column(JSON, default=list)
+    subject_contains: Mapped[str | None] = mapped_column(String(200), default=None)
+    fields: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    # intent -> {"auto_response": {"event_type"} | {"subject", "body"} | None, "route_to": agent id | None}
+    intents: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    keywords: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    classifier_agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    # Constant template variables for the auto-responses (dealership_name, dealership_phone, ...).
+    variables: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_email_forms_tenant", "tenant_id", "id"),)

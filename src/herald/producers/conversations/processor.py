@@ -182,15 +182,19 @@ class Processor:
             routed: list[Routed] = []
             for row in rows:
                 conversation = conversations[row.conversation_id]
-                rule = service.choose(
-                    rules.get(row.tenant_id, []), channel_id=row.channel_id, contact_id=conversation.contact_id,
-                    text=row.body,
-                )  # fmt: skip
+                # A message stored with its agent chosen (a contact form's routing target) skips the rules.
+                chosen = row.agent_id
+                if chosen is None:
+                    rule = service.choose(
+                        rules.get(row.tenant_id, []), channel_id=row.channel_id,
+                        contact_id=conversation.contact_id, text=row.body,
+                    )  # fmt: skip
+                    chosen = rule.agent_id if rule is not None else None
                 item = Routed(row, conversation, platform=channels[row.channel_id].platform)
-                if rule is None:
+                if chosen is None:
                     item.status, item.error = "unrouted", "no routing rule matches"
                 else:
-                    row.agent_id = rule.agent_id
+                    row.agent_id = chosen
                     context = contexts.get(conversation.id) or await service.session_context(
                         self.rt, session, conversation, before=row.id
                     )
@@ -331,7 +335,8 @@ def _callback_body(
         "interface": {"channel_id": channel.id, "platform": channel.platform, "provider": channel.provider},
         "message": {"id": row.id, "text": row.body, "sender_id": row.sender_id, "sender_name": row.sender_name,
                     "attachments": row.attachments, "sent_at": row.sent_at.isoformat(),
-                    "provider_message_id": row.provider_message_id},
+                    "provider_message_id": row.provider_message_id,
+                    "subject": (row.reply_context or {}).get("subject"), "details": row.details},
         "contact_id": conversation.contact_id,
         "session": context,
         "reply_url": f"/api/v1/conversations/{conversation.id}/reply",
@@ -349,4 +354,10 @@ LOOPS = (Loop("inbound", "worker", runner=run_processor),)
 def _task(row: InboundRow) -> str:
     """What an LLM agent is asked: answer the person, who wrote this (the context travels with the run)."""
     sender = row.sender_name or row.sender_id
-    return f"{sender} wrote to you: {row.body}\n\nAnswer them (your final answer is sent as the reply)."
+    subject = (row.reply_context or {}).get("subject")
+    about = (
+        f" (subject: {subject})" if subject else ""
+    )  # an email's subject often says what the text leaves out
+    return (
+        f"{sender} wrote to you{about}: {row.body}\n\nAnswer them (your final answer is sent as the reply)."
+    )

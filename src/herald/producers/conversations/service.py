@@ -148,7 +148,9 @@ def _clean(text: str) -> str:
 def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: datetime) -> dict[str, Any]:
     reply_context = {k: v for k, v in (("thread_id", m.thread_id), ("reply_to", m.provider_message_id),
                                        ("reply_token", m.reply_token), ("action", m.action),
-                                       ("in_reply_to", m.in_reply_to)) if v}  # fmt: skip
+                                       ("in_reply_to", m.in_reply_to), ("subject", m.subject),
+                                       ("references", list(m.references)), ("reply_address", m.reply_address),
+                                       ("reply_platform", m.reply_platform)) if v}  # fmt: skip
     return {
         "id": new_id("inb"), "tenant_id": channel.tenant_id, "channel_id": channel.id,
         "conversation_id": conversation.id, "provider_message_id": _clean(m.provider_message_id)[:500],
@@ -156,6 +158,7 @@ def _row(channel: Channel, conversation: Conversation, m: InboundMessage, now: d
         "body": _clean(m.text),
         "attachments": [dict(a) for a in m.attachments], "reply_context": reply_context, "sent_at": m.sent_at,
         "received_at": now, "status": "pending", "attempts": 0, "next_attempt_at": now,
+        "agent_id": m.agent_id, "details": m.details,
     }  # fmt: skip
 
 
@@ -316,18 +319,28 @@ async def prepare_reply(
     actor: Principal | None = None,
     memo: planner.Memo | None = None,
 ) -> messages.Prepared:
-    """Govern and route ``text`` back on the conversation's interface, threaded; nothing written yet."""
+    """Govern and route ``text`` back on the conversation's interface, threaded; nothing written yet.
+
+    The answer goes to the conversation's key, unless the message answered names another address (an email
+    thread's key is its root Message-ID; the answer goes to the sender or its Reply-To) or another platform (a
+    contact form that gave only a phone number: the answer goes by SMS, unthreaded)."""
     principal = actor or Principal(
         tenant_id=conversation.tenant_id, key_id=agent_id, is_admin=False, kind="agent"
     )
+    context = dict(in_reply_to.reply_context) if in_reply_to is not None else None
+    platform = str((context or {}).get("reply_platform") or conversation.platform)
+    elsewhere = platform != conversation.platform
     intent = Intent(
-        agent_id=agent_id, platform=conversation.platform, recipient_id=conversation.external_id, content=text,
-        channel_id=conversation.channel_id, priority=Priority.HIGH,
+        agent_id=agent_id, platform=platform,
+        recipient_id=str((context or {}).get("reply_address") or conversation.external_id), content=text,
+        channel_id=None if elsewhere else conversation.channel_id, priority=Priority.HIGH,
         governance_metadata={"conversation_id": conversation.id},
     )  # fmt: skip
+    if platform == "email" and str(intent.recipient_id).startswith("<"):  # a thread's key, not an address
+        raise ValidationFailed("this email conversation has no address to answer", field="reply")
     prepared = await messages.prepare(rt, session, principal, intent, memo=memo)
     prepared.values["conversation_id"] = conversation.id
-    prepared.values["reply_context"] = dict(in_reply_to.reply_context) if in_reply_to is not None else None
+    prepared.values["reply_context"] = None if elsewhere else context
     return prepared
 
 

@@ -27,6 +27,7 @@ class Attachment(TypedDict):
     ref: str  # the provider's media id, or a URL (geo: URI for locations)
     mime_type: NotRequired[str]
     name: NotRequired[str]
+    size: NotRequired[int]  # bytes, where the interface tells (an email's attachments)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,17 @@ class InboundMessage:
     # The provider's id of the message this one answers (a quoted or threaded reply, or the message whose
     # button was pressed), qualified like provider_message_id, so an answer finds the question it answers.
     in_reply_to: str | None = None
+    # Email (herald.producers.email): the subject, and the thread's earlier Message-IDs (oldest first), which a
+    # threaded answer repeats; where an answer goes when ``conversation_key`` is not an address (an email
+    # thread's root Message-ID), and on which platform when not this one (a contact form giving only a phone).
+    subject: str | None = None
+    references: tuple[str, ...] = ()
+    reply_address: str | None = None
+    reply_platform: str | None = None
+    # An agent already chosen for this message (a contact form's routing target): routing rules are skipped.
+    agent_id: str | None = None
+    # What the agent should know besides the text (an email's attachments list, a form's fields, its intent).
+    details: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if self.sent_at.tzinfo is None:
