@@ -1199,6 +1199,8 @@ class MailboxMessage(Base):
         Index("ix_mailbox_messages_message_id", "mailbox_id", "message_id"),
         Index("ix_mailbox_messages_created", "mailbox_id", "created_at"),
     )
+
+
 class EmailForm(Base):
     """How to read one website's contact-form notification emails (herald.producers.email.forms): which emails
     (``senders``: addresses or @domains, and/or ``subject_contains``), the labels of their fields, and per
