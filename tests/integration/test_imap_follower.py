@@ -93,7 +93,9 @@ async def test_new_mail_becomes_inbound_messages_and_idle_wakes_at_once(
         await until(lambda: _count(rt, 2))
         got = await inbound(rt)
         assert {m.sender_id for m in got} == {"pat@example.com", "sam@example.com"}
-        assert any("Mower price?" in m.body and "message number 1" in m.body for m in got)
+        assert any(
+            (m.details or {}).get("subject") == "Mower price?" and "message number 1" in m.body for m in got
+        )
         assert all(m.channel_id == channel_id for m in got)
         async with rt.sessions() as session:
             assert (await session.execute(select(func.count()).select_from(Conversation))).scalar_one() == 2
@@ -325,3 +327,43 @@ async def test_the_dashboard_shows_the_mailbox_state(
     assert "changed-Password-9" not in page
     assert account.password not in page
     assert channel_id in page
+
+
+# -- end to end: a real mailbox through the real intake --------------------------------------------------------
+
+AUTO_REPLY = (
+    b"From: Pat Buyer <pat@example.com>\r\nTo: sales@dealer.example\r\nSubject: Out of office\r\n"
+    b"Message-ID: <ooo-1@example.com>\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+    b"Content-Type: text/plain; charset=utf-8\r\n\r\nI am away until Monday.\r\n"
+)
+BOUNCE = (
+    b"From: Mail Delivery System <MAILER-DAEMON@mx.example.net>\r\nTo: sales@dealer.example\r\n"
+    b"Subject: Undelivered Mail Returned to Sender\r\nMessage-ID: <bounce-1@mx.example.net>\r\nMIME-Version: 1.0\r\n"
+    b'Content-Type: multipart/report; report-type=delivery-status; boundary="B"\r\n\r\n'
+    b"--B\r\nContent-Type: text/plain\r\n\r\nThe mail could not be delivered.\r\n"
+    b"--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx.example.net\r\n\r\n"
+    b"Final-Recipient: rfc822; gone@example.com\r\nAction: failed\r\nStatus: 5.1.1\r\n--B--\r\n"
+)
+HTML_ONLY = (
+    "From: =?utf-8?q?Zo=C3=AB_M=C3=BCller?= <zoe@example.com>\r\nTo: sales@dealer.example\r\n"
+    "Subject: =?utf-8?q?Ersatzteil_f=C3=BCr_M=C3=A4her?=\r\nMessage-ID: <html-1@example.com>\r\nMIME-Version: 1.0\r\n"
+    'Content-Type: text/html; charset="utf-8"\r\n\r\n<html><body><p>Hallo,</p><p>brauche ein <b>Messer</b> '
+    "für den Mäher.</p></body></html>\r\n"
+).encode()
+
+
+async def test_auto_replies_and_bounces_are_taken_but_never_routed_and_html_mail_is_readable(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, account: Account, dovecot: Dovecot
+) -> None:
+    uids = dovecot.deliver(account, AUTO_REPLY, BOUNCE, HTML_ONLY)
+    await setup(client, auth, account, poll_interval_seconds=3600)
+    async with following(rt):
+        await until(lambda: _all_done(rt, 3))  # all three are taken (and flagged) ...
+        await until(lambda: _flagged(dovecot, account, uids))
+        (stored,) = await inbound(rt)  # ... but only the person's email reaches a conversation
+    assert (stored.sender_id, stored.sender_name) == ("zoe@example.com", "Zoë Müller")
+    assert (stored.details or {}).get("subject") == "Ersatzteil für Mäher"
+    assert "brauche ein Messer für den Mäher." in stored.body
+    assert "<b>" not in stored.body
+    audit = (await client.get("/api/v1/audit?action=email.suppressed", headers=auth)).json()["items"]
+    assert len(audit) == 2
