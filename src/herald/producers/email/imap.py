@@ -52,6 +52,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from herald.core.background import Loop
+from herald.core.errors import HeraldError
 from herald.producers.email import intake
 from herald.producers.email.client import FETCH_BATCH, ImapError, Session, open_session
 from herald.producers.email.mailbox import server_of
@@ -72,7 +73,7 @@ INSERT_CHUNK = 500  # rows per INSERT: well within both backends' parameter limi
 MAX_ERROR = 300
 
 
-class LeaseLost(Exception):
+class LeaseLost(HeraldError):
     """The mailbox's lease is no longer this follower's (taken over, or the mailbox was deleted)."""
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from herald.core import logs
+from herald.core.errors import HeraldError
 from herald.pipeline import llm
 from herald.storage.models import Agent
 
@@ -129,7 +130,7 @@ async def classify(
     return Classification(rules.intent, "fallback", rules.matched, model, reason, rules.scores)
 
 
-class _Unusable(Exception):
+class _Unusable(HeraldError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
