@@ -21,7 +21,7 @@ import dataclasses
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import String, Table, bindparam, func, insert, or_, select, text, update
@@ -257,7 +257,7 @@ async def execute(rt: Runtime, run_id: str) -> CampaignRun:
     try:
         # An approved run reads the audience as of when it was held, so it sends to whom the preview showed.
         as_of = run.started_at if approved and run.started_at is not None else utcnow()
-        plan = await make_plan(rt, campaign, run_id, _aware(as_of))
+        plan = await make_plan(rt, campaign, run_id, as_of)  # UTCDateTime: aware on both backends
         if level is MaturityLevel.INTERN:
             if run.approved_by is None:
                 return await _hold(rt, plan)
@@ -270,11 +270,6 @@ async def execute(rt: Runtime, run_id: str) -> CampaignRun:
         log.warning("campaign run failed", extra={"run_id": run_id, "reason": str(exc)})
         return await _finish(rt, run_id, model.FAILED, error=_reason(exc))
     return await _finish(rt, run_id, model.COMPLETED)
-
-
-def _aware(moment: datetime) -> datetime:
-    """SQLite hands back naive UTC datetimes; the plan's clock is always aware."""
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def _reason(exc: BaseException) -> str:
