@@ -17,6 +17,7 @@ from herald.agents import runs
 from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
 from herald.humans import decisions, outreach
+from herald.learning import suggestions
 from herald.pipeline import worker
 from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
@@ -43,6 +44,7 @@ LOOPS: tuple[Loop, ...] = (
     *reactions.LOOPS,
     *dispatcher.LOOPS,
     *retention.LOOPS,
+    *suggestions.LOOPS,  # what Herald learns: suggestions from patterns, per tenant every hour
 )
 
 COMMANDS: dict[str, tuple[Role, ...]] = {"serve": ROLES, "worker": ("worker",), "scheduler": ("scheduler",)}

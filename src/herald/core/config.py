@@ -117,6 +117,20 @@ class Settings(BaseSettings):
         "agent.auto_registered. Production answers 422 instead.",
     )
 
+    suggestion_dismiss_days: int = Field(
+        default=30,
+        ge=1,
+        le=3650,
+        description="How long a dismissed suggestion (herald.learning.suggestions) stays dismissed: the same "
+        "suggestion is not made again for this many days unless a dismissal names its own for_days.",
+    )
+    suggestion_refresh_seconds: int = Field(
+        default=3600,
+        ge=60,
+        le=86_400 * 7,
+        description="How often the scheduler recomputes each tenant's suggestions from its patterns.",
+    )
+
     @field_validator("database_url")
     @classmethod
     def _check_database_url(cls, value: str) -> str:

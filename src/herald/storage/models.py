@@ -1229,3 +1229,60 @@ class EmailForm(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_email_forms_tenant", "tenant_id", "id"),)
+
+
+class Suggestion(Base):
+    """A change Herald proposes from a pattern in the tenant's history (herald.learning.suggestions).
+
+    ``key`` is the pattern's key: at most one ``open`` suggestion per tenant and key (refreshed in place when the
+    pattern is found again); a ``dismissed`` one with ``dismissed_until`` ahead keeps that key from being
+    suggested again until then. ``change`` is the exact change accepting it makes: action, object, id, and the
+    equivalent API call (method, path, body). ``pattern`` keeps the pattern it came from (summary, facts,
+    evidence) so the suggestion explains itself after the pattern is gone."""
+
+    __tablename__ = "suggestions"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    key: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[str] = mapped_column(String(32))
+    pattern_kind: Mapped[str] = mapped_column(String(32))
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, accepted, dismissed, stale
+    title: Mapped[str] = mapped_column(String(500))
+    explanation: Mapped[str] = mapped_column(Text)
+    confidence: Mapped[float] = mapped_column(default=0.0)
+    change: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    pattern: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    accepted_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    accepted_at: Mapped[datetime | None] = mapped_column(default=None)
+    result_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    dismissed_by: Mapped[str | None] = mapped_column(String(200), default=None)
+    dismissed_at: Mapped[datetime | None] = mapped_column(default=None)
+    dismissed_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_suggestions_tenant_status", "tenant_id", "status", "id"),
+        Index(
+            "uq_suggestions_open_key",
+            "tenant_id",
+            "key",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index("ix_suggestions_tenant_key", "tenant_id", "key", "dismissed_until"),
+    )
+
+
+class SuggestionRefresh(Base):
+    """When each tenant's suggestions are next recomputed: the scheduler claims due rows (``FOR UPDATE SKIP
+    LOCKED``) and moves ``next_run_at`` ahead in the claim, so several schedulers never refresh one tenant at once."""
+
+    __tablename__ = "suggestion_refreshes"
+
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
+    next_run_at: Mapped[datetime] = mapped_column(index=True)
+    last_run_at: Mapped[datetime | None] = mapped_column(default=None)

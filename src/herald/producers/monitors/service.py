@@ -247,9 +247,17 @@ async def update_task_monitor(
     condition_text: str | None = None,
     action: str | None = None,
     check_interval_seconds: int | None = None,
+    for_seconds: int | None = None,
+    throttle_seconds: int | None = None,
 ) -> Monitor:
-    """Seed 002's PATCH: change what is given (None keeps), the condition as free text."""
+    """Seed 002's PATCH: change what is given (None keeps), the condition as free text; ``for_seconds`` (how long
+    the condition must hold before an alert fires) and ``throttle_seconds`` (the least time between notices) are
+    the hysteresis a noisy monitor needs (herald.learning.suggestions proposes them)."""
     monitor = await get(session, tenant_id, monitor_id)
+    if for_seconds is not None:
+        monitor.for_seconds = for_seconds
+    if throttle_seconds is not None:
+        monitor.throttle_seconds = throttle_seconds
     if condition_text is not None:
         monitor.condition = text_condition(condition_text)
         monitor.condition_text = condition_text

@@ -242,6 +242,45 @@ async def resume(session: AsyncSession, principal: Principal, schedule_id: str) 
     return schedule
 
 
+async def reschedule(
+    session: AsyncSession,
+    principal: Principal,
+    schedule_id: str,
+    *,
+    cron_expression: str | None = None,
+    timezone: str | None = None,
+) -> Schedule:
+    """Move a recurring schedule to another rule or time zone (None keeps that part); the next run follows.
+
+    Only a recurring schedule that is still active or paused has a rule to change: a one-time one is re-created
+    instead, a finished or cancelled one is a 409."""
+    schedule = await get(session, principal.tenant_id, schedule_id)
+    if schedule.schedule_type != RECURRING:
+        raise Conflict(f"schedule {schedule_id} is one-time; only a recurring schedule's rule can change")
+    if schedule.status not in (ACTIVE, PAUSED):
+        raise Conflict(f"schedule {schedule_id} is {schedule.status}")
+    zone = timezone if timezone is not None else schedule.timezone
+    problem = zone_problem(zone)
+    if problem:
+        raise ValidationFailed(problem, field="timezone")
+    cron = cron_expression if cron_expression is not None else schedule.cron_expression
+    assert cron is not None
+    try:
+        validate_cron(cron)
+    except ValueError as exc:
+        raise ValidationFailed(str(exc), field="cron_expression") from exc
+    now = utcnow()
+    before = {"cron_expression": schedule.cron_expression, "timezone": schedule.timezone}
+    schedule.cron_expression, schedule.timezone, schedule.updated_at = cron, zone, now
+    if cron_expression is not None:
+        schedule.natural_language = None  # the rule is the cron now, not the words it was first given as
+    if schedule.status == ACTIVE:
+        schedule.next_run = first_run(cron, zone, now)
+    detail = {"before": before, "cron_expression": cron, "timezone": zone}
+    await _audit(session, principal, "schedule.rescheduled", schedule_id, detail)
+    return schedule
+
+
 async def cancel(session: AsyncSession, principal: Principal, schedule_id: str) -> Schedule:
     schedule = await get(session, principal.tenant_id, schedule_id)
     if schedule.status == CANCELLED:

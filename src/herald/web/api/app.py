@@ -39,6 +39,7 @@ from herald.web.api.routes import (
     records,
     retention_policy,
     schedules,
+    suggestions,
     templates,
     triggers,
 )
@@ -89,6 +90,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(schedules.proactive)
     app.include_router(monitors.monitoring)
     app.include_router(monitors.proactive)
+    app.include_router(suggestions.router)
     app.include_router(triggers.router)
     app.include_router(triggers.hooks)
     app.include_router(events.router)

@@ -116,6 +116,10 @@ class TaskMonitorPatch(Strict):
     condition: str | None = Field(default=None, min_length=1, max_length=500)
     action: str | None = Field(default=None, max_length=5000)
     check_interval: int | None = Field(default=None, ge=10, le=86_400)
+    for_seconds: int | None = Field(default=None, ge=0, le=86_400,
+                                    description="how long the condition must hold before an alert fires")  # fmt: skip
+    throttle_seconds: int | None = Field(default=None, ge=0, le=86_400 * 7,
+                                         description="the least time between two notices of one alert")  # fmt: skip
 
 
 class ValuePush(Strict):
@@ -363,7 +367,8 @@ async def update_monitor(
     async with rt.sessions.begin() as session:
         monitor = await service.update_task_monitor(
             session, principal.tenant_id, monitor_id, name=body.name, condition_text=body.condition,
-            action=body.action, check_interval_seconds=body.check_interval,
+            action=body.action, check_interval_seconds=body.check_interval, for_seconds=body.for_seconds,
+            throttle_seconds=body.throttle_seconds,
         )  # fmt: skip
         return monitor_out(monitor)
 

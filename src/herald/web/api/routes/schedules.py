@@ -92,6 +92,19 @@ class TaskScheduleCreate(Strict):
     _tz = field_validator("timezone")(check_timezone)
 
 
+class ScheduleRuleChange(Strict):
+    """A recurring schedule's new rule and/or time zone; what is not given stays."""
+
+    cron_expression: str | None = Field(default=None, min_length=1, max_length=200)
+    natural_language_schedule: str | None = Field(default=None, min_length=1, max_length=500)
+    timezone: str | None = None
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return None if value is None else check_timezone(value)
+
+
 class ParseRequest(Strict):
     schedule: str = Field(min_length=1, max_length=500)
     timezone: str = "UTC"
@@ -252,6 +265,37 @@ async def execute_due(rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, 
 async def get_schedule(schedule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
         return schedule_out(await service.get(session, principal.tenant_id, schedule_id))
+
+
+@messaging.patch("/{schedule_id}", **answers(ScheduleOut, also=(409,)))
+async def change_rule(
+    schedule_id: str, body: ScheduleRuleChange, rt: RuntimeDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Move a recurring schedule to another rule (cron or natural language) or time zone; the next run follows."""
+    cron = body.cron_expression
+    if body.natural_language_schedule is not None:
+        if cron is not None:
+            raise ValidationFailed(
+                "give cron_expression or natural_language_schedule, not both", field="cron_expression"
+            )
+        cron = _recurring_cron(body.natural_language_schedule, body.timezone or "UTC")
+    async with rt.sessions.begin() as session:
+        schedule = await service.reschedule(
+            session, principal, schedule_id, cron_expression=cron, timezone=body.timezone
+        )
+        return schedule_out(schedule)
+
+
+def _recurring_cron(text: str, timezone: str) -> str:
+    """The cron of a recurring natural-language rule; a one-time phrase is a 422 (a rule change keeps recurring)."""
+    try:
+        parsed = parse_schedule(text, timezone=timezone, now=utcnow())
+    except ScheduleParseError as exc:
+        raise ValidationFailed(str(exc), field="natural_language_schedule") from exc
+    if not parsed.cron_expression:
+        raise ValidationFailed(f"{text!r} is a one-time schedule, not a recurring rule",
+                               field="natural_language_schedule")  # fmt: skip
+    return parsed.cron_expression
 
 
 @messaging.post("/{schedule_id}/pause", **answers(ScheduleOut, also=(409,)))
