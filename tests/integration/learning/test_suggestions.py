@@ -294,3 +294,52 @@ async def test_refresh_on_demand_and_the_loop_takes_each_tenant_once_per_interva
     async with rt.sessions() as session:
         rows = (await session.scalars(select(Suggestion))).all()
     assert [r.status for r in rows] == ["open"]  # refreshed in place each time, never duplicated
+
+
+async def test_each_change_is_the_direct_api_call_it_names(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    """Called directly, ``method path body`` makes the same change accepting would (a 2xx, the same result)."""
+    await make_agent(client, auth, "reporter", "AUTONOMOUS")
+    body = {"name": "CPU", "agent_id": "reporter", "condition": "CPU usage > 80%", "check_interval": 60}
+    monitor = (await client.post("/api/proactive/monitors", json=body, headers=auth)).json()
+    noisy = pattern(model.NOISY_MONITOR, f"noisy_monitor:{monitor['id']}", monitor_id=monitor["id"], name="CPU",
+                    flaps=3, window_seconds=600, median_firing_seconds=200)  # fmt: skip
+    await refresh(rt, repeated(), noisy)
+    listed = (await client.get(BASE, headers=auth)).json()["items"]
+    assert sorted(s["kind"] for s in listed) == ["add_hysteresis", "make_schedule"]
+    for item in listed:
+        change = item["change"]
+        direct = await client.request(change["method"], change["path"], json=change["body"], headers=auth)
+        assert direct.status_code in (200, 201), direct.text
+    changed = (await client.get(f"/api/proactive/monitors/{monitor['id']}", headers=auth)).json()
+    assert changed["for_seconds"] == 420
+    # Made directly, so nothing is left to suggest: both go stale.
+    assert (await refresh(rt, repeated(), noisy)).stale == 2
+
+
+async def test_a_schedules_rule_changes_by_patch(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    """The call send_at_hour names: a recurring schedule's rule (cron or words) and time zone, checked."""
+    await make_agent(client, auth, "reporter", "AUTONOMOUS")
+    body = {"agent_id": "reporter", "platform": "slack", "recipient_id": "C777", "template": "Numbers",
+            "cron_expression": "0 9 * * *"}  # fmt: skip
+    schedule = (await client.post("/api/v1/messaging/schedule/create", json=body, headers=auth)).json()
+    path = f"/api/v1/messaging/schedule/{schedule['id']}"
+    words = await client.patch(path, json={"natural_language_schedule": "every day at 5pm",
+                                           "timezone": "Asia/Tokyo"}, headers=auth)  # fmt: skip
+    assert words.status_code == 200, words.text
+    assert (words.json()["cron_expression"], words.json()["timezone"]) == ("0 17 * * *", "Asia/Tokyo")
+    bad = await client.patch(path, json={"cron_expression": "61 * * * *"}, headers=auth)
+    assert (bad.status_code, bad.json()["errors"][0]["field"]) == (422, "cron_expression")
+    once = await client.patch(path, json={"natural_language_schedule": "tomorrow at 3pm"}, headers=auth)
+    assert (once.status_code, once.json()["errors"][0]["field"]) == (422, "natural_language_schedule")
+    other = await new_tenant(rt, "globex")
+    assert (await client.patch(path, json={"timezone": "UTC"}, headers=other)).status_code == 404
+    one_time = {**body, "cron_expression": None, "natural_language_schedule": "tomorrow at 3pm"}
+    made = (await client.post("/api/v1/messaging/schedule/create", json=one_time, headers=auth)).json()
+    refused = await client.patch(
+        f"/api/v1/messaging/schedule/{made['id']}", json={"timezone": "UTC"}, headers=auth
+    )
+    assert refused.status_code == 409
