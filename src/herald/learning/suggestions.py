@@ -372,9 +372,10 @@ async def refresh(
     now = now or utcnow()
     detect = detector or default_detector()
     counts = RefreshCounts()
-    async with rt.sessions.begin() as session:
+    async with rt.sessions() as session:  # reading the history holds no lock on what is written below
         patterns = await detect(session, tenant_id, now=now)
-        counts.patterns = len(patterns)
+    counts.patterns = len(patterns)
+    async with rt.sessions.begin() as session:
         suppressed = set(
             await session.scalars(
                 select(Suggestion.key).where(
@@ -470,10 +471,11 @@ async def list_suggestions(
 
 
 async def _open_locked(session: AsyncSession, tenant_id: str, suggestion_id: str) -> Suggestion:
-    """The tenant's suggestion, locked for this transaction (two accepts of one suggestion: one wins, one 409)."""
+    """The tenant's open suggestion, locked until this transaction ends: of two accepts of one suggestion, the
+    second waits for the first (``FOR UPDATE``, not skipping: SQLite's writer lock does the same) and gets a 409."""
     query = select(Suggestion).where(Suggestion.id == suggestion_id, Suggestion.tenant_id == tenant_id)
-    rows = await claims.claim(session, query)
-    row: Suggestion = rows[0] if rows else await get(session, tenant_id, suggestion_id)  # get: the 404
+    found = (await session.scalars(query.with_for_update())).first()
+    row = found if found is not None else await get(session, tenant_id, suggestion_id)  # get: the 404
     if row.status != OPEN:
         raise Conflict(f"suggestion {suggestion_id} is {row.status}, not open")
     return row

@@ -4,6 +4,7 @@ come back after it; open ones are refreshed in place and go stale with their pat
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
@@ -15,7 +16,7 @@ from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.learning import model, suggestions
 from herald.learning.model import Pattern
 from herald.runtime import Runtime
-from herald.storage.models import AuditEntry, Suggestion, Tenant
+from herald.storage.models import AuditEntry, Schedule, Suggestion, Tenant
 from herald.storage.types import utcnow
 from tests.conftest import make_agent, new_tenant, webhook_channel
 
@@ -343,3 +344,14 @@ async def test_a_schedules_rule_changes_by_patch(
         f"/api/v1/messaging/schedule/{made['id']}", json={"timezone": "UTC"}, headers=auth
     )
     assert refused.status_code == 409
+
+
+async def test_two_accepts_at_once_make_one_change(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    await make_agent(client, auth, "reporter", "AUTONOMOUS")
+    (made,) = (await refresh(rt, repeated())).ids
+    answers = await asyncio.gather(*(client.post(f"{BASE}/{made}/accept", headers=auth) for _ in range(2)))
+    assert sorted(a.status_code for a in answers) == [200, 409]
+    async with rt.sessions() as session:
+        assert len((await session.scalars(select(Schedule))).all()) == 1
