@@ -20,7 +20,10 @@ idempotent by key anyway (the unique open index settles a race with an on-demand
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+import json
+import logging
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -41,6 +44,7 @@ from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.learning import model
 from herald.learning.model import Pattern
+from herald.pipeline import llm
 from herald.pipeline.routing import planner
 from herald.pipeline.routing.policy import DeliveryPolicy
 from herald.producers.monitors import service as monitors
@@ -63,6 +67,8 @@ from herald.storage.types import utcnow
 
 if TYPE_CHECKING:
     from herald.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 OPEN, ACCEPTED, DISMISSED, STALE = "open", "accepted", "dismissed", "stale"
 STATUSES = (OPEN, ACCEPTED, DISMISSED, STALE)
@@ -412,7 +418,83 @@ async def refresh(
         for row in open_rows.values():
             row.status, row.updated_at = STALE, now
             counts.stale += 1
+    await explain(rt, tenant_id, counts.ids)
     return counts
+
+
+# -- explanations an LLM agent may write ----------------------------------------------------------------------
+
+EXPLAIN_LIMIT = 10  # model calls one refresh makes at most; the rest keep the template's words until the next
+EXPLAIN_SECONDS = 15.0
+EXPLAIN_MAX_CHARS = 2000
+EXPLAIN_PROMPT = (
+    "You explain a change that Herald, a messaging system, suggests to the person who may accept it. In two or "
+    "three plain sentences, say what was observed and why the change helps. Use only the facts given; never "
+    "invent numbers, names or times. No markdown, no greeting."
+)
+
+
+async def explain(rt: Runtime, tenant_id: str, suggestion_ids: list[str]) -> int:
+    """Let the suggestion's own agent, when it is an LLM agent, write its explanation; return how many it wrote.
+
+    Optional by design: the suggestion (its change) never depends on it, and the template's explanation stays
+    whenever there is no such agent or its model fails, times out or answers nothing usable. Runs outside any
+    transaction, so no lock is held while a model thinks; asked once per change (see :func:`_fill`)."""
+    async with rt.sessions() as session:
+        rows = list(
+            await session.scalars(
+                select(Suggestion).where(
+                    Suggestion.tenant_id == tenant_id, Suggestion.id.in_(suggestion_ids),
+                    Suggestion.agent_id.is_not(None), Suggestion.explained_by == "template",
+                ).order_by(Suggestion.id).limit(EXPLAIN_LIMIT)
+            )
+        )  # fmt: skip
+        writers = {row.id: await _writer(rt, session, tenant_id, row.agent_id) for row in rows}
+    written = 0
+    for row in rows:
+        writer = writers[row.id]
+        if writer is None:
+            continue
+        text = await _model_words(rt, *writer, row)
+        if text is None:
+            continue
+        async with rt.sessions.begin() as session:
+            found = await session.get(Suggestion, row.id)
+            if found is not None and found.status == OPEN and found.change == row.change:
+                found.explanation, found.explained_by = text, f"llm:{writer[0].model}"[:200]
+                written += 1
+    return written
+
+
+async def _writer(
+    rt: Runtime, session: AsyncSession, tenant_id: str, agent_id: str | None
+) -> tuple[llm.LLMEndpoint, str] | None:
+    """The agent's model endpoint and key, when it is an LLM agent with settings."""
+    agent = None if agent_id is None else await session.get(Agent, (tenant_id, agent_id))
+    if agent is None or agent.kind != "llm" or not agent.llm:
+        return None
+    api_key = str(rt.credentials.open(agent.llm_api_key).get("api_key", "")) if agent.llm_api_key else ""
+    return llm.LLMEndpoint.model_validate(agent.llm), api_key
+
+
+async def _model_words(rt: Runtime, endpoint: llm.LLMEndpoint, api_key: str, row: Suggestion) -> str | None:
+    """The model's explanation of ``row``, or None (failed, timed out, empty or too long)."""
+    facts = {"title": row.title, "explanation": row.explanation, "change": row.change,
+             "pattern": {"summary": row.pattern.get("summary"), "facts": row.pattern.get("facts")}}  # fmt: skip
+    messages = [
+        {"role": "system", "content": EXPLAIN_PROMPT},
+        {"role": "user", "content": json.dumps(facts, default=str)},
+    ]
+    deadline = asyncio.get_running_loop().time() + EXPLAIN_SECONDS
+    try:
+        turn = await llm.complete(rt.http, endpoint, api_key, messages, [], deadline=deadline, max_tokens=400)
+    except Exception:  # the model is optional: any failure keeps the template's words
+        log.warning(
+            "suggestion %s: the model did not explain it; the template's words stay", row.id, exc_info=True
+        )
+        return None
+    text = (turn.content or "").strip()
+    return text if 0 < len(text) <= EXPLAIN_MAX_CHARS else None
 
 
 def _pattern_json(pattern: Pattern) -> dict[str, Any]:
@@ -421,8 +503,12 @@ def _pattern_json(pattern: Pattern) -> dict[str, Any]:
 
 
 def _fill(row: Suggestion, pattern: Pattern, proposal: Proposal, now: datetime) -> None:
+    """The proposal's content on ``row``. A model-written explanation is kept while the change stays the same
+    (the model is asked once per change, not at every refresh)."""
+    if row.explained_by == "template" or row.change != proposal.change:
+        row.explanation, row.explained_by = proposal.explanation, "template"
     row.kind, row.pattern_kind, row.agent_id = proposal.kind, pattern.kind, pattern.agent_id
-    row.title, row.explanation, row.change = proposal.title[:500], proposal.explanation, proposal.change
+    row.title, row.change = proposal.title[:500], proposal.change
     row.confidence, row.pattern, row.updated_at = pattern.confidence, _pattern_json(pattern), now
 
 
@@ -430,7 +516,8 @@ async def _insert(
     session: AsyncSession, tenant_id: str, pattern: Pattern, proposal: Proposal, now: datetime
 ) -> str | None:
     """A new open suggestion; None when a concurrent refresh stored the same key first (the unique open index)."""
-    row = Suggestion(id=new_id("sug"), tenant_id=tenant_id, key=pattern.key, status=OPEN, created_at=now)
+    row = Suggestion(id=new_id("sug"), tenant_id=tenant_id, key=pattern.key, status=OPEN, created_at=now,
+                     explained_by="template")  # fmt: skip
     _fill(row, pattern, proposal, now)
     try:
         async with session.begin_nested():

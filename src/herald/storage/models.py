@@ -1251,6 +1251,8 @@ class Suggestion(Base):
     status: Mapped[str] = mapped_column(String(16), default="open")  # open, accepted, dismissed, stale
     title: Mapped[str] = mapped_column(String(500))
     explanation: Mapped[str] = mapped_column(Text)
+    # "template", or "llm:<model>" when the suggestion's LLM agent rewrote the template's explanation.
+    explained_by: Mapped[str] = mapped_column(String(200), default="template")
     confidence: Mapped[float] = mapped_column(default=0.0)
     change: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     pattern: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

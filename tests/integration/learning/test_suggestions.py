@@ -13,6 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from herald.admin.tenants import create_api_key, get_or_create_tenant
+from herald.fakes import FakeLLMState, FakeState, create_fake_app
 from herald.learning import model, suggestions
 from herald.learning.model import Pattern
 from herald.runtime import Runtime
@@ -355,3 +356,34 @@ async def test_two_accepts_at_once_make_one_change(
     assert sorted(a.status_code for a in answers) == [200, 409]
     async with rt.sessions() as session:
         assert len((await session.scalars(select(Schedule))).all()) == 1
+
+
+async def test_an_llm_agent_may_write_the_explanation_and_the_template_stays_when_it_fails(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    model_state = FakeLLMState()
+    fake = httpx.ASGITransport(app=create_fake_app(FakeState(), llm_state=model_state))
+    rt.http = httpx.AsyncClient(transport=fake)
+    body = {"id": "writer", "maturity_level": "INTERN", "kind": "llm", "api_key": "sk-test-123",
+            "llm": {"base_url": "http://llm.fake/v1", "model": "fake-model"}}  # fmt: skip
+    assert (await client.post("/api/v1/agents", json=body, headers=auth)).status_code == 201
+    candidate = pattern(model.PROMOTION_CANDIDATE, "promotion_candidate:writer", "writer", agent_id="writer",
+                        level="INTERN", next_level="SUPERVISED", approved_unchanged=20)  # fmt: skip
+    model_state.script([{"kind": "permanent", "status": 400}])
+    await refresh(rt, candidate)
+    item = await only_open(client, auth)
+    assert item["explained_by"] == "template"
+    assert item["explanation"].startswith("The last 20 messages of writer")
+    assert item["change"]["body"] == {"maturity_level": "SUPERVISED"}  # the suggestion never depends on it
+
+    await client.post(f"{BASE}/{item['id']}/dismiss", json={"for_days": 1}, headers=auth)
+    model_state.script([{"content": "Twenty reviewed messages in a row went out unchanged."}])
+    await refresh(rt, candidate, now=utcnow() + timedelta(days=2))
+    item = await only_open(client, auth)
+    assert item["explanation"] == "Twenty reviewed messages in a row went out unchanged."
+    assert item["explained_by"] == "llm:fake-model"
+    sent = model_state.requests[-1].json
+    assert "approved_unchanged" in sent["messages"][-1]["content"]  # the facts, for the model to stay on them
+    await refresh(rt, candidate, now=utcnow() + timedelta(days=2))
+    assert len(model_state.requests) == 2  # asked once per change, not at every refresh
+    assert (await only_open(client, auth))["explained_by"] == "llm:fake-model"

@@ -32,6 +32,7 @@ def upgrade() -> None:
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("title", sa.String(length=500), nullable=False),
         sa.Column("explanation", sa.Text(), nullable=False),
+        sa.Column("explained_by", sa.String(length=200), nullable=False),
         sa.Column("confidence", sa.Double(), nullable=False),
         sa.Column("change", sa.JSON(), nullable=False),
         sa.Column("pattern", sa.JSON(), nullable=False),

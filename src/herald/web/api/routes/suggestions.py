@@ -40,6 +40,7 @@ class SuggestionOut(BaseModel):
     status: str
     title: str
     explanation: str
+    explained_by: str = Field(description="template, or llm:<model> when the suggestion's LLM agent wrote it")
     confidence: float
     agent_id: str | None
     key: str = Field(description="the pattern's key: one open suggestion per key; a dismissal holds it off")
@@ -72,6 +73,7 @@ class RefreshOut(BaseModel):
 def suggestion_out(row: Suggestion) -> dict[str, Any]:
     return SuggestionOut(
         id=row.id, kind=row.kind, status=row.status, title=row.title, explanation=row.explanation,
+        explained_by=row.explained_by,
         confidence=row.confidence, agent_id=row.agent_id, key=row.key, pattern=row.pattern,
         change=ChangeOut.model_validate(row.change), accepted_by=row.accepted_by, accepted_at=row.accepted_at,
         result_id=row.result_id, dismissed_by=row.dismissed_by, dismissed_at=row.dismissed_at,
