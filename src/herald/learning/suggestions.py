@@ -730,7 +730,12 @@ async def run_pass(rt: Runtime, *, now: datetime | None = None, detector: Detect
             row.last_run_at = now
         tenant_ids = [row.tenant_id for row in rows]
     for tenant_id in tenant_ids:
-        await refresh(rt, tenant_id, now=now, detector=detector)
+        try:
+            await refresh(rt, tenant_id, now=now, detector=detector)
+        except (
+            Exception
+        ):  # one tenant's failure must not hold the others back; it is tried again next interval
+            log.exception("suggestions: refreshing tenant %s failed", tenant_id)
     return len(tenant_ids)
 
 

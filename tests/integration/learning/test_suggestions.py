@@ -387,3 +387,21 @@ async def test_an_llm_agent_may_write_the_explanation_and_the_template_stays_whe
     await refresh(rt, candidate, now=utcnow() + timedelta(days=2))
     assert len(model_state.requests) == 2  # asked once per change, not at every refresh
     assert (await only_open(client, auth))["explained_by"] == "llm:fake-model"
+
+
+async def test_one_tenant_failing_does_not_hold_the_others_back(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    other = await new_tenant(rt, "globex")
+    for headers in (auth, other):
+        await make_agent(client, headers, "reporter", "AUTONOMOUS")
+    broken = await tenant_id(rt, "acme")
+
+    async def detect(session: Any, tenant: str, **_: Any) -> list[Pattern]:
+        if tenant == broken:
+            raise RuntimeError("this tenant's history cannot be read")
+        return [repeated()]
+
+    assert await suggestions.run_pass(rt, detector=detect) == 2
+    assert (await client.get(BASE, headers=auth)).json()["items"] == []
+    assert len((await client.get(BASE, headers=other)).json()["items"]) == 1
