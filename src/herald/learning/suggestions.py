@@ -44,7 +44,7 @@ from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.learning import model
 from herald.learning.model import Pattern
-from herald.pipeline import llm
+from herald.pipeline import llm, templates
 from herald.pipeline.routing import planner
 from herald.pipeline.routing.policy import DeliveryPolicy
 from herald.producers.monitors import service as monitors
@@ -79,6 +79,8 @@ ADD_HYSTERESIS = "add_hysteresis"
 ADD_FALLBACK = "add_fallback"
 PROMOTE_AGENT = "promote_agent"
 KINDS = (MAKE_SCHEDULE, SEND_AT_HOUR, ADD_HYSTERESIS, ADD_FALLBACK, PROMOTE_AGENT)
+
+KEY_MAX = 300  # the key column's width; a longer key is no pattern this table can remember
 
 Detector = Callable[..., Awaitable[list[Pattern]]]
 """``detect(session, tenant_id, *, agent_id=None, now=None, kinds=None) -> list[Pattern]``."""
@@ -128,7 +130,13 @@ def _change(
 async def propose(session: AsyncSession, tenant_id: str, pattern: Pattern) -> Proposal | None:
     """The useful change ``pattern`` leads to now, or None (no such change, or it is already made)."""
     make = PROPOSERS.get(pattern.kind)
-    return None if make is None else await make(session, tenant_id, pattern)
+    if make is None:
+        return None
+    try:
+        return await make(session, tenant_id, pattern)
+    except (KeyError, TypeError, ValueError):  # a pattern without the facts its kind promises: no suggestion
+        log.warning("suggestions: pattern %s lacks the facts of its kind", pattern.key, exc_info=True)
+        return None
 
 
 def _who(facts: dict[str, Any]) -> str:
@@ -156,7 +164,7 @@ async def _make_schedule(session: AsyncSession, tenant_id: str, pattern: Pattern
         "schedule_type": "recurring",
         "cron_expression": facts["cron"],
         "timezone": facts["timezone"],
-        "template": facts["content"],
+        "template": _literal(str(facts["content"])),
     }
     if facts.get("subject"):
         body["subject"] = facts["subject"]
@@ -173,6 +181,13 @@ async def _make_schedule(session: AsyncSession, tenant_id: str, pattern: Pattern
     return Proposal(
         MAKE_SCHEDULE, f"Make a schedule: {facts['agent_id']} to {_who(facts)} at {at}", explanation, change
     )
+
+
+def _literal(content: str) -> str:
+    """``content`` as a template that renders to exactly itself: what was sent, braces and all."""
+    if templates.has_template_syntax(content) and "endraw" not in content:
+        return "{% raw %}" + content + "{% endraw %}"
+    return content
 
 
 def _target_filter(facts: dict[str, Any]) -> Any:
@@ -398,7 +413,7 @@ async def refresh(
         }
         seen: set[str] = set()
         for pattern in patterns:
-            if pattern.key in seen:
+            if pattern.key in seen or len(pattern.key) > KEY_MAX:
                 continue
             seen.add(pattern.key)
             if pattern.key in suppressed:

@@ -16,6 +16,7 @@ from herald.admin.tenants import create_api_key, get_or_create_tenant
 from herald.fakes import FakeLLMState, FakeState, create_fake_app
 from herald.learning import model, suggestions
 from herald.learning.model import Pattern
+from herald.pipeline import templates
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Schedule, Suggestion, Tenant
 from herald.storage.types import utcnow
@@ -405,3 +406,22 @@ async def test_one_tenant_failing_does_not_hold_the_others_back(
     assert await suggestions.run_pass(rt, detector=detect) == 2
     assert (await client.get(BASE, headers=auth)).json()["items"] == []
     assert len((await client.get(BASE, headers=other)).json()["items"]) == 1
+
+
+async def test_content_is_kept_literally_and_a_malformed_pattern_is_skipped(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    await make_agent(client, auth, "reporter", "AUTONOMOUS")
+    facts = {**repeated().facts, "content": "Use {{ code }} at {% now %}"}
+    braces = pattern(model.REPEATED_SEND, "repeated_send:braces", "reporter", **facts)
+    broken = pattern(model.NOISY_MONITOR, "noisy_monitor:nothing")  # none of the facts its kind promises
+    counts = await refresh(rt, broken, braces)
+    assert (counts.patterns, counts.created) == (2, 1)
+    item = await only_open(client, auth)
+    done = await accept(client, auth, item["id"])
+    async with rt.sessions() as session:
+        schedule = await session.get(Schedule, done["result_id"])
+        assert schedule is not None
+        assert schedule.template is not None
+    rendered = templates.render(schedule.template, {}, now=utcnow(), timezone="UTC", field="template")
+    assert rendered == "Use {{ code }} at {% now %}"
