@@ -34,8 +34,8 @@ from herald.storage.models import Attempt, Event, Message
 from herald.storage.types import utcnow
 
 PRIOR_TOP = 0.9  # the prior success rate of the table's first channel
-PRIOR_STEP = 0.05  # how much lower each next place starts
-PRIOR_FLOOR = 0.05
+PRIOR_STEP = 0.1  # how much lower each next place starts
+PRIOR_FLOOR = 0.1
 LATENCY_HALF_SECONDS = 60.0  # the time to delivery that costs half of latency_weight
 COST_HALF = 0.01  # the cost per message (USD) that costs half of cost_weight
 _GOOD = ("sent",)

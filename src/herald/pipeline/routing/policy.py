@@ -26,7 +26,7 @@ DEFAULT_PRIORITY_ROUTES: dict[str, list[str]] = {
 
 class MeasuredTuning(BaseModel):
     """How measured channel choice weighs what it has seen. The defaults suit most tenants: a day's window,
-    one message in twenty exploring, and the table worth ten observations."""
+    one message in twenty exploring, and the table worth twenty observations."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -38,7 +38,7 @@ class MeasuredTuning(BaseModel):
         description="share of messages that try a channel other than the best first",
     )
     prior_weight: float = Field(
-        default=10.0,
+        default=20.0,
         gt=0.0,
         le=1000.0,
         description="how many observations the priority table's order is worth",
