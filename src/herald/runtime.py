@@ -22,6 +22,7 @@ from herald.events.bus import EventBus
 from herald.humans.decisions import Humans
 from herald.pipeline.governance import GovernanceCache
 from herald.pipeline.library import TemplateCache
+from herald.pipeline.routing.measured import MeasuredRouting
 from herald.pipeline.waker import INBOUND_CHANNEL, Waker
 from herald.producers.callbacks import AgentCaller, Interceptor
 from herald.providers import Channel, ChannelConfig, provider_class
@@ -72,6 +73,8 @@ class Runtime:
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
+        # Channel figures for measured routing (kept 30 s per tenant) and the random source its exploring uses.
+        self.measured = MeasuredRouting()
         # Tenants' template overrides (herald.pipeline.library): a change reaches every process within 5 s.
         self.templates = TemplateCache()
         # Who each API key is, trusted for half a second (a revocation reaches every process within that).

@@ -167,6 +167,7 @@ class Message(Record):
     contact_id: str | None
     route_plan: list[dict[str, Any]]
     route_step: int
+    route_reason: dict[str, Any] | None  # why the channels are in this order (measured channel choice)
     cost: float
     run_at: str
     subject: str | None

@@ -158,6 +158,7 @@ async def prepare(
         "contact_id": intent.contact_id,
         "route_plan": plan,
         "route_step": 0,
+        "route_reason": route.reason,
         "subject": subject,
         "content": content,
         "sealed_content": _sealed(rt, intent),

@@ -160,6 +160,9 @@ class Message(Base):
     # The fallback chain: [{"platform", "recipient_id", "channel_id", "simulated"}, ...]; route_step is current.
     route_plan: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     route_step: Mapped[int] = mapped_column(Integer, default=0)
+    # Why route_plan is in its order when the tenant's channel choice is measured (herald.pipeline.routing.measured):
+    # {"mode": "measured", "order", "prior", "scores", "explored", "window_hours"}; null for the fixed table.
+    route_reason: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     cost: Mapped[float] = mapped_column(default=0.0)
     subject: Mapped[str | None] = mapped_column(Text, default=None)
     content: Mapped[str] = mapped_column(Text)
@@ -235,6 +238,9 @@ class Attempt(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(500), default=None)
     error: Mapped[str | None] = mapped_column(Text, default=None)
     retry_after: Mapped[float | None] = mapped_column(default=None)
+
+    # Measured routing reads a tenant's recent attempts per channel (herald.pipeline.routing.measured).
+    __table_args__ = (Index("ix_attempts_tenant_started", "tenant_id", "started_at"),)
 
 
 class MessagePart(Base):

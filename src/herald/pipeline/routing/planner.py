@@ -2,7 +2,9 @@
 
 An explicit ``platform`` and ``recipient_id`` is step one; ``fallback`` entries follow. A ``contact_id`` with a
 ``priority`` instead takes the contact's own ``channel_order`` or the tenant's route for that priority, keeping
-the platforms the contact has an address on and has not opted out of. Each platform resolves to a channel: the
+the platforms the contact has an address on and has not opted out of; when the tenant's policy says
+``channel_choice: measured``, those steps are reordered by how their channels have been delivering (see
+:mod:`herald.pipeline.routing.measured`) and the plan carries the reason. Each platform resolves to a channel: the
 named one, the tenant's default for it, or (development only) the dev inbox. Steps whose channel's circuit is
 open are put last, so healthy channels are tried first.
 """
@@ -20,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from herald.core import attachments
 from herald.core.errors import NotFound, ValidationFailed
 from herald.core.platforms import PLATFORMS, recipient_problem
-from herald.pipeline.routing import circuit
+from herald.pipeline.routing import circuit, measured
 from herald.pipeline.routing.policy import DeliveryPolicy, load_policy
 from herald.pipeline.routing.quiet_hours import QuietHours, delay_for_quiet_hours
 from herald.providers import provider_class
@@ -52,6 +54,8 @@ class Plan:
     steps: list[Step]
     contact: Contact | None
     policy: DeliveryPolicy
+    # Why the steps are in this order, when the policy measured it (stored as the message's route_reason).
+    reason: dict[str, Any] | None = None
 
     def quiet_delay(self, at: datetime, priority_name: str, zone_hint: str | None = None) -> datetime:
         """When the message may leave: after the recipient's quiet hours, unless it is CRITICAL. The zone is the
@@ -230,34 +234,22 @@ async def plan(
     policy = await tenant_policy(rt, session, tenant_id)
     contact = None
     wanted: list[tuple[str, str, str]] = []  # platform, recipient, field to blame
+    by_measure = False
     if contact_id is not None:
         contact = await _contact(session, tenant_id, contact_id, memo)
         if contact is None:
             raise ValidationFailed(f"no contact {contact_id!r}", field="contact_id")
-        if platform is not None:
-            _check_platform(platform, "platform")
-            if platform in contact.opt_outs:
-                raise ValidationFailed(f"contact {contact_id} opted out of {platform}", field="platform")
-            order = [platform]
-        else:
-            order = contact.channel_order or policy.priority_routes[priority_name]
-        for name in order:
-            address = contact.addresses.get(name)
-            if address and name not in contact.opt_outs:
-                wanted.append(
-                    (name, str(recipient_id or address) if name == platform else str(address), "contact_id")
-                )
-        if not wanted:
-            raise ValidationFailed(
-                f"contact {contact_id} has no address it has not opted out of on {', '.join(order)}",
-                field="contact_id",
-            )
+        order = contact.channel_order or policy.priority_routes[priority_name]
+        # Measured only where Herald picks the order: no platform or channel the caller pinned.
+        by_measure = policy.channel_choice == "measured" and platform is None and channel_id is None
+        wanted = _contact_addresses(contact, platform, recipient_id, order)
     else:
         if platform is None or recipient_id is None:
             missing = "platform" if platform is None else "recipient_id"
             raise ValidationFailed("give platform and recipient_id, or contact_id", field=missing)
         _check_platform(platform, "platform")
         wanted.append((platform, recipient_id, "recipient_id"))
+    ranked = len(wanted) if by_measure else 0
     for i, (fb_platform, fb_recipient) in enumerate(fallback):
         _check_platform(fb_platform, f"fallback.{i}.platform")
         wanted.append((fb_platform, fb_recipient, f"fallback.{i}.recipient_id"))
@@ -270,10 +262,50 @@ async def plan(
             rt, session, tenant_id, name, chosen, field="platform" if index == 0 else field, memo=memo
         )
         steps.append(Step(name, recipient, cid, provider, simulated))
+    reason = None
+    if ranked:
+        steps[:ranked], reason = await _measured_order(rt, session, tenant_id, policy, steps[:ranked])
     health = await _circuits(session, {s.channel_id for s in steps if s.channel_id}, memo)
     healthy = [s for s in steps if not s.channel_id or health[s.channel_id].state == "closed"]
     broken = [s for s in steps if s not in healthy]
-    return Plan(healthy + broken, contact, policy)
+    return Plan(healthy + broken, contact, policy, reason)
+
+
+def _contact_addresses(
+    contact: Contact, platform: str | None, recipient_id: str | None, route: list[str]
+) -> list[tuple[str, str, str]]:
+    """(platform, recipient, field to blame) for each platform of ``route`` (or the one ``platform`` named) the
+    contact has an address on and has not opted out of; a 422 when none is left."""
+    if platform is not None:
+        _check_platform(platform, "platform")
+        if platform in contact.opt_outs:
+            raise ValidationFailed(f"contact {contact.id} opted out of {platform}", field="platform")
+    order = [platform] if platform is not None else route
+    wanted = []
+    for name in order:
+        address = contact.addresses.get(name)
+        if address and name not in contact.opt_outs:
+            wanted.append(
+                (name, str(recipient_id or address) if name == platform else str(address), "contact_id")
+            )
+    if not wanted:
+        raise ValidationFailed(
+            f"contact {contact.id} has no address it has not opted out of on {', '.join(order)}",
+            field="contact_id",
+        )
+    return wanted
+
+
+async def _measured_order(
+    rt: Runtime, session: AsyncSession, tenant_id: str, policy: DeliveryPolicy, steps: list[Step]
+) -> tuple[list[Step], dict[str, Any]]:
+    """The contact's steps (in the table's order) ranked by their channels' figures, and the reason to record."""
+    tuning = policy.measured
+    figures = await rt.measured.stats(session, tenant_id, tuning.window_hours)
+    stats = [figures.get(step.channel_id) if step.channel_id else None for step in steps]
+    ranking = measured.rank(stats, tuning, rt.measured.random)
+    reason = measured.reason([step.platform for step in steps], stats, ranking, tuning)
+    return [steps[i] for i in ranking.order], reason
 
 
 def takes_attachments(step: Step) -> bool:

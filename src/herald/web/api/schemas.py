@@ -225,6 +225,12 @@ class MessageOut(BaseModel):
     contact_id: str | None
     route_plan: list[dict[str, Any]]
     route_step: int
+    route_reason: dict[str, Any] | None = Field(
+        default=None,
+        description="why route_plan is in its order when the delivery policy's channel_choice is measured: "
+        "mode, order, prior (the table's order), scores (per platform: score, successes, failures, latency_s, "
+        "cost), explored, window_hours; null when the order is the fixed table's or was given explicitly",
+    )
     cost: float
     run_at: datetime
     subject: str | None
