@@ -1285,12 +1285,19 @@ class Digest(Base):
 
     __table_args__ = (
         Index(
-            "ux_digests_open", "rule_id", "platform", "recipient_id", unique=True,
-            postgresql_where=text("status = 'open'"), sqlite_where=text("status = 'open'"),
-        ),  # fmt: skip
+            "ux_digests_open",
+            "rule_id",
+            "platform",
+            "recipient_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
         Index(
-            "ix_digests_due", "due_at",
-            postgresql_where=text("status IN ('open', 'full')"), sqlite_where=text("status IN ('open', 'full')"),
-        ),  # fmt: skip
+            "ix_digests_due",
+            "due_at",
+            postgresql_where=text("status IN ('open', 'full')"),
+            sqlite_where=text("status IN ('open', 'full')"),
+        ),
         Index("ix_digests_tenant", "tenant_id", "id"),
     )
