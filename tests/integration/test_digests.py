@@ -68,7 +68,8 @@ async def test_window_flush_sends_one_digest_listing_the_held_messages(
     after = [await message(client, auth, m["id"]) for m in held]
     assert {m["status"] for m in after} == {"digested"}
     digest_id = after[0]["digest_message_id"]
-    assert digest_id is not None and {m["digest_message_id"] for m in after} == {digest_id}
+    assert digest_id is not None
+    assert {m["digest_message_id"] for m in after} == {digest_id}
     digest = await message(client, auth, digest_id)
     assert digest["content"] == "3 updates\n* build 1 passed\n* build 2 passed\n* build 3 passed\n"
     assert (digest["status"], digest["platform"], digest["recipient_id"]) == ("queued", "slack", "C12345")
@@ -134,7 +135,8 @@ async def test_intern_message_joins_only_after_approval_and_a_rejected_one_never
 
     approved = await client.post(f"/api/v1/messaging/proactive/approve/{waiting['id']}", headers=auth)
     assert approved.status_code == 200, approved.text
-    assert approved.json()["status"] == "held" and approved.json()["digest_id"] is not None
+    assert approved.json()["status"] == "held"
+    assert approved.json()["digest_id"] is not None
     rejected = await client.post(f"/api/v1/messaging/proactive/reject/{refused['id']}", headers=auth)
     assert (rejected.json()["status"], rejected.json()["digest_id"]) == ("rejected", None)
 
@@ -142,7 +144,8 @@ async def test_intern_message_joins_only_after_approval_and_a_rejected_one_never
     digested = await message(client, auth, waiting["id"])
     assert digested["status"] == "digested"
     digest = await message(client, auth, digested["digest_message_id"])
-    assert "approve me" in digest["content"] and "reject me" not in digest["content"]
+    assert "approve me" in digest["content"]
+    assert "reject me" not in digest["content"]
     assert digest["status"] == "queued"  # approved once: the digest does not wait for a second approval
     assert (await message(client, auth, refused["id"]))["status"] == "rejected"
 

@@ -794,6 +794,7 @@ class QueueDepth(BaseModel):
     queued: int
     sending: int
     pending_approval: int
+    held: int = Field(default=0, description="waiting in a digest (herald digest rules)")
 
 
 class DeliveryFiguresOut(BaseModel):
