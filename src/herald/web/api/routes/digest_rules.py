@@ -102,29 +102,29 @@ async def list_digest_rules(
     return page([rule_out(r) for r in rows], limit)
 
 
-@router.get("/{rule_id}", response_model=DigestRuleOut)
-async def get_digest_rule(rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
+@router.get("/{digest_rule_id}", response_model=DigestRuleOut)
+async def get_digest_rule(digest_rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
-        return rule_out(await service.get_rule(session, principal.tenant_id, rule_id))
+        return rule_out(await service.get_rule(session, principal.tenant_id, digest_rule_id))
 
 
-@router.patch("/{rule_id}", response_model=DigestRuleOut)
+@router.patch("/{digest_rule_id}", response_model=DigestRuleOut)
 async def update_digest_rule(
-    rule_id: str, body: DigestRulePatch, rt: RuntimeDep, principal: CurrentPrincipal
+    digest_rule_id: str, body: DigestRulePatch, rt: RuntimeDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Change what is given: null clears a match field (it then matches any); null is a 422 for the others."""
     async with rt.sessions.begin() as session:
         out = rule_out(
-            await service.update_rule(session, principal, rule_id, body.model_dump(exclude_unset=True))
+            await service.update_rule(session, principal, digest_rule_id, body.model_dump(exclude_unset=True))
         )
     holding.forget(rt)
     return out
 
 
-@router.delete("/{rule_id}", status_code=204)
-async def delete_digest_rule(rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
+@router.delete("/{digest_rule_id}", status_code=204)
+async def delete_digest_rule(digest_rule_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Delete a rule; messages it holds are still sent in their digest when it is due."""
     async with rt.sessions.begin() as session:
-        await service.delete_rule(session, principal, rule_id)
+        await service.delete_rule(session, principal, digest_rule_id)
     holding.forget(rt)
     return Response(status_code=204)
