@@ -219,7 +219,13 @@ class Message(Base):
         Index("ix_messages_tenant_agent", "tenant_id", "agent_id", "id"),
         Index("ix_messages_receipt", "channel_id", "provider_message_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
-        Index("ix_messages_digest", "digest_id"),
+        # A flush reads its batch's held messages; only messages that were ever held are indexed.
+        Index(
+            "ix_messages_digest",
+            "digest_id",
+            postgresql_where=text("digest_id IS NOT NULL"),
+            sqlite_where=text("digest_id IS NOT NULL"),
+        ),
     )
 
 

@@ -67,7 +67,10 @@ def upgrade() -> None:
     op.create_index("ix_digests_tenant", "digests", ["tenant_id", "id"])
     op.add_column("messages", sa.Column("digest_id", sa.String(length=40), nullable=True))
     op.add_column("messages", sa.Column("digest_message_id", sa.String(length=40), nullable=True))
-    op.create_index("ix_messages_digest", "messages", ["digest_id"])
+    op.create_index(
+        "ix_messages_digest", "messages", ["digest_id"],
+        postgresql_where=sa.text("digest_id IS NOT NULL"), sqlite_where=sa.text("digest_id IS NOT NULL"),
+    )  # fmt: skip
 
 
 def downgrade() -> None:
