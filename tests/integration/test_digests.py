@@ -16,6 +16,7 @@ from herald.runtime import Runtime
 from herald.storage.models import Digest, Event
 from herald.storage.types import utcnow
 from tests.conftest import make_agent, new_tenant, send_body
+from tests.integration.test_dashboard import sign_in
 
 SEND = "/api/v1/messaging/proactive/send"
 RULES = "/api/v1/digest-rules"
@@ -84,6 +85,9 @@ async def test_window_flush_sends_one_digest_listing_the_held_messages(
         )
     assert sorted(e.subject_id for e in events) == sorted(m["id"] for m in held)
     assert await digests.flush_due(rt, now=utcnow() + LATER) == 0  # nothing twice
+    await sign_in(client, auth, "/")
+    page = await client.get(f"/messages/{held[0]['id']}")
+    assert f'href="/messages/{digest_id}"' in page.text  # the dashboard links the digest that carried it
 
 
 async def test_cap_flushes_at_once_and_the_next_message_opens_a_new_digest(
