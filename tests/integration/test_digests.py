@@ -252,3 +252,24 @@ async def test_a_disabled_rule_holds_nothing(
     assert (await send(client, auth, "held"))["status"] == "held"
     await client.patch(f"{RULES}/{created['id']}", json={"enabled": False}, headers=auth)
     assert (await send(client, auth, "not held"))["status"] == "queued"
+
+
+async def test_messages_joining_during_a_flush_are_never_stranded(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    await make_agent(client, auth, "agent_auto", "AUTONOMOUS")
+    await rule(client, auth)
+    first = await send(client, auth, "first")
+    later = utcnow() + LATER
+    sends = [send(client, auth, f"racing {n}") for n in range(6)]
+    await asyncio.gather(digests.flush_due(rt, now=later), *sends)
+    await digests.flush_due(rt, now=utcnow() + 2 * LATER)  # whatever joined a new batch is sent now
+    history = (await client.get("/api/v1/messaging/proactive/history", headers=auth)).json()["items"]
+    ours = [m for m in history if not m["governance_metadata"].get("digest_id")]
+    assert len(ours) == 7
+    assert {m["status"] for m in ours} == {"digested"}  # none left held in a batch already sent
+    async with rt.sessions() as session:
+        batches = (await session.execute(select(Digest))).scalars().all()
+    assert {b.status for b in batches} == {"sent"}
+    assert sum(b.count for b in batches) == 7
+    assert first["id"] in {m["id"] for m in ours}
