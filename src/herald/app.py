@@ -19,6 +19,7 @@ from herald.events import dispatcher
 from herald.humans import decisions, outreach
 from herald.learning import suggestions
 from herald.pipeline import worker
+from herald.producers import digests
 from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
 from herald.producers.email import imap
@@ -40,6 +41,7 @@ LOOPS: tuple[Loop, ...] = (
     *decisions.LOOPS,
     *scheduler.LOOPS,
     *campaigns.LOOPS,
+    *digests.LOOPS,  # due digests: one message for many held ones
     *engine.LOOPS,
     *reactions.LOOPS,
     *dispatcher.LOOPS,

@@ -194,6 +194,7 @@ GUIDES = [
     "guides/campaigns.md",
     "guides/email.md",
     "guides/suggestions.md",
+    "guides/digests.md",
 ]
 
 

@@ -75,6 +75,7 @@ def _seed(base_url: str, headers: dict[str, str]) -> dict[str, str]:
         create("/api/v1/approval-policies", {"name": "p", "approver_ids": [ids["approver_id"]]}, "policy_id")
         create("/api/v1/questions", {"agent_id": AGENT, "question": "ok?", **slack}, "question_id")
         create("/api/v1/agents/fuzz_agent/runs", {"task": "sum up"}, "run_id")
+        create("/api/v1/digest-rules", {"name": "d", "window_seconds": 60}, "digest_rule_id")
         ids.update(event_type="seven_day_checkin", channel="sms", locale="en-GB")  # a template key
         assert http.put(
             "/api/v1/templates/seven_day_checkin/sms/en", json={"body": "hi {{ first_name }}"}

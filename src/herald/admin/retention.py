@@ -7,7 +7,7 @@ One pass:
 - deletes verifications ``HERALD_OTP_RETENTION_HOURS`` after they expire (expiry bounds every verification's
   life, finished or not), and OTP send records once older than both that and the longest send window a tenant
   may set;
-- deletes finished messages (sent, delivered, read, failed, rejected, cancelled, expired) older than their
+- deletes finished messages (sent, delivered, read, failed, rejected, cancelled, expired, digested) older than their
   tenant's ``message_retention_days``, with their attempts and approvals (``ON DELETE CASCADE``), and dev
   inbox copies of the same age. Audit entries and events are kept: they are the record of what happened.
 

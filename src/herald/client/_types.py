@@ -173,7 +173,8 @@ class Message(Record):
     subject: str | None
     content: str
     status: (
-        str  # pending_approval, queued, sending, sent, delivered, read, failed, rejected, cancelled, expired
+        str  # pending_approval, queued, held, sending, sent, delivered, read, failed, rejected, cancelled,
+        # expired, digested
     )
     priority: str
     scheduled_for: str | None
@@ -188,6 +189,8 @@ class Message(Record):
     updated_at: str
     sent_at: str | None
     attachments: list[AttachmentInfo]
+    digest_id: str | None  # the digest it waits in (held) or was sent in (digested)
+    digest_message_id: str | None
 
 
 class MessageDetail(Message):

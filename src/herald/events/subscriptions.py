@@ -26,6 +26,7 @@ EVENT_TYPES = frozenset({
     "otp.sent", "otp.approved", "otp.canceled", "otp.expired", "otp.max_attempts_reached",
     "campaign.run.pending_approval", "campaign.run.approved", "campaign.run.rejected", "campaign.run.expired",
     "campaign.run.completed", "campaign.run.failed",
+    "message.held", "message.digested",
 })  # fmt: skip
 
 

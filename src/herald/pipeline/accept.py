@@ -7,7 +7,7 @@ humans acting at once cannot both win.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +21,7 @@ from herald.core.intent import Intent
 from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
-from herald.pipeline import templates
+from herald.pipeline import digests, templates
 from herald.pipeline.enrolment import require_agent
 from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
@@ -43,6 +43,8 @@ class Prepared:
     audit: dict[str, Any]
     event: dict[str, Any]
     wake: bool
+    # The digest rule that holds it (status held): :func:`write` joins it to the rule's open batch.
+    digest: digests.Rule | None = field(default=None)
 
     @property
     def message(self) -> Message:
@@ -61,6 +63,7 @@ async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> No
     """Store prepared messages with one INSERT (or COPY) per table; NOTIFY once if any is due now."""
     if not batch:
         return
+    await _join_digests(session, [p for p in batch if p.digest is not None])
     await insert_rows(session, _table(Message), [p.values for p in batch])
     await insert_rows(session, _table(AuditEntry), [p.audit for p in batch])
     await insert_rows(session, _table(Event), [p.event for p in batch])
@@ -68,6 +71,17 @@ async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> No
         await notify_workers(rt, session)
     for p in batch:
         rt.metrics.messages.labels(p.values["status"], p.values["platform"]).inc()
+
+
+async def _join_digests(session: AsyncSession, held: list[Prepared]) -> None:
+    """Link each held message to its open batch, in one order of keys for every writer (two bulk sends joining
+    the same batches on PostgreSQL lock them alike and never deadlock)."""
+    for p in sorted(held, key=lambda p: (p.values["platform"], p.values["recipient_id"])):
+        assert p.digest is not None
+        p.values["digest_id"] = await digests.join(
+            session, p.values["tenant_id"], p.digest, p.values["platform"], p.values["recipient_id"],
+            p.values["created_at"],
+        )  # fmt: skip
 
 
 def _table(model: type[Message | AuditEntry | Event]) -> Table:
@@ -181,8 +195,13 @@ async def prepare(
         "lease_owner": None,
         "lease_expires_at": None,
         "actions": intent.actions,
+        "digest_id": None,
+        "digest_message_id": None,
         **_origin_values(intent),
     }
+    rule = None if held else await digests.match(rt, session, principal.tenant_id, values, now)
+    if rule is not None:
+        values["status"] = Status.HELD
     detail: dict[str, Any] = {
         "decision": decision.value,
         "maturity_level": level_name,
@@ -192,6 +211,8 @@ async def prepare(
         detail["quiet_hours_until"] = run_at.isoformat()
     if intent.origin is not None:
         detail["content_path"] = intent.origin.path
+    if rule is not None:
+        detail["digest_rule_id"] = rule.id
     if intent.approval is not None and level is not None and decide(level) is Decision.REQUIRE_APPROVAL:
         detail["approved_as_part_of"] = intent.approval.reference
         detail["approver"] = intent.approval.approver
@@ -199,9 +220,9 @@ async def prepare(
         principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
         needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
     )  # fmt: skip
-    event_type = "approval.requested" if held else "message.queued"
+    event_type = "approval.requested" if held else "message.held" if rule is not None else "message.queued"
     event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
-    return Prepared(values, audit, event, wake=not held and run_at <= now)
+    return Prepared(values, audit, event, wake=not held and rule is None and run_at <= now, digest=rule)
 
 
 def _decision(level: MaturityLevel, intent: Intent) -> Decision:
@@ -378,9 +399,34 @@ async def approve(
             f"message {message_id} is {current.status}; this needs one of: {Status.PENDING_APPROVAL}"
         )
     await _record_decision(session, principal, message, "approved", approver, None, now)
+    if await _hold_approved(rt, session, message, now):
+        return message
     if message.run_at <= now:
         await notify_workers(rt, session)
     return message
+
+
+async def _hold_approved(rt: Runtime, session: AsyncSession, message: Message, now: datetime) -> bool:
+    """An approved message that a digest rule matches joins its digest now (never before a human approved
+    it): held instead of queued. True if it was."""
+    values = {column: getattr(message, column) for column in _DIGEST_COLUMNS}
+    rule = await digests.match(rt, session, message.tenant_id, values, now)
+    if rule is None:
+        return False
+    message.digest_id = await digests.join(
+        session, message.tenant_id, rule, message.platform, message.recipient_id, now
+    )
+    message.status = Status.HELD
+    detail = {"digest_rule_id": rule.id, "digest_id": message.digest_id}
+    await session.execute(
+        insert(Event), [event_row(message.tenant_id, "message.held", message.id, detail, at=now)]
+    )
+    await session.flush()
+    return True
+
+
+_DIGEST_COLUMNS = ("agent_id", "platform", "recipient_id", "priority", "scheduled_for", "attachments", "actions",
+                   "sealed_content", "governance_metadata")  # fmt: skip
 
 
 async def reject(

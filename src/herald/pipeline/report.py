@@ -171,12 +171,12 @@ async def delivery_figures(
     }
 
 
-_WAITING = (Status.QUEUED, Status.SENDING, Status.PENDING_APPROVAL)
+_WAITING = (Status.QUEUED, Status.SENDING, Status.PENDING_APPROVAL, Status.HELD)
 
 
 async def queue_depth(session: AsyncSession, tenant_id: str) -> dict[str, int]:
     """The tenant's messages waiting now, by status (seed 003's ``queue_size``): queued (due or scheduled), being
-    sent, and awaiting approval; every status is present, zero when none waits."""
+    sent, awaiting approval, and held in a digest; every status is present, zero when none waits."""
     query = (
         select(Message.status, func.count())
         .where(Message.tenant_id == tenant_id, Message.status.in_(_WAITING))

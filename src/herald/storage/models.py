@@ -192,6 +192,10 @@ class Message(Base):
     ai_prompt_tokens: Mapped[int] = mapped_column(Integer, default=0)
     ai_completion_tokens: Mapped[int] = mapped_column(Integer, default=0)
     ai_cost: Mapped[float] = mapped_column(default=0.0)
+    # The digest this message waits in (status held) or was sent in (digested), and the digest message itself
+    # once it is written (herald.pipeline.digests).
+    digest_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    digest_message_id: Mapped[str | None] = mapped_column(String(40), default=None)
 
     __table_args__ = (
         # The claim scans due queued rows in priority order; a partial index keeps it small on both backends.
@@ -218,6 +222,13 @@ class Message(Base):
         Index("ix_messages_tenant_agent", "tenant_id", "agent_id", "id"),
         Index("ix_messages_receipt", "channel_id", "provider_message_id"),
         Index("ix_messages_conversation", "conversation_id", "id"),
+        # A flush reads its batch's held messages; only messages that were ever held are indexed.
+        Index(
+            "ix_messages_digest",
+            "digest_id",
+            postgresql_where=text("digest_id IS NOT NULL"),
+            sqlite_where=text("digest_id IS NOT NULL"),
+        ),
     )
 
 
@@ -1294,3 +1305,70 @@ class SuggestionRefresh(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True)
     next_run_at: Mapped[datetime] = mapped_column(index=True)
     last_run_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DigestRule(Base):
+    """Which messages wait to be sent together (herald.pipeline.digests): those of ``agent_id`` / ``platform`` /
+    ``recipient_id`` / ``message_type`` (``governance_metadata.message_type``), each null for any. They are held
+    for ``window_seconds`` from the first, or until ``max_messages`` wait, then sent as one message rendered
+    from ``subject`` and ``body`` (sandboxed Jinja over ``messages``)."""
+
+    __tablename__ = "digest_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    agent_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    platform: Mapped[str | None] = mapped_column(String(32), default=None)
+    recipient_id: Mapped[str | None] = mapped_column(String(500), default=None)
+    message_type: Mapped[str | None] = mapped_column(String(100), default=None)
+    window_seconds: Mapped[int] = mapped_column(Integer)
+    max_messages: Mapped[int | None] = mapped_column(Integer, default=None)
+    subject: Mapped[str | None] = mapped_column(Text, default=None)
+    body: Mapped[str] = mapped_column(Text)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_digest_rules_tenant", "tenant_id", "id"),)
+
+
+class Digest(Base):
+    """One batch of held messages for one (rule, platform, recipient): ``open`` while messages join, ``full``
+    once ``max_messages`` joined (due at once), ``sent`` once the digest message ``message_id`` is written
+    (``closed`` when every held message was cancelled first). At most one is open per key (a partial unique
+    index), so concurrent senders join the same batch with one upsert."""
+
+    __tablename__ = "digests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    rule_id: Mapped[str] = mapped_column(String(40))
+    platform: Mapped[str] = mapped_column(String(32))
+    recipient_id: Mapped[str] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16))
+    count: Mapped[int] = mapped_column(Integer, default=0)
+    max_messages: Mapped[int | None] = mapped_column(Integer, default=None)
+    opened_at: Mapped[datetime]
+    due_at: Mapped[datetime]
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+
+    __table_args__ = (
+        Index(
+            "ux_digests_open",
+            "rule_id",
+            "platform",
+            "recipient_id",
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+            sqlite_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_digests_due",
+            "due_at",
+            postgresql_where=text("status IN ('open', 'full')"),
+            sqlite_where=text("status IN ('open', 'full')"),
+        ),
+        Index("ix_digests_tenant", "tenant_id", "id"),
+    )

@@ -25,6 +25,7 @@ from herald.web.api.routes import (
     conversations,
     datasources,
     delivery,
+    digest_rules,
     email_forms,
     events,
     humans,
@@ -85,6 +86,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(datasources.router)
     app.include_router(mailboxes.router)
     app.include_router(email_forms.router)
+    app.include_router(digest_rules.router)
     app.include_router(campaigns.router)
     app.include_router(schedules.messaging)
     app.include_router(schedules.proactive)

@@ -263,6 +263,12 @@ class MessageOut(BaseModel):
     ai_prompt_tokens: int
     ai_completion_tokens: int
     ai_cost: float = Field(description="USD the model's tokens cost (the delivery cost is in cost)")
+    digest_id: str | None = Field(
+        default=None, description="the digest this message waits in (held) or was sent in (digested)"
+    )
+    digest_message_id: str | None = Field(
+        default=None, description="the digest message that carried this one (status digested)"
+    )
 
 
 class MessageDetail(MessageOut):
@@ -794,6 +800,7 @@ class QueueDepth(BaseModel):
     queued: int
     sending: int
     pending_approval: int
+    held: int = Field(default=0, description="waiting in a digest (herald digest rules)")
 
 
 class DeliveryFiguresOut(BaseModel):

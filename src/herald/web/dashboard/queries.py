@@ -32,9 +32,9 @@ from herald.storage.types import utcnow
 
 # Statuses grouped into the overview chart's bands.
 STATUS_BANDS: dict[str, tuple[str, ...]] = {
-    "sent": (Status.SENT, Status.DELIVERED, Status.READ),
+    "sent": (Status.SENT, Status.DELIVERED, Status.READ, Status.DIGESTED),  # digested: sent inside a digest
     "failed": (Status.FAILED,),
-    "waiting": (Status.PENDING_APPROVAL, Status.QUEUED, Status.SENDING),
+    "waiting": (Status.PENDING_APPROVAL, Status.QUEUED, Status.SENDING, Status.HELD),
     "stopped": (Status.REJECTED, Status.CANCELLED, Status.EXPIRED),
 }
 BAND_LABELS = {

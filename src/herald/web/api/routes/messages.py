@@ -117,6 +117,6 @@ async def get_message(message_id: str, rt: RuntimeDep, principal: CurrentPrincip
 
 @router.post("/{message_id}/cancel", response_model=MessageOut, responses=errors(409))
 async def cancel_message(message_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
-    """Cancel a message that is still queued or awaiting approval."""
+    """Cancel a message that is still queued, awaiting approval, or held in a digest (it is then left out of it)."""
     async with rt.sessions.begin() as session:
         return message_out(await service.cancel(session, principal, message_id))
