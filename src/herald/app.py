@@ -17,7 +17,7 @@ from herald.agents import runs
 from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
 from herald.humans import decisions, outreach
-from herald.pipeline import worker
+from herald.pipeline import escalation, worker
 from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
 from herald.producers.email import imap
@@ -41,6 +41,7 @@ LOOPS: tuple[Loop, ...] = (
     *campaigns.LOOPS,
     *engine.LOOPS,
     *reactions.LOOPS,
+    *escalation.LOOPS,  # receipt-driven escalation: unanswered messages go on to the next channel
     *dispatcher.LOOPS,
     *retention.LOOPS,
 )

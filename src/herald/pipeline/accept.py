@@ -21,7 +21,7 @@ from herald.core.intent import Intent
 from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
-from herald.pipeline import templates
+from herald.pipeline import escalation, templates
 from herald.pipeline.enrolment import require_agent
 from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
@@ -126,12 +126,12 @@ async def prepare(
     now = utcnow()
     send_at = intent.scheduled_for or now
     content = intent.content
-    if intent.origin is None:  # composed content was rendered before the model saw it
+    if intent.origin is None and not intent.rendered:  # composed content was rendered before the model saw it
         content = templates.render(
             content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
         )
     subject = intent.subject
-    if subject is not None:
+    if subject is not None and not intent.rendered:
         subject = templates.render(
             subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
         )
@@ -181,6 +181,7 @@ async def prepare(
         "lease_expires_at": None,
         "actions": intent.actions,
         **_origin_values(intent),
+        **escalation.columns(intent, route.contact, route.policy, plan, run_at),
     }
     detail: dict[str, Any] = {
         "decision": decision.value,
@@ -191,6 +192,10 @@ async def prepare(
         detail["quiet_hours_until"] = run_at.isoformat()
     if intent.origin is not None:
         detail["content_path"] = intent.origin.path
+    if intent.escalated_from is not None:
+        detail["escalated_from"] = intent.escalated_from
+    if values["escalation"] is not None:
+        detail["escalation"] = values["escalation"]
     if intent.approval is not None and level is not None and decide(level) is Decision.REQUIRE_APPROVAL:
         detail["approved_as_part_of"] = intent.approval.reference
         detail["approver"] = intent.approval.approver
