@@ -3,6 +3,7 @@ transport) to a contact with an email address too; the pass runs with ``now`` mo
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from datetime import timedelta
 from typing import Any
@@ -156,7 +157,19 @@ async def test_no_receipt_escalates_once_to_the_next_channel_and_links_both(
         events = set(
             (await session.execute(select(Event.type).where(Event.subject_id == original["id"]))).scalars()
         )
-    assert "message.escalated" in actions and "message.escalated" in events
+    assert "message.escalated" in actions
+    assert "message.escalated" in events
+
+
+@pytest.mark.usefixtures("bot")
+async def test_two_schedulers_at_once_escalate_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, worker: Worker, sms: str
+) -> None:
+    ada = await contact(client, auth)
+    original = await sent(client, auth, worker, contact_id=ada, escalation={"after_minutes": 1})
+    later = utcnow() + LATER
+    await asyncio.gather(*(escalation.run_escalations(rt, now=later) for _ in range(4)))
+    assert await count(rt, Message.escalated_from_id == original["id"]) == 1
 
 
 @pytest.mark.usefixtures("bot")
@@ -227,7 +240,8 @@ async def test_the_contact_default_rule_applies_and_can_be_cleared(
     assert await count(rt, Message.escalated_from_id == original["id"]) == 1
 
     cleared = await client.patch(f"/api/v1/contacts/{ada}", json={"escalation": None}, headers=auth)
-    assert cleared.status_code == 200 and cleared.json()["escalation"] is None
+    assert cleared.status_code == 200
+    assert cleared.json()["escalation"] is None
     assert (await send(client, auth, contact_id=ada)).json()["escalation"] is None
 
 
@@ -319,7 +333,8 @@ async def test_an_opt_out_after_sending_skips_the_escalation_with_the_reason(
     await client.patch(f"/api/v1/contacts/{ada}", json={"opt_outs": ["email"]}, headers=auth)
     await escalation.run_escalations(rt, now=utcnow() + LATER)
     rule = (await get(client, auth, original["id"]))["escalation"]
-    assert rule["state"] == "skipped" and "no next channel" in rule["note"]
+    assert rule["state"] == "skipped"
+    assert "no next channel" in rule["note"]
     assert await count(rt, Message.escalated_from_id.is_not(None)) == 0
 
 
@@ -348,4 +363,5 @@ async def test_a_contact_rule_is_checked(client: httpx.AsyncClient, auth: dict[s
     response = await client.post(
         "/api/v1/contacts", json={"name": "Ada", "escalation": {"after_minutes": -1}}, headers=auth
     )
-    assert response.status_code == 422 and "escalation.after_minutes" in response.text
+    assert response.status_code == 422
+    assert "escalation.after_minutes" in response.text
