@@ -12,6 +12,7 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+from herald.client import AsyncHerald
 from herald.pipeline import escalation
 from herald.pipeline.worker import Worker
 from herald.providers import receipts
@@ -19,7 +20,8 @@ from herald.providers.receipts import Receipt
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Event, Message
 from herald.storage.types import utcnow
-from tests.conftest import make_agent, use_transport
+from herald.web.api.app import create_app
+from tests.conftest import make_agent, served, use_transport
 
 SEND = "/api/v1/messaging/proactive/send"
 TWILIO = {"account_sid": "AC12345678", "auth_token": "twilio-auth-token-123", "from_number": "+15017122661"}
@@ -365,3 +367,20 @@ async def test_a_contact_rule_is_checked(client: httpx.AsyncClient, auth: dict[s
     )
     assert response.status_code == 422
     assert "escalation.after_minutes" in response.text
+
+
+@pytest.mark.usefixtures("bot")
+async def test_the_sdk_sends_a_rule_and_reads_it_back(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime
+) -> None:
+    ada = await contact(client, auth)
+    key = auth["Authorization"].removeprefix("Bearer ")
+    async with (
+        served(create_app(rt.settings, runtime=rt, run_worker=False)) as url,
+        AsyncHerald(url, key) as herald,
+    ):
+        message = await herald.send_message(
+            agent_id="bot", contact_id=ada, content="Call me", escalation={"after_minutes": 5}
+        )
+    assert message.escalation is not None
+    assert (message.escalation["after_minutes"], message.escalation["state"]) == (5, "waiting")

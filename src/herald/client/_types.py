@@ -187,6 +187,9 @@ class Message(Record):
     updated_at: str
     sent_at: str | None
     attachments: list[AttachmentInfo]
+    # The receipt-driven escalation: rule, waits_for, state, due_at, note, escalated_to / escalated_from
+    # ({"id", "status", "platform"}); None when the message has neither rule nor link.
+    escalation: dict[str, Any] | None = None
 
 
 class MessageDetail(Message):
