@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from herald.client import AsyncHerald
 from herald.pipeline import escalation
@@ -171,6 +171,25 @@ async def test_two_schedulers_at_once_escalate_once(
     original = await sent(client, auth, worker, contact_id=ada, escalation={"after_minutes": 1})
     later = utcnow() + LATER
     await asyncio.gather(*(escalation.run_escalations(rt, now=later) for _ in range(4)))
+    assert await count(rt, Message.escalated_from_id == original["id"]) == 1
+
+
+@pytest.mark.usefixtures("bot")
+async def test_the_database_refuses_a_second_escalated_message(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, worker: Worker, sms: str
+) -> None:
+    ada = await contact(client, auth)
+    original = await sent(client, auth, worker, contact_id=ada, escalation={"after_minutes": 1})
+    later = utcnow() + LATER
+    await escalation.run_escalations(rt, now=later)
+    # As if the original's link had been lost: the pass tries again, the unique index refuses, the pass goes on.
+    async with rt.sessions.begin() as session:
+        await session.execute(
+            update(Message)
+            .where(Message.id == original["id"])
+            .values(escalation_state="waiting", escalated_to_id=None)
+        )
+    assert await escalation.run_escalations(rt, now=later) == 1
     assert await count(rt, Message.escalated_from_id == original["id"]) == 1
 
 

@@ -24,6 +24,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
@@ -178,7 +179,12 @@ async def run_escalations(rt: Runtime, *, now: datetime | None = None, limit: in
         )  # fmt: skip
         ids = list((await session.execute(due)).scalars())
     for message_id in ids:
-        await settle(rt, message_id, now)
+        try:
+            await settle(rt, message_id, now)
+        except (
+            IntegrityError
+        ):  # the unique escalated_from_id: another pass escalated it first, and that is all
+            log.info("message %s was escalated by another pass", message_id)
     return len(ids)
 
 
