@@ -18,7 +18,7 @@ from herald.core.background import ROLES, Loop, Role, run_loop
 from herald.events import dispatcher
 from herald.humans import decisions, outreach
 from herald.learning import suggestions
-from herald.pipeline import worker
+from herald.pipeline import escalation, worker
 from herald.producers import digests
 from herald.producers.campaigns import runner as campaigns
 from herald.producers.conversations import processor
@@ -44,6 +44,7 @@ LOOPS: tuple[Loop, ...] = (
     *digests.LOOPS,  # due digests: one message for many held ones
     *engine.LOOPS,
     *reactions.LOOPS,
+    *escalation.LOOPS,  # receipt-driven escalation: unanswered messages go on to the next channel
     *dispatcher.LOOPS,
     *retention.LOOPS,
     *suggestions.LOOPS,  # what Herald learns: suggestions from patterns, per tenant every hour

@@ -28,6 +28,7 @@ EXPECTED = {
     "approval outreach": "scheduler",
     "approval escalation": "scheduler",
     "agent notices": "scheduler",
+    "receipt escalations": "scheduler",
 }
 
 

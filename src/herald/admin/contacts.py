@@ -12,12 +12,13 @@ from herald.core.ids import new_id
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.principal import Principal
 from herald.core.timezones import zone_problem
+from herald.pipeline import escalation
 from herald.storage.audit import audit_row
 from herald.storage.models import AuditEntry, Contact
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
 
-FIELDS = ("name", "addresses", "timezone", "quiet_hours", "opt_outs", "channel_order")
+FIELDS = ("name", "addresses", "timezone", "quiet_hours", "opt_outs", "channel_order", "escalation")
 
 
 def _check(values: dict[str, Any]) -> None:
@@ -34,6 +35,10 @@ def _check(values: dict[str, Any]) -> None:
         problem = recipient_problem(platform, address)
         if problem:
             raise ValidationFailed(problem, field=f"addresses.{platform}")
+    if values.get("escalation") is not None:
+        wrong = escalation.rule_problem(values["escalation"])
+        if wrong:
+            raise ValidationFailed(wrong[0], field=wrong[1])
     for name in ("opt_outs", "channel_order"):
         for i, platform in enumerate(values.get(name) or []):
             if platform not in PLATFORMS:

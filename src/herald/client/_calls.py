@@ -144,18 +144,20 @@ def send_message(
     fallback: Sequence[Mapping[str, str]] | None = None,
     idempotency_key: str | None = None,
     attachments: Sequence[Mapping[str, Any]] | None = None,
+    escalation: Mapping[str, Any] | None = None,
 ) -> Flow[Message]:
     """Send one message now (or at ``scheduled_for``), governed by the agent's maturity level.
 
     Give ``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``).
     With ``idempotency_key`` a retry answers the first message instead of sending another. ``attachments``
     (email only) are ``{"filename", "content_type", "content"}`` with ``content`` as bytes (sent base64 for
-    you) or a base64 string."""
+    you) or a base64 string. ``escalation`` (``{"after_minutes": 15, "unless": "read"}``) sends it once more on
+    the contact's next channel if that receipt has not come in time."""
     body = _body(
         agent_id=agent_id or d.agent_id, platform=platform, recipient_id=recipient_id, contact_id=contact_id,
         content=content, subject=subject, scheduled_for=scheduled_for, timezone=timezone,
         template_variables=template_variables, governance_metadata=governance_metadata, priority=priority,
-        channel_id=channel_id, fallback=fallback, attachments=attachments,
+        channel_id=channel_id, fallback=fallback, attachments=attachments, escalation=escalation,
     )  # fmt: skip
     path = "/api/v1/messaging/proactive/send"
     return (yield from _do(Call[Message]("POST", path, json=body, headers=_key(idempotency_key))))

@@ -191,6 +191,9 @@ class Message(Record):
     attachments: list[AttachmentInfo]
     digest_id: str | None  # the digest it waits in (held) or was sent in (digested)
     digest_message_id: str | None
+    # The receipt-driven escalation: rule, waits_for, state, due_at, note, escalated_to / escalated_from
+    # ({"id", "status", "platform"}); None when the message has neither rule nor link.
+    escalation: dict[str, Any] | None = None
 
 
 class MessageDetail(Message):

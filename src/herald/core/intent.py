@@ -40,6 +40,15 @@ class PriorApproval:
     reference: str  # what was approved, e.g. "campaign_run:run_..."
 
 
+@dataclass(frozen=True)
+class EscalationRule:
+    """Send the message again on the next channel of its route if it is not ``unless`` (``read`` or
+    ``delivered``) within ``after_minutes`` of being sent (:mod:`herald.pipeline.escalation`)."""
+
+    after_minutes: int
+    unless: str = "read"
+
+
 @dataclass
 class Intent:
     """What a producer wants sent: who speaks, to whom, what.
@@ -77,3 +86,9 @@ class Intent:
     # (a campaign's email template when its SMS step fails). Stored on those route steps; the first step sends
     # ``content``.
     step_texts: dict[str, tuple[str | None, str]] = field(default_factory=dict)
+    # Receipt-driven escalation asked for this message (a contact's default applies when None).
+    escalation: EscalationRule | None = None
+    # Set by the escalation pass: the message this one escalates (it carries no rule of its own: once).
+    escalated_from: str | None = None
+    # The content and subject are already rendered (an escalated message repeats a sent text): render no more.
+    rendered: bool = False

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 EVENT_TYPES = frozenset({
     "message.queued", "message.sent", "message.delivered", "message.read", "message.failed", "message.fallback",
+    "message.escalated",
     "message.approved", "message.rejected", "message.cancelled", "message.expired", "approval.requested",
     "approval.decided", "approval.escalated", "question.asked", "question.answered", "question.expired",
     "alert.firing", "alert.resolved", "schedule.executed", "trigger.fired",

@@ -21,7 +21,7 @@ from herald.core.intent import Intent
 from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.core.status import CANCELLABLE, Status
-from herald.pipeline import digests, templates
+from herald.pipeline import digests, escalation, templates
 from herald.pipeline.enrolment import require_agent
 from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
@@ -140,12 +140,12 @@ async def prepare(
     now = utcnow()
     send_at = intent.scheduled_for or now
     content = intent.content
-    if intent.origin is None:  # composed content was rendered before the model saw it
+    if intent.origin is None and not intent.rendered:  # composed content was rendered before the model saw it
         content = templates.render(
             content, intent.template_variables, now=send_at, timezone=intent.timezone, field="content"
         )
     subject = intent.subject
-    if subject is not None:
+    if subject is not None and not intent.rendered:
         subject = templates.render(
             subject, intent.template_variables, now=send_at, timezone=intent.timezone, field="subject"
         )
@@ -198,10 +198,32 @@ async def prepare(
         "digest_id": None,
         "digest_message_id": None,
         **_origin_values(intent),
+        **escalation.columns(intent, route.contact, route.policy, plan, run_at),
     }
     rule = None if held else await digests.match(rt, session, principal.tenant_id, values, now)
     if rule is not None:
         values["status"] = Status.HELD
+    detail = _accept_detail(intent, values, decision, level, level_name, rule, send_at, run_at)
+    audit = audit_row(
+        principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
+        needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
+    )  # fmt: skip
+    event_type = "approval.requested" if held else "message.held" if rule is not None else "message.queued"
+    event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
+    return Prepared(values, audit, event, wake=not held and rule is None and run_at <= now, digest=rule)
+
+
+def _accept_detail(
+    intent: Intent,
+    values: dict[str, Any],
+    decision: Decision,
+    level: MaturityLevel | None,
+    level_name: str | None,
+    rule: digests.Rule | None,
+    send_at: datetime,
+    run_at: datetime,
+) -> dict[str, Any]:
+    """What the ``message.accepted`` audit entry and the first event say about how the message was taken."""
     detail: dict[str, Any] = {
         "decision": decision.value,
         "maturity_level": level_name,
@@ -213,16 +235,14 @@ async def prepare(
         detail["content_path"] = intent.origin.path
     if rule is not None:
         detail["digest_rule_id"] = rule.id
+    if intent.escalated_from is not None:
+        detail["escalated_from"] = intent.escalated_from
+    if values["escalation"] is not None:
+        detail["escalation"] = values["escalation"]
     if intent.approval is not None and level is not None and decide(level) is Decision.REQUIRE_APPROVAL:
         detail["approved_as_part_of"] = intent.approval.reference
         detail["approver"] = intent.approval.approver
-    audit = audit_row(
-        principal.tenant_id, principal.actor, "message.accepted", "message", values["id"], detail,
-        needs_review=decision is Decision.SEND_WITH_REVIEW, at=now,
-    )  # fmt: skip
-    event_type = "approval.requested" if held else "message.held" if rule is not None else "message.queued"
-    event = event_row(principal.tenant_id, event_type, values["id"], detail, at=now)
-    return Prepared(values, audit, event, wake=not held and rule is None and run_at <= now, digest=rule)
+    return detail
 
 
 def _decision(level: MaturityLevel, intent: Intent) -> Decision:

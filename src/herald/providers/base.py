@@ -119,6 +119,9 @@ class Channel(ABC):
     # How many parts of a split message one provider call can carry (LINE's push takes five message objects).
     # Above 1 the adapter overrides ``send_parts``; a call then succeeds or fails for all its parts together.
     parts_per_call: ClassVar[int] = 1
+    # Platforms on which the provider reports that a message was read (a receipt with status ``read``): an
+    # escalation rule waiting for ``read`` on any other waits for ``delivered`` instead.
+    read_receipts: ClassVar[frozenset[str]] = frozenset()
     # Published rate limits (messages per second) per channel and per recipient; None means none known.
     requires_base_url: ClassVar[bool] = False  # self-hosted APIs (signal-cli REST) have no public origin
     rate_per_second: ClassVar[float | None] = None

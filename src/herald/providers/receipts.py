@@ -73,6 +73,13 @@ async def apply(session: AsyncSession, tenant_id: str, channel_id: str, receipts
         if not ids:
             continue
         await session.execute(update(Message).where(Message.id.in_(ids)).values(**values))
+        if receipt.status == Status.READ:
+            # Read is the strongest receipt: whatever an escalation rule waited for, it came in time.
+            await session.execute(
+                update(Message)
+                .where(Message.id.in_(ids), Message.escalation_state == "waiting")
+                .values(escalation_state="answered")
+            )
         detail = {"provider_message_id": receipt.provider_message_id, "error": receipt.error}
         await session.execute(
             insert(AuditEntry),

@@ -130,6 +130,8 @@ class Contact(Base):
     quiet_hours: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     opt_outs: Mapped[list[str]] = mapped_column(JSON, default=list)
     channel_order: Mapped[list[str] | None] = mapped_column(JSON, default=None)
+    # The default escalation rule of messages to this contact: {"after_minutes", "unless"} (pipeline.escalation).
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
@@ -196,6 +198,15 @@ class Message(Base):
     # once it is written (herald.pipeline.digests).
     digest_id: Mapped[str | None] = mapped_column(String(40), default=None)
     digest_message_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # Receipt-driven escalation (herald.pipeline.escalation): the rule {"after_minutes", "unless", "source"} and,
+    # once decided, "waits_for" and "note"; the state (waiting, escalated, answered, ended, skipped); the
+    # deadline (a lower bound until the message is sent); and the link both ways. escalated_from_id is unique:
+    # the database itself refuses a second escalation of one message.
+    escalation: Mapped[dict[str, Any] | None] = mapped_column(JSON, default=None)
+    escalation_state: Mapped[str | None] = mapped_column(String(16), default=None)
+    escalate_at: Mapped[datetime | None] = mapped_column(default=None)
+    escalated_to_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    escalated_from_id: Mapped[str | None] = mapped_column(String(40), default=None)
 
     __table_args__ = (
         # The claim scans due queued rows in priority order; a partial index keeps it small on both backends.
@@ -229,6 +240,13 @@ class Message(Base):
             postgresql_where=text("digest_id IS NOT NULL"),
             sqlite_where=text("digest_id IS NOT NULL"),
         ),
+        Index(
+            "ix_messages_escalation_due",
+            "escalate_at",
+            postgresql_where=text("escalation_state = 'waiting'"),
+            sqlite_where=text("escalation_state = 'waiting'"),
+        ),
+        Index("ux_messages_escalated_from", "escalated_from_id", unique=True),
     )
 
 

@@ -54,6 +54,7 @@ class ResendCredentials(BaseModel):
 class ResendChannel(Channel):
     provider = "resend"
     platforms: ClassVar[frozenset[str]] = frozenset({"email"})
+    read_receipts: ClassVar[frozenset[str]] = frozenset({"email"})  # "email.opened"
     credentials_model = ResendCredentials
     split_long = False
     takes_attachments = True

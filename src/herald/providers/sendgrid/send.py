@@ -39,6 +39,7 @@ class SendGridCredentials(BaseModel):
 class SendGridChannel(Channel):
     provider = "sendgrid"
     platforms: ClassVar[frozenset[str]] = frozenset({"email"})
+    read_receipts: ClassVar[frozenset[str]] = frozenset({"email"})  # an "open" event
     credentials_model = SendGridCredentials
     split_long = False
     takes_attachments = True

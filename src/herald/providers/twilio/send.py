@@ -68,6 +68,7 @@ def twiml_say(text: str) -> str:
 class TwilioChannel(Channel):
     provider = "twilio"
     platforms: ClassVar[frozenset[str]] = frozenset({"sms", "whatsapp", "voice"})
+    read_receipts: ClassVar[frozenset[str]] = frozenset({"whatsapp"})  # SMS and voice report delivery only
     credentials_model = TwilioCredentials
     max_length = MAX_BODY
     split_long = False

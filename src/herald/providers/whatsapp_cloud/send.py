@@ -125,6 +125,7 @@ def interactive(content: str, actions: tuple[Action, ...]) -> dict[str, Any]:
 class WhatsAppCloudChannel(Channel):
     provider = "whatsapp_cloud"
     platforms: ClassVar[frozenset[str]] = frozenset({"whatsapp"})
+    read_receipts: ClassVar[frozenset[str]] = frozenset({"whatsapp"})
     credentials_model = WhatsAppCloudCredentials
     max_length = 4096
     split_long = True

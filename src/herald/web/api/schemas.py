@@ -23,6 +23,7 @@ from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.platforms import PLATFORMS, recipient_problem
 from herald.core.timezones import check_timezone
+from herald.pipeline.escalation import MAX_MINUTES as MAX_ESCALATION_MINUTES
 from herald.pipeline.routing.quiet_hours import QuietHours
 
 
@@ -134,6 +135,44 @@ class ComposeRequest(Strict):
         return self
 
 
+class EscalationRule(Strict):
+    """Send the message again, once, on the next channel of the contact's chain if it is not ``unless`` within
+    ``after_minutes`` of being sent. ``read`` on a channel that never reports reads waits for ``delivered``."""
+
+    after_minutes: int = Field(
+        ge=1, le=MAX_ESCALATION_MINUTES, description="minutes after the message is sent"
+    )
+    unless: Literal["read", "delivered"] = Field(default="read", description="the receipt that cancels it")
+
+
+class LinkedMessage(BaseModel):
+    id: str
+    status: str | None = Field(description="its current status (null if it is gone)")
+    platform: str | None
+
+
+class EscalationOut(BaseModel):
+    """A message's escalation rule and where it stands, with the message at the other end of the link."""
+
+    after_minutes: int | None
+    unless: str | None
+    waits_for: str | None = Field(
+        description="the receipt that cancels the escalation on this channel: read where the channel reports "
+        "reads, else delivered"
+    )
+    source: str | None = Field(description="message (the send request) or contact (the contact's default)")
+    state: str | None = Field(
+        description="waiting, escalated, answered (the receipt came in time), ended (the message was never sent) "
+        "or skipped (nowhere to escalate to; see note); null on a message that is itself an escalation"
+    )
+    due_at: datetime | None = Field(
+        description="sent + after_minutes (the earliest possible, until it is sent)"
+    )
+    note: str | None
+    escalated_to: LinkedMessage | None
+    escalated_from: LinkedMessage | None
+
+
 class SendRequest(Strict):
     """``platform`` and ``recipient_id``, or ``contact_id`` (routing then picks the platform by ``priority``)."""
 
@@ -158,6 +197,11 @@ class SendRequest(Strict):
     )  # fmt: skip
     compose: ComposeRequest | None = Field(
         default=None, description="have the agent's LLM personalise content or write it (LLM agents only)"
+    )
+    escalation: EscalationRule | None = Field(
+        default=None,
+        description="send it again on the next channel of the contact's chain if no receipt comes in time "
+        "(a contact's own default applies when this is absent)",
     )
 
     _tz = field_validator("timezone")(check_timezone)
@@ -268,6 +312,10 @@ class MessageOut(BaseModel):
     )
     digest_message_id: str | None = Field(
         default=None, description="the digest message that carried this one (status digested)"
+    )
+    escalation: EscalationOut | None = Field(
+        default=None,
+        description="the receipt-driven escalation rule and both linked messages, where there is one",
     )
 
 
@@ -445,6 +493,9 @@ class ContactCreate(Strict):
     quiet_hours: QuietHours | None = None
     opt_outs: list[str] = Field(default_factory=list)
     channel_order: list[str] | None = None
+    escalation: EscalationRule | None = Field(
+        default=None, description="the default escalation rule of messages sent to this contact (null: none)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -459,6 +510,9 @@ class ContactPatch(Strict):
     quiet_hours: QuietHours | None = None
     opt_outs: list[str] | None = None
     channel_order: list[str] | None = None
+    escalation: EscalationRule | None = Field(
+        default=None, description="the default escalation rule of messages sent to this contact (null: none)"
+    )
 
     @field_validator("timezone")
     @classmethod
@@ -474,6 +528,9 @@ class ContactOut(BaseModel):
     quiet_hours: dict[str, Any] | None
     opt_outs: list[str]
     channel_order: list[str] | None
+    escalation: dict[str, Any] | None = Field(
+        description="the default escalation rule: after_minutes, unless"
+    )
     created_at: datetime
     updated_at: datetime
 

@@ -10,7 +10,7 @@ from pydantic import ValidationError
 
 from herald.core.errors import ContentTooLarge, ValidationFailed
 from herald.pipeline import accept as service
-from herald.pipeline import report
+from herald.pipeline import escalation, report
 from herald.producers import bulk
 from herald.web.api.contract import answers, errors
 from herald.web.api.deps import CurrentPrincipal, RuntimeDep, read_capped
@@ -112,7 +112,8 @@ async def get_message(message_id: str, rt: RuntimeDep, principal: CurrentPrincip
     async with rt.sessions() as session:
         message = await service.get_message(session, principal.tenant_id, message_id)
         attempts = await service.attempts_of(session, message.id)
-    return message_detail(message, attempts)
+        linked = await escalation.linked(session, principal.tenant_id, [message])
+    return message_detail(message, attempts, linked)
 
 
 @router.post("/{message_id}/cancel", response_model=MessageOut, responses=errors(409))

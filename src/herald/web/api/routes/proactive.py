@@ -9,12 +9,12 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import Forbidden, ValidationFailed
-from herald.core.intent import Intent, Priority
+from herald.core.intent import EscalationRule, Intent, Priority
 from herald.core.principal import Principal
 from herald.core.status import ALL_STATUSES, Status
 from herald.humans import decisions
 from herald.pipeline import accept as service
-from herald.pipeline import content
+from herald.pipeline import content, escalation
 from herald.storage.models import Attempt, Message
 from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
@@ -34,18 +34,25 @@ from herald.web.api.schemas import (
 router = APIRouter(prefix="/api/v1/messaging/proactive", tags=["proactive messaging"])
 
 
-def message_out(message: Message) -> dict[str, Any]:
+def message_out(message: Message, linked: dict[str, Message] | None = None) -> dict[str, Any]:
+    """The message answer; ``linked`` holds the messages it escalated to or from (their current status)."""
     data = MessageOut.model_validate(
         {
-            **{c: getattr(message, c) for c in MessageOut.model_fields if c != "priority"},
+            **{c: getattr(message, c) for c in MessageOut.model_fields if c not in _DERIVED},
             "priority": Priority(message.priority).name,
+            "escalation": escalation.view(message, linked),
         }
     )
     return data.model_dump(mode="json")
 
 
-def message_detail(message: Message, attempts: list[Attempt]) -> dict[str, Any]:
-    body = message_out(message)
+_DERIVED = frozenset({"priority", "escalation"})
+
+
+def message_detail(
+    message: Message, attempts: list[Attempt], linked: dict[str, Message] | None = None
+) -> dict[str, Any]:
+    body = message_out(message, linked)
     body["attempt_log"] = [
         {
             "number": a.number, "provider": a.provider, "channel_id": a.channel_id,
@@ -73,6 +80,7 @@ def intent_from(body: SendRequest) -> Intent:
         contact_id=body.contact_id,
         fallback=[(step.platform, step.recipient_id) for step in body.fallback],
         attachments=[attachment.decoded() for attachment in body.attachments],
+        escalation=None if body.escalation is None else EscalationRule(**body.escalation.model_dump()),
     )
 
 
@@ -206,4 +214,5 @@ async def history(
             session, principal.tenant_id, status=status, agent_id=agent_id, platform=platform,
             recipient_id=recipient_id, limit=limit, cursor=cursor,
         )  # fmt: skip
-    return page([message_out(m) for m in rows], limit)
+        linked = await escalation.linked(session, principal.tenant_id, rows)
+    return page([message_out(m, linked) for m in rows], limit)
