@@ -29,6 +29,8 @@ EXPECTED = {
     "approval escalation": "scheduler",
     "agent notices": "scheduler",
     "receipt escalations": "scheduler",
+    "digests": "scheduler",
+    "suggestions": "scheduler",
 }
 
 
