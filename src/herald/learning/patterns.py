@@ -43,7 +43,7 @@ from herald.storage.models import (
     Tenant,
     TriggerFiring,
 )
-from herald.storage.types import utcnow
+from herald.storage.types import UTCDateTime, utcnow
 
 # Metadata keys producers other than a direct send stamp on their messages (campaigns, monitor analyses, human
 # outreach, email intake, conversation replies): such a message is not a manual send.
@@ -564,7 +564,9 @@ async def _noisy_monitors(ctx: _Context) -> list[Pattern]:
             MonitorAlert.triggered_at,
             func.lead(MonitorAlert.kind).over(partition_by=part, order_by=order).label("next_kind"),
             func.lead(MonitorAlert.id).over(partition_by=part, order_by=order).label("next_id"),
-            func.lead(MonitorAlert.triggered_at).over(partition_by=part, order_by=order).label("next_at"),
+            func.lead(MonitorAlert.triggered_at, type_=UTCDateTime())
+            .over(partition_by=part, order_by=order)
+            .label("next_at"),
         )
         .where(*conditions)
         .subquery("paired")
