@@ -177,7 +177,7 @@ def cron_for(minute: int, hour: int, weekdays: Sequence[int]) -> str:
     elif days == [1, 2, 3, 4, 5]:
         field = "1-5"
     else:
-        field = ",".join(str(d % 7) for d in days)  # cron's Sunday is 0, ISO's is 7
+        field = ",".join(str(d) for d in sorted(d % 7 for d in days))  # cron's Sunday is 0, ISO's is 7
     return f"{minute} {hour} * * {field}"
 
 

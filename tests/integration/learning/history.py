@@ -23,8 +23,10 @@ from herald.storage.models import (
     Monitor,
     MonitorAlert,
 )
+from herald.storage.types import utcnow
 
-NOW = datetime.fromisoformat("2026-03-20T12:00:00+00:00")
+# Recent enough for the API, which looks back from the real clock.
+NOW = utcnow().replace(second=0, microsecond=0)
 
 
 def day(n: int, hour: int, minute: int = 0) -> datetime:
