@@ -473,7 +473,7 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
         .where(samples.c.seconds >= 0, samples.c.seconds <= s.best_hour_max_response_seconds)
         .subquery("ranked")
     )
-    median_rank = (ranked.c.n + 1) / 2
+    median_rank = (ranked.c.n + 1) // 2
     rows = (
         await ctx.session.execute(
             select(ranked).where(

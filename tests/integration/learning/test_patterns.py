@@ -38,7 +38,7 @@ async def test_each_kind_is_found_in_its_history(rt: Runtime) -> None:
 
     [best] = found[model.BEST_HOUR]
     assert best.facts == {"platform": "slack", "recipient_id": "U2", "contact_id": None, "hour": 8,
-                          "timezone": "UTC", "samples": 5, "median_response_seconds": 60.0}  # fmt: skip
+                          "timezone": "UTC", "samples": 4, "median_response_seconds": 60.0}  # fmt: skip
     assert len(best.evidence["messages"]) == 3
     assert set(best.evidence["messages"]) < set(out["best_hour"])
 
