@@ -193,6 +193,7 @@ GUIDES = [
     "guides/data-sources.md",
     "guides/campaigns.md",
     "guides/email.md",
+    "guides/learning.md",
 ]
 
 
