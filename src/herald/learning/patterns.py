@@ -72,6 +72,7 @@ class PatternSettings:
     # repeated sends: how many, how close together in the day (minutes), how many groups are looked at
     repeat_min_count: int = 3
     repeat_tolerance_minutes: int = 30
+    repeat_min_share: float = 0.6  # of the group's sends, at the regular time
     repeat_max_groups: int = 500
     repeat_rows_per_group: int = 60
     # best hour: samples per hour, samples per recipient, how much faster than the recipient's other hours
@@ -278,36 +279,29 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
     ]
     if ctx.agent_id is not None:
         conditions.append(Message.agent_id == ctx.agent_id)
-    base = (
-        select(
-            Message.id,
-            Message.agent_id,
-            Message.platform,
-            Message.recipient_id,
-            Message.contact_id,
-            Message.content,
-            Message.subject,
-            Message.created_at,
-            Message.governance_metadata,
-            norm,
-        )
-        .where(*conditions)
-        .cte("base")
-    )
-    keys = (base.c.agent_id, base.c.platform, base.c.recipient_id, base.c.norm)
+    # A lean scan groups every message; only the rows of the groups kept are read in full, by a second one.
+    columns = (Message.agent_id, Message.platform, Message.recipient_id)
+    lean = select(*columns, norm).where(*conditions).subquery("lean")
+    keys = (lean.c.agent_id, lean.c.platform, lean.c.recipient_id, lean.c.norm)
     groups = (
         select(*keys)
         .group_by(*keys)
         .having(func.count() >= s.repeat_min_count)
         .order_by(func.count().desc())
         .limit(s.repeat_max_groups)
-        .cte("groups")
+        .subquery("groups")
     )
+    full_keys = (*columns, norm)
     ranked = (
-        select(base, func.row_number().over(partition_by=keys, order_by=base.c.created_at.desc()).label("rn"))
-        .join(groups, and_(*(k == g for k, g in zip(keys, groups.c, strict=True))))
-        .subquery()
-    )
+        select(
+            Message.id, *columns, Message.contact_id, Message.content, Message.subject, Message.created_at,
+            Message.governance_metadata, norm,
+            func.row_number().over(partition_by=full_keys, order_by=Message.created_at.desc()).label("rn"),
+        )
+        .join(groups, and_(*(k == g for k, g in zip(full_keys, groups.c, strict=True))))
+        .where(*conditions)
+        .subquery("ranked")
+    )  # fmt: skip
     rows = (await ctx.session.execute(select(ranked).where(ranked.c.rn <= s.repeat_rows_per_group))).all()
     if not rows:
         return []
@@ -353,6 +347,8 @@ def _regular(
     cluster = densest(minutes, s.repeat_tolerance_minutes)
     days = {local[i].date() for i in cluster}
     if len(cluster) < s.repeat_min_count or len(days) < s.repeat_min_count:
+        return None
+    if len(cluster) < s.repeat_min_share * len(members):  # a few coincidences among many sends at all hours
         return None
     at = round(statistics.median(minutes[i] for i in cluster) / 5.0) * 5 % 1440
     hour, minute = divmod(at, 60)

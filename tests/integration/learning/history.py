@@ -173,6 +173,9 @@ def control(h: History) -> None:
         h.message(day(n, 9), content=f"note {words}")
     for n in range(1, 5):
         h.message(day(n, 9), content="Weekly digest", governance_metadata={"campaign_id": "cmp_1"})
+    # ... and a status sent at all hours, three times by chance at 09:00
+    for n, hour in enumerate((9, 9, 9, 3, 5, 12, 14, 17, 20, 22), start=1):
+        h.message(day(n, hour), recipient_id="C3", content=f"Status ping {n}")
     # best hour: as fast at 08:00 as at 15:00
     for n in range(1, 6):
         fast = h.message(day(n, 8), recipient_id="U2", content=f"morning {'abcde'[n - 1]}", status="read")
