@@ -26,13 +26,13 @@ from sqlalchemy import (
     and_,
     case,
     cast,
-    exists,
     func,
     literal,
     null,
     or_,
     select,
     text,
+    tuple_,
     union_all,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -287,37 +287,27 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
     trigger, grouped in SQL; Python then drops other producers' messages and looks for a regular time of day."""
     s = ctx.settings
     norm = _stripped(Message.content, ctx.dialect).label("norm")
-    scheduled = exists().where(
-        ScheduleExecution.tenant_id == ctx.tenant_id, ScheduleExecution.message_id == Message.id
-    )
-    triggered = exists().where(
-        TriggerFiring.tenant_id == ctx.tenant_id, TriggerFiring.message_id == Message.id
-    )
+    # NOT IN over the producers' ledgers: one hashed lookup per message (NOT EXISTS may rescan per row).
+    scheduled = select(ScheduleExecution.message_id).where(
+        ScheduleExecution.tenant_id == ctx.tenant_id, ScheduleExecution.message_id.is_not(None),
+        ScheduleExecution.executed_at >= ctx.since,
+    )  # fmt: skip
+    triggered = select(TriggerFiring.message_id).where(
+        TriggerFiring.tenant_id == ctx.tenant_id, TriggerFiring.message_id.is_not(None),
+        TriggerFiring.fired_at >= ctx.since,
+    )  # fmt: skip
     conditions = [
-        Message.tenant_id == ctx.tenant_id,
-        Message.id >= ctx.floor("msg"),
-        Message.created_at >= ctx.since,
-        Message.created_at <= ctx.now,
-        Message.agent_id.is_not(None),
-        Message.conversation_id.is_(None),
-        Message.status.not_in(("rejected", "blocked")),
-        ~scheduled,
-        ~triggered,
-    ]
+        Message.tenant_id == ctx.tenant_id, Message.id >= ctx.floor("msg"), Message.created_at >= ctx.since,
+        Message.created_at <= ctx.now, Message.agent_id.is_not(None), Message.conversation_id.is_(None),
+        Message.status.not_in(("rejected", "blocked")), Message.id.not_in(scheduled), Message.id.not_in(triggered),
+    ]  # fmt: skip
     if ctx.agent_id is not None:
         conditions.append(Message.agent_id == ctx.agent_id)
-    # A lean scan groups every message; only the rows of the groups kept are read in full, by a second one.
+    candidates = await _regular_candidates(ctx, norm, conditions)
+    if not candidates:
+        return []
+    # The kept groups' rows, read in full: their recipients first (a hashed IN), then the exact group.
     columns = (Message.agent_id, Message.platform, Message.recipient_id)
-    lean = select(*columns, norm).where(*conditions).subquery("lean")
-    keys = (lean.c.agent_id, lean.c.platform, lean.c.recipient_id, lean.c.norm)
-    groups = (
-        select(*keys)
-        .group_by(*keys)
-        .having(func.count() >= s.repeat_min_count)
-        .order_by(func.count().desc())
-        .limit(s.repeat_max_groups)
-        .subquery("groups")
-    )
     full_keys = (*columns, norm)
     ranked = (
         select(
@@ -325,8 +315,8 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
             Message.governance_metadata, norm,
             func.row_number().over(partition_by=full_keys, order_by=Message.created_at.desc()).label("rn"),
         )
-        .join(groups, and_(*(k == g for k, g in zip(full_keys, groups.c, strict=True))))
-        .where(*conditions)
+        .where(*conditions, Message.recipient_id.in_(sorted({c[2] for c in candidates})),
+               tuple_(*full_keys).in_(candidates))
         .subquery("ranked")
     )  # fmt: skip
     rows = (await ctx.session.execute(select(ranked).where(ranked.c.rn <= s.repeat_rows_per_group))).all()
@@ -348,6 +338,45 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
         if pattern is not None:
             found.append(pattern)
     return found
+
+
+async def _regular_candidates(
+    ctx: _Context, norm: ColumnElement[str], conditions: list[ColumnElement[bool]]
+) -> list[tuple[str, str, str, str]]:
+    """The groups worth a closer look, found in one lean pass: counted per UTC hour of the day, a group's best
+    two adjacent hours (any half hour lies within two) must hold 3+ sends and most of the group. Ranking by
+    that, not by size, keeps a tenant's big templated groups from crowding regular ones out."""
+    s = ctx.settings
+    hour = _utc_hour(Message.created_at, ctx.dialect).label("hour")
+    columns = (Message.agent_id, Message.platform, Message.recipient_id, norm)
+    hourly = (
+        select(*columns, hour, func.count().label("c"))
+        .where(*conditions)
+        .group_by(*columns, hour)
+        .subquery("h")
+    )
+    keys = (hourly.c.agent_id, hourly.c.platform, hourly.c.recipient_id, hourly.c.norm)
+    following = func.lead(hourly.c.hour).over(partition_by=keys, order_by=hourly.c.hour)
+    paired = (
+        select(
+            *keys,
+            (hourly.c.c + case((following == hourly.c.hour + 1,
+                                func.lead(hourly.c.c).over(partition_by=keys, order_by=hourly.c.hour)),
+                               else_=0)).label("pair"),
+            func.sum(hourly.c.c).over(partition_by=keys).label("total"),
+        )
+        .subquery("p")
+    )  # fmt: skip
+    pkeys = (paired.c.agent_id, paired.c.platform, paired.c.recipient_id, paired.c.norm)
+    best = func.max(paired.c.pair)
+    query = (
+        select(*pkeys)
+        .group_by(*pkeys)
+        .having(best >= s.repeat_min_count, best >= s.repeat_min_share * func.max(paired.c.total))
+        .order_by(best.desc(), *pkeys)
+        .limit(s.repeat_max_groups)
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in (await ctx.session.execute(query)).all()]
 
 
 async def _monitor_messages(ctx: _Context) -> set[str]:
