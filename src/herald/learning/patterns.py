@@ -240,8 +240,15 @@ def _stripped(column: Any, dialect: str) -> ColumnElement[str]:
 
 def _epoch(column: Any, dialect: str) -> ColumnElement[Any]:
     if dialect == "postgresql":
-        return func.extract("epoch", column)
+        return func.date_part("epoch", column)  # double precision: EXTRACT answers numeric, far slower
     return (func.julianday(column) - 2440587.5) * 86400.0
+
+
+def _within(later: Any, earlier: Any, seconds: int, dialect: str) -> ColumnElement[bool]:
+    """``later`` at most ``seconds`` after ``earlier``; on PostgreSQL a plain timestamp comparison."""
+    if dialect == "postgresql":
+        return later <= earlier + literal(timedelta(seconds=seconds))  # type: ignore[no-any-return]
+    return _epoch(later, dialect) <= _epoch(earlier, dialect) + seconds
 
 
 def _utc_hour(column: Any, dialect: str) -> ColumnElement[int]:
@@ -488,8 +495,7 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
         .where(
             *conditions,
             InboundMessage.received_at > Message.sent_at,
-            _epoch(InboundMessage.received_at, d)
-            <= _epoch(Message.sent_at, d) + s.best_hour_max_response_seconds,
+            _within(InboundMessage.received_at, Message.sent_at, s.best_hour_max_response_seconds, d),
         )
         .group_by(Message.id)
         .subquery("replies")
