@@ -195,6 +195,7 @@ GUIDES = [
     "guides/email.md",
     "guides/suggestions.md",
     "guides/digests.md",
+    "guides/learning.md",
 ]
 
 

@@ -451,7 +451,6 @@ TRIGGER_FIELDS = (
 )
 TASK_FIELDS = ("id", "name", "workspace_id", "agent_id", "task_description", "cron_expression", "timezone",
                "is_active", "next_run", "last_run")  # fmt: skip
-NOT_BUILT = "pattern analysis is not built on this branch (issue 20's detectors)"
 
 
 def webhook_created(body: Any, ids: dict[str, str]) -> None:
@@ -506,15 +505,10 @@ SEED_002 = [
 
 # The trigger id in the webhook body is chained like the path ids.
 CHAINED_BODIES = {"create webhook": ("trigger-789", "trigger_id")}
-UNBUILT = {"analyze patterns"}
 
 
 def params(prefix: str, steps: list[Step]) -> list[Any]:
-    return [
-        pytest.param(step, id=f"{prefix} {step.name}",
-                     marks=[pytest.mark.xfail(strict=True, reason=NOT_BUILT)] if step.name in UNBUILT else [])
-        for step in steps
-    ]  # fmt: skip
+    return [pytest.param(step, id=f"{prefix} {step.name}") for step in steps]
 
 
 def content_of(step: Step, ids: dict[str, str]) -> bytes | None:

@@ -21,7 +21,6 @@ idempotent by key anyway (the unique open index settles a race with an on-demand
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 import logging
 import math
@@ -42,7 +41,7 @@ from herald.core.ids import new_id
 from herald.core.intent import Priority
 from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
-from herald.learning import model
+from herald.learning import model, patterns
 from herald.learning.model import Pattern
 from herald.pipeline import llm, templates
 from herald.pipeline.routing import planner
@@ -90,12 +89,8 @@ After = Callable[[], None]
 
 
 def default_detector() -> Detector:
-    """The pattern detectors (:mod:`herald.learning.patterns`), found when first needed.
-
-    Looked up by name so this module does not depend on how (or whether yet) the detectors are built; a direct
-    import replaces this once both live on one branch."""
-    detect: Detector = importlib.import_module("herald.learning.patterns").detect
-    return detect
+    """The pattern detectors (:func:`herald.learning.patterns.detect`); tests pass their own constructed patterns."""
+    return patterns.detect
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ from herald.web.api.routes import (
     monitors,
     ops,
     otp,
+    patterns,
     proactive,
     records,
     retention_policy,
@@ -102,6 +103,7 @@ def create_app(settings: Settings, *, runtime: Runtime | None = None, run_worker
     app.include_router(events.stream)
     app.include_router(conversations.conversations)
     app.include_router(conversations.rules)
+    app.include_router(patterns.router)
     for router in (humans.approvers, humans.policies, humans.requests, humans.questions, humans.links_page):
         app.include_router(router)
     # A route, not a mount: a mount at /mcp would redirect POST /mcp to /mcp/. An ASGI endpoint takes every method.
