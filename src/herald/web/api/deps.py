@@ -29,7 +29,17 @@ _bearer = HTTPBearer(scheme_name=BEARER, description=BEARER_SCHEME["description"
 Declared = Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)]
 
 
+# The ASGI scope key under which an in-process caller (the dashboard's forms, :mod:`herald.web.dashboard.api`)
+# hands over the principal it already authenticated. Only code in this process can set it: an ASGI server
+# builds the scope from the wire, and no header or query string reaches a scope key.
+IN_PROCESS_PRINCIPAL = "herald.principal"
+
+
 async def authenticate(request: Request, rt: RuntimeDep, _declared: Declared) -> Principal:
+    handed_over = request.scope.get(IN_PROCESS_PRINCIPAL)
+    if isinstance(handed_over, Principal):
+        logs.bind(tenant=handed_over.tenant_id, agent=handed_over.agent_id)
+        return handed_over
     header = request.headers.get("authorization", "")
     scheme, _, key = header.partition(" ")
     if scheme.lower() != "bearer" or not key.strip():

@@ -103,6 +103,7 @@ NAV: tuple[NavItem, ...] = (
     NavItem("devinbox", "/devinbox", "Dev inbox"),
     NavItem("interfaces", "/interfaces", "Interfaces"),
     NavItem("agents", "/agents", "Agents"),
+    NavItem("manage", "/manage", "Setup"),
 )
 
 

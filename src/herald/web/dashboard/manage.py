@@ -1,0 +1,349 @@
+"""Create, edit and remove what the API manages, from the dashboard: one generic set of pages, one registry.
+
+Each managed object is one :class:`Resource` line in :data:`RESOURCES`: where the API keeps it, which request
+models create and change it, which columns its list shows. The pages (``/manage/<key>`` to list,
+``.../new``, ``.../<id>/edit``, ``.../<id>/delete``) build their forms from those models
+(:mod:`herald.web.dashboard.forms`) and send what is posted through the API itself, in this process, as the
+signed-in key (:mod:`herald.web.dashboard.api`): same validation, same messages, same governance, same audit.
+A secret the API shows once (a webhook's signing secret, an agent's callback secret) is shown once here too,
+on the answer to the form, and never again.
+
+Adding an object is one :class:`Resource` line; a page that needs more (a channel's per-provider credentials,
+a schedule's live preview) supplies its own template through :attr:`Resource.template`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel
+
+from herald.core.errors import NotFound
+from herald.web.api import schemas
+from herald.web.api.routes import conversations, datasources, digest_rules, email_forms, events, triggers
+from herald.web.dashboard import api, forms
+from herald.web.dashboard.routes import PageRoute, User, done, render
+from herald.web.dashboard.session import DashboardUser, checked_form
+
+LIST_SIZE = 200
+# Keys of a create answer the API shows only once: shown on the answer page, never stored by the dashboard.
+SHOWN_ONCE = ("secret", "callback_secret", "signing_secret", "key", "api_key", "token")
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One kind of object the API manages, as the dashboard lists, creates, edits and removes it."""
+
+    key: str  # the URL segment: /manage/<key>
+    title: str  # "Contacts"
+    singular: str  # "contact"
+    collection: str  # the API's list and create path
+    create: type[BaseModel] | None
+    edit: type[BaseModel] | None = None  # PATCH <item>
+    delete: bool = True
+    columns: tuple[str, ...] = ("id", "name")
+    item: str = "{collection}/{id}"
+    create_path: str = ""  # when creating is not POST <collection>
+    list_path: str = ""  # when listing is not GET <collection>
+    intro: str = ""
+    exclude: tuple[str, ...] = ()
+    overrides: dict[str, str] = field(default_factory=dict)
+    page: str = ""  # a page of its own that shows these objects (the list links there too)
+    template: str = "manage_form.html"
+
+    def item_path(self, object_id: str) -> str:
+        return self.item.format(collection=self.collection, id=quote(object_id, safe=""))
+
+    def create_fields(self) -> tuple[forms.Field, ...]:
+        assert self.create is not None
+        return forms.fields_of(self.create, exclude=self.exclude, overrides=self.overrides)
+
+    def edit_fields(self) -> tuple[forms.Field, ...]:
+        assert self.edit is not None
+        return forms.fields_of(self.edit, exclude=self.exclude, overrides=self.overrides)
+
+
+RESOURCES: tuple[Resource, ...] = (
+    Resource(
+        "agents",
+        "Agents",
+        "agent",
+        "/api/v1/agents",
+        schemas.AgentCreate,
+        schemas.AgentPatch,
+        delete=False,
+        columns=("id", "name", "kind", "maturity_level", "callback_url"),
+        page="/agents",
+        intro="Who sends: each agent's maturity level decides what happens to its messages. Levels need an "
+        "admin key.",
+    ),
+    Resource(
+        "contacts",
+        "Contacts",
+        "contact",
+        "/api/v1/contacts",
+        schemas.ContactCreate,
+        schemas.ContactPatch,
+        delete=False,
+        columns=("id", "name", "addresses", "timezone", "channel_order"),
+        intro="People and their addresses (one 'platform: address' per line), quiet hours and channel order.",
+    ),
+    Resource(
+        "routing-rules",
+        "Routing rules",
+        "routing rule",
+        "/api/v1/routing-rules",
+        conversations.RuleCreate,
+        columns=("id", "name", "priority", "channel_id"),
+        intro="Which channel carries which messages, tried in order.",
+    ),
+    Resource(
+        "event-subscriptions",
+        "Event subscriptions",
+        "event subscription",
+        "/api/v1/event-subscriptions",
+        events.SubscriptionCreate,
+        columns=("id", "url", "event_types", "active"),
+        intro="Herald's events POSTed, signed, to your URL.",
+    ),
+    Resource(
+        "approvers",
+        "Approvers",
+        "approver",
+        "/api/v1/approvers",
+        schemas.ApproverCreate,
+        schemas.ApproverPatch,
+        columns=("id", "name", "addresses", "active"),
+        intro="The people asked to approve held messages, and where they are asked.",
+    ),
+    Resource(
+        "approval-policies",
+        "Approval policies",
+        "approval policy",
+        "/api/v1/approval-policies",
+        schemas.ApprovalPolicyCreate,
+        schemas.ApprovalPolicyPatch,
+        columns=("id", "name", "agent_id", "approvers", "quorum"),
+        intro="Which approvers a held message goes to, how many must agree, and when it escalates.",
+    ),
+    Resource(
+        "digest-rules",
+        "Digest rules",
+        "digest rule",
+        "/api/v1/digest-rules",
+        digest_rules.DigestRuleCreate,
+        digest_rules.DigestRulePatch,
+        columns=("id", "name", "agent_id", "platform", "window_seconds", "max_messages"),
+        intro="Messages held for a window, then sent as one.",
+    ),
+    Resource(
+        "data-sources",
+        "Data sources",
+        "data source",
+        "/api/v1/data-sources",
+        datasources.DataSourceCreate,
+        datasources.DataSourcePatch,
+        columns=("id", "name", "kind"),
+        overrides={"url": "password"},
+        intro="Your own databases, read by campaigns and monitors (credentials are write-only).",
+    ),
+    Resource(
+        "email-forms",
+        "Email forms",
+        "email form",
+        "/api/v1/email-forms",
+        email_forms.EmailFormCreate,
+        email_forms.EmailFormPatch,
+        columns=("id", "name", "channel_id"),
+        intro="Contact forms arriving by email, read for their intent and answered.",
+    ),
+    Resource(
+        "triggers",
+        "Triggers",
+        "trigger",
+        "/api/proactive/triggers",
+        triggers.TriggerCreate,
+        columns=("id", "name", "agent_id", "event_type"),
+        intro="Events that wake an agent.",
+    ),
+    Resource(
+        "webhooks",
+        "Webhook endpoints",
+        "webhook endpoint",
+        "/api/proactive/webhooks",
+        triggers.WebhookCreate,
+        columns=("id", "name", "url_path", "agent_id"),
+        intro="URLs that outside systems call, signed with a secret shown once.",
+    ),
+)
+BY_KEY = {r.key: r for r in RESOURCES}
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False, prefix="/manage")
+
+
+def resource(key: str) -> Resource:
+    found = BY_KEY.get(key)
+    if found is None:
+        raise NotFound("no such page")
+    return found
+
+
+def _items(body: Any) -> list[dict[str, Any]]:
+    """A list answer's objects, whether paged (``items``) or a bare list."""
+    if isinstance(body, dict) and isinstance(body.get("items"), list):
+        return [i for i in body["items"] if isinstance(i, dict)]
+    return [i for i in body if isinstance(i, dict)] if isinstance(body, list) else []
+
+
+def cell(value: Any) -> str:
+    """A value as a list's cell shows it."""
+    if value is None or value in ("", [], {}):
+        return "—"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {cell(v)}" for k, v in value.items())
+    if isinstance(value, list):
+        return ", ".join(cell(v) for v in value)
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+async def _form_page(
+    request: Request, user: DashboardUser, res: Resource, fields: tuple[forms.Field, ...],
+    state: forms.FormState, *, action: str, object_id: str | None = None, status: int = 200,
+) -> Response:  # fmt: skip
+    return await render(
+        request, user, res.template, active="manage", res=res, fields=fields, state=state, action=action,
+        object_id=object_id, status=status,
+    )  # fmt: skip
+
+
+@router.get("")
+async def setup(request: Request, user: User) -> Response:
+    return await render(request, user, "manage_index.html", active="manage", resources=RESOURCES)
+
+
+@router.get("/{key}")
+async def list_page(request: Request, user: User, key: str) -> Response:
+    res = resource(key)
+    answer = await api.call(
+        request, user.principal, "GET", res.list_path or res.collection, query={"limit": LIST_SIZE}
+    )
+    if not answer.ok:
+        return await render(
+            request, user, "error.html", status=answer.status, title="Not listed", detail=answer.detail
+        )
+    return await render(
+        request, user, "manage_list.html", active="manage", res=res, rows=_items(answer.body), cell=cell
+    )
+
+
+@router.get("/{key}/new")
+async def new_form(request: Request, user: User, key: str) -> Response:
+    res = resource(key)
+    if res.create is None:
+        raise NotFound("these are not created from the dashboard")
+    fields = res.create_fields()
+    return await _form_page(request, user, res, fields, forms.defaults(fields), action=f"/manage/{key}/new")
+
+
+@router.post("/{key}/new")
+async def create(request: Request, user: User, key: str) -> Response:
+    res = resource(key)
+    if res.create is None:
+        raise NotFound("these are not created from the dashboard")
+    form = await checked_form(request, user)
+    fields = res.create_fields()
+    body, state = forms.body_from(fields, form)
+    if not state.failed:
+        answer = await api.call(request, user.principal, "POST", res.create_path or res.collection, body)
+        if answer.ok:
+            return await _created(request, user, res, answer)
+        _refused(fields, answer, state)
+    return await _form_page(request, user, res, fields, state, action=f"/manage/{key}/new", status=422)
+
+
+def _refused(fields: tuple[forms.Field, ...], answer: api.Answer, state: forms.FormState) -> None:
+    errors = answer.field_errors
+    if errors and answer.status == 422:
+        forms.place_errors(fields, errors, state)
+    else:
+        state.add_error("", answer.detail)
+
+
+async def _created(request: Request, user: DashboardUser, res: Resource, answer: api.Answer) -> Response:
+    """Back to the list with a notice, or, when the answer holds a secret shown once, a page showing it."""
+    body = answer.body if isinstance(answer.body, dict) else {}
+    name = str(body.get("name") or body.get("id") or res.singular)
+    secrets = {k: str(v) for k, v in body.items() if k in SHOWN_ONCE and isinstance(v, str) and v}
+    if secrets:
+        return await render(
+            request,
+            user,
+            "manage_created.html",
+            active="manage",
+            res=res,
+            obj=body,
+            secrets=secrets,
+            name=name,
+        )
+    return done(request, f"/manage/{res.key}", f"Created {res.singular} {name}.")
+
+
+@router.get("/{key}/{object_id}/edit")
+async def edit_form(request: Request, user: User, key: str, object_id: str) -> Response:
+    res = resource(key)
+    if res.edit is None:
+        raise NotFound(f"a {res.singular} is not changed once created: remove it and create another")
+    answer = await api.call(request, user.principal, "GET", res.item_path(object_id))
+    if not answer.ok:
+        raise NotFound(f"no {res.singular} {object_id}")
+    fields = res.edit_fields()
+    state = forms.state_from(fields, answer.body if isinstance(answer.body, dict) else {})
+    action = f"/manage/{key}/{quote(object_id, safe='')}/edit"
+    return await _form_page(request, user, res, fields, state, action=action, object_id=object_id)
+
+
+@router.post("/{key}/{object_id}/edit")
+async def update(request: Request, user: User, key: str, object_id: str) -> Response:
+    res = resource(key)
+    if res.edit is None:
+        raise NotFound(f"a {res.singular} is not changed once created")
+    form = await checked_form(request, user)
+    fields = res.edit_fields()
+    body, state = forms.body_from(fields, form, partial=True)
+    if not state.failed:
+        answer = await api.call(request, user.principal, "PATCH", res.item_path(object_id), body)
+        if answer.status == 404:
+            raise NotFound(f"no {res.singular} {object_id}")
+        if answer.ok:
+            return done(request, f"/manage/{key}", f"Saved {res.singular} {object_id}.")
+        _refused(fields, answer, state)
+    action = f"/manage/{key}/{quote(object_id, safe='')}/edit"
+    return await _form_page(request, user, res, fields, state, action=action, object_id=object_id, status=422)
+
+
+@router.get("/{key}/{object_id}/delete")
+async def delete_form(request: Request, user: User, key: str, object_id: str) -> Response:
+    res = resource(key)
+    if not res.delete:
+        raise NotFound(f"a {res.singular} is not removed from the dashboard")
+    return await render(request, user, "manage_delete.html", active="manage", res=res, object_id=object_id)
+
+
+@router.post("/{key}/{object_id}/delete")
+async def delete(request: Request, user: User, key: str, object_id: str) -> Response:
+    res = resource(key)
+    if not res.delete:
+        raise NotFound(f"a {res.singular} is not removed from the dashboard")
+    await checked_form(request, user)
+    answer = await api.call(request, user.principal, "DELETE", res.item_path(object_id))
+    if answer.status == 404:
+        raise NotFound(f"no {res.singular} {object_id}")
+    if not answer.ok:
+        return done(request, f"/manage/{key}", f"Not removed: {answer.detail}", "error")
+    return done(request, f"/manage/{key}", f"Removed {res.singular} {object_id}.")
