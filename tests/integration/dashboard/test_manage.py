@@ -4,6 +4,8 @@ PostgreSQL, through the httpx ASGI client (the browser tests drive the same page
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import re
 from html import unescape
 
@@ -171,6 +173,22 @@ async def test_a_webhook_secret_is_shown_once_then_never(
     listed = await client.get("/manage/webhooks")
     assert "ci" in listed.text
     assert secret.group(1) not in listed.text
+
+    # The signing example on that page, followed as written: the body, GitHub's HMAC of it, the URL shown.
+    example = unescape(
+        re.search(r'<pre class="example" data-copy><code>(.*?)</code></pre>', created.text, re.S).group(1)
+    )  # type: ignore[union-attr]
+    body = re.search(r"body='([^']+)'", example).group(1)  # type: ignore[union-attr]
+    url = re.search(r"curl -s -X POST '([^']+)'", example).group(1)  # type: ignore[union-attr]
+    assert f"-hmac '{secret.group(1)}'" in example
+    signature = "sha256=" + hmac.new(secret.group(1).encode(), body.encode(), hashlib.sha256).hexdigest()
+    path = "/" + url.split("/", 3)[3]
+    signed = await client.post(
+        path, content=body, headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature}
+    )
+    assert signed.status_code == 200, signed.text
+    unsigned = await client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 401
 
 
 async def test_removing_asks_first_and_then_removes(client: httpx.AsyncClient, auth: dict[str, str]) -> None:
