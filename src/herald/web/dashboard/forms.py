@@ -255,13 +255,21 @@ def _parsed(f: Field, raw: str, state: FormState) -> Any:
     return raw if parser is None else parser(f, raw, state)
 
 
+def _chosen(group: Field, child_body: dict[str, Any]) -> bool:
+    """Whether a group was filled in: an optional group whose controls hold only their defaults (a preset
+    choice such as escalation's ``unless``) was left alone, and is left out."""
+    defaults = {c.name: c.default for c in group.children}
+    given = {name: value for name, value in child_body.items() if value != defaults.get(name)}
+    return bool(given) or (group.required and bool(child_body))
+
+
 def body_from(
     fields: tuple[Field, ...], form: Form, *, partial: bool = False
 ) -> tuple[dict[str, Any], FormState]:
     """The API body a posted form stands for, and the form as posted (to show again on an error).
 
     Blank controls are left out (on an edit: "keep what is there"); an unticked checkbox is ``false``. A group
-    whose controls are all blank is left out as a whole."""
+    whose controls are all blank (or hold only their defaults) is left out as a whole."""
     state = FormState()
     body: dict[str, Any] = {}
     for f in fields:
@@ -269,7 +277,7 @@ def body_from(
             child_body, child_state = body_from(f.children, form, partial=partial)
             state.values.update(child_state.values)
             state.errors.update(child_state.errors)
-            if child_body:
+            if _chosen(f, child_body):
                 body[f.name] = {k.split(".", 1)[1]: v for k, v in child_body.items()}
             continue
         raw = form.get(f.name)

@@ -212,6 +212,8 @@ def cell(value: Any) -> str:
     return str(value)
 
 
+# A form shown again with its errors answers 200, not 422: browsers log every 4xx page load as a console error,
+# and the page itself says what is wrong, beside each field.
 async def _form_page(
     request: Request, user: DashboardUser, res: Resource, fields: tuple[forms.Field, ...],
     state: forms.FormState, *, action: str, object_id: str | None = None, status: int = 200,
@@ -264,7 +266,7 @@ async def create(request: Request, user: User, key: str) -> Response:
         if answer.ok:
             return await _created(request, user, res, answer)
         _refused(fields, answer, state)
-    return await _form_page(request, user, res, fields, state, action=f"/manage/{key}/new", status=422)
+    return await _form_page(request, user, res, fields, state, action=f"/manage/{key}/new")
 
 
 def _refused(fields: tuple[forms.Field, ...], answer: api.Answer, state: forms.FormState) -> None:
@@ -324,7 +326,7 @@ async def update(request: Request, user: User, key: str, object_id: str) -> Resp
             return done(request, f"/manage/{key}", f"Saved {res.singular} {object_id}.")
         _refused(fields, answer, state)
     action = f"/manage/{key}/{quote(object_id, safe='')}/edit"
-    return await _form_page(request, user, res, fields, state, action=action, object_id=object_id, status=422)
+    return await _form_page(request, user, res, fields, state, action=action, object_id=object_id)
 
 
 @router.get("/{key}/{object_id}/delete")
