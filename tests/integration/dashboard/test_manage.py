@@ -21,13 +21,13 @@ from tests.integration.test_dashboard import sign_in
 
 
 def field_errors(html: str) -> dict[str, str]:
-    """Each field's first error as the page shows it beside the field."""
+    """Each control's first error as the page shows it, beside the control (up to the next control)."""
     errors: dict[str, str] = {}
-    for block in html.split('<div class="field ')[1:]:
-        name = re.search(r'data-field="([^"]+)"', block)
-        error = re.search(r'<p class="field-error"[^>]*>([^<]+)</p>', block)
-        if name and error:
-            errors[name.group(1)] = unescape(error.group(1))
+    for block in html.split('data-field="')[1:]:
+        name = block.split('"', 1)[0]
+        error = re.search(r'<p class="field-error"[^>]*>([^<]+)</p>', block.split("data-field=", 1)[0])
+        if error:
+            errors[name] = unescape(error.group(1))
     return errors
 
 
@@ -258,3 +258,37 @@ async def test_pages_need_a_session(client: httpx.AsyncClient, path: str) -> Non
     answer = await client.get(path)
     assert answer.status_code == 303
     assert answer.headers["location"].startswith("/login")
+
+
+async def test_an_approvers_addresses_are_rows_and_the_apis_error_lands_in_the_right_row(
+    client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    token = await sign_in(client, auth)
+    form = await client.get("/manage/approvers/new")
+    assert 'name="addresses.0.platform"' in form.text
+    assert 'name="addresses.2.recipient_id"' in form.text
+    # Row 1 left blank: the API's addresses.1 is the form's third row.
+    refused = await client.post(
+        "/manage/approvers/new",
+        data={"csrf_token": token, "name": "Rosa", "addresses.0.platform": "slack",
+              "addresses.0.recipient_id": "U01ROSA", "addresses.2.platform": "pigeon",
+              "addresses.2.recipient_id": "loft 3"},
+    )  # fmt: skip
+    assert refused.status_code == 200
+    errors = field_errors(refused.text)
+    assert "unknown platform 'pigeon'" in errors["addresses.2.platform"]
+    assert set(errors) == {"addresses.2.platform"}
+    made = await client.post(
+        "/manage/approvers/new",
+        data={"csrf_token": token, "name": "Rosa", "addresses.0.platform": "slack",
+              "addresses.0.recipient_id": "U01ROSA", "addresses.2.platform": "sms",
+              "addresses.2.recipient_id": "+15550123"},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    approver = (await client.get("/api/v1/approvers", headers=auth)).json()["items"][0]
+    assert [(a["platform"], a["recipient_id"]) for a in approver["addresses"]] == [
+        ("slack", "U01ROSA"), ("sms", "+15550123"),
+    ]  # fmt: skip
+    edit = await client.get(f"/manage/approvers/{approver['id']}/edit")
+    assert 'name="addresses.1.recipient_id" value="+15550123"' in edit.text
+    assert 'name="addresses.2.platform"' in edit.text  # one blank row to add another

@@ -29,6 +29,8 @@ from pydantic_core import PydanticUndefined
 from herald.web.dashboard.session import Form
 
 SECRET_WORDS = ("secret", "password", "token", "api_key", "credentials", "private_key")
+BLANK_ROWS = 3  # rows a new list of small objects offers; saving and editing again offers more
+MAX_ROWS = 20
 LONG_TEXT = ("content", "template", "body", "text", "message", "description", "prompt", "system_prompt")
 
 
@@ -45,6 +47,7 @@ class Field:
     children: tuple[Field, ...] = ()
     integer: bool = False
     default: Any = None
+    max_rows: int = 0  # a list of small objects ("rows"): how many it may hold
 
     @property
     def dom_id(self) -> str:
@@ -61,6 +64,13 @@ class FormState:
 
     values: dict[str, str] = field(default_factory=dict)
     errors: dict[str, list[str]] = field(default_factory=dict)
+    # A list of small objects ("rows"): how many rows its table shows, and which row each item sent came from
+    # (blank rows are not sent, so the API's ``addresses.1`` may be the form's third row).
+    rows: dict[str, int] = field(default_factory=dict)
+    row_map: dict[str, list[int]] = field(default_factory=dict)
+
+    def row_count(self, name: str) -> int:
+        return self.rows.get(name, BLANK_ROWS)
 
     def add_error(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
@@ -118,6 +128,27 @@ def _kind(annotation: Any) -> str:
     return kind
 
 
+def _list_item(annotation: Any) -> Any:
+    return _unwrap(get_args(annotation)[0])[0] if get_origin(annotation) is list else None
+
+
+def _simple_model(item: Any) -> bool:
+    """A model whose fields each fit one control: its list is edited as a table of rows."""
+    return (
+        isinstance(item, type)
+        and issubclass(item, BaseModel)
+        and all(
+            _kind(_unwrap(f.annotation)[0]) not in ("json", "lines", "pairs")
+            for f in item.model_fields.values()
+        )
+    )
+
+
+def _max_length(info: FieldInfo) -> int:
+    limits = [getattr(m, "max_length", None) for m in info.metadata]
+    return min([MAX_ROWS, *[n for n in limits if isinstance(n, int)]])
+
+
 def _choices(annotation: Any) -> tuple[str, ...]:
     if get_origin(annotation) is Literal:
         return tuple(str(a) for a in get_args(annotation))
@@ -151,6 +182,10 @@ def field_for(
             for child, sub in annotation.model_fields.items()
         )
         return Field(kind="group", children=children, **common)
+    if kind == "json" and depth == 0 and _simple_model(_list_item(annotation)):
+        item: Any = _list_item(annotation)
+        children = tuple(field_for(child, sub, depth=1) for child, sub in item.model_fields.items())
+        return Field(kind="rows", children=children, max_rows=_max_length(info), **common)
     if kind == "select":
         return Field(kind=kind, choices=_choices(annotation), **common)
     return Field(kind=kind, integer=annotation is int, **common)
@@ -202,13 +237,28 @@ def state_from(fields: tuple[Field, ...], obj: dict[str, Any]) -> FormState:
         value: Any = obj
         for part in f.name.split("."):
             value = value.get(part) if isinstance(value, dict) else None
-        state.values[f.name] = shown(f, value)
+        if f.kind == "rows":
+            _show_rows(f, value if isinstance(value, list) else [], state)
+        else:
+            state.values[f.name] = shown(f, value)
     return state
+
+
+def _show_rows(f: Field, items: list[Any], state: FormState) -> None:
+    for index, item in enumerate(items[: f.max_rows]):
+        for child in f.children:
+            got = item.get(child.name) if isinstance(item, dict) else None
+            state.values[f"{f.name}.{index}.{child.name}"] = shown(child, got)
+    state.rows[f.name] = min(f.max_rows, max(BLANK_ROWS, len(items) + 1))
 
 
 def defaults(fields: tuple[Field, ...]) -> FormState:
     """A new object's form: each field's default."""
-    return FormState(values={f.name: shown(f, f.default) for f in flat(fields) if f.default is not None})
+    return FormState(
+        values={
+            f.name: shown(f, f.default) for f in flat(fields) if f.default is not None and f.kind != "rows"
+        }
+    )
 
 
 # -- values posted --------------------------------------------------------------------------------------------
@@ -280,6 +330,11 @@ def body_from(
             if _chosen(f, child_body):
                 body[f.name] = {k.split(".", 1)[1]: v for k, v in child_body.items()}
             continue
+        if f.kind == "rows":
+            items = _rows_from(f, form, state)
+            if items:
+                body[f.name] = items
+            continue
         raw = form.get(f.name)
         state.values[f.name] = "" if f.secret else raw
         if f.kind == "checkbox":
@@ -294,6 +349,36 @@ def body_from(
     return body, state
 
 
+def _rows_from(f: Field, form: Form, state: FormState) -> list[dict[str, Any]]:
+    """The items of a table of rows, blank rows left out (and remembered, to place the API's errors)."""
+    items: list[dict[str, Any]] = []
+    state.row_map[f.name] = []
+    last = -1
+    for index in range(f.max_rows):
+        item: dict[str, Any] = {}
+        for child in f.children:
+            name = f"{f.name}.{index}.{child.name}"
+            raw = form.get(name)
+            state.values[name] = raw
+            if raw.strip():
+                item[child.name] = _parsed(child, raw.strip(), state) if child.kind != "checkbox" else True
+        if item:
+            items.append(item)
+            state.row_map[f.name].append(index)
+            last = index
+    state.rows[f.name] = min(f.max_rows, max(BLANK_ROWS, last + 2))
+    return items
+
+
+def _row_target(f: Field, where: str, state: FormState) -> str:
+    """The form's control for the API's ``addresses.1.platform``: item 1 is the second row *sent*."""
+    index, _, rest = where[len(f.name) + 1 :].partition(".")
+    sent = state.row_map.get(f.name, [])
+    if not index.isdigit() or int(index) >= len(sent):
+        return f.name
+    return f"{f.name}.{sent[int(index)]}.{rest}" if rest else f.name
+
+
 def place_errors(fields: tuple[Field, ...], errors: list[tuple[str, str]], state: FormState) -> None:
     """Each API error beside the control it names (the longest control name the error's field starts with);
     errors naming no control go to the top of the form, with their field."""
@@ -304,7 +389,13 @@ def place_errors(fields: tuple[Field, ...], errors: list[tuple[str, str]], state
             (n for n in [*names, *groups] if where == n or where.startswith(n + ".")),
             None,
         )
-        if target is None:
+        row_field = next((f for f in flat(fields) if f.kind == "rows" and f.name == target), None)
+        if row_field is not None and where != target:
+            control = _row_target(row_field, where, state)
+            state.add_error(
+                control, message if control != target else f"{where[len(target) + 1 :]}: {message}"
+            )
+        elif target is None:
             state.add_error("", message if where in ("body", "") else f"{where}: {message}")
         else:
             state.add_error(target, message if where == target else f"{where[len(target) + 1 :]}: {message}")
