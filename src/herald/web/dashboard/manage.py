@@ -24,7 +24,12 @@ from pydantic import BaseModel
 
 from herald.core.errors import NotFound
 from herald.web.api import schemas
-from herald.web.api.routes import conversations, datasources, digest_rules, email_forms, events, triggers
+from herald.web.api.routes.conversations import RuleCreate
+from herald.web.api.routes.datasources import DataSourceCreate, DataSourcePatch
+from herald.web.api.routes.digest_rules import DigestRuleCreate, DigestRulePatch
+from herald.web.api.routes.email_forms import EmailFormCreate, EmailFormPatch
+from herald.web.api.routes.events import SubscriptionCreate
+from herald.web.api.routes.triggers import TriggerCreate, WebhookCreate
 from herald.web.dashboard import api, forms
 from herald.web.dashboard.routes import PageRoute, User, done, render
 from herald.web.dashboard.session import DashboardUser, checked_form
@@ -97,7 +102,7 @@ RESOURCES: tuple[Resource, ...] = (
         "Routing rules",
         "routing rule",
         "/api/v1/routing-rules",
-        conversations.RuleCreate,
+        RuleCreate,
         columns=("id", "name", "priority", "channel_id"),
         intro="Which channel carries which messages, tried in order.",
     ),
@@ -106,7 +111,7 @@ RESOURCES: tuple[Resource, ...] = (
         "Event subscriptions",
         "event subscription",
         "/api/v1/event-subscriptions",
-        events.SubscriptionCreate,
+        SubscriptionCreate,
         columns=("id", "url", "event_types", "active"),
         intro="Herald's events POSTed, signed, to your URL.",
     ),
@@ -135,8 +140,8 @@ RESOURCES: tuple[Resource, ...] = (
         "Digest rules",
         "digest rule",
         "/api/v1/digest-rules",
-        digest_rules.DigestRuleCreate,
-        digest_rules.DigestRulePatch,
+        DigestRuleCreate,
+        DigestRulePatch,
         columns=("id", "name", "agent_id", "platform", "window_seconds", "max_messages"),
         intro="Messages held for a window, then sent as one.",
     ),
@@ -145,8 +150,8 @@ RESOURCES: tuple[Resource, ...] = (
         "Data sources",
         "data source",
         "/api/v1/data-sources",
-        datasources.DataSourceCreate,
-        datasources.DataSourcePatch,
+        DataSourceCreate,
+        DataSourcePatch,
         columns=("id", "name", "kind"),
         overrides={"url": "password"},
         intro="Your own databases, read by campaigns and monitors (credentials are write-only).",
@@ -156,8 +161,8 @@ RESOURCES: tuple[Resource, ...] = (
         "Email forms",
         "email form",
         "/api/v1/email-forms",
-        email_forms.EmailFormCreate,
-        email_forms.EmailFormPatch,
+        EmailFormCreate,
+        EmailFormPatch,
         columns=("id", "name", "channel_id"),
         intro="Contact forms arriving by email, read for their intent and answered.",
     ),
@@ -166,7 +171,7 @@ RESOURCES: tuple[Resource, ...] = (
         "Triggers",
         "trigger",
         "/api/proactive/triggers",
-        triggers.TriggerCreate,
+        TriggerCreate,
         columns=("id", "name", "agent_id", "event_type"),
         intro="Events that wake an agent.",
     ),
@@ -175,7 +180,7 @@ RESOURCES: tuple[Resource, ...] = (
         "Webhook endpoints",
         "webhook endpoint",
         "/api/proactive/webhooks",
-        triggers.WebhookCreate,
+        WebhookCreate,
         columns=("id", "name", "url_path", "agent_id"),
         intro="URLs that outside systems call, signed with a secret shown once.",
     ),
