@@ -87,6 +87,18 @@ RESOURCES: tuple[Resource, ...] = (
         "admin key.",
     ),
     Resource(
+        "channels",
+        "Channels",
+        "channel",
+        "/api/v1/channels",
+        schemas.ChannelCreate,
+        columns=("id", "name", "platform", "provider", "credentials_set", "is_default"),
+        exclude=("platform", "provider", "credentials"),  # per provider: herald.web.dashboard.channels
+        page="/interfaces",
+        template="manage_channel_form.html",
+        intro="Where messages go out: a provider's credentials (write-only), tested with one message.",
+    ),
+    Resource(
         "contacts",
         "Contacts",
         "contact",
