@@ -17,9 +17,7 @@ from herald.runtime import Runtime
 from herald.storage.models import ApiKey, AuditEntry
 from herald.web.dashboard.manage import RESOURCES
 from tests.conftest import make_agent, new_tenant
-from tests.integration.test_dashboard import browser_b, sign_in  # noqa: F401 (browser_b is a fixture)
-
-FIELD_ERROR = re.compile(r'data-field="([^"]+)">.*?<p class="field-error"[^>]*>([^<]+)</p>', re.S)
+from tests.integration.test_dashboard import sign_in
 
 
 def field_errors(html: str) -> dict[str, str]:
@@ -111,20 +109,20 @@ async def test_a_refused_field_is_shown_beside_it_in_the_apis_own_words(
     page = await client.post(
         "/manage/contacts/new", data={"csrf_token": token, "name": "Bob", "timezone": "Mars/Olympus_Mons"}
     )
-    assert page.status_code == 422
+    assert page.status_code == 200
     assert field_errors(page.text) == {"timezone": api_message}
     assert 'value="Mars/Olympus_Mons"' in page.text  # what was typed stays
     assert 'aria-invalid="true"' in page.text
     bad_pairs = await client.post(
         "/manage/contacts/new", data={"csrf_token": token, "name": "Bob", "addresses": "no colon here"}
     )
-    assert bad_pairs.status_code == 422
+    assert bad_pairs.status_code == 200
     assert "name: value" in field_errors(bad_pairs.text)["addresses"]
     nested = await client.post(
         "/manage/contacts/new",
         data={"csrf_token": token, "name": "Bob", "escalation.after_minutes": "0"},
     )
-    assert nested.status_code == 422
+    assert nested.status_code == 200
     assert "escalation.after_minutes" in field_errors(nested.text)
     items = (await client.get("/api/v1/contacts", headers=auth)).json()["items"]
     assert [c for c in items if c["name"] == "Bob"] == []
@@ -145,7 +143,7 @@ async def test_admin_only_changes_are_refused_for_other_keys_with_the_apis_reaso
     refused = await client.post(
         "/manage/agents/helper/edit", data={"csrf_token": token, "maturity_level": "AUTONOMOUS"}
     )
-    assert refused.status_code == 422
+    assert refused.status_code == 200
     assert "admin" in refused.text
     assert (await client.get("/api/v1/agents/helper", headers=auth)).json()["maturity_level"] == "INTERN"
 
@@ -229,7 +227,7 @@ async def test_another_tenant_can_neither_see_nor_change_ours(
     rt: Runtime,
     client: httpx.AsyncClient,
     browser_b: httpx.AsyncClient,
-    auth: dict[str, str],  # noqa: F811
+    auth: dict[str, str],
 ) -> None:
     await make_agent(client, auth, "ops", "AUTONOMOUS")
     contact = await client.post("/api/v1/contacts", json={"name": "Secret Sam"}, headers=auth)

@@ -14,7 +14,7 @@ from herald.core.natural import next_runs
 from herald.runtime import Runtime
 from tests.conftest import make_agent, new_tenant
 from tests.integration.dashboard.test_manage import field_errors
-from tests.integration.test_dashboard import browser_b, sign_in  # noqa: F401 (browser_b is a fixture)
+from tests.integration.test_dashboard import sign_in
 
 SCHEDULES = "/api/v1/messaging/schedule"
 
@@ -281,7 +281,7 @@ async def test_schedule_and_monitor_forms_need_the_token(
 async def test_another_tenant_gets_404_for_our_schedules_and_monitors(
     rt: Runtime,
     client: httpx.AsyncClient,
-    browser_b: httpx.AsyncClient,  # noqa: F811
+    browser_b: httpx.AsyncClient,
     auth: dict[str, str],
 ) -> None:
     await make_agent(client, auth, "ops", "AUTONOMOUS")
