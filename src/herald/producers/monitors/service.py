@@ -137,10 +137,10 @@ async def _validate(rt: Runtime, session: AsyncSession, principal: Principal, sp
             ) from exc
 
 
-async def create(rt: Runtime, session: AsyncSession, principal: Principal, spec: MonitorSpec) -> Monitor:
-    await _validate(rt, session, principal, spec)
+def _built(principal: Principal, spec: MonitorSpec) -> Monitor:
+    """A monitor as ``spec`` describes it, not yet added to any session."""
     now = utcnow()
-    monitor = Monitor(
+    return Monitor(
         id=new_id("mon"), tenant_id=principal.tenant_id, agent_id=spec.agent_id, name=spec.name,
         workspace_id=spec.workspace_id, condition=conditions.as_dict(conditions.parse_condition(spec.condition)),
         condition_text=spec.condition_text, action=spec.action, platforms=spec.platforms,
@@ -150,6 +150,11 @@ async def create(rt: Runtime, session: AsyncSession, principal: Principal, spec:
         snoozed_until=None, status="active", state="ok", state_since=now, next_check_at=now,
         firing_notified=False, trigger_count=0, created_at=now, updated_at=now,
     )  # fmt: skip
+
+
+async def create(rt: Runtime, session: AsyncSession, principal: Principal, spec: MonitorSpec) -> Monitor:
+    await _validate(rt, session, principal, spec)
+    monitor = _built(principal, spec)
     session.add(monitor)
     await session.flush()
     await _audit(session, principal, "monitor.created", monitor.id)
@@ -331,6 +336,16 @@ async def figures(session: AsyncSession, tenant_id: str) -> dict[str, int]:
     ).scalar_one()
     return {"total_monitors": total, "active_monitors": active, "total_alerts": all_alerts,
             "pending_alerts": pending, "alerts_last_24h": recent}  # fmt: skip
+
+
+async def test_unsaved(rt: Runtime, principal: Principal, spec: MonitorSpec) -> dict[str, Any]:
+    """Evaluate a monitor before it is created ("Test now" on a form): checked as :func:`create` checks it, then
+    evaluated as :func:`test_now` evaluates a saved one, and never stored (its ``monitor_id`` is empty)."""
+    async with rt.sessions() as session:
+        await _validate(rt, session, principal, spec)
+    monitor = _built(principal, spec)
+    monitor.id = ""
+    return await test_now(rt, monitor)
 
 
 async def test_now(rt: Runtime, monitor: Monitor) -> dict[str, Any]:

@@ -14,12 +14,13 @@ a schedule's live preview) supplies its own template through :attr:`Resource.tem
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel
 
 from herald.core.errors import NotFound
@@ -29,14 +30,26 @@ from herald.web.api.routes.datasources import DataSourceCreate, DataSourcePatch
 from herald.web.api.routes.digest_rules import DigestRuleCreate, DigestRulePatch
 from herald.web.api.routes.email_forms import EmailFormCreate, EmailFormPatch
 from herald.web.api.routes.events import SubscriptionCreate
+from herald.web.api.routes.monitors import ConditionCreate, TaskMonitorPatch
+from herald.web.api.routes.schedules import ScheduleCreate, ScheduleRuleChange
 from herald.web.api.routes.triggers import TriggerCreate, WebhookCreate
-from herald.web.dashboard import api, forms
+from herald.web.dashboard import api, forms, previews
 from herald.web.dashboard.routes import PageRoute, User, done, render
 from herald.web.dashboard.session import DashboardUser, checked_form
 
 LIST_SIZE = 200
 # Keys of a create answer the API shows only once: shown on the answer page, never stored by the dashboard.
 SHOWN_ONCE = ("secret", "callback_secret", "signing_secret", "key", "api_key", "token")
+# The submit button that asks for a preview (a schedule's next runs, a monitor's test) instead of saving.
+PREVIEW_FIELD = "_preview"
+
+# (request, user, fields, API body, form state) -> what the form shows before saving; errors go into the state.
+PreviewHook = Callable[
+    [Request, DashboardUser, tuple[forms.Field, ...], dict[str, Any], forms.FormState],
+    Awaitable[previews.Preview | None],
+]
+# (request, user) -> more for the form's own template (a monitor's presets).
+ContextHook = Callable[[Request, DashboardUser], Awaitable[dict[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -59,6 +72,9 @@ class Resource:
     overrides: dict[str, str] = field(default_factory=dict)
     page: str = ""  # a page of its own that shows these objects (the list links there too)
     template: str = "manage_form.html"
+    preview: PreviewHook | None = None  # a button that shows what would happen, without saving
+    preview_label: str = "Preview"
+    context: ContextHook | None = None
 
     def item_path(self, object_id: str) -> str:
         return self.item.format(collection=self.collection, id=quote(object_id, safe=""))
@@ -196,6 +212,42 @@ RESOURCES: tuple[Resource, ...] = (
         columns=("id", "name", "url_path", "agent_id"),
         intro="URLs that outside systems call, signed with a secret shown once.",
     ),
+    Resource(
+        "schedules",
+        "Schedules",
+        "schedule",
+        "/api/v1/messaging/schedule",
+        ScheduleCreate,
+        ScheduleRuleChange,
+        columns=("id", "name", "agent_id", "description", "timezone", "next_run", "status"),
+        create_path="/api/v1/messaging/schedule/create",
+        list_path="/api/v1/messaging/schedule/list",
+        exclude=("scheduled_for",),
+        page="/schedules",
+        template="manage_schedule.html",
+        preview=previews.schedule,
+        intro="Messages sent on a rule (cron or plain words, in a time zone) or once at a time. Editing changes "
+        "the rule; removing cancels.",
+    ),
+    Resource(
+        "monitors",
+        "Monitors",
+        "monitor",
+        "/api/proactive/monitors",
+        ConditionCreate,
+        TaskMonitorPatch,
+        columns=("id", "name", "condition", "state", "check_interval_seconds", "status"),
+        create_path="/api/v1/monitoring/condition/create",
+        list_path="/api/v1/monitoring/condition/list",
+        exclude=("condition",),
+        page="/monitors",
+        template="manage_monitor.html",
+        preview=previews.monitor_test,
+        preview_label="Test now",
+        context=previews.monitor_presets,
+        intro="Conditions checked on an interval, alerting when they hold: start from a preset or write one. "
+        "A condition is not changed once created: create another.",
+    ),
 )
 BY_KEY = {r.key: r for r in RESOURCES}
 
@@ -234,11 +286,25 @@ def cell(value: Any) -> str:
 async def _form_page(
     request: Request, user: DashboardUser, res: Resource, fields: tuple[forms.Field, ...],
     state: forms.FormState, *, action: str, object_id: str | None = None, status: int = 200,
+    preview: previews.Preview | None = None,
 ) -> Response:  # fmt: skip
+    extra = await res.context(request, user) if res.context is not None else {}
     return await render(
         request, user, res.template, active="manage", res=res, fields=fields, state=state, action=action,
-        object_id=object_id, status=status,
+        object_id=object_id, status=status, preview=preview, preview_field=PREVIEW_FIELD, **extra,
     )  # fmt: skip
+
+
+async def _previewed(
+    request: Request, user: DashboardUser, res: Resource, fields: tuple[forms.Field, ...],
+    body: dict[str, Any], state: forms.FormState, *, action: str, object_id: str | None = None,
+) -> Response:  # fmt: skip
+    """The form again, as posted, with what it would do (the "Preview" or "Test now" button): nothing saved."""
+    assert res.preview is not None
+    preview = None if state.failed else await res.preview(request, user, fields, body, state)
+    return await _form_page(
+        request, user, res, fields, state, action=action, object_id=object_id, preview=preview
+    )
 
 
 @router.get("")
@@ -278,6 +344,8 @@ async def create(request: Request, user: User, key: str) -> Response:
     form = await checked_form(request, user)
     fields = res.create_fields()
     body, state = forms.body_from(fields, form)
+    if res.preview is not None and form.get(PREVIEW_FIELD):
+        return await _previewed(request, user, res, fields, body, state, action=f"/manage/{key}/new")
     if not state.failed:
         answer = await api.call(request, user.principal, "POST", res.create_path or res.collection, body)
         if answer.ok:
@@ -335,6 +403,8 @@ async def update(request: Request, user: User, key: str, object_id: str) -> Resp
     form = await checked_form(request, user)
     fields = res.edit_fields()
     body, state = forms.body_from(fields, form, partial=True)
+    if res.preview is not None and form.get(PREVIEW_FIELD):
+        return await _edit_previewed(request, user, res, fields, body, state, object_id)
     if not state.failed:
         answer = await api.call(request, user.principal, "PATCH", res.item_path(object_id), body)
         if answer.status == 404:
@@ -344,6 +414,17 @@ async def update(request: Request, user: User, key: str, object_id: str) -> Resp
         _refused(fields, answer, state)
     action = f"/manage/{key}/{quote(object_id, safe='')}/edit"
     return await _form_page(request, user, res, fields, state, action=action, object_id=object_id)
+
+
+async def _edit_previewed(
+    request: Request, user: DashboardUser, res: Resource, fields: tuple[forms.Field, ...],
+    body: dict[str, Any], state: forms.FormState, object_id: str,
+) -> Response:  # fmt: skip
+    """An edit form's preview, for an object of this tenant only (another's is a 404, as its edit is)."""
+    if not (await api.call(request, user.principal, "GET", res.item_path(object_id))).ok:
+        raise NotFound(f"no {res.singular} {object_id}")
+    action = f"/manage/{res.key}/{quote(object_id, safe='')}/edit"
+    return await _previewed(request, user, res, fields, body, state, action=action, object_id=object_id)
 
 
 @router.get("/{key}/{object_id}/delete")
@@ -366,3 +447,45 @@ async def delete(request: Request, user: User, key: str, object_id: str) -> Resp
     if not answer.ok:
         return done(request, f"/manage/{key}", f"Not removed: {answer.detail}", "error")
     return done(request, f"/manage/{key}", f"Removed {res.singular} {object_id}.")
+
+
+# -- schedules' live preview, monitors' presets ----------------------------------------------------------------
+
+
+@router.get("/schedules/preview")
+async def schedule_preview(
+    request: Request,
+    user: User,
+    cron_expression: str = "",
+    natural_language_schedule: str = "",
+    timezone: str = "UTC",
+) -> Response:
+    """The live preview ``dashboard.js`` asks for while a rule is typed: the next five runs in the chosen zone
+    (``ok: true``), or what is wrong and with which field (``ok: false``). Always 200: a rule half typed is not an
+    error of the page, and browsers log every 4xx fetch as a console error. Changes nothing, so a GET."""
+    body = {
+        "cron_expression": cron_expression[:200], "natural_language_schedule": natural_language_schedule[:500],
+        "timezone": timezone[:64],
+    }  # fmt: skip
+    state = forms.FormState()
+    preview = await previews.schedule(request, user, BY_KEY["schedules"].create_fields(), body, state)
+    if state.failed or preview is None:
+        if not state.failed:
+            state.add_error("", "a one-time schedule at a given time has nothing to preview")
+        answer = JSONResponse({"ok": False, "errors": state.errors})
+    else:
+        answer = JSONResponse({"ok": True, **preview.as_json()})
+    answer.headers.update({"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
+    return answer
+
+
+@router.post("/monitors/preset")
+async def apply_monitor_preset(request: Request, user: User) -> Response:
+    """A monitor from one of the API's presets, in one step (the agent and name are optional)."""
+    form = await checked_form(request, user)
+    body = {k: form.get(k).strip() for k in ("preset_name", "name", "agent_id") if form.get(k).strip()}
+    answer = await api.call(request, user.principal, "POST", "/api/v1/monitoring/presets/apply", body)
+    if not answer.ok:
+        problems = "; ".join(m for _, m in answer.field_errors) or answer.detail
+        return done(request, "/manage/monitors/new", f"Not created: {problems}", "error")
+    return await _created(request, user, BY_KEY["monitors"], answer)

@@ -264,6 +264,15 @@ async def list_conditions(
     return page([monitor_out(m) for m in rows], limit)
 
 
+@monitoring.post("/condition/test", **answers(MonitorTestOut))
+async def test_unsaved_condition(
+    body: ConditionCreate, rt: RuntimeDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Evaluate a monitor that is not created yet (the create body), with no side effects and nothing stored:
+    checked as a create is, evaluated as ``/condition/{id}/test`` evaluates a saved one."""
+    return await service.test_unsaved(rt, principal, _spec(body.agent_id, body.name, body.condition(), body))
+
+
 @monitoring.post("/condition/{monitor_id}/test", **answers(MonitorTestOut))
 async def test_condition(monitor_id: str, rt: RuntimeDep, principal: CurrentPrincipal) -> dict[str, Any]:
     async with rt.sessions() as session:
