@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 from starlette.staticfiles import StaticFiles
 
-from herald.web.dashboard import channels, manage
+from herald.web.dashboard import channels, manage, setup_pages
 from herald.web.dashboard.routes import STATIC_DIR, STATIC_PATH, router
 
 __all__ = ["install", "router"]
@@ -21,5 +21,6 @@ def install(app: FastAPI) -> None:
     """Mount the pages and their static files; the API keeps ``/api``, ``/health`` and ``/metrics``."""
     app.include_router(router)
     app.include_router(channels.router)  # before manage's generic /manage/{key} pages it refines
+    app.include_router(setup_pages.router)  # before manage's /manage/{key}
     app.include_router(manage.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="dashboard-static")

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from herald.core.errors import NotFound
 from herald.web.api import schemas
+from herald.web.api.routes.campaigns import CampaignCreate, CampaignPatch
 from herald.web.api.routes.conversations import RuleCreate
 from herald.web.api.routes.datasources import DataSourceCreate, DataSourcePatch
 from herald.web.api.routes.digest_rules import DigestRuleCreate, DigestRulePatch
@@ -75,6 +76,12 @@ class Resource:
     preview: PreviewHook | None = None  # a button that shows what would happen, without saving
     preview_label: str = "Preview"
     context: ContextHook | None = None
+    after_save: str = ""  # where a saved object's page is ("{id}"), instead of the list
+
+    def saved_page(self, object_id: str) -> str:
+        if not self.after_save or not object_id:
+            return f"/manage/{self.key}"
+        return self.after_save.format(id=quote(object_id, safe=""))
 
     def item_path(self, object_id: str) -> str:
         return self.item.format(collection=self.collection, id=quote(object_id, safe=""))
@@ -248,6 +255,20 @@ RESOURCES: tuple[Resource, ...] = (
         intro="Conditions checked on an interval, alerting when they hold: start from a preset or write one. "
         "A condition is not changed once created: create another.",
     ),
+    Resource(
+        "campaigns",
+        "Campaigns",
+        "campaign",
+        "/api/v1/campaigns",
+        CampaignCreate,
+        CampaignPatch,
+        columns=("id", "name", "schedule", "event_type", "status"),
+        exclude=("compose",),
+        page="/campaigns",
+        after_save="/campaigns/{id}?preview=1",
+        intro="Lifecycle messages over your own database on a schedule: after saving, the campaign's page "
+        "previews its audience and messages (nothing is sent). AI composing is set through the API.",
+    ),
 )
 BY_KEY = {r.key: r for r in RESOURCES}
 
@@ -378,7 +399,7 @@ async def _created(request: Request, user: DashboardUser, res: Resource, answer:
             secrets=secrets,
             name=name,
         )
-    return done(request, f"/manage/{res.key}", f"Created {res.singular} {name}.")
+    return done(request, res.saved_page(str(body.get("id") or "")), f"Created {res.singular} {name}.")
 
 
 @router.get("/{key}/{object_id}/edit")
@@ -410,7 +431,7 @@ async def update(request: Request, user: User, key: str, object_id: str) -> Resp
         if answer.status == 404:
             raise NotFound(f"no {res.singular} {object_id}")
         if answer.ok:
-            return done(request, f"/manage/{key}", f"Saved {res.singular} {object_id}.")
+            return done(request, res.saved_page(object_id), f"Saved {res.singular} {object_id}.")
         _refused(fields, answer, state)
     action = f"/manage/{key}/{quote(object_id, safe='')}/edit"
     return await _form_page(request, user, res, fields, state, action=action, object_id=object_id)

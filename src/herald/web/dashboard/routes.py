@@ -46,7 +46,7 @@ from herald.producers.schedules import service as scheduling
 from herald.runtime import Runtime
 from herald.storage.models import Message, Monitor, MonitorAlert, Schedule
 from herald.storage.types import utcnow
-from herald.web.dashboard import charts, queries
+from herald.web.dashboard import charts, firstrun, queries
 from herald.web.dashboard.session import (
     CSRF_FIELD,
     LOGIN_COOKIE,
@@ -318,14 +318,24 @@ async def overview(request: Request, user: User) -> Response:
         hourly = await queries.messages_per_hour(session, tenant_id, rt.dialect)
         alerts = await queries.open_alerts(session, tenant_id)
         names = await queries.channel_names(session, tenant_id)
+        first = await firstrun.first_run(
+            session, tenant_id, development=rt.settings.is_development, channel_form=_channel_form()
+        )
     series = [charts.Series(k, queries.BAND_LABELS[k], hourly.bands[k]) for k in queries.STATUS_BANDS]
     chart = charts.stacked_bars(
         hourly.hours, series, title="Messages per hour by status, last 24 hours (UTC)", chart_id="hourly"
     )
     return await render(
         request, user, "overview.html", active="overview", figures=figures, depth=depth, alerts=alerts,
-        names=names, chart=chart, hourly=hourly, series=series,
+        names=names, chart=chart, hourly=hourly, series=series, first=first,
     )  # fmt: skip
+
+
+def _channel_form() -> str:
+    """Where the first-run path adds a channel: its Setup form when there is one, else the Interfaces page."""
+    from herald.web.dashboard.manage import BY_KEY  # manage's pages import this module
+
+    return "/manage/channels/new" if "channels" in BY_KEY else "/interfaces"
 
 
 # -- approvals ------------------------------------------------------------------------------------------------
