@@ -671,6 +671,7 @@ async def run_herald(trial: Trial) -> dict[str, Any]:
                 assert sink is not None
                 await time_drain(stored, lambda: _sink_distinct(sink, http), procs, trial.args.trial_timeout)
                 result["check"] = await settle_sink(sink, http, stored)
+                result["check"]["herald_attempts"] = await herald_attempts(db)
                 result["check"]["ok"] = result["check"]["ok"] and stored >= load["accepted"] + WARM_UP
                 return result
             platform = "webhook" if trial.workload == "w1" else "sms"
@@ -689,6 +690,7 @@ async def run_herald(trial: Trial) -> dict[str, Any]:
                     trial.n, lambda: _sink_distinct(sink, http), procs, trial.args.trial_timeout
                 )
                 result["check"] = await settle_sink(sink, http, trial.n)
+                result["check"]["herald_attempts"] = await herald_attempts(db)
             else:
                 result["drain"] = await time_drain(
                     trial.n, lambda: _herald_done(db, trial.n), procs, trial.args.trial_timeout
@@ -711,6 +713,20 @@ async def _sink_distinct(sink: Sink, http: httpx.AsyncClient) -> int:
 async def _herald_done(db: Database, n: int) -> int:
     left = await db.fetchval("SELECT COUNT(*) FROM messages WHERE status IN ('queued', 'sending')")
     return n - int(left)
+
+
+async def herald_attempts(db: Database) -> dict[str, Any]:
+    """What Herald recorded of its tries, to explain a duplicate or a missing post at the sink."""
+    await db.fetchval("SELECT 1")
+    assert db.conn is not None
+    outcomes = {f"{r[0]} (try {r[1]})": int(r[2]) for r in await db.conn.fetch(
+        "SELECT outcome, number, COUNT(*) FROM attempts GROUP BY 1, 2 ORDER BY 2, 1")}  # fmt: skip
+    errors = {str(r[0])[:200]: int(r[1]) for r in await db.conn.fetch(
+        "SELECT error, COUNT(*) FROM attempts WHERE error IS NOT NULL GROUP BY 1 ORDER BY 2 DESC LIMIT 5")}  # fmt: skip
+    statuses = {
+        str(r[0]): int(r[1]) for r in await db.conn.fetch("SELECT status, COUNT(*) FROM messages GROUP BY 1")
+    }
+    return {"attempts": outcomes, "errors": errors, "messages": statuses}
 
 
 async def herald_inbox_check(db: Database, n: int) -> dict[str, Any]:
@@ -890,9 +906,9 @@ async def peer_single(
 # -- summary ------------------------------------------------------------------------------------------------------
 
 
-def figure(trial: dict[str, Any]) -> float | None:
-    """The number a trial contributes to the table (None when it failed or its check did not pass)."""
-    if "error" in trial or not trial.get("check", {}).get("ok"):
+def figure(trial: dict[str, Any], *, checked: bool = True) -> float | None:
+    """The number a trial contributes to the table (None when it failed, or when its check did not pass)."""
+    if "error" in trial or (checked and not trial.get("check", {}).get("ok")):
         return None
     section = {"w1": "drain", "w2": "drain", "enqueue": "enqueue", "single": "single"}[trial["workload"]]
     value = trial.get(section, {}).get("per_second")
@@ -908,10 +924,13 @@ def summarise(
         for system in systems:
             mine = [t for t in trials if t["system"] == system and t["workload"] == workload]
             values = [v for v in (figure(t) for t in mine) if v is not None]
+            unchecked = [v for v in (figure(t, checked=False) for t in mine) if v is not None]
             cell: dict[str, Any] = {
                 "trials": len(mine),
                 "passed": len(values),
                 "median_per_second": round(statistics.median(values), 1) if values else None,
+                # Trials that ran but failed their check (a duplicate at the sink, say) still have a rate.
+                "median_per_second_unchecked": round(statistics.median(unchecked), 1) if unchecked else None,
             }
             if workload == "single":
                 p99 = [t["single"]["p99_ms"] for t in mine if figure(t) is not None]
@@ -946,6 +965,8 @@ def print_table(summary: dict[str, Any], systems: Sequence[str], args: argparse.
     def cell(workload: str, system: str) -> str:
         c = summary[workload][system]
         if c["median_per_second"] is None:
+            if c.get("median_per_second_unchecked") is not None:
+                return f"{c['median_per_second_unchecked']:,.0f}/s, CHECK FAILED"
             return f"FAILED ({c['passed']}/{c['trials']})"
         text = f"{c['median_per_second']:,.0f}/s"
         if workload == "single" and c.get("median_p99_ms") is not None:
@@ -1072,6 +1093,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     path = RESULTS_DIR / "peers.json"
     path.write_text(json.dumps(result, indent=2, default=str) + "\n")
     print_table(summary, args.systems, args)
+    busiest = max((t["loadavg_before"] for t in trials), default=0.0)
+    if busiest > (os.cpu_count() or 1):
+        print(
+            f"\nwarning: the 1-minute load average reached {busiest:g} on {os.cpu_count()} CPUs before a trial: "
+            "other work shared the machine, so these figures (ratios included) are not a clean measurement"
+        )
     print(f"\nresults written to {path}")
     failed = [t for t in trials if figure(t) is None]
     if failed:
