@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class QuietHours(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    start: str
-    end: str
+    start: str = Field(description="local time HH:MM when quiet begins, such as 21:00")
+    end: str = Field(description="local time HH:MM when it ends, such as 07:00 (the next morning)")
 
     @field_validator("start", "end")
     @classmethod

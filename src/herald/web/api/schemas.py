@@ -488,11 +488,16 @@ class ChannelTestOut(BaseModel):
 
 class ContactCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
-    addresses: dict[str, str] = Field(default_factory=dict)
-    timezone: str | None = None
+    addresses: dict[str, str] = Field(
+        default_factory=dict,
+        description="an address per platform or channel: sms, email, telegram, slack ...",
+    )
+    timezone: str | None = Field(default=None, description="an IANA time zone, such as Europe/Paris")
     quiet_hours: QuietHours | None = None
-    opt_outs: list[str] = Field(default_factory=list)
-    channel_order: list[str] | None = None
+    opt_outs: list[str] = Field(default_factory=list, description="platforms never to use for this contact")
+    channel_order: list[str] | None = Field(
+        default=None, description="platforms to try in order (unset: by priority)"
+    )
     escalation: EscalationRule | None = Field(
         default=None, description="the default escalation rule of messages sent to this contact (null: none)"
     )
@@ -505,11 +510,15 @@ class ContactCreate(Strict):
 
 class ContactPatch(Strict):
     name: str | None = Field(default=None, min_length=1, max_length=200)
-    addresses: dict[str, str] | None = None
-    timezone: str | None = None
+    addresses: dict[str, str] | None = Field(
+        default=None, description="an address per platform or channel: sms, email, telegram, slack ..."
+    )
+    timezone: str | None = Field(default=None, description="an IANA time zone, such as Europe/Paris")
     quiet_hours: QuietHours | None = None
-    opt_outs: list[str] | None = None
-    channel_order: list[str] | None = None
+    opt_outs: list[str] | None = Field(default=None, description="platforms never to use for this contact")
+    channel_order: list[str] | None = Field(
+        default=None, description="platforms to try in order (unset: by priority)"
+    )
     escalation: EscalationRule | None = Field(
         default=None, description="the default escalation rule of messages sent to this contact (null: none)"
     )
