@@ -12,6 +12,10 @@ conversations with 50,000 inbound messages, and 20,000 approvals. Then ``detect(
 
     PYTHONPATH=src:. .venv/bin/python bench/patterns.py
     PYTHONPATH=src:. .venv/bin/python bench/patterns.py --messages 1000000 --runs 5
+    PYTHONPATH=src:. .venv/bin/python bench/patterns.py --keep herald_bench_patterns_dev --runs 1
+
+``--keep NAME`` fills the database ``NAME`` only when it is empty and leaves it in place afterwards, so a second
+run measures the same rows at once (its clock is the one the rows were made with; new migrations are applied).
 """
 
 from __future__ import annotations
@@ -28,17 +32,22 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import asyncpg
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench._common import check_loopback, describe_environment, pg_admin, prepare_results, with_database
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from herald.learning import model, patterns
+from herald.storage import fingerprint
 from herald.storage.engine import create_engine
 from herald.storage.migrate import upgrade
 
 TENANT = "ten_bench"
+# Herald writes each message's content fingerprint when it accepts it; generated rows get the same in SQL.
+BODY_FINGERPRINT = fingerprint.PG_SQL.format(column="body")
 
 # Each statement gets :now (the bench's clock) and :n (the number of messages). Ids follow new_id(): the prefix,
 # 12 hex digits of the creation millisecond, 16 more; so the id ranges detectors use hold.
@@ -54,34 +63,40 @@ SETUP = [
               'channel ' || c, '\\x00'::bytea, false, 0, true, :now FROM generate_series(0, 7) c""",
     # Messages: g is the row number; t its creation time, in business hours over the last 30 days.
     """INSERT INTO messages (id, tenant_id, agent_id, platform, recipient_id, channel_id, simulated, conversation_id,
-                            route_plan, route_step, cost, content, status, priority, run_at, attempts, max_attempts,
-                            governance_metadata, created_at, updated_at, sent_at, ai_prompt_tokens,
-                            ai_completion_tokens, ai_cost)
+                            route_plan, route_step, cost, content, content_fingerprint, status, priority, run_at,
+                            attempts, max_attempts, governance_metadata, created_at, updated_at, sent_at,
+                            ai_prompt_tokens, ai_completion_tokens, ai_cost)
        SELECT 'msg_' || lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || lpad(to_hex(g), 16, '0'),
               'ten_bench', 'agent_' || (g % 50), (ARRAY['slack','sms','email','telegram'])[g % 4 + 1],
               'r' || (g % 5000), 'chn_' || (g % 8), false,
               CASE WHEN g % 20 = 0 THEN 'cnv_' || (g % 5000) END,
               CASE WHEN g % 3 = 0 THEN '[{"platform": "sms"}, {"platform": "email"}]'
                    ELSE '[{"platform": "sms"}]' END::json,
-              0, 0,
-              CASE WHEN g % 10 = 0 THEN 'Your order ' || g || ' has shipped'
-                   WHEN g % 10 = 1 THEN 'Reminder: invoice ' || g || ' is due on 2026-0' || (g % 9 + 1) || '-1' || (g % 9)
-                   ELSE 'Note ' || md5(g::text) END,
+              0, 0, body, """
+    + BODY_FINGERPRINT
+    + """,
               CASE WHEN g % 5 = 0 THEN 'read' WHEN g % 5 = 1 THEN 'delivered' ELSE 'sent' END, 5, t, 1, 5,
               CASE WHEN g % 25 = 0 THEN '{"campaign_id": "cmp_1"}' ELSE '{}' END::json,
               t, t, t + interval '1 second', 0, 0, 0
        FROM (SELECT g, date_trunc('day', CAST(:now AS timestamptz)) - ((g / 7) % 30 + 1) * interval '1 day'
-                        + (8 + (g * 3) % 11) * interval '1 hour' + (g % 3600) * interval '1 second' AS t
+                        + (8 + (g * 3) % 11) * interval '1 hour' + (g % 3600) * interval '1 second' AS t,
+                    CASE WHEN g % 10 = 0 THEN 'Your order ' || g || ' has shipped'
+                         WHEN g % 10 = 1 THEN 'Reminder: invoice ' || g || ' is due on 2026-0' || (g % 9 + 1)
+                                              || '-1' || (g % 9)
+                         ELSE 'Note ' || md5(g::text) END AS body
              FROM generate_series(1, :n) g) s""",
     # Regular manual sends: 40 agent/recipient pairs, the same report at about 09:00 on 12 days.
     """INSERT INTO messages (id, tenant_id, agent_id, platform, recipient_id, simulated, route_plan, route_step, cost,
-                            content, status, priority, run_at, attempts, max_attempts, governance_metadata,
-                            created_at, updated_at, sent_at, ai_prompt_tokens, ai_completion_tokens, ai_cost)
+                            content, content_fingerprint, status, priority, run_at, attempts, max_attempts,
+                            governance_metadata, created_at, updated_at, sent_at, ai_prompt_tokens,
+                            ai_completion_tokens, ai_cost)
        SELECT 'msg_' || lpad(to_hex((extract(epoch FROM t) * 1000)::bigint), 12, '0') || lpad(to_hex(p * 100 + d), 16, 'f'),
               'ten_bench', 'agent_' || (10 + p), 'slack', 'team' || p, false, '[{"platform": "slack"}]'::json, 0, 0,
-              'Daily numbers: ' || (p * d) || ' signups', 'sent', 5, t, 1, 5, '{}'::json, t, t, t, 0, 0, 0
+              body, """
+    + BODY_FINGERPRINT
+    + """, 'sent', 5, t, 1, 5, '{}'::json, t, t, t, 0, 0, 0
        FROM (SELECT p, d, date_trunc('day', CAST(:now AS timestamptz)) - d * interval '1 day' + interval '9 hours'
-                        + ((p + d) % 7) * interval '1 minute' AS t
+                        + ((p + d) % 7) * interval '1 minute' AS t, 'Daily numbers: ' || (p * d) || ' signups' AS body
              FROM generate_series(0, 39) p, generate_series(1, 12) d) s""",
     "INSERT INTO events (id, tenant_id, type, subject_id, data, created_at) "
     "SELECT 'evt_' || substr(id, 5), tenant_id, 'message.sent', id, '{}', sent_at FROM messages",
@@ -143,55 +158,88 @@ async def fill(engine: AsyncEngine, now: datetime, messages: int) -> dict[str, i
     async with engine.begin() as conn:
         for statement in SETUP:
             await conn.execute(text(statement), {"now": now, "n": messages})
-    counts = {}
     async with engine.begin() as conn:
         await conn.execute(text("ANALYZE"))  # what autovacuum would have done by the time anyone asks
+    return await _counts(engine)
+
+
+async def _counts(engine: AsyncEngine) -> dict[str, int]:
+    counts = {}
+    async with engine.connect() as conn:
         for table in ("messages", "events", "attempts", "monitor_alerts", "inbound_messages", "approvals"):
             counts[table] = (await conn.execute(text(f"SELECT count(*) FROM {table}"))).scalar_one()
     return counts
 
 
-async def time_once(engine: AsyncEngine, now: datetime) -> tuple[float, dict[str, float], Counter[str]]:
-    """The whole detect() once, then each kind alone (to see where the time goes)."""
-    async with AsyncSession(engine) as session:
-        started = time.perf_counter()
-        found = await patterns.detect(session, TENANT, now=now)
-        total = time.perf_counter() - started
+async def _exists(admin_url: str, name: str) -> bool:
+    conn = await asyncpg.connect(admin_url, timeout=10)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+async def _filled_at(engine: AsyncEngine) -> datetime | None:
+    """The clock a kept database was filled with (the bench tenant's creation time), or None when empty."""
+    async with engine.connect() as conn:
+        at = (
+            await conn.execute(text("SELECT created_at FROM tenants WHERE id = :t"), {"t": TENANT})
+        ).scalar()
+    return None if at is None else at.astimezone(UTC)
+
+
+async def time_once(
+    engine: AsyncEngine, now: datetime, settings: patterns.PatternSettings
+) -> tuple[float, dict[str, float], Counter[str]]:
+    """The whole detect() once (in its lanes), then each kind alone (to see where the time goes)."""
+    sessions = async_sessionmaker(engine, expire_on_commit=False)
+    started = time.perf_counter()
+    found = await patterns.detect(sessions, TENANT, now=now, settings=settings)
+    total = time.perf_counter() - started
     per_kind = {}
     for kind in model.KINDS:
-        async with AsyncSession(engine) as session:
-            started = time.perf_counter()
-            await patterns.detect(session, TENANT, now=now, kinds=[kind])
-            per_kind[kind] = round(time.perf_counter() - started, 3)
+        started = time.perf_counter()
+        await patterns.detect(sessions, TENANT, now=now, kinds=[kind], settings=settings)
+        per_kind[kind] = round(time.perf_counter() - started, 3)
     return total, per_kind, Counter(p.kind for p in found)
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     check_loopback(args.postgres_url)
-    name = f"herald_bench_patterns_{os.getpid()}"
-    await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name}")
-    await pg_admin(args.postgres_url, f"CREATE DATABASE {name}")
+    name = args.keep or f"herald_bench_patterns_{os.getpid()}"
+    if not args.keep:
+        await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name}")
+    if not await _exists(args.postgres_url, name):
+        await pg_admin(args.postgres_url, f"CREATE DATABASE {name}")
     engine = create_engine(
         with_database(args.postgres_url, name).replace("postgresql://", "postgresql+asyncpg://")
     )
     try:
         await upgrade(engine)
-        now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
-        started = time.monotonic()
-        counts = await fill(engine, now, args.messages)
-        print(f"filled in {time.monotonic() - started:.1f} s (not timed): {counts}")
+        kept = await _filled_at(engine)
+        if kept is not None:
+            now = kept
+            counts = await _counts(engine)
+            print(f"reusing {name} filled for {now.isoformat()}: {counts}")
+        else:
+            now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+            started = time.monotonic()
+            counts = await fill(engine, now, args.messages)
+            print(f"filled in {time.monotonic() - started:.1f} s (not timed): {counts}")
+        settings = patterns.PatternSettings(lanes=args.lanes)
         runs = []
         for run in range(args.runs):
-            total, per_kind, found = await time_once(engine, now)
+            total, per_kind, found = await time_once(engine, now, settings)
             runs.append(
                 {"run": run, "seconds": round(total, 3), "per_kind_seconds": per_kind, "found": dict(found)}
             )
             print(f"run {run}: {total:.2f} s; per kind {per_kind}; found {dict(found)}")
     finally:
         await engine.dispose()
-        await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+        if not args.keep:
+            await pg_admin(args.postgres_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     median = statistics.median(r["seconds"] for r in runs)
-    return {"bench": "patterns", "messages": args.messages, "rows": counts, "runs": runs, "median_s": median,
+    return {"bench": "patterns", "messages": args.messages, "lanes": args.lanes, "rows": counts, "runs": runs, "median_s": median,
             "environment": describe_environment()}  # fmt: skip
 
 
@@ -199,6 +247,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--lanes", type=int, default=patterns.DEFAULT_SETTINGS.lanes,
+                        help="concurrent detector sessions (1: one after the other)")  # fmt: skip
+    parser.add_argument("--keep", metavar="DATABASE", help="fill this database once and keep it (reuse runs)")
     parser.add_argument("--postgres-url", default=os.environ.get(
         "HERALD_BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"))  # fmt: skip
     args = parser.parse_args(argv)

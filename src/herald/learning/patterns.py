@@ -10,6 +10,7 @@ a history window is also an id range on the ``(tenant_id, ..., id)`` indexes the
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import statistics
 from collections import defaultdict
@@ -35,7 +36,7 @@ from sqlalchemy import (
     tuple_,
     union_all,
 )
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.core.errors import HeraldError, ValidationFailed
 from herald.core.maturity import MaturityLevel
@@ -108,13 +109,26 @@ class PatternSettings:
     promotion_streak: int = 20
     # PostgreSQL: work_mem (MB) for the detection's transaction; 0 keeps the server's
     work_mem: int = 64
+    # PostgreSQL: detectors run in this many concurrent sessions (1: one after the other); SQLite always 1
+    lanes: int = 2
 
 
 DEFAULT_SETTINGS: Final = PatternSettings()
 
+# The relative cost of each detector over a large history (CPU seconds per million messages, bench/patterns.py),
+# to balance the lanes: best hours alone in one, everything else in the other.
+COST: Final[dict[str, float]] = {
+    model.BEST_HOUR: 8.0,
+    model.REPEATED_SEND: 3.0,
+    model.FAILING_CHANNEL: 2.0,
+    model.UNANSWERED_CONVERSATION: 0.3,
+    model.PROMOTION_CANDIDATE: 0.2,
+    model.NOISY_MONITOR: 0.1,
+}
+
 
 async def detect(
-    session: AsyncSession,
+    sessions: async_sessionmaker[AsyncSession],
     tenant_id: str,
     *,
     agent_id: str | None = None,
@@ -123,22 +137,62 @@ async def detect(
     settings: PatternSettings = DEFAULT_SETTINGS,
 ) -> list[Pattern]:
     """Every pattern of the requested ``kinds`` (all of them by default) in the tenant's recent history,
-    optionally only those about one agent; best first within each kind."""
+    optionally only those about one agent; best first within each kind.
+
+    It takes a session factory rather than a session: on PostgreSQL the detectors run in ``settings.lanes``
+    concurrent lanes, each in a fresh session (one connection, one backend process) of its own, so two heavy
+    aggregations use two cores; SQLite (one connection) runs them one after the other."""
     wanted = list(model.KINDS if kinds is None else kinds)
     unknown = sorted(set(wanted) - set(model.KINDS))
     if unknown:
         raise ValidationFailed(
             f"unknown pattern kind {unknown[0]!r}; one of: {', '.join(model.KINDS)}", field="kind"
         )
-    ctx = _Context(session, tenant_id, agent_id, now or utcnow(), settings, _dialect(session))
-    if ctx.dialect == "postgresql":
-        await _tune(session, settings)
-    found: list[Pattern] = []
-    for kind in model.KINDS:
-        if kind in wanted:
-            patterns = await _DETECTORS[kind](ctx)
-            patterns.sort(key=lambda p: (-p.confidence, p.key))
-            found.extend(patterns[: settings.max_per_kind])
+    at = now or utcnow()
+    ordered = [kind for kind in model.KINDS if kind in wanted]
+    dialect = _factory_dialect(sessions)
+    lanes = lanes_for(ordered, settings.lanes if dialect == "postgresql" else 1)
+    results = await asyncio.gather(
+        *(_run_lane(sessions, lane, tenant_id, agent_id, at, settings) for lane in lanes)
+    )
+    by_kind = {kind: found for lane in results for kind, found in lane.items()}
+    out: list[Pattern] = []
+    for kind in ordered:
+        patterns = sorted(by_kind[kind], key=lambda p: (-p.confidence, p.key))
+        out.extend(patterns[: settings.max_per_kind])
+    return out
+
+
+def lanes_for(kinds: Sequence[str], lanes: int) -> list[list[str]]:
+    """``kinds`` split into at most ``lanes`` groups of about equal expected cost (longest first, each to the
+    lightest lane so far); with one lane, all of them in their order."""
+    if lanes <= 1 or len(kinds) <= 1:
+        return [list(kinds)] if kinds else []
+    loads = [0.0] * min(lanes, len(kinds))
+    groups: list[list[str]] = [[] for _ in loads]
+    for kind in sorted(kinds, key=lambda k: (-COST.get(k, 1.0), model.KINDS.index(k))):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(kind)
+        loads[lightest] += COST.get(kind, 1.0)
+    return [group for group in groups if group]
+
+
+async def _run_lane(
+    sessions: async_sessionmaker[AsyncSession],
+    kinds: list[str],
+    tenant_id: str,
+    agent_id: str | None,
+    now: datetime,
+    settings: PatternSettings,
+) -> dict[str, list[Pattern]]:
+    """One lane: its detectors one after the other in one read-only session of its own."""
+    found: dict[str, list[Pattern]] = {}
+    async with sessions() as session:
+        ctx = _Context(session, tenant_id, agent_id, now, settings, _dialect(session))
+        if ctx.dialect == "postgresql":
+            await _tune(session, settings)
+        for kind in kinds:
+            found[kind] = await _DETECTORS[kind](ctx)
     return found
 
 
@@ -178,7 +232,8 @@ def id_floor(prefix: str, at: datetime) -> str:
 
 
 def strip_digits(text: str) -> str:
-    """Content modulo numbers and dates, as the SQL does it: every digit removed ("due 3/14" -> "due /")."""
+    """Content modulo numbers and dates: every digit removed ("due 3/14" -> "due /"); what the content
+    fingerprint (:mod:`herald.storage.fingerprint`) stands for."""
     return "".join(ch for ch in text if not ("0" <= ch <= "9"))
 
 
@@ -229,13 +284,10 @@ def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
 
 
-def _stripped(column: Any, dialect: str) -> ColumnElement[str]:
-    if dialect == "postgresql":
-        return func.translate(column, "0123456789", "")  # much cheaper than regexp_replace
-    expr: Any = column
-    for digit in "0123456789":
-        expr = func.replace(expr, digit, "")
-    return expr  # type: ignore[no-any-return]
+def _factory_dialect(sessions: async_sessionmaker[AsyncSession]) -> str:
+    """The backend a session factory is bound to (its ``bind``), without opening a session."""
+    bind = sessions.kw.get("bind")
+    return "" if bind is None else str(bind.dialect.name)
 
 
 def _epoch(column: Any, dialect: str) -> ColumnElement[Any]:
@@ -252,9 +304,28 @@ def _within(later: Any, earlier: Any, seconds: int, dialect: str) -> ColumnEleme
 
 
 def _utc_hour(column: Any, dialect: str) -> ColumnElement[int]:
-    if dialect == "postgresql":
-        return cast(func.extract("hour", func.timezone("UTC", column)), Integer)
+    if dialect == "postgresql":  # date_part: double precision; EXTRACT answers numeric, far slower per row
+        return cast(func.date_part("hour", func.timezone("UTC", column)), Integer)
     return cast(func.strftime("%H", column), Integer)
+
+
+def _bytewise(expr: Any, dialect: str) -> ColumnElement[Any]:
+    """On PostgreSQL, ``expr`` compared byte by byte (``COLLATE "C"``) where only equality matters (GROUP BY,
+    PARTITION BY): the same groups, but sorting a million keys no longer goes through the locale's rules and can
+    use abbreviated keys, several times faster. SQLite compares bytes already (and knows no "C")."""
+    return expr.collate("C") if dialect == "postgresql" else expr  # type: ignore[no-any-return]
+
+
+def _bytewise_columns(dialect: str, *columns: Any) -> list[ColumnElement[Any]]:
+    """:func:`_bytewise` of each column, under the column's own name."""
+    return [_bytewise(c, dialect).label(c.key) for c in columns]
+
+
+def _day(column: Any, dialect: str) -> ColumnElement[int]:
+    """The UTC day (days since 1970-01-01) of a timestamp."""
+    if dialect == "postgresql":
+        return cast(func.floor(_epoch(column, dialect) / 86400), Integer)
+    return cast(_epoch(column, dialect) / 86400, Integer)  # truncation is the floor after 1970
 
 
 def _json_length(column: Any) -> ColumnElement[Any]:
@@ -291,9 +362,11 @@ async def _contact_zones(ctx: _Context, contact_ids: Iterable[str | None]) -> di
 
 async def _repeated_sends(ctx: _Context) -> list[Pattern]:
     """Groups of (agent, platform, recipient, content without digits) with 3+ sends, not made by a schedule or
-    trigger, grouped in SQL; Python then drops other producers' messages and looks for a regular time of day."""
+    trigger, grouped in SQL on the content fingerprint written with each message (the text is not stripped of
+    its digits a million times per detection); Python then compares the texts themselves, drops other producers'
+    messages and looks for a regular time of day."""
     s = ctx.settings
-    norm = _stripped(Message.content, ctx.dialect).label("norm")
+    fingerprint = Message.content_fingerprint
     # NOT IN over the producers' ledgers: one hashed lookup per message (NOT EXISTS may rescan per row).
     scheduled = select(ScheduleExecution.message_id).where(
         ScheduleExecution.tenant_id == ctx.tenant_id, ScheduleExecution.message_id.is_not(None),
@@ -307,19 +380,20 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
         Message.tenant_id == ctx.tenant_id, Message.id >= ctx.floor("msg"), Message.created_at >= ctx.since,
         Message.created_at <= ctx.now, Message.agent_id.is_not(None), Message.conversation_id.is_(None),
         Message.status.not_in(("rejected", "blocked")), Message.id.not_in(scheduled), Message.id.not_in(triggered),
+        fingerprint.is_not(None),
     ]  # fmt: skip
     if ctx.agent_id is not None:
         conditions.append(Message.agent_id == ctx.agent_id)
-    candidates = await _regular_candidates(ctx, norm, conditions)
+    candidates = await _regular_candidates(ctx, conditions)
     if not candidates:
         return []
     # The kept groups' rows, read in full: their recipients first (a hashed IN), then the exact group.
     columns = (Message.agent_id, Message.platform, Message.recipient_id)
-    full_keys = (*columns, norm)
+    full_keys = (*columns, fingerprint)
     ranked = (
         select(
             Message.id, *columns, Message.contact_id, Message.content, Message.subject, Message.created_at,
-            Message.governance_metadata, norm,
+            Message.governance_metadata,
             func.row_number().over(partition_by=full_keys, order_by=Message.created_at.desc()).label("rn"),
         )
         .where(*conditions, Message.recipient_id.in_(sorted({c[2] for c in candidates})),
@@ -334,7 +408,7 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
     for row in rows:
         if row.id in produced or PRODUCED_KEYS & set(row.governance_metadata or {}):
             continue
-        by_group[(row.agent_id, row.platform, row.recipient_id, row.norm)].append(row)
+        by_group[(row.agent_id, row.platform, row.recipient_id, strip_digits(row.content))].append(row)
     zones = await _contact_zones(ctx, (r.contact_id for r in rows))
     tenant_zone = await _tenant_zone(ctx)
     found = []
@@ -348,21 +422,34 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
 
 
 async def _regular_candidates(
-    ctx: _Context, norm: ColumnElement[str], conditions: list[ColumnElement[bool]]
-) -> list[tuple[str, str, str, str]]:
+    ctx: _Context, conditions: list[ColumnElement[bool]]
+) -> list[tuple[str, str, str, int]]:
     """The groups worth a closer look, found in one lean pass: counted per UTC hour of the day, a group's best
     two adjacent hours (any half hour lies within two) must hold 3+ sends and most of the group. Ranking by
-    that, not by size, keeps a tenant's big templated groups from crowding regular ones out."""
+    that, not by size, keeps a tenant's big templated groups from crowding regular ones out.
+
+    A group of 3+ sends has a fingerprint that occurs 3+ times in the window, so a first pass over the
+    fingerprints alone (a BIGINT, hashed) leaves out every text sent fewer times, most of a month's messages,
+    before the grouping on text keys and the window functions see any."""
     s = ctx.settings
+    frequent = (
+        select(Message.content_fingerprint)
+        .where(*conditions)
+        .group_by(Message.content_fingerprint)
+        .having(func.count() >= s.repeat_min_count)
+    )
     hour = _utc_hour(Message.created_at, ctx.dialect).label("hour")
-    columns = (Message.agent_id, Message.platform, Message.recipient_id, norm)
+    columns = (
+        *_bytewise_columns(ctx.dialect, Message.agent_id, Message.platform, Message.recipient_id),
+        Message.content_fingerprint,
+    )
     hourly = (
         select(*columns, hour, func.count().label("c"))
-        .where(*conditions)
+        .where(*conditions, Message.content_fingerprint.in_(frequent))
         .group_by(*columns, hour)
         .subquery("h")
     )
-    keys = (hourly.c.agent_id, hourly.c.platform, hourly.c.recipient_id, hourly.c.norm)
+    keys = (hourly.c.agent_id, hourly.c.platform, hourly.c.recipient_id, hourly.c.content_fingerprint)
     following = func.lead(hourly.c.hour).over(partition_by=keys, order_by=hourly.c.hour)
     paired = (
         select(
@@ -374,7 +461,7 @@ async def _regular_candidates(
         )
         .subquery("p")
     )  # fmt: skip
-    pkeys = (paired.c.agent_id, paired.c.platform, paired.c.recipient_id, paired.c.norm)
+    pkeys = (paired.c.agent_id, paired.c.platform, paired.c.recipient_id, paired.c.content_fingerprint)
     best = func.max(paired.c.pair)
     query = (
         select(*pkeys)
@@ -481,8 +568,20 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
     ]
     if ctx.agent_id is not None:
         conditions.append(Message.agent_id == ctx.agent_id)
+    # The first reply after a send, within a day of it: only replies received the day of the send or the day
+    # after can count, so each reply is offered to two UTC days of its conversation and joined on (conversation,
+    # day) equality rather than on a time range that pairs every send with every reply of the conversation.
+    received_day = _day(InboundMessage.received_at, d)
+    offered = union_all(
+        *(
+            select(
+                InboundMessage.conversation_id, InboundMessage.received_at, (received_day - back).label("day")
+            ).where(InboundMessage.tenant_id == ctx.tenant_id, InboundMessage.received_at > ctx.since)
+            for back in (0, 1)
+        )
+    ).subquery("offered")
     replies = (
-        select(Message.id.label("mid"), func.min(InboundMessage.received_at).label("reply_at"))
+        select(Message.id.label("mid"), func.min(offered.c.received_at).label("reply_at"))
         .join(
             Conversation,
             and_(
@@ -491,11 +590,14 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
                 Conversation.external_id == Message.recipient_id,
             ),
         )
-        .join(InboundMessage, InboundMessage.conversation_id == Conversation.id)
+        .join(
+            offered,
+            and_(offered.c.conversation_id == Conversation.id, offered.c.day == _day(Message.sent_at, d)),
+        )
         .where(
             *conditions,
-            InboundMessage.received_at > Message.sent_at,
-            _within(InboundMessage.received_at, Message.sent_at, s.best_hour_max_response_seconds, d),
+            offered.c.received_at > Message.sent_at,
+            _within(offered.c.received_at, Message.sent_at, s.best_hour_max_response_seconds, d),
         )
         .group_by(Message.id)
         .subquery("replies")
@@ -507,8 +609,7 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
     samples = (
         select(
             Message.id,
-            Message.platform,
-            Message.recipient_id,
+            *_bytewise_columns(d, Message.platform, Message.recipient_id),
             Message.contact_id,
             _utc_hour(Message.sent_at, d).label("hour"),
             seconds,

@@ -82,7 +82,8 @@ KINDS = (MAKE_SCHEDULE, SEND_AT_HOUR, ADD_HYSTERESIS, ADD_FALLBACK, PROMOTE_AGEN
 KEY_MAX = 300  # the key column's width; a longer key is no pattern this table can remember
 
 Detector = Callable[..., Awaitable[list[Pattern]]]
-"""``detect(session, tenant_id, *, agent_id=None, now=None, kinds=None) -> list[Pattern]``."""
+"""``detect(sessions, tenant_id, *, agent_id=None, now=None, kinds=None) -> list[Pattern]``: ``sessions`` is the
+runtime's session factory (the detectors open the read-only sessions they need)."""
 
 After = Callable[[], None]
 """What to do once the accepting transaction has committed (clear a cache the change makes stale)."""
@@ -388,8 +389,9 @@ async def refresh(
     now = now or utcnow()
     detect = detector or default_detector()
     counts = RefreshCounts()
-    async with rt.sessions() as session:  # reading the history holds no lock on what is written below
-        patterns = await detect(session, tenant_id, now=now)
+    patterns = await detect(
+        rt.sessions, tenant_id, now=now
+    )  # its own sessions: no lock on what is written below
     counts.patterns = len(patterns)
     async with rt.sessions.begin() as session:
         suppressed = set(

@@ -27,6 +27,7 @@ from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.bulk import insert_rows
+from herald.storage.fingerprint import content_fingerprint
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
@@ -175,6 +176,7 @@ async def prepare(
         "route_reason": route.reason,
         "subject": subject,
         "content": content,
+        "content_fingerprint": content_fingerprint(content),
         "sealed_content": _sealed(rt, intent),
         "attachments": attachments.describe(intent.attachments) if intent.attachments else None,
         "status": Status.PENDING_APPROVAL if held else Status.QUEUED,

@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import JSON, BigInteger, Boolean, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from herald.storage.fingerprint import fingerprint_default
 from herald.storage.types import UTCDateTime, utcnow
 
 
@@ -168,6 +169,9 @@ class Message(Base):
     cost: Mapped[float] = mapped_column(default=0.0)
     subject: Mapped[str | None] = mapped_column(Text, default=None)
     content: Mapped[str] = mapped_column(Text)
+    # The content modulo digits as one number (herald.storage.fingerprint), written with the row: repeated sends
+    # are grouped on it rather than on the text stripped at every detection.
+    content_fingerprint: Mapped[int | None] = mapped_column(BigInteger, default=fingerprint_default)
     status: Mapped[str] = mapped_column(String(20))
     priority: Mapped[int] = mapped_column(Integer, default=5)
     run_at: Mapped[datetime]

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select, text
 
 from herald.core.errors import ValidationFailed
 from herald.learning import model, patterns
 from herald.runtime import Runtime
+from herald.storage.fingerprint import PG_SQL, content_fingerprint
+from herald.storage.models import Message
 from tests.integration.learning.history import NOW, control, day, showing, tenant
 
 
 async def _detect(rt: Runtime, tenant_id: str, **kwargs: object) -> list[model.Pattern]:
-    async with rt.sessions() as session:
-        return await patterns.detect(session, tenant_id, now=NOW, **kwargs)  # type: ignore[arg-type]
+    return await patterns.detect(rt.sessions, tenant_id, now=NOW, **kwargs)  # type: ignore[arg-type]
 
 
 async def test_each_kind_is_found_in_its_history(rt: Runtime) -> None:
@@ -87,3 +89,39 @@ async def test_filters_by_kind_and_agent_and_stays_in_its_tenant(rt: Runtime) ->
     assert await _detect(rt, other.tenant_id) == []
     with pytest.raises(ValidationFailed):
         await _detect(rt, h.tenant_id, kinds=["nonsense"])
+
+
+async def test_lanes_find_what_one_session_finds(rt: Runtime) -> None:
+    """PostgreSQL runs the detectors in concurrent sessions of their own; SQLite one after the other. Either
+    way the answer is the same as one lane's."""
+    h = await tenant(rt, "learner")
+    showing(h)
+    await h.write(rt)
+    one = await _detect(rt, h.tenant_id, settings=patterns.PatternSettings(lanes=1))
+    assert {p.kind for p in one} == set(model.KINDS)
+    assert await _detect(rt, h.tenant_id, settings=patterns.PatternSettings(lanes=3)) == one
+    assert await _detect(rt, h.tenant_id) == one
+
+
+async def test_each_message_carries_its_content_fingerprint(rt: Runtime) -> None:
+    """Written with the row by the column default (the history inserts with insert(Message)); on PostgreSQL
+    the SQL the migration and the benchmark use computes the same number."""
+    h = await tenant(rt, "learner")
+    out = showing(h)
+    await h.write(rt)
+    async with rt.sessions() as session:
+        rows = (
+            await session.execute(
+                select(Message.content, Message.content_fingerprint).where(Message.id.in_(out["repeated"]))
+            )
+        ).all()
+        assert rows
+        assert all(f == content_fingerprint(c) for c, f in rows)
+        assert len({f for _, f in rows}) == 1  # the same report with other numbers
+        if session.get_bind().dialect.name == "postgresql":
+            sql = text(
+                f"SELECT content, {PG_SQL.format(column='content')} FROM messages WHERE tenant_id = :t"
+            )
+            computed = (await session.execute(sql, {"t": h.tenant_id})).all()
+            assert computed
+            assert all(f == content_fingerprint(c) for c, f in computed)

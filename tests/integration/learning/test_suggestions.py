@@ -28,7 +28,7 @@ BASE = "/api/proactive/suggestions"
 def detector(*patterns: Pattern) -> suggestions.Detector:
     """A stand-in for herald.learning.patterns.detect that finds exactly ``patterns``."""
 
-    async def detect(session: Any, tenant_id: str, **_: Any) -> list[Pattern]:
+    async def detect(sessions: Any, tenant_id: str, **_: Any) -> list[Pattern]:
         return list(patterns)
 
     return detect
@@ -398,7 +398,7 @@ async def test_one_tenant_failing_does_not_hold_the_others_back(
         await make_agent(client, headers, "reporter", "AUTONOMOUS")
     broken = await tenant_id(rt, "acme")
 
-    async def detect(session: Any, tenant: str, **_: Any) -> list[Pattern]:
+    async def detect(sessions: Any, tenant: str, **_: Any) -> list[Pattern]:
         if tenant == broken:
             raise RuntimeError("this tenant's history cannot be read")
         return [repeated()]

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from herald.learning.patterns import cron_for, densest, id_floor, local_hour, next_level, strip_digits
+from herald.learning import model
+from herald.learning.patterns import (
+    cron_for,
+    densest,
+    id_floor,
+    lanes_for,
+    local_hour,
+    next_level,
+    strip_digits,
+)
+from herald.storage.fingerprint import content_fingerprint
 
 
 def test_strip_digits_ignores_numbers_and_dates() -> None:
@@ -42,3 +52,24 @@ def test_id_floor_sorts_before_ids_made_then() -> None:
 def test_next_level_climbs_one_step() -> None:
     assert next_level("INTERN") == "SUPERVISED"
     assert next_level("AUTONOMOUS") is None
+
+
+def test_content_fingerprint_is_the_text_modulo_digits() -> None:
+    a = content_fingerprint("Report: 12 open on 2026-03-14")
+    assert a == content_fingerprint("Report: 7 open on 2026-03-15")
+    assert a != content_fingerprint("Digest: 12 open on 2026-03-14")
+    assert content_fingerprint(None) is None
+    assert -(2**63) <= (a or 0) < 2**63  # fits a BIGINT
+    assert content_fingerprint("héllo 3 wörld") == -8301250122118495089  # what PostgreSQL's PG_SQL gives too
+
+
+def test_lanes_balance_the_detectors_and_keep_every_kind_once() -> None:
+    kinds = list(model.KINDS)
+    assert lanes_for(kinds, 1) == [kinds]
+    two = lanes_for(kinds, 2)
+    assert len(two) == 2
+    assert sorted(k for lane in two for k in lane) == sorted(kinds)
+    assert [model.BEST_HOUR] in two  # the costliest alone; the rest together
+    assert lanes_for([model.NOISY_MONITOR], 2) == [[model.NOISY_MONITOR]]
+    assert lanes_for([], 2) == []
+    assert len(lanes_for(kinds, 10)) == len(kinds)

@@ -59,9 +59,8 @@ async def list_patterns(
             f"unknown pattern kind {kind!r}; one of: {', '.join(model.KINDS)}", field="kind"
         )
     now = utcnow()
-    async with rt.sessions() as session:
-        found = await patterns.detect(
-            session, principal.tenant_id, agent_id=_agent(principal, agent_id), now=now,
-            kinds=None if kind is None else (kind,),
-        )  # fmt: skip
+    found = await patterns.detect(
+        rt.sessions, principal.tenant_id, agent_id=_agent(principal, agent_id), now=now,
+        kinds=None if kind is None else (kind,),
+    )  # fmt: skip
     return {"patterns": [asdict(p) for p in found], "computed_at": now.isoformat()}
