@@ -1,4 +1,4 @@
-"""Configured channels: create (credentials validated, then encrypted), list, delete."""
+"""Configured channels: create (credentials validated, then encrypted), list, change, delete."""
 
 from __future__ import annotations
 
@@ -147,6 +147,80 @@ async def list_channels(
     if cursor is not None:
         query = query.where(ChannelRow.id > cursor)
     return list((await session.execute(query.order_by(ChannelRow.id).limit(limit))).scalars())
+
+
+# What a change may touch besides the credentials; platform and provider stay (another provider is another channel).
+CHANGEABLE = (
+    "name",
+    "base_url",
+    "is_default",
+    "cost_per_message",
+    "rate_per_second",
+    "recipient_rate_per_second",
+)
+
+
+async def update_channel(
+    rt: Runtime, session: AsyncSession, principal: Principal, channel_id: str, changes: dict[str, Any]
+) -> ChannelRow:
+    """Change a channel in place, so routing rules and interfaces that name its id keep working.
+
+    ``changes`` holds only the fields sent. ``credentials`` is partial: merged over the stored ones and the whole
+    validated by the provider's model, as a create validates them, so one secret is rotated without retyping the
+    others (a key sent as null drops an optional credential). The audit row names the fields changed, never a
+    value; the adapter and lookups this process cached are dropped (other processes' expire within seconds)."""
+    row = await get_channel(session, principal.tenant_id, channel_id)
+    cls = provider_class(row.provider)
+    if cls is None:
+        raise ValidationFailed(f"provider {row.provider!r} is not available in this Herald", field="provider")
+    base_url = changes.get("base_url", row.base_url)
+    if cls.requires_base_url and not base_url:
+        raise ValidationFailed(
+            f"provider {row.provider!r} needs base_url: where its API runs", field="base_url"
+        )
+    changed = [name for name in CHANGEABLE if name in changes and changes[name] != getattr(row, name)]
+    sealed: bytes | None = None
+    if "credentials" in changes:
+        stored = rt.credentials.open(row.credentials)
+        try:
+            checked = cls.credentials_model.model_validate({**stored, **changes["credentials"]})
+        except ValidationError as exc:
+            raise _credentials_error(exc) from exc
+        merged = checked.model_dump(mode="json")
+        changed += sorted(
+            f"credentials.{k}" for k in set(merged) | set(stored) if merged.get(k) != stored.get(k)
+        )
+        sealed = rt.credentials.seal(merged)
+        await _check_destinations(rt, checked, base_url)
+    elif "base_url" in changed and base_url:
+        await rt.outbound.validate_url(base_url, field="base_url")
+    if changes.get("is_default") and not row.is_default:
+        await session.execute(
+            update(ChannelRow)
+            .where(ChannelRow.tenant_id == principal.tenant_id, ChannelRow.platform == row.platform)
+            .values(is_default=False)
+        )
+    for name in CHANGEABLE:
+        if name in changes:
+            setattr(row, name, changes[name])
+    if sealed is not None:
+        row.credentials = sealed
+    await session.flush()
+    await session.execute(
+        insert(AuditEntry),
+        [
+            audit_row(
+                principal.tenant_id,
+                principal.actor,
+                "channel.updated",
+                "channel",
+                row.id,
+                {"changed": changed},
+            )
+        ],
+    )
+    rt.forget_channel(row.id)
+    return row
 
 
 async def delete_channel(rt: Runtime, session: AsyncSession, principal: Principal, channel_id: str) -> None:

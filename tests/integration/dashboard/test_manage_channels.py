@@ -9,9 +9,11 @@ import json
 import re
 
 import httpx
+from sqlalchemy import select
 
 from herald.providers import provider_class
 from herald.runtime import Runtime
+from herald.storage.models import Channel as ChannelRow
 from herald.web.api.schemas import ChannelCreate
 from tests.conftest import new_tenant, use_transport
 from tests.integration.dashboard.test_manage import field_errors
@@ -215,3 +217,120 @@ async def test_another_tenant_cannot_see_test_or_remove_our_channel(
     assert removed.status_code == 404
     assert seen == []
     assert (await channel_named(client, auth, "Acme private"))["id"] == channel["id"]
+
+
+async def stored_credentials(rt: Runtime, channel_id: str) -> dict[str, object]:
+    async with rt.sessions() as session:
+        row = (await session.execute(select(ChannelRow).where(ChannelRow.id == channel_id))).scalar_one()
+    return rt.credentials.open(row.credentials)
+
+
+async def test_editing_rotates_one_secret_and_keeps_the_others_never_filling_them_back(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    seen = use_transport(rt, providers_answer)
+    token = await sign_in(client, auth)
+    old_token = "xoxb-dashboard-old-token-0009"
+    made = await client.post(
+        "/manage/channels/new",
+        data={"csrf_token": token, "provider": "slack", "platform": "slack", "name": "Ops Slack",
+              "credentials.bot_token": old_token, "credentials.signing_secret": SLACK_SIGNING},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    channel = await channel_named(client, auth, "Ops Slack")
+    edit = f"/manage/channels/{channel['id']}/edit"
+    assert f'href="{edit}"' in (await client.get("/manage/channels")).text
+
+    form = await client.get(edit)
+    assert form.status_code == 200
+    assert 'value="Ops Slack"' in form.text
+    assert 'data-field="platform"' not in form.text  # another platform is another channel
+    for name in ("bot_token", "signing_secret"):
+        control = re.search(rf'<input[^>]*name="credentials\.{name}"[^>]*>', form.text)
+        assert control, name
+        assert 'type="password"' in control.group(0)
+        assert 'value=""' in control.group(0)
+    for secret in (old_token, SLACK_SIGNING):
+        assert secret not in form.text
+
+    saved = await client.post(
+        edit, data={"csrf_token": token, "name": "Ops Slack", "credentials.bot_token": SLACK_TOKEN,
+                    "credentials.signing_secret": "", "is_default.shown": "1"},
+    )  # fmt: skip
+    assert saved.status_code == 303, saved.text
+    assert (
+        notice((await client.get(saved.headers["location"])).text) == f"info: Saved channel {channel['id']}."
+    )
+    assert await stored_credentials(rt, str(channel["id"])) == {
+        "bot_token": SLACK_TOKEN, "signing_secret": SLACK_SIGNING,
+    }  # fmt: skip
+    after = await channel_named(client, auth, "Ops Slack")
+    assert (after["id"], after["credentials_set"]) == (channel["id"], ["bot_token", "signing_secret"])
+
+    # Send test reaches Slack with the new token (providers_answer checks it).
+    tested = await client.post(
+        f"/manage/channels/{channel['id']}/test", data={"csrf_token": token, "recipient_id": "C0OPS"}
+    )
+    assert notice((await client.get(tested.headers["location"])).text).startswith(
+        "info: Test delivered by slack"
+    )
+    assert len(seen) == 1
+    for page in (await client.get(edit)).text, (await client.get("/manage/channels")).text:
+        for secret in (old_token, SLACK_TOKEN, SLACK_SIGNING):
+            assert secret not in page
+
+
+async def test_an_edit_refused_by_the_api_shows_the_error_beside_the_credential(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    token = await sign_in(client, auth)
+    made = await client.post(
+        "/manage/channels/new",
+        data={"csrf_token": token, "provider": "telegram", "platform": "telegram", "name": "Bot",
+              "credentials.bot_token": TELEGRAM_TOKEN, "credentials.secret_token": TELEGRAM_SECRET},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    channel = await channel_named(client, auth, "Bot")
+    api = await client.patch(
+        f"/api/v1/channels/{channel['id']}",
+        json={"credentials": {"bot_token": "has/slash/in/it"}},
+        headers=auth,
+    )
+    assert api.status_code == 422
+    message = next(e["message"] for e in api.json()["errors"] if e["field"] == "credentials.bot_token")
+    page = await client.post(
+        f"/manage/channels/{channel['id']}/edit",
+        data={"csrf_token": token, "name": "Bot renamed", "credentials.bot_token": "has/slash/in/it"},
+    )
+    assert page.status_code == 200
+    assert field_errors(page.text) == {"credentials.bot_token": message}
+    assert 'value="Bot renamed"' in page.text
+    assert "has/slash/in/it" not in page.text
+    assert (await channel_named(client, auth, "Bot"))["id"] == channel["id"]  # nothing saved
+    assert await stored_credentials(rt, str(channel["id"])) == {
+        "bot_token": TELEGRAM_TOKEN, "secret_token": TELEGRAM_SECRET,
+    }  # fmt: skip
+    without = await client.post(f"/manage/channels/{channel['id']}/edit", data={"name": "x"})
+    assert without.status_code == 403
+
+
+async def test_another_tenant_cannot_edit_our_channel(
+    rt: Runtime, client: httpx.AsyncClient, browser_b: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    token = await sign_in(client, auth)
+    made = await client.post(
+        "/manage/channels/new",
+        data={"csrf_token": token, "provider": "slack", "platform": "slack", "name": "Acme private",
+              "credentials.bot_token": SLACK_TOKEN},
+    )  # fmt: skip
+    assert made.status_code == 303, made.text
+    channel = await channel_named(client, auth, "Acme private")
+    token_b = await sign_in(browser_b, await new_tenant(rt, "globex"))
+    edit = f"/manage/channels/{channel['id']}/edit"
+    assert (await browser_b.get(edit)).status_code == 404
+    changed = await browser_b.post(
+        edit, data={"csrf_token": token_b, "name": "Mine now", "credentials.bot_token": "xoxb-globex-token-1"}
+    )
+    assert changed.status_code == 404
+    assert (await channel_named(client, auth, "Acme private"))["id"] == channel["id"]
+    assert (await stored_credentials(rt, str(channel["id"])))["bot_token"] == SLACK_TOKEN

@@ -447,6 +447,35 @@ class ChannelCreate(Strict):
     recipient_rate_per_second: float | None = Field(default=None, gt=0, le=100_000)
 
 
+class ChannelPatch(Strict):
+    """A change to a channel: only the fields sent change. Platform and provider stay (another is a new channel)."""
+
+    name: str | None = Field(default=None, min_length=1, max_length=200, description="null or absent: kept")
+    credentials: dict[str, Any] | None = Field(
+        default=None,
+        description="only the credentials to change, merged over the stored ones and validated as a whole by "
+        "the provider (a key sent as null drops an optional one); write-only, never answered back",
+    )
+    base_url: AnyHttpUrl | None = Field(default=None, description="null: none (for providers that need none)")
+    is_default: bool | None = Field(default=None, description="null or absent: kept")
+    cost_per_message: float | None = Field(default=None, ge=0, le=1000, description="null or absent: kept")
+    rate_per_second: float | None = Field(
+        default=None, gt=0, le=100_000, description="null: the provider's own limit"
+    )
+    recipient_rate_per_second: float | None = Field(
+        default=None, gt=0, le=100_000, description="null: the provider's own limit"
+    )
+
+    def changes(self) -> dict[str, Any]:
+        """The fields sent, as the service takes them: null keeps a name, a flag, a cost or the credentials, and
+        clears a base URL or a rate override."""
+        kept_when_null = {"name", "credentials", "is_default", "cost_per_message"}
+        sent = self.model_dump(mode="json", include=self.model_fields_set)
+        if sent.get("base_url"):
+            sent["base_url"] = str(sent["base_url"]).rstrip("/")
+        return {k: v for k, v in sent.items() if v is not None or k not in kept_when_null}
+
+
 class CircuitOut(BaseModel):
     state: str
     consecutive_failures: int

@@ -8,13 +8,15 @@ tokens, secrets, URLs carrying a token) is write-only here: a password input, ne
 show only the names of the credentials that are set (the API's ``credentials_set``).
 
 Everything goes through the API in this process as the signed-in key (:mod:`herald.web.dashboard.api`):
-``POST /api/v1/channels`` to create, ``POST /api/v1/channels/{id}/test`` to test. The API has no way to
-change a channel's credentials; a channel is replaced by removing it (the generic remove page) and creating
-another.
+``POST /api/v1/channels`` to create, ``PATCH /api/v1/channels/{id}`` to edit, ``POST /api/v1/channels/{id}/test``
+to test. The edit form is the channel's provider's form without the platform: every credential starts blank and a
+blank one keeps what is stored (the API merges what is sent over the stored credentials), so one token is rotated
+without retyping the others, and no credential is ever filled back into a page.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -23,7 +25,7 @@ from fastapi.responses import Response
 
 from herald.core.errors import NotFound
 from herald.core.platforms import PLATFORMS
-from herald.providers import REGISTRY
+from herald.providers import REGISTRY, provider_class
 from herald.providers.base import Channel
 from herald.web.dashboard import api, forms
 from herald.web.dashboard.manage import BY_KEY, LIST_SIZE, Resource, _items, _refused, cell
@@ -71,6 +73,21 @@ def credentials_field(adapter: type[Channel]) -> forms.Field | None:
         name="credentials", label="Credentials", kind="group", required=any(c.required for c in children),
         help=f"What {adapter.provider} needs. Secrets are write-only: never shown again.", children=children,
     )  # fmt: skip
+
+
+def edit_fields_for(adapter: type[Channel]) -> tuple[forms.Field, ...]:
+    """The edit form: the channel's own fields (from ChannelPatch), then its provider's credentials, none required:
+    what is left blank is kept."""
+    credentials = credentials_field(adapter)
+    common = _resource().edit_fields()
+    if credentials is None:
+        return common
+    kept = replace(
+        credentials, required=False, children=tuple(replace(c, required=False) for c in credentials.children),
+        help=f"What {adapter.provider} needs. Only what you type changes: blank keeps the stored value "
+        "(none is ever shown again).",
+    )  # fmt: skip
+    return (*common, kept)
 
 
 def fields_for(adapter: type[Channel]) -> tuple[forms.Field, ...]:
@@ -141,6 +158,59 @@ async def create(request: Request, user: User) -> Response:
             return done(request, f"/manage/{KEY}", f"Created channel {name}. Send it a test below.")
         _refused(fields, answer, state)
     return await _page(request, user, adapter, state)  # 200: the page says what is wrong, beside each field
+
+
+def _item(channel_id: str) -> str:
+    return _resource().item_path(channel_id)
+
+
+def _edit_action(channel_id: str) -> str:
+    return f"/manage/{KEY}/{quote(channel_id, safe='')}/edit"
+
+
+async def _edit_page(
+    request: Request, user: DashboardUser, adapter: type[Channel], channel_id: str, state: forms.FormState
+) -> Response:
+    return await render(
+        request, user, _resource().template, active="manage", res=_resource(), fields=edit_fields_for(adapter),
+        state=state, action=_edit_action(channel_id), object_id=channel_id, provider=adapter,
+        providers=offered(request), platforms_of=platforms_of,
+    )  # fmt: skip
+
+
+async def _adapter_of(request: Request, user: DashboardUser, channel_id: str) -> tuple[type[Channel], Any]:
+    """The channel as the API answers it (this tenant's only: another's is a 404), and its provider's adapter."""
+    answer = await api.call(request, user.principal, "GET", _item(channel_id))
+    body = answer.body if isinstance(answer.body, dict) else {}
+    adapter = provider_class(str(body.get("provider") or "")) if answer.ok else None
+    if adapter is None:
+        raise NotFound(f"no channel {channel_id}")
+    return adapter, body
+
+
+@router.get("/{channel_id}/edit")
+async def edit_form(request: Request, user: User, channel_id: str) -> Response:
+    """The channel's fields filled in, its credentials blank (kept unless typed)."""
+    adapter, body = await _adapter_of(request, user, channel_id)
+    state = forms.state_from(edit_fields_for(adapter), body)
+    return await _edit_page(request, user, adapter, channel_id, state)
+
+
+@router.post("/{channel_id}/edit")
+async def update(request: Request, user: User, channel_id: str) -> Response:
+    """``PATCH /api/v1/channels/{id}`` with what was typed: blank credentials are not sent, so they stay."""
+    form = await checked_form(request, user)
+    adapter, _ = await _adapter_of(request, user, channel_id)
+    fields = edit_fields_for(adapter)
+    body, state = forms.body_from(fields, form, partial=True)
+    if not state.failed:
+        answer = await api.call(request, user.principal, "PATCH", _item(channel_id), body)
+        if answer.status == 404:
+            raise NotFound(f"no channel {channel_id}")
+        if answer.ok:
+            return done(request, f"/manage/{KEY}", f"Saved channel {channel_id}.")
+        _refused(fields, answer, state)
+    return await _edit_page(request, user, adapter, channel_id, state)  # 200: errors beside each field
 
 
 def test_notice(result: dict[str, Any]) -> tuple[str, str]:

@@ -115,11 +115,13 @@ RESOURCES: tuple[Resource, ...] = (
         "channel",
         "/api/v1/channels",
         schemas.ChannelCreate,
+        schemas.ChannelPatch,
         columns=("id", "name", "platform", "provider", "credentials_set", "is_default"),
         exclude=("platform", "provider", "credentials"),  # per provider: herald.web.dashboard.channels
         page="/interfaces",
         template="manage_channel_form.html",
-        intro="Where messages go out: a provider's credentials (write-only), tested with one message.",
+        intro="Where messages go out: a provider's credentials (write-only, rotated one at a time by editing), "
+        "tested with one message.",
     ),
     Resource(
         "contacts",

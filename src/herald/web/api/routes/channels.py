@@ -19,6 +19,7 @@ from herald.web.api.idempotency import create_once
 from herald.web.api.schemas import (
     ChannelCreate,
     ChannelOut,
+    ChannelPatch,
     ChannelTest,
     ChannelTestOut,
     CircuitOut,
@@ -82,6 +83,20 @@ async def get_channel(channel_id: str, rt: RuntimeDep, principal: CurrentPrincip
     async with rt.sessions() as session:
         row = await service.get_channel(session, principal.tenant_id, channel_id)
         return (await channels_out(rt, session, [row]))[0]
+
+
+@router.patch("/{channel_id}", response_model=ChannelOut)
+async def update_channel(
+    channel_id: str, body: ChannelPatch, rt: RuntimeDep, principal: CurrentPrincipal
+) -> dict[str, Any]:
+    """Change a channel in place (its id stays, so routing rules and interfaces keep it). ``credentials`` is
+    partial: rotate one secret and the others stay."""
+    async with rt.sessions.begin() as session:
+        row = await service.update_channel(rt, session, principal, channel_id, body.changes())
+        out = (await channels_out(rt, session, [row]))[0]
+    # Again after the commit: a send or a webhook in between may have cached the old credentials.
+    rt.forget_channel(channel_id)
+    return out
 
 
 @router.delete("/{channel_id}", status_code=204)
