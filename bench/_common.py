@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import multiprocessing as mp
 import os
 import platform
@@ -12,10 +13,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -180,3 +182,23 @@ def describe_environment() -> dict[str, Any]:
     """What a result was measured on."""
     return {"python": platform.python_version(), "platform": platform.platform(), "cpus": os.cpu_count(),
             "commit": git_commit()}  # fmt: skip
+
+
+class Watched(Protocol):
+    """Processes a bench started: ``check_alive`` raises when one has exited."""
+
+    def check_alive(self) -> None: ...
+
+
+async def wait_http(processes: Watched, url: str, within: float) -> None:
+    """Until ``url`` answers at all (any status), failing fast when one of ``processes`` has died."""
+    deadline = time.monotonic() + within
+    async with httpx.AsyncClient(timeout=2.0) as client:
+        while True:
+            processes.check_alive()
+            with contextlib.suppress(httpx.HTTPError):
+                await client.get(url)
+                return
+            if time.monotonic() > deadline:
+                raise BenchError(f"{url} did not answer within {within:.0f} s")
+            await asyncio.sleep(0.1)

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -60,7 +59,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import httpx
 from _common import (
     RESULTS_DIR,
     SECRET,
@@ -70,6 +68,7 @@ from _common import (
     percentile,
     pg_admin,
     prepare_results,
+    wait_http,
     with_database,
 )
 from sqlalchemy import text
@@ -224,19 +223,6 @@ class Services:
                 proc.wait(5)
         for log in self.logs:
             log.close()
-
-
-async def wait_http(services: Services, url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while True:
-            services.check_alive()
-            with contextlib.suppress(httpx.HTTPError):
-                await client.get(url)
-                return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.1)
 
 
 # -- database -------------------------------------------------------------------------------------------------
@@ -583,8 +569,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
         api_port, agent_port = free_port(), free_port()
         channel_id = await setup_herald(settings_kwargs, agent_port, args.deliver)
         services.start(api_port, agent_port)
-        await wait_http(services, f"http://127.0.0.1:{agent_port}/health")
-        await wait_http(services, f"http://127.0.0.1:{api_port}/health")
+        await wait_http(services, f"http://127.0.0.1:{agent_port}/health", START_TIMEOUT)
+        await wait_http(services, f"http://127.0.0.1:{api_port}/health", START_TIMEOUT)
         url = f"http://127.0.0.1:{api_port}/api/v1/interfaces/{channel_id}/webhook"
         load = Load(url, args.chats)
         client = RawPool(url, args.connections)

@@ -67,6 +67,7 @@ from _common import (
     percentile,
     pg_admin,
     prepare_results,
+    wait_http,
     with_database,
 )
 
@@ -141,19 +142,6 @@ class Procs:
             log.close()
 
 
-async def wait_http(procs: Procs, url: str) -> None:
-    deadline = time.monotonic() + START_TIMEOUT
-    async with httpx.AsyncClient(timeout=2.0) as client:
-        while True:
-            procs.check_alive()
-            with contextlib.suppress(httpx.HTTPError):
-                await client.get(url)
-                return
-            if time.monotonic() > deadline:
-                raise BenchError(f"{url} did not answer within {START_TIMEOUT:.0f} s")
-            await asyncio.sleep(0.1)
-
-
 # -- peer virtual environments --------------------------------------------------------------------------------
 
 
@@ -226,7 +214,7 @@ class Sink:
 async def start_sink(procs: Procs) -> Sink:
     sink = Sink(free_port())
     procs.start("sink", [sys.executable, "-m", "sink", "--port", str(sink.port)])
-    await wait_http(procs, f"http://127.0.0.1:{sink.port}/stats")
+    await wait_http(procs, f"http://127.0.0.1:{sink.port}/stats", START_TIMEOUT)
     return sink
 
 
@@ -654,7 +642,7 @@ async def run_herald(trial: Trial) -> dict[str, Any]:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             procs.start("api", [*herald, "api", "--host", "127.0.0.1", "--port", str(port)])
-            await wait_http(procs, f"{base}/health")
+            await wait_http(procs, f"{base}/health", START_TIMEOUT)
             if trial.workload == "single":
                 procs.start("worker0", [*herald, "worker"])
                 await asyncio.sleep(1.0)  # let the worker import and connect before the load
@@ -876,7 +864,7 @@ async def peer_single(
     procs.start("endpoint", [*uvicorn, "--port", str(port), "--log-level", "warning", "--no-access-log"])
     for name, argv in worker_commands(trial, python, 1):
         procs.start(name, argv)
-    await wait_http(procs, f"http://127.0.0.1:{port}/")
+    await wait_http(procs, f"http://127.0.0.1:{port}/", START_TIMEOUT)
     await asyncio.sleep(1.0)  # let the worker import and connect before the load
     procs.check_alive()
     load = await single_load(
