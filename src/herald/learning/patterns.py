@@ -24,7 +24,6 @@ from sqlalchemy import (
     ColumnElement,
     Integer,
     String,
-    and_,
     case,
     cast,
     func,
@@ -50,7 +49,6 @@ from herald.storage.models import (
     Attempt,
     Contact,
     Conversation,
-    Event,
     InboundMessage,
     Message,
     Monitor,
@@ -75,7 +73,6 @@ PRODUCED_KEYS: Final = frozenset(
     }
 )
 FAILED_OUTCOMES: Final = ("failed", "retry")
-RESPONSE_EVENTS: Final = ("message.delivered", "message.read")
 UNREPLIED_ENDS: Final = ("failed", "rejected", "cancelled", "expired", "blocked")
 
 
@@ -116,13 +113,13 @@ class PatternSettings:
 DEFAULT_SETTINGS: Final = PatternSettings()
 
 # The relative cost of each detector over a large history (CPU seconds per million messages, bench/patterns.py),
-# to balance the lanes: best hours alone in one, everything else in the other.
+# to balance the lanes: best hours and the light kinds in one, repeated sends and failing channels in the other.
 COST: Final[dict[str, float]] = {
-    model.BEST_HOUR: 8.0,
+    model.BEST_HOUR: 4.0,
     model.REPEATED_SEND: 3.0,
     model.FAILING_CHANNEL: 2.0,
     model.UNANSWERED_CONVERSATION: 0.3,
-    model.PROMOTION_CANDIDATE: 0.2,
+    model.PROMOTION_CANDIDATE: 0.3,
     model.NOISY_MONITOR: 0.1,
 }
 
@@ -296,13 +293,6 @@ def _epoch(column: Any, dialect: str) -> ColumnElement[Any]:
     return (func.julianday(column) - 2440587.5) * 86400.0
 
 
-def _within(later: Any, earlier: Any, seconds: int, dialect: str) -> ColumnElement[bool]:
-    """``later`` at most ``seconds`` after ``earlier``; on PostgreSQL a plain timestamp comparison."""
-    if dialect == "postgresql":
-        return later <= earlier + literal(timedelta(seconds=seconds))  # type: ignore[no-any-return]
-    return _epoch(later, dialect) <= _epoch(earlier, dialect) + seconds
-
-
 def _utc_hour(column: Any, dialect: str) -> ColumnElement[int]:
     if dialect == "postgresql":  # date_part: double precision; EXTRACT answers numeric, far slower per row
         return cast(func.date_part("hour", func.timezone("UTC", column)), Integer)
@@ -421,6 +411,9 @@ async def _repeated_sends(ctx: _Context) -> list[Pattern]:
     return found
 
 
+_INLINE_FINGERPRINTS: Final = 2_000
+
+
 async def _regular_candidates(
     ctx: _Context, conditions: list[ColumnElement[bool]]
 ) -> list[tuple[str, str, str, int]]:
@@ -432,11 +425,20 @@ async def _regular_candidates(
     fingerprints alone (a BIGINT, hashed) leaves out every text sent fewer times, most of a month's messages,
     before the grouping on text keys and the window functions see any."""
     s = ctx.settings
-    frequent = (
+    frequent_query = (
         select(Message.content_fingerprint)
         .where(*conditions)
         .group_by(Message.content_fingerprint)
         .having(func.count() >= s.repeat_min_count)
+    )
+    # Asked on its own first: as a subquery, PostgreSQL's parallel workers each built the same hash of it,
+    # scanning the month once per process; its answer is a few hundred numbers (a long one stays a subquery).
+    found = (await ctx.session.execute(frequent_query.limit(_INLINE_FINGERPRINTS + 1))).scalars().all()
+    if not found:
+        return []
+    inline = sorted(int(f) for f in found if f is not None)
+    frequent = Message.content_fingerprint.in_(
+        frequent_query if len(found) > _INLINE_FINGERPRINTS else inline
     )
     hour = _utc_hour(Message.created_at, ctx.dialect).label("hour")
     columns = (
@@ -445,7 +447,7 @@ async def _regular_candidates(
     )
     hourly = (
         select(*columns, hour, func.count().label("c"))
-        .where(*conditions, Message.content_fingerprint.in_(frequent))
+        .where(*conditions, frequent)
         .group_by(*columns, hour)
         .subquery("h")
     )
@@ -542,69 +544,20 @@ def _regular(
 async def _best_hours(ctx: _Context) -> list[Pattern]:
     """Per recipient and hour of sending, the median time to the first read receipt or reply (a delivery
     receipt when there is neither), computed with window functions; the hour whose median is well below the
-    recipient's other hours is its best."""
+    recipient's other hours is its best. Each message's answer times are written where they arrive
+    (:mod:`herald.storage.responses`), so this reads the messages alone."""
     s, d = ctx.settings, ctx.dialect
-    receipts = (
-        select(
-            Event.subject_id.label("mid"),
-            func.min(case((Event.type == "message.read", Event.created_at))).label("read_at"),
-            func.min(case((Event.type == "message.delivered", Event.created_at))).label("delivered_at"),
-        )
-        .where(
-            Event.tenant_id == ctx.tenant_id,
-            Event.id >= ctx.floor("evt"),
-            Event.type.in_(RESPONSE_EVENTS),
-            Event.created_at >= ctx.since,
-        )
-        .group_by(Event.subject_id)
-        .subquery("receipts")
-    )
     conditions = [
         Message.tenant_id == ctx.tenant_id,
         Message.id >= ctx.floor("msg"),
         Message.sent_at.is_not(None),
         Message.sent_at >= ctx.since,
         Message.conversation_id.is_(None),
+        or_(Message.responded_at.is_not(None), Message.delivered_at.is_not(None)),
     ]
     if ctx.agent_id is not None:
         conditions.append(Message.agent_id == ctx.agent_id)
-    # The first reply after a send, within a day of it: only replies received the day of the send or the day
-    # after can count, so each reply is offered to two UTC days of its conversation and joined on (conversation,
-    # day) equality rather than on a time range that pairs every send with every reply of the conversation.
-    received_day = _day(InboundMessage.received_at, d)
-    offered = union_all(
-        *(
-            select(
-                InboundMessage.conversation_id, InboundMessage.received_at, (received_day - back).label("day")
-            ).where(InboundMessage.tenant_id == ctx.tenant_id, InboundMessage.received_at > ctx.since)
-            for back in (0, 1)
-        )
-    ).subquery("offered")
-    replies = (
-        select(Message.id.label("mid"), func.min(offered.c.received_at).label("reply_at"))
-        .join(
-            Conversation,
-            and_(
-                Conversation.tenant_id == ctx.tenant_id,
-                Conversation.channel_id == Message.channel_id,
-                Conversation.external_id == Message.recipient_id,
-            ),
-        )
-        .join(
-            offered,
-            and_(offered.c.conversation_id == Conversation.id, offered.c.day == _day(Message.sent_at, d)),
-        )
-        .where(
-            *conditions,
-            offered.c.received_at > Message.sent_at,
-            _within(offered.c.received_at, Message.sent_at, s.best_hour_max_response_seconds, d),
-        )
-        .group_by(Message.id)
-        .subquery("replies")
-    )
-    read, reply = receipts.c.read_at, replies.c.reply_at
-    engaged = case((read.is_(None), reply), (reply.is_(None), read), (read < reply, read), else_=reply)
-    responded = func.coalesce(engaged, receipts.c.delivered_at)
+    responded = func.coalesce(Message.responded_at, Message.delivered_at)
     seconds = (_epoch(responded, d) - _epoch(Message.sent_at, d)).label("seconds")
     samples = (
         select(
@@ -614,9 +567,7 @@ async def _best_hours(ctx: _Context) -> list[Pattern]:
             _utc_hour(Message.sent_at, d).label("hour"),
             seconds,
         )
-        .outerjoin(receipts, receipts.c.mid == Message.id)
-        .outerjoin(replies, replies.c.mid == Message.id)
-        .where(*conditions, or_(receipts.c.mid.is_not(None), replies.c.mid.is_not(None)))
+        .where(*conditions)
         .subquery("samples")
     )
     bucket = (samples.c.platform, samples.c.recipient_id, samples.c.hour)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.status import Status
@@ -56,6 +56,10 @@ async def apply(session: AsyncSession, tenant_id: str, channel_id: str, receipts
         values: dict[str, Any] = {"status": receipt.status, "updated_at": now}
         if receipt.status == Status.FAILED:
             values["last_error"] = receipt.error or "the provider reported the message undelivered"
+        elif receipt.status == Status.DELIVERED:  # the first answer's time (herald.storage.responses)
+            values["delivered_at"] = func.coalesce(Message.delivered_at, now)
+        elif receipt.status == Status.READ:
+            values["responded_at"] = func.coalesce(Message.responded_at, now)
         ids = (
             (
                 await session.execute(

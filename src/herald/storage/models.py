@@ -211,6 +211,9 @@ class Message(Base):
     escalate_at: Mapped[datetime | None] = mapped_column(default=None)
     escalated_to_id: Mapped[str | None] = mapped_column(String(40), default=None)
     escalated_from_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    # First delivery receipt, and first read receipt or reply (herald.storage.responses): best-hour patterns.
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+    responded_at: Mapped[datetime | None] = mapped_column(default=None)
 
     __table_args__ = (
         # The claim scans due queued rows in priority order; a partial index keeps it small on both backends.
@@ -251,6 +254,8 @@ class Message(Base):
             sqlite_where=text("escalation_state = 'waiting'"),
         ),
         Index("ux_messages_escalated_from", "escalated_from_id", unique=True),
+        # A reply marks the sends it answers (herald.storage.responses.mark_replies).
+        Index("ix_messages_recipient_sent", "channel_id", "recipient_id", "sent_at"),
     )
 
 

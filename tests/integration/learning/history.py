@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from herald.admin.tenants import get_or_create_tenant
 from herald.core.ids import new_id
 from herald.runtime import Runtime
+from herald.storage import responses
 from herald.storage.models import (
     Agent,
     Approval,
@@ -104,6 +105,10 @@ class History:
             for model in order:
                 if self.rows.get(model):
                     await session.execute(insert(model), self.rows[model])
+            # Rows inserted directly carry no answer times: fill them from the receipts and replies written
+            # here, as migration 0028 does for history older than the columns (herald.storage.responses).
+            for statement in responses.backfill_statements(rt.dialect):
+                await session.execute(text(statement))
 
 
 async def tenant(rt: Runtime, name: str) -> History:

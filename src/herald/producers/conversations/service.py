@@ -30,6 +30,7 @@ from herald.pipeline import accept as messages
 from herald.pipeline.enrolment import require_agent
 from herald.pipeline.routing import circuit, planner
 from herald.providers.inbound import InboundMessage
+from herald.storage import responses
 from herald.storage.audit import audit_row, event_row
 from herald.storage.models import (
     AuditEntry,
@@ -95,6 +96,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
             by_channel.setdefault(arrival.channel.id, []).append(arrival)
         rows: list[dict[str, Any]] = []
         owner: list[_Arrival] = []
+        chats: list[str] = []  # each row's conversation external id: the recipient its sends went to
         for group in by_channel.values():
             channel = group[0].channel
             everything = [m for a in group for m in a.messages]
@@ -103,6 +105,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
                 for m in arrival.messages:
                     rows.append(_row(arrival.channel, conversations[_key(m)], m, now))
                     owner.append(arrival)
+                    chats.append(_key(m))
         insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
         stored = await session.execute(
             insert_(InboundRow)
@@ -122,6 +125,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
                                         {"conversation_id": row["conversation_id"], "channel_id": channel.id,
                                          "platform": channel.platform, "sender_id": row["sender_id"]}, at=now))  # fmt: skip
         await session.execute(insert(Event), events)
+        await _mark_replies(session, rows, chats, new, now)
         # Silence longer than the idle time ends a session: the next message starts a new one.
         idle_since = now - timedelta(seconds=rt.settings.conversation_idle_seconds)
         restarted = case(
@@ -133,6 +137,18 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
             .values(last_activity_at=now, session_started_at=restarted)
         )
         await rt.inbound_waker.wake_after_commit(session)
+
+
+async def _mark_replies(
+    session: AsyncSession, rows: list[dict[str, Any]], chats: list[str], new: dict[str, str], now: datetime
+) -> None:
+    """The new messages answer the sends of their chats (herald.storage.responses): one statement per channel."""
+    answered: dict[tuple[str, str], set[str]] = {}
+    for row, chat in zip(rows, chats, strict=True):
+        if row["id"] in new:
+            answered.setdefault((row["tenant_id"], row["channel_id"]), set()).add(chat)
+    for (tenant_id, channel_id), recipients in answered.items():
+        await responses.mark_replies(session, tenant_id, channel_id, recipients, now)
 
 
 def _key(m: InboundMessage) -> str:
