@@ -546,6 +546,9 @@ def herald_env(trial: Trial, database_url: str) -> dict[str, str]:
         HERALD_DATA_DIR=str(trial.workdir / "var"),
         HERALD_LOG_LEVEL="WARNING",
     )
+    # BENCH_HERALD_<NAME>=value sets HERALD_<NAME> for Herald's processes alone, to compare settings in one run
+    # (BENCH_HERALD_EVENT_LOOP=asyncio, BENCH_HERALD_DATABASE_POOL_SIZE=10).
+    env.update({k.removeprefix("BENCH_"): v for k, v in os.environ.items() if k.startswith("BENCH_HERALD_")})
     return env
 
 

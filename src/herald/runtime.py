@@ -48,7 +48,9 @@ class Runtime:
     def __init__(self, settings: Settings, engine: AsyncEngine | None = None) -> None:
         _quiet_http_logs()
         self.settings = settings
-        self.engine = engine or create_engine(settings.async_database_url)
+        self.engine = engine or create_engine(
+            settings.async_database_url, pool_size=settings.database_pool_size
+        )
         self.sessions: async_sessionmaker[AsyncSession] = session_factory(self.engine)
         self.governance = GovernanceCache()
         self.credentials = CredentialBox(settings.secret_key)

@@ -81,10 +81,28 @@ def env_for(tmp_path: Path, database_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
+STARTED: list[subprocess.Popen[bytes]] = []
+"""Every process :func:`start` made; tests/faults/conftest.py kills those still running after each test, so a
+failed assertion between a start and its kill leaves no worker behind (one outliving its dropped database
+would keep a core busy for the rest of the session)."""
+
+
 def start(command: str, env: dict[str, str], log: Path, *args: str) -> subprocess.Popen[bytes]:
     """``herald <command>`` as a subprocess, its output appended to ``log``."""
     with log.open("ab") as out:
-        return subprocess.Popen([*HERALD, command, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([*HERALD, command, *args], env=env, stdout=out, stderr=subprocess.STDOUT)
+    STARTED.append(proc)
+    return proc
+
+
+def kill_leftovers() -> list[int]:
+    """Kill (SIGKILL) every started process still running; returns their pids."""
+    left = [p for p in STARTED if p.poll() is None]
+    for proc in left:
+        proc.kill()
+        proc.wait(timeout=10)
+    STARTED.clear()
+    return [p.pid for p in left]
 
 
 async def statuses(database_url: str, tmp_path: Path) -> dict[str, int]:

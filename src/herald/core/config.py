@@ -11,7 +11,7 @@ import re
 import secrets
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -76,6 +76,20 @@ class Settings(BaseSettings):
         "10 MiB by default, 40 MiB at most (Resend's own limit)",
     )
     send_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    database_pool_size: int = Field(
+        default=20,
+        ge=1,
+        le=500,
+        description="PostgreSQL connections each process keeps open for reuse (as many again may open for a "
+        "burst, then close). Below the requests a process serves at once, connections are opened and closed "
+        "per request, which costs more than the request; mind the server's max_connections across processes",
+    )
+    event_loop: Literal["auto", "uvloop", "asyncio"] = Field(
+        default="auto",
+        description="the event loop of `herald serve`, `api`, `worker` and `scheduler`: `uvloop` (libuv, faster "
+        "sockets and callbacks), `asyncio` (the standard library's), or `auto`: uvloop where it is installed "
+        "(it is, with Herald, except on Windows)",
+    )
     metrics_token: str = Field(default="", repr=False)
     public_url: str = ""  # where providers reach this Herald (signed callbacks name it); empty: as requested
     log_level: str = "INFO"
