@@ -22,6 +22,7 @@ from herald.events.bus import EventBus
 from herald.humans.decisions import Humans
 from herald.pipeline.governance import GovernanceCache
 from herald.pipeline.library import TemplateCache
+from herald.pipeline.routing.circuit import CircuitView
 from herald.pipeline.routing.measured import MeasuredRouting
 from herald.pipeline.waker import INBOUND_CHANNEL, Waker
 from herald.producers.callbacks import AgentCaller, Interceptor
@@ -75,6 +76,8 @@ class Runtime:
         self._channels: dict[str, tuple[Channel, float]] = {}
         # Tenants' delivery policies and default channels, read on every accepted message.
         self.lookups: TTLCache[tuple[str, ...], Any] = TTLCache(ttl=5.0)
+        # Channels' circuit states as acceptance orders routes by them (the worker reads them afresh).
+        self.circuit_views: TTLCache[str, CircuitView] = TTLCache(ttl=1.0)
         # Channel figures for measured routing (kept 30 s per tenant) and the random source its exploring uses.
         self.measured = MeasuredRouting()
         # Tenants' template overrides (herald.pipeline.library): a change reaches every process within 5 s.

@@ -335,3 +335,25 @@ async def test_channel_test_on_the_dev_inbox_answers_at_once(
     assert elapsed < 3.0, elapsed
     inbox = (await client.get("/api/v1/devinbox", headers=auth)).json()["items"]
     assert [(m["recipient_id"], m["content"]) for m in inbox] == [("C12345", "ping")]
+
+
+@pytest.mark.usefixtures("bot")
+async def test_acceptance_reads_each_circuit_at_most_once_a_second(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await webhook_channel(client, auth, "slack")
+    reads: list[set[str]] = []
+    load = circuit.load
+
+    async def counted(session: Any, channel_ids: set[str], now: datetime) -> dict[str, circuit.CircuitView]:
+        reads.append(set(channel_ids))
+        return await load(session, channel_ids, now)
+
+    monkeypatch.setattr(circuit, "load", counted)
+    for _ in range(3):
+        response = await client.post(SEND, json=send_body("bot"), headers=auth)
+        assert response.status_code == 201, response.text
+    assert len(reads) == 1  # the first send read it; the next two within the second reused the view
+    rt.circuit_views.clear()  # as a second passing does
+    assert (await client.post(SEND, json=send_body("bot"), headers=auth)).status_code == 201
+    assert len(reads) == 2

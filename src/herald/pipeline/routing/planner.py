@@ -126,14 +126,26 @@ async def _contact(
 
 
 async def _circuits(
-    session: AsyncSession, channel_ids: set[str], memo: Memo | None
+    rt: Runtime, session: AsyncSession, channel_ids: set[str], memo: Memo | None
 ) -> dict[str, circuit.CircuitView]:
-    if memo is None:
-        return await circuit.load(session, channel_ids, utcnow())
-    unknown = channel_ids - memo.circuits.keys()
+    """Each channel's circuit, read at most once a second per process (``rt.circuit_views``): reading the
+    health rows was a sixth of a single send's cost in the API. The order it gives is a preference at
+    acceptance; the worker reads the circuits again when it claims the message, so a view a second old
+    never sends through an open circuit."""
+    found: dict[str, circuit.CircuitView] = {} if memo is None else memo.circuits
+    unknown = set()
+    for channel_id in channel_ids - found.keys():
+        hit, cached = rt.circuit_views.get(channel_id)
+        if hit and cached is not None:
+            found[channel_id] = cached
+        else:
+            unknown.add(channel_id)
     if unknown:
-        memo.circuits.update(await circuit.load(session, unknown, utcnow()))
-    return memo.circuits
+        loaded = await circuit.load(session, unknown, utcnow())
+        for channel_id, view in loaded.items():
+            rt.circuit_views.put(channel_id, view)
+        found.update(loaded)
+    return found
 
 
 async def resolve_channel(
@@ -265,7 +277,7 @@ async def plan(
     reason = None
     if ranked:
         steps[:ranked], reason = await _measured_order(rt, session, tenant_id, policy, steps[:ranked])
-    health = await _circuits(session, {s.channel_id for s in steps if s.channel_id}, memo)
+    health = await _circuits(rt, session, {s.channel_id for s in steps if s.channel_id}, memo)
     healthy = [s for s in steps if not s.channel_id or health[s.channel_id].state == "closed"]
     broken = [s for s in steps if s not in healthy]
     return Plan(healthy + broken, contact, policy, reason)
