@@ -166,7 +166,12 @@ def configure(*, json: bool, level: str = "INFO", stream: TextIO | None = None) 
         final: list[Processor] = [structlog.processors.format_exc_info, redact_secrets, renderer]
     else:
         out = stream or sys.stderr
-        renderer = structlog.dev.ConsoleRenderer(colors=out.isatty(), sort_keys=True)
+        # Plain tracebacks: structlog's default (rich, where installed) prints every frame's local variables,
+        # credentials and connection parameters among them, and costs a core when a database outage makes
+        # every loop log its failure.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=out.isatty(), sort_keys=True, exception_formatter=structlog.dev.plain_traceback
+        )
         final = [redact_secrets, renderer]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,

@@ -142,3 +142,23 @@ def test_configure_takes_back_uvicorn_loggers_an_earlier_dict_config_disabled() 
         logs.reset()
     (line,) = stream.getvalue().splitlines()
     assert json.loads(line)["event"] == "Started server process"
+
+
+def test_development_tracebacks_show_no_local_variables() -> None:
+    stream = io.StringIO()
+    logs.configure(json=False, level="INFO", stream=stream)
+
+    def connect(password: str) -> None:
+        raise ConnectionError("database is gone")
+
+    secret = "-".join(("pg", "password", "123"))  # not in the source lines a traceback quotes
+    try:
+        try:
+            connect(secret)
+        except ConnectionError:
+            logs.get_logger("herald.test.tracebacks").exception("a pass failed")
+    finally:
+        logs.reset()
+    text = stream.getvalue()
+    assert "Traceback" in text and "database is gone" in text
+    assert secret not in text
