@@ -160,5 +160,6 @@ def test_development_tracebacks_show_no_local_variables() -> None:
     finally:
         logs.reset()
     text = stream.getvalue()
-    assert "Traceback" in text and "database is gone" in text
+    assert "Traceback" in text
+    assert "database is gone" in text
     assert secret not in text
