@@ -54,7 +54,11 @@ async def reply(rt: Runtime, channel_id: str, sender: str, provider_id: str) -> 
     async with rt.sessions() as session:
         row = (await session.execute(select(Channel).where(Channel.id == channel_id))).scalar_one()
     message = InboundMessage(
-        conversation_key=sender, sender_id=sender, text="yes", provider_message_id=provider_id, sent_at=utcnow()
+        conversation_key=sender,
+        sender_id=sender,
+        text="yes",
+        provider_message_id=provider_id,
+        sent_at=utcnow(),
     )
     assert await conversations.store(rt, row, [message]) == 1
 
