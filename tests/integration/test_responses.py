@@ -70,10 +70,13 @@ async def test_receipts_record_the_first_delivery_and_the_first_read(
     assert await answers(rt, message_id) == (None, None)
     await twilio_callback(client, sms, {"MessageSid": "SM0001", "MessageStatus": "delivered"})
     delivered, responded = await answers(rt, message_id)
-    assert delivered is not None and responded is None
+    assert delivered is not None
+    assert responded is None
     await twilio_callback(client, sms, {"MessageSid": "SM0001", "MessageStatus": "read"})
     first = await answers(rt, message_id)
-    assert first[0] == delivered and first[1] is not None and first[1] >= delivered
+    assert first[0] == delivered
+    assert first[1] is not None
+    assert first[1] >= delivered
     await twilio_callback(client, sms, {"MessageSid": "SM0001", "MessageStatus": "read"})  # a repeat
     assert await answers(rt, message_id) == first
 
