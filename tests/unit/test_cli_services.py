@@ -1,5 +1,5 @@
-"""The services' event loop (HERALD_EVENT_LOOP): uvloop where installed, asyncio when asked, a clear error when
-uvloop is asked for but missing."""
+"""How the services run: the event loop (HERALD_EVENT_LOOP: uvloop where installed, asyncio when asked, a clear
+error when uvloop is asked for but missing), and startup objects frozen out of the garbage collector's sight."""
 
 from __future__ import annotations
 
@@ -37,3 +37,15 @@ def test_a_service_runs_on_the_chosen_loop(choice: str, loop_type: type) -> None
     _run_service(Settings(event_loop=choice), service())  # type: ignore[arg-type]
     assert isinstance(seen[0], loop_type)
     assert choice == "auto" or not isinstance(seen[0], uvloop.Loop)
+
+
+def test_startup_objects_are_frozen_out_of_the_collectors_sight() -> None:
+    import gc
+
+    from herald.cli import _freeze_startup_objects
+
+    try:
+        _freeze_startup_objects()
+        assert gc.get_freeze_count() > 10_000  # the modules and everything they made at import
+    finally:
+        gc.unfreeze()
