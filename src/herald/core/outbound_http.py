@@ -50,8 +50,9 @@ if TYPE_CHECKING:
 CONNECT_TIMEOUT = 5.0
 LIMITS = httpx.Limits(max_connections=200, max_keepalive_connections=50)
 USER_AGENT = "herald/0.1"
-# httpx sets these itself; aiohttp must not add its own (nor Content-Type: application/octet-stream).
-_NOT_AUTOMATIC = ("Accept", "Accept-Encoding", "User-Agent", "Content-Type")
+# aiohttp adds these when a request lacks them (Content-Type: application/octet-stream on a POST); httpx sets
+# the first three itself, so they are skipped per request only when missing (a skip list costs a copy per request).
+_AUTOMATIC = ("accept", "accept-encoding", "user-agent", "content-type")
 _PROXY_CACHE_ENTRIES = 10_000
 
 
@@ -170,7 +171,9 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         session = self._session_for(asyncio.get_running_loop())
-        headers = request.headers.multi_items()
+        headers = request.headers.multi_items()  # names in lower case
+        names = {name for name, _ in headers}
+        missing = [name for name in _AUTOMATIC if name not in names] or None
         proxy = self._proxies.for_url(request.url)
         if proxy is not None and proxy.authorization and request.url.scheme == "http":
             headers.append(
@@ -181,6 +184,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                 request.method,
                 URL(str(request.url), encoded=True),  # httpx has quoted it already
                 headers=headers,
+                skip_auto_headers=missing,
                 data=_body(request),
                 allow_redirects=False,  # httpx follows redirects, hook and all, when asked to
                 timeout=self._timeout(request),
@@ -227,7 +231,6 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),  # httpx keeps the client's cookies
-            skip_auto_headers=_NOT_AUTOMATIC,
             auto_decompress=False,  # httpx decodes Content-Encoding
             trust_env=False,  # proxies come from EnvironmentProxies; no ~/.netrc
         )
