@@ -17,6 +17,7 @@ from herald.core.config import Settings
 from herald.core.errors import PermanentDeliveryError
 from herald.core.metrics import Metrics
 from herald.core.netguard import OutboundGuard
+from herald.core.outbound_http import outbound_client
 from herald.core.security import CredentialBox
 from herald.events.bus import EventBus
 from herald.humans.decisions import Humans
@@ -56,14 +57,10 @@ class Runtime:
         self.governance = GovernanceCache()
         self.credentials = CredentialBox(settings.secret_key)
         self.outbound = OutboundGuard(settings)
-        # The guard runs as a request hook, not a transport: httpx calls it for every redirect hop as well, and
-        # a client given its own transport would stop honouring HTTP(S)_PROXY / NO_PROXY from the environment.
-        self.http = httpx.AsyncClient(
-            timeout=httpx.Timeout(settings.send_timeout_seconds, connect=5.0),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=50),
-            headers={"user-agent": "herald/0.1"},
-            event_hooks={"request": [self.outbound.check_request]},
-        )
+        # httpx's API over aiohttp's pool (herald.core.outbound_http): the guard runs as a request hook (every
+        # redirect hop too) and again on the addresses each new connection resolves to; proxies from the
+        # environment (HTTP(S)_PROXY / NO_PROXY) still apply.
+        self.http: httpx.AsyncClient = outbound_client(settings, self.outbound)
         self.devinbox = DevInboxStore(self.sessions)
         self.waker = Waker()
         self.inbound_waker = Waker(INBOUND_CHANNEL)  # stored inbound messages wait for routing

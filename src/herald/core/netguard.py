@@ -10,11 +10,13 @@ IPv4 address), unless ``HERALD_OUTBOUND_ALLOW`` lists it. Development leaves it 
 loopback fakes.
 
 Checked when a URL is saved (a 422 naming the field) and again before every request, each redirect hop
-included (a request hook on the shared HTTP client), because DNS answers change. For HTTP the guard and the
-connection resolve the name separately, so it does not stop a DNS server that answers differently from one query
-to the next; trust belongs in the allow-list. Connections Herald opens itself (tenants' databases) close that
-gap: :meth:`OutboundGuard.resolve_checked` resolves once, checks every address and returns them, and the
-connection goes to one of those addresses, never to the name again.
+included (a request hook on the shared HTTP client), because DNS answers change. The hook and the connection
+resolve the name separately, so the shared HTTP client checks once more where it connects: its resolver
+(:class:`herald.core.outbound_http.GuardedResolver`) refuses answers the guard forbids
+(:meth:`OutboundGuard.check_resolved`), and the connection goes to the addresses checked, so a DNS server that
+answers differently from one query to the next (DNS rebinding) is caught there. Connections Herald opens itself
+(tenants' databases) do the same with :meth:`OutboundGuard.resolve_checked`: it resolves once, checks every
+address and returns them, and the connection goes to one of those addresses, never to the name again.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING
 
 import httpx
@@ -159,8 +161,25 @@ class OutboundGuard:
             return [str(address) for address in await self._addresses(name, port)]
         return [str(address) for address in await self._checked_addresses(name, port)]
 
+    def check_resolved(self, host: str, addresses: Iterable[str]) -> None:
+        """Raise BlockedDestination unless every address ``host`` resolved to is public or allowed.
+
+        For a connection that resolves the name itself (the shared HTTP client's resolver,
+        :class:`herald.core.outbound_http.GuardedResolver`): the addresses it is about to connect to are the
+        ones checked, so an answer that changed since the request hook's check (DNS rebinding) is caught."""
+        if not self.active:
+            return
+        name = _normalise(host)
+        if name in self._hosts or name.endswith(self._suffixes):
+            return
+        self._refuse_any(name, [ipaddress.ip_address(address) for address in addresses])
+
     async def _checked_addresses(self, name: str, port: int) -> list[IPAddress]:
         addresses = await self._addresses(name, port)
+        self._refuse_any(name, addresses)
+        return addresses
+
+    def _refuse_any(self, name: str, addresses: list[IPAddress]) -> None:
         literal = _literal(name) is not None
         for address in addresses:
             reason = refusal(address)
@@ -169,7 +188,6 @@ class OutboundGuard:
                 raise BlockedDestination(
                     f"destination {shown} is {reason}; allow it with HERALD_OUTBOUND_ALLOW"
                 )
-        return addresses
 
     async def _addresses(self, name: str, port: int) -> list[IPAddress]:
         literal = _literal(name)

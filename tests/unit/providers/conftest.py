@@ -13,6 +13,7 @@ import httpx
 import pytest
 import uvicorn
 
+from herald.core.outbound_http import AiohttpTransport
 from herald.fakes import FakeState, create_fake_app
 from herald.pipeline.parts import Delivery
 from herald.providers import ChannelConfig, OutboundMessage, provider_class
@@ -67,7 +68,9 @@ async def serve_fakes(state: FakeState) -> AsyncIterator[str]:
 @pytest.fixture
 async def fake() -> AsyncIterator[Fake]:
     state = FakeState()
-    async with serve_fakes(state) as origin, httpx.AsyncClient(timeout=httpx.Timeout(0.5)) as http:
+    # The transport Runtime.http sends through, so timeouts and connection failures map as in production.
+    client = httpx.AsyncClient(transport=AiohttpTransport(), timeout=httpx.Timeout(0.5))
+    async with serve_fakes(state) as origin, client as http:
         yield Fake(state, http, origin)
 
 
