@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
 from sqlalchemy import exc as sa
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.pipeline.worker import Outcome, Worker
 from herald.runtime import Runtime
 from herald.storage.models import AuditEntry, Message
+from herald.storage.types import utcnow
 from tests.conftest import make_agent, send_body, webhook_channel
 
 SEND = "/api/v1/messaging/proactive/send"
@@ -107,3 +109,23 @@ async def test_recording_is_retried_through_an_outage_longer_than_the_lease_and_
         actions = list(await session.execute(select(AuditEntry.action, AuditEntry.object_id)))
     assert sorted(target for action, target in actions if action == "message.sent") == sorted(ids)
     assert not [a for a, _ in actions if a == "message.lease_expired"]
+
+
+async def test_a_worker_stalled_past_its_lease_does_not_reclaim_what_it_is_still_sending(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str], relay: list[str], worker: Worker
+) -> None:
+    """The lease of a message in flight runs out (the worker's event loop starved past it): the worker's own
+    housekeeping leaves it alone, so the message is sent once and recorded by its worker."""
+    slow = await _send(client, auth, "slow")
+    draining = asyncio.create_task(worker.run_once())
+    while (await _statuses(rt))[slow] != "sending":
+        await asyncio.sleep(0.02)
+    async with rt.sessions.begin() as session:  # as if the lease keeper had not run for a whole lease
+        await session.execute(
+            update(Message).where(Message.id == slow).values(lease_expires_at=utcnow() - timedelta(seconds=1))
+        )
+    await worker.reclaim_and_expire()
+    assert (await _statuses(rt))[slow] == "sending"
+    assert await draining == 1
+    assert await _statuses(rt) == {slow: "sent"}
+    assert relay == [slow]

@@ -109,6 +109,8 @@ class Worker:
         self._started_at = utcnow()
         self.last_loop_at: float = 0.0
         self.claimed_total = 0
+        # Messages of the batches in flight: this worker's own reclaim leaves them alone (sql.OUTBOX_RECLAIM).
+        self._holding: set[str] = set()
         # Outcomes of every batch in flight, committed together as they arrive. A group that fails because the
         # database is unreachable is not written item by item: each outcome retries on its own schedule.
         self._recorder: GroupCommit[_Record] = GroupCommit(
@@ -197,6 +199,7 @@ class Worker:
             self.rt.settings.lease_seconds,
         )
         keeper = asyncio.create_task(self._keep_lease(lease))
+        self._holding.update(lease.pending)
         try:
             channels = await self._channels_for(claimed)
             probes: dict[
@@ -230,6 +233,7 @@ class Worker:
                     steps.append(self._send_and_record(item, channels[item.id], lease, probe))
             await asyncio.gather(*steps)
         finally:
+            self._holding.difference_update(c.id for c in claimed)
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -658,7 +662,8 @@ class Worker:
     async def reclaim_and_expire(self) -> None:
         now = utcnow()
         async with self.rt.sessions.begin() as session:
-            reclaimed = (await session.execute(outbox.RECLAIM, {"now": now})).all()
+            holding = {"owner": self.id, "holding": sorted(self._holding)}
+            reclaimed = (await session.execute(outbox.RECLAIM, {"now": now, **holding})).all()
             expired = (await session.execute(outbox.EXPIRE_APPROVALS, {"now": now})).all()
             audits = [
                 audit_row(

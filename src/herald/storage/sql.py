@@ -97,12 +97,15 @@ UPDATE messages
        last_error = 'lease expired: the worker holding it stopped',
        lease_owner = NULL, lease_expires_at = NULL, run_at = :now, updated_at = :now
  WHERE status = 'sending' AND lease_expires_at < :now
+   AND NOT (COALESCE(lease_owner, '') = :owner AND id IN :holding)
 RETURNING id, tenant_id, platform, status
 """
-).bindparams(bindparam("now", type_=_TS))
+).bindparams(bindparam("now", type_=_TS), bindparam("holding", expanding=True))
 """A lease that ran out means its worker died (or stalled past the lease): put the message back, or fail it
 if its attempts are spent, so a message that kills workers cannot kill them forever. A failed message drops
-its sealed content (see ``Message.sealed_content``)."""
+its sealed content (see ``Message.sealed_content``). The reclaiming worker (``:owner``) leaves alone the
+messages it is still sending (``:holding``): a worker that stalled past its own lease would otherwise put them
+back and send them a second time itself."""
 
 EXPIRE_APPROVALS = text(
     """
