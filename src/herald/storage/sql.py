@@ -100,7 +100,7 @@ UPDATE messages
    AND NOT (COALESCE(lease_owner, '') = :owner AND id IN :holding)
 RETURNING id, tenant_id, platform, status
 """
-).bindparams(bindparam("now", type_=_TS), bindparam("holding", expanding=True))
+).bindparams(bindparam("now", type_=_TS), bindparam("holding", expanding=True, type_=String))
 """A lease that ran out means its worker died (or stalled past the lease): put the message back, or fail it
 if its attempts are spent, so a message that kills workers cannot kill them forever. A failed message drops
 its sealed content (see ``Message.sealed_content``). The reclaiming worker (``:owner``) leaves alone the
