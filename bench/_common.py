@@ -8,6 +8,7 @@ import multiprocessing as mp
 import os
 import platform
 import queue
+import signal
 import subprocess
 import time
 from collections.abc import Callable, Sequence
@@ -202,3 +203,53 @@ async def wait_http(processes: Watched, url: str, within: float) -> None:
             if time.monotonic() > deadline:
                 raise BenchError(f"{url} did not answer within {within:.0f} s")
             await asyncio.sleep(0.1)
+
+
+@dataclass
+class Processes:
+    """The processes a benchmark started, each logging to ``<workdir>/<name>.log`` in a process group of its own;
+    stopped by handle (never by name, so nothing else on the machine is touched), group and all (Celery's pool
+    children go with their parent)."""
+
+    workdir: Path
+    env: dict[str, str]
+    cwd: Path | None = None
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    logs: list[Any] = field(default_factory=list)
+
+    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
+        log = (self.workdir / f"{name}.log").open("wb")
+        self.logs.append(log)
+        env = {**self.env, **(extra_env or {})}
+        self.procs[name] = subprocess.Popen(
+            argv, env=env, cwd=self.cwd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    def check_alive(self) -> None:
+        """A BenchError with the end of its log when any of them has exited."""
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
+                raise BenchError(f"{name} exited with {proc.returncode}:\n{tail}")
+
+    def stop(self, *names: str) -> None:
+        """SIGTERM to the chosen ones (all by default), SIGKILL to those still there after 20 s."""
+        chosen = [n for n in (names or tuple(self.procs)) if n in self.procs]
+        for name in chosen:
+            proc = self.procs[name]
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+        for name in chosen:
+            proc = self.procs.pop(name)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+    def close(self) -> None:
+        self.stop()
+        for log in self.logs:
+            log.close()

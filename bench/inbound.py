@@ -48,7 +48,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
@@ -63,6 +62,7 @@ from _common import (
     RESULTS_DIR,
     SECRET,
     BenchError,
+    Processes,
     check_loopback,
     describe_environment,
     percentile,
@@ -174,55 +174,41 @@ def machine_busy_seconds() -> float:
 
 @dataclass
 class Services:
+    """The agent fake, the API and the processors (or delivering workers) of one run."""
+
     env: dict[str, str]
     deliver: bool
     processors: int
     workdir: Path
     db_name: str
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: list[Any] = field(default_factory=list)
+    running: Processes = field(init=False)
 
-    def _start(self, name: str, argv: list[str]) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.logs.append(log)
-        self.procs[name] = subprocess.Popen(argv, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+    def __post_init__(self) -> None:
+        self.running = Processes(self.workdir, self.env)
 
     def start(self, api_port: int, agent_port: int) -> None:
         me = [sys.executable, str(Path(__file__).resolve())]
         herald = [sys.executable, "-c", "from herald.cli import main; main()"]
-        self._start("agent", [*me, "--role", "agent", "--port", str(agent_port)])
-        self._start("api", [*herald, "api", "--port", str(api_port)])
+        self.running.start("agent", [*me, "--role", "agent", "--port", str(agent_port)])
+        self.running.start("api", [*herald, "api", "--port", str(api_port)])
         for index in range(self.processors):
             argv = [*herald, "worker"] if self.deliver else [*me, "--role", "processor"]
-            self._start(f"processor{index}" if index else "processor", argv)
+            self.running.start(f"processor{index}" if index else "processor", argv)
 
     def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise BenchError(f"{name} exited with {proc.returncode}:\n{tail}")
+        self.running.check_alive()
 
     def cpu(self) -> dict[str, float]:
         usage = dict.fromkeys(CPU_ROLES, 0.0)
         usage["generator"] = cpu_seconds(os.getpid())
-        for name, proc in self.procs.items():
+        for name, proc in self.running.procs.items():
             usage["processor" if name.startswith("processor") else name] += cpu_seconds(proc.pid)
         usage["pg"] = postgres_seconds(self.db_name)
         usage["machine"] = machine_busy_seconds()
         return usage
 
     def stop(self) -> None:
-        for proc in self.procs.values():  # only the processes this bench started, by handle
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
-        for log in self.logs:
-            log.close()
+        self.running.close()
 
 
 # -- database -------------------------------------------------------------------------------------------------

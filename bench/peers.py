@@ -37,13 +37,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import contextlib
 import hashlib
 import json
 import os
 import secrets
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -51,7 +49,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -62,6 +60,7 @@ from _common import (
     RESULTS_DIR,
     SECRET,
     BenchError,
+    Processes,
     check_loopback,
     describe_environment,
     percentile,
@@ -94,52 +93,6 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-@dataclass
-class Procs:
-    """The processes of one trial, each logging to its own file; stopped by handle, never by name."""
-
-    workdir: Path
-    env: dict[str, str]
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    logs: list[Any] = field(default_factory=list)
-
-    def start(self, name: str, argv: list[str], extra_env: dict[str, str] | None = None) -> None:
-        log = (self.workdir / f"{name}.log").open("wb")
-        self.logs.append(log)
-        env = {**self.env, **(extra_env or {})}
-        self.procs[name] = subprocess.Popen(
-            argv, env=env, cwd=BENCH, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                tail = (self.workdir / f"{name}.log").read_text(errors="replace")[-2000:]
-                raise BenchError(f"{name} exited with {proc.returncode}:\n{tail}")
-
-    def stop(self, *names: str) -> None:
-        chosen = [n for n in (names or tuple(self.procs)) if n in self.procs]
-        for name in chosen:
-            proc = self.procs[name]
-            if proc.poll() is None:
-                # Its own process group (start_new_session), so Celery's pool children go with it.
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        for name in chosen:
-            proc = self.procs.pop(name)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
-
-    def close(self) -> None:
-        self.stop()
-        for log in self.logs:
-            log.close()
 
 
 # -- peer virtual environments --------------------------------------------------------------------------------
@@ -211,7 +164,7 @@ class Sink:
         return answer
 
 
-async def start_sink(procs: Procs) -> Sink:
+async def start_sink(procs: Processes) -> Sink:
     sink = Sink(free_port())
     procs.start("sink", [sys.executable, "-m", "sink", "--port", str(sink.port)])
     await wait_http(procs, f"http://127.0.0.1:{sink.port}/stats", START_TIMEOUT)
@@ -313,7 +266,7 @@ class Database:
 
 
 async def time_drain(
-    n: int, done: Callable[[], Awaitable[int]], procs: Procs, within: float
+    n: int, done: Callable[[], Awaitable[int]], procs: Processes, within: float
 ) -> dict[str, Any]:
     """Poll ``done()`` until it reaches ``n``: the rate runs from the first poll that saw progress to the last,
     so worker start-up (imports, connections) is left out for every system alike."""
@@ -635,7 +588,7 @@ async def herald_enqueue(base: str, key: str, bodies: list[bytes], n: int) -> di
 async def run_herald(trial: Trial) -> dict[str, Any]:
     db = trial.database()
     await db.create()
-    procs = Procs(trial.workdir, herald_env(trial, db.url))
+    procs = Processes(trial.workdir, herald_env(trial, db.url), cwd=BENCH)
     herald = [sys.executable, "-m", "herald"]
     result: dict[str, Any] = {}
     try:
@@ -800,7 +753,7 @@ async def run_peer(trial: Trial) -> dict[str, Any]:
     if db is not None:
         await db.create()
         env["BENCH_PG_DSN"] = db.url
-    procs = Procs(trial.workdir, env)
+    procs = Processes(trial.workdir, env, cwd=BENCH)
     result: dict[str, Any] = {}
     try:
         async with httpx.AsyncClient(timeout=10) as http:
@@ -854,7 +807,7 @@ async def run_peer(trial: Trial) -> dict[str, Any]:
 async def peer_single(
     trial: Trial,
     python: str,
-    procs: Procs,
+    procs: Processes,
     db: Database | None,
     key_prefix: str,
     sink: Sink | None,
