@@ -257,7 +257,7 @@ async def setup_herald(settings_kwargs: dict[str, Any], agent_port: int, deliver
                 is_default=True,
                 **lifted,
             )
-            await create_rule(session, principal, {"agent_id": AGENT_ID})
+            await create_rule(rt, session, principal, {"agent_id": AGENT_ID})
             return str(channel.id)
     finally:
         await rt.close()
