@@ -223,6 +223,58 @@ async def test_two_processes_never_take_one_message(
     assert len(taken) == 60
 
 
+async def test_a_hand_over_slower_than_the_lease_keeps_its_messages(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, account: Account, dovecot: Dovecot,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    """A loaded machine or a slow agent behind intake: the first follower takes 2.5 leases to hand its messages
+    over. Their holds are renewed meanwhile, so a second follower catching up then (overlapping leases) takes none
+    of them, and neither does the first follower's own next pass."""
+    await setup(client, auth, account)
+    dovecot.deliver(account, *[email(i) for i in range(5)])
+    taken: Counter[str] = Counter()
+    real = intake.receive
+    slow = asyncio.Event()
+
+    async def receive(rt: Runtime, channel: Any, raw: bytes, *, source: str) -> str | None:
+        taken[source.split(":", 1)[1]] += 1
+        if not slow.is_set():
+            await asyncio.sleep(imap.lease_seconds(rt) * 2.5)
+        return await real(rt, channel, raw, source=source)
+
+    monkeypatch.setattr(intake, "receive", receive)
+    box = await mailbox(rt)
+    async with rt.sessions.begin() as session:
+        (await session.get(Mailbox, box.id)).lease_owner = "both"  # type: ignore[union-attr]
+    first, second = imap.Follower(rt, box.id, "both"), imap.Follower(rt, box.id, "both")
+
+    async def once(follower: imap.Follower, after: float) -> None:
+        await asyncio.sleep(after)
+        row = await follower.renew()
+        channel = await follower._channel(row)
+        from herald.producers.email.client import open_session
+        from herald.producers.email.mailbox import server_of
+
+        session = await open_session(server_of(follower.rt, row), follower.rt.outbound, folder=row.folder)
+        try:
+            await follower.catch_up(session, row, channel)
+        finally:
+            await session.close()
+
+    started = asyncio.create_task(once(first, 0))
+    await until(lambda: _taken(taken, 5), 10)
+    slow.set()  # the second follower's hand-overs, if any, are quick
+    await once(second, imap.lease_seconds(rt) * 1.5)
+    await started
+    await once(first, 0)
+    assert sorted(taken.values()) == [1] * 5
+    assert len(await inbound(rt)) == 5
+
+
+async def _taken(taken: Counter[str], n: int) -> bool:
+    return len(taken) >= n
+
+
 async def test_a_new_uidvalidity_does_not_resend_what_was_received(
     client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, account: Account, dovecot: Dovecot
 ) -> None:

@@ -42,7 +42,7 @@ import os
 import re
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -373,6 +373,53 @@ class Follower:
             return sorted(retried.scalars())
 
     async def _process(
+        self, session: Session, channel: Channel, row: Mailbox, validity: int, uids: list[int]
+    ) -> int:
+        async with self._keeping(validity, uids):
+            return await self._hand_over(session, channel, row, validity, uids)
+
+    @contextlib.asynccontextmanager
+    async def _keeping(self, validity: int, uids: list[int]) -> AsyncIterator[None]:
+        """While ``uids`` are handed over, renew their holds and the lease every third of a lease.
+
+        A hand-over slower than a lease (a loaded machine, a slow agent behind intake) must not let the holds run
+        out: another follower, or this one's next pass, would then take the same messages again."""
+        if not uids:
+            yield
+            return
+        task = asyncio.create_task(self._keep_holds(validity, uids))
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    async def _keep_holds(self, validity: int, uids: list[int]) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                await self._extend_holds(validity, uids)
+                await self.renew()
+            except LeaseLost:
+                pass  # the holds are still ours; the follow loop notices the lost lease after this batch
+            except Exception:
+                log.warning("imap: renewing the holds of mailbox %s failed", self.mailbox_id, exc_info=True)
+
+    async def _extend_holds(self, validity: int, uids: list[int]) -> None:
+        until = utcnow() + timedelta(seconds=lease_seconds(self.rt))
+        async with self.rt.sessions.begin() as db:
+            for start in range(0, len(uids), INSERT_CHUNK):
+                await db.execute(
+                    update(MailboxMessage)
+                    .where(MailboxMessage.mailbox_id == self.mailbox_id, MailboxMessage.uidvalidity == validity,
+                           MailboxMessage.uid.in_(uids[start : start + INSERT_CHUNK]),
+                           MailboxMessage.status == "pending")
+                    .values(next_attempt_at=until)
+                    .execution_options(synchronize_session=False)
+                )  # fmt: skip
+
+    async def _hand_over(
         self, session: Session, channel: Channel, row: Mailbox, validity: int, uids: list[int]
     ) -> int:
         handed = 0
