@@ -37,12 +37,12 @@ class Dispatcher:
     ) -> AgentAnswer:
         if agent is None:
             raise CallbackFailed("the agent is not registered")
-        run_id = await runs.ensure(
+        run_id, held = await runs.open_run(
             self.rt, tenant_id=agent.tenant_id, agent_id=agent.id, origin=origin, woken_by=event_type.split(".", maxsplit=1)[0],
             task=task, context={"event": event_type, "data": data, "message_id": message_id},
-            retry_failed=retry_failed,
+            retry_failed=retry_failed, held_by=runs.OWNER,
         )  # fmt: skip
-        run = await runs.drive(self.rt, run_id, wait_seconds=_wait(agent))
+        run = await runs.drive(self.rt, run_id, wait_seconds=_wait(agent), held=held, agent=agent)
         if (
             run.status == runs.WAITING
         ):  # asked a person: its final answer goes out when it finishes (runs.finish)

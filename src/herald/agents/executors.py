@@ -41,7 +41,7 @@ async def execute(rt: Runtime, run: AgentRun, agent: Agent | None, owner: str) -
 
 
 async def _callback(rt: Runtime, run: AgentRun, agent: Agent, owner: str) -> None:
-    """One step: the signed POST to the agent and what it answered."""
+    """One step: the signed POST to the agent and what it answered, recorded with the run's end."""
     event = str(run.context.get("event") or "agent.task")
     data = run.context.get("data")
     body: dict[str, Any] = data if isinstance(data, dict) else {"run_id": run.id, "task": run.task}
@@ -50,31 +50,26 @@ async def _callback(rt: Runtime, run: AgentRun, agent: Agent, owner: str) -> Non
     try:
         answer = await callbacks.call_agent(rt, agent, event, body, message_id=message_id)
     except callbacks.CallbackFailed as exc:
-        await _step(rt, run, owner, "callback", {"event": event, "error": str(exc)}, started)
-        await runs.finish(rt, run, runs.FAILED, owner=owner, error=str(exc))
+        step = _step(run, "callback", {"event": event, "error": str(exc)}, started)
+        await runs.finish(rt, run, runs.FAILED, owner=owner, error=str(exc), step=step)
         return
-    await _step(rt, run, owner, "callback", {"event": event, "answer": answer}, started)
+    step = _step(run, "callback", {"event": event, "answer": answer}, started)
     text = callbacks.message_in(answer)
     if text is None and answer:
         text = json.dumps(answer, separators=(",", ":"), default=str)
-    await runs.finish(rt, run, runs.COMPLETED, owner=owner, answer=text)
+    await runs.finish(rt, run, runs.COMPLETED, owner=owner, answer=text, step=step)
 
 
 async def _echo(rt: Runtime, run: AgentRun, agent: Agent, owner: str) -> None:
     """Development's stand-in: answers every task by echoing it, marked simulated so nobody mistakes it."""
     started = time.perf_counter()
     answer = simulated_answer(agent, run.task)
-    await _step(rt, run, owner, "echo", {"answer": answer}, started)
-    await runs.finish(rt, run, runs.COMPLETED, owner=owner, answer=answer, simulated=True)
+    step = _step(run, "echo", {"answer": answer}, started)
+    await runs.finish(rt, run, runs.COMPLETED, owner=owner, answer=answer, simulated=True, step=step)
 
 
-async def _step(
-    rt: Runtime, run: AgentRun, owner: str, kind: str, payload: dict[str, Any], started: float
-) -> None:
-    seq = run.steps + 1
-    async with rt.sessions.begin() as session:
-        await runs.renew(session, run.id, owner, steps=seq)
-        session.add(AgentRunStep(run_id=run.id, seq=seq, tenant_id=run.tenant_id, kind=kind, payload=payload,
-                                 prompt_tokens=0, completion_tokens=0,
-                                 duration_ms=(time.perf_counter() - started) * 1000, created_at=utcnow()))  # fmt: skip
-    run.steps = seq
+def _step(run: AgentRun, kind: str, payload: dict[str, Any], started: float) -> AgentRunStep:
+    """The run's next step row, written by :func:`runs.finish` with the run's end."""
+    return AgentRunStep(run_id=run.id, seq=run.steps + 1, tenant_id=run.tenant_id, kind=kind, payload=payload,
+                        prompt_tokens=0, completion_tokens=0,
+                        duration_ms=(time.perf_counter() - started) * 1000, created_at=utcnow())  # fmt: skip

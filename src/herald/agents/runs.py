@@ -76,40 +76,114 @@ async def ensure(
     With ``retry_failed``, a caller that retries after a failure (an inbound message's next attempt) gets a new
     run when the last one for ``origin`` failed (``<origin>:retry<n>``); a run that did not fail (still
     working, or finished while the caller's process died) is resumed or answered, never started again."""
+    run_id, _ = await open_run(
+        rt, tenant_id=tenant_id, agent_id=agent_id, origin=origin, woken_by=woken_by, task=task,
+        context=context, retry_failed=retry_failed,
+    )  # fmt: skip
+    return run_id
+
+
+async def open_run(
+    rt: Runtime,
+    *,
+    tenant_id: str,
+    agent_id: str,
+    origin: str,
+    woken_by: str,
+    task: str,
+    context: dict[str, Any] | None = None,
+    retry_failed: bool = False,
+    held_by: str | None = None,
+) -> tuple[str, AgentRun | None]:
+    """:func:`ensure`, and the run itself when this call created it.
+
+    With ``held_by``, a run created here is created running under that owner's lease, for a caller that works
+    it at once (a producer waiting for its agent): taking it afterwards would be one more transaction per
+    inbound message. Runs found (a retry of the same origin) are left as they are, for :func:`drive` to take.
+
+    The first run is inserted straight away: the common case (a message seen for the first time) costs no
+    lookup; a conflict on ``(tenant, origin)`` means it exists, and only then are the runs looked up."""
+    fields: dict[str, Any] = {"tenant_id": tenant_id, "agent_id": agent_id, "woken_by": woken_by, "task": task,
+                              "context": context or {}, "held_by": held_by}  # fmt: skip
+    created = await _create(rt, origin=origin, **fields)
+    if created is not None:
+        return created.id, created
+    found = await _runs_of(rt, tenant_id, origin)
+    if not found:  # the conflict was not on the origin
+        raise HeraldError(f"the agent run for {origin!r} could not be created")
+    if not (retry_failed and found[0].status == FAILED):
+        return str(found[0].id), None
+    retry = f"{origin}:retry{len(found)}"
+    created = await _create(rt, origin=retry, **fields)
+    if created is not None:
+        return created.id, created
+    async with rt.sessions() as session:  # another process started the retry first
+        existing = await session.scalar(
+            select(AgentRun.id).where(AgentRun.tenant_id == tenant_id, AgentRun.origin == retry)
+        )
+    if existing is None:
+        raise NotFound(f"agent run for {retry!r} vanished")
+    return existing, None
+
+
+async def _create(
+    rt: Runtime,
+    *,
+    tenant_id: str,
+    agent_id: str,
+    origin: str,
+    woken_by: str,
+    task: str,
+    context: dict[str, Any],
+    held_by: str | None,
+) -> AgentRun | None:
+    """Insert the run for ``origin`` (queued, or running under ``held_by``'s lease); None when it exists."""
+    now = utcnow()
+    run = AgentRun(
+        id=new_id("run"), tenant_id=tenant_id, agent_id=agent_id, origin=origin, woken_by=woken_by, task=task,
+        context=context, status=QUEUED, steps=0, prompt_tokens=0, completion_tokens=0, sent_messages=[],
+        simulated=False, created_at=now, updated_at=now,
+    )  # fmt: skip
+    if held_by is not None:
+        run.status, run.lease_owner, run.lease_until, run.started_at = RUNNING, held_by, now + LEASE, now
+    event = "agent.run.started" if held_by is not None else "agent.run.queued"
+    try:
+        async with rt.sessions.begin() as session:
+            session.add(run)
+            await session.flush()
+            await session.execute(
+                insert(Event),
+                [event_row(tenant_id, event, run.id, {"agent_id": agent_id, "woken_by": woken_by}, at=now)],
+            )
+    except IntegrityError:
+        return None
+    return run
+
+
+async def _runs_of(rt: Runtime, tenant_id: str, origin: str) -> list[Any]:
+    """The runs ``origin`` started, newest first: (id, status) rows.
+
+    The first run is looked up by equality, on the unique index. Retries (``<origin>:retry<n>``) exist only
+    after it failed, and only then are they looked for: a prefix ``LIKE`` cannot use that index (collations, and
+    SQLite's case-insensitive LIKE), so asking it on every call scanned all the tenant's runs for each inbound
+    message, and routing slowed as the table grew."""
     async with rt.sessions() as session:
+        first = (
+            await session.execute(
+                select(AgentRun.id, AgentRun.status, AgentRun.created_at).where(
+                    AgentRun.tenant_id == tenant_id, AgentRun.origin == origin
+                )
+            )
+        ).all()
+        if not first or first[0].status != FAILED:
+            return list(first)
         rows = await session.execute(
-            select(AgentRun.id, AgentRun.status)
+            select(AgentRun.id, AgentRun.status, AgentRun.created_at)
             .where(AgentRun.tenant_id == tenant_id,
                    or_(AgentRun.origin == origin, AgentRun.origin.like(f"{origin}:retry%")))
             .order_by(AgentRun.created_at.desc(), AgentRun.id.desc())
         )  # fmt: skip
-        found = rows.all()
-    if found and not (retry_failed and found[0].status == FAILED):
-        return str(found[0].id)
-    if found:
-        origin = f"{origin}:retry{len(found)}"
-    run_id = new_id("run")
-    now = utcnow()
-    try:
-        async with rt.sessions.begin() as session:
-            session.add(AgentRun(
-                id=run_id, tenant_id=tenant_id, agent_id=agent_id, origin=origin, woken_by=woken_by, task=task,
-                context=context or {}, status=QUEUED, steps=0, prompt_tokens=0, completion_tokens=0,
-                sent_messages=[], simulated=False, created_at=now, updated_at=now,
-            ))  # fmt: skip
-            await session.execute(
-                insert(Event), [event_row(tenant_id, "agent.run.queued", run_id, {"agent_id": agent_id,
-                                                                                 "woken_by": woken_by}, at=now)]
-            )  # fmt: skip
-    except IntegrityError:  # another process started it first
-        async with rt.sessions() as session:
-            existing = await session.scalar(
-                select(AgentRun.id).where(AgentRun.tenant_id == tenant_id, AgentRun.origin == origin)
-            )
-        if existing is None:
-            raise
-        return existing
-    return run_id
+        return list(rows.all())
 
 
 async def take(rt: Runtime, run_id: str, owner: str = OWNER) -> bool:
@@ -199,13 +273,19 @@ async def finish(
     answer: str | None = None,
     error: str | None = None,
     simulated: bool | None = None,
+    step: AgentRunStep | None = None,
 ) -> None:
-    """Settle the run (under our lease) with its outcome and say so on the event feed."""
+    """Settle the run (under our lease) with its outcome and say so on the event feed; ``step``, the run's last
+    step, is recorded in the same transaction (a one-step agent's whole run is then one write).
+
+    The outcome is also set on ``run`` itself, so whoever worked it here can answer without reading it back."""
     now = utcnow()
     values: dict[str, Any] = {"status": status, "answer": answer, "error": error, "finished_at": now,
                               "lease_owner": None, "lease_until": None}  # fmt: skip
     if simulated is not None:
         values["simulated"] = simulated
+    if step is not None:
+        values["steps"] = step.seq
     async with rt.sessions.begin() as session:
         done = await session.execute(
             update(AgentRun)
@@ -214,6 +294,9 @@ async def finish(
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
             raise LeaseLost(run.id)
+        if step is not None:
+            session.add(step)
+            run.steps = step.seq
         # A run woken by the API, or one that waited for a person (its producer stopped waiting for it), has
         # nobody to hand its answer to: it goes to the agent's default recipient.
         unheard = run.woken_by == "api" or "waited_seconds" in run.context
@@ -223,6 +306,8 @@ async def finish(
         await session.execute(
             insert(Event), [event_row(run.tenant_id, f"agent.run.{status}", run.id, detail, at=now)]
         )
+    for name, value in {"updated_at": now, **values}.items():
+        setattr(run, name, value)
 
 
 async def _answer_to_default_recipient(
@@ -248,20 +333,27 @@ async def _answer_to_default_recipient(
         log.info("run %s: its answer was not sent to the default recipient: %s", run.id, exc.detail)
         return
     await session.execute(update(AgentRun).where(AgentRun.id == run.id).values(sent_messages=[message.id]))
+    run.sent_messages = [message.id]
 
 
 async def work(rt: Runtime, run_id: str, owner: str = OWNER) -> None:
     """Work a run this process holds until it finishes (or its lease is lost); never raises for the run's own
     failures, which end the run ``failed`` with the reason."""
-    # Loaded when a run is first worked: the LLM loop imports the openai library, which a process that never
-    # works a run (an API process, a benchmark's worker) does not need to load.
-    from herald.agents import executors
-
     async with rt.sessions() as session:
         run = await session.get(AgentRun, run_id)
         agent = await session.get(Agent, (run.tenant_id, run.agent_id)) if run else None
     if run is None or run.status != RUNNING or run.lease_owner != owner:
         return
+    await work_held(rt, run, agent, owner)
+
+
+async def work_held(rt: Runtime, run: AgentRun, agent: Agent | None, owner: str = OWNER) -> None:
+    """Work ``run``, already loaded and held by ``owner``, until it finishes (see :func:`work`)."""
+    # Loaded when a run is first worked: the LLM loop imports the openai library, which a process that never
+    # works a run (an API process, a benchmark's worker) does not need to load.
+    from herald.agents import executors
+
+    run_id = run.id
     try:
         await executors.execute(rt, run, agent, owner)
     except LeaseLost:
@@ -272,11 +364,25 @@ async def work(rt: Runtime, run_id: str, owner: str = OWNER) -> None:
             await finish(rt, run, FAILED, owner=owner, error=f"internal error: {type(exc).__name__}")
 
 
-async def drive(rt: Runtime, run_id: str, *, wait_seconds: float) -> AgentRun:
+async def drive(
+    rt: Runtime,
+    run_id: str,
+    *,
+    wait_seconds: float,
+    held: AgentRun | None = None,
+    agent: Agent | None = None,
+) -> AgentRun:
     """Take the run if it is due and work it here; if another process holds it, wait for it to finish.
 
+    ``held`` is the run when :func:`open_run` created it held by this process, with its ``agent``: it is worked
+    as it is, and a one-step agent's finished run answers from memory (:func:`finish` set its outcome there).
+
     Answers the run as it stands at the end (finished, or still held elsewhere after ``wait_seconds``)."""
-    if await take(rt, run_id):
+    if held is not None:
+        await work_held(rt, held, agent)
+        if held.status in FINISHED and agent is not None and agent.kind != "llm":
+            return held
+    elif await take(rt, run_id):
         await work(rt, run_id)
     loop = asyncio.get_running_loop()
     until = loop.time() + wait_seconds
