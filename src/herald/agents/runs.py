@@ -19,14 +19,21 @@ import contextlib
 import logging
 import os
 import socket
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
+from herald.core.batching import GroupCommit
 from herald.core.errors import HeraldError, NotFound, RequestError
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -137,27 +144,54 @@ async def _create(
     context: dict[str, Any],
     held_by: str | None,
 ) -> AgentRun | None:
-    """Insert the run for ``origin`` (queued, or running under ``held_by``'s lease); None when it exists."""
+    """Insert the run for ``origin`` (queued, or running under ``held_by``'s lease); None when it exists.
+
+    Runs opened at the same moment share one transaction (group commit), each committed before its caller goes
+    on, so a process that dies after this leaves a run another process finds."""
     now = utcnow()
-    run = AgentRun(
-        id=new_id("run"), tenant_id=tenant_id, agent_id=agent_id, origin=origin, woken_by=woken_by, task=task,
-        context=context, status=QUEUED, steps=0, prompt_tokens=0, completion_tokens=0, sent_messages=[],
-        simulated=False, created_at=now, updated_at=now,
-    )  # fmt: skip
+    row: dict[str, Any] = {
+        "id": new_id("run"), "tenant_id": tenant_id, "agent_id": agent_id, "origin": origin, "woken_by": woken_by,
+        "task": task, "context": context, "status": QUEUED, "steps": 0, "prompt_tokens": 0, "completion_tokens": 0,
+        "sent_messages": [], "simulated": False, "lease_owner": None, "lease_until": None, "started_at": None,
+        "created_at": now, "updated_at": now,
+    }  # fmt: skip
     if held_by is not None:
-        run.status, run.lease_owner, run.lease_until, run.started_at = RUNNING, held_by, now + LEASE, now
-    event = "agent.run.started" if held_by is not None else "agent.run.queued"
+        row.update(status=RUNNING, lease_owner=held_by, lease_until=now + LEASE, started_at=now)
+    kind = "agent.run.started" if held_by is not None else "agent.run.queued"
+    event = event_row(tenant_id, kind, row["id"], {"agent_id": agent_id, "woken_by": woken_by}, at=now)
+    opening = _Opening(row, event)
     try:
-        async with rt.sessions.begin() as session:
-            session.add(run)
-            await session.flush()
-            await session.execute(
-                insert(Event),
-                [event_row(tenant_id, event, run.id, {"agent_id": agent_id, "woken_by": woken_by}, at=now)],
-            )
-    except IntegrityError:
+        await _group(rt, _OPENINGS, _open_all).submit(opening)
+    except IntegrityError:  # not the origin (a vanished agent's tenant): the caller finds no run and says so
         return None
-    return run
+    return AgentRun(**row) if opening.created else None
+
+
+@dataclass(eq=False)
+class _Opening:
+    row: dict[str, Any]
+    event: dict[str, Any]
+    created: bool = False
+
+
+async def _open_all(rt: Runtime, openings: list[_Opening]) -> None:
+    """Insert the runs; those whose origin exists already are left out (``created`` stays False)."""
+    for opening in openings:  # this may be a second attempt after a rolled-back group
+        opening.created = False
+    insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
+    async with rt.sessions.begin() as session:
+        written = await session.execute(
+            insert_(AgentRun)
+            .values([opening.row for opening in openings])
+            .on_conflict_do_nothing()
+            .returning(AgentRun.id)
+        )
+        fresh = set(written.scalars())
+        created = [opening for opening in openings if opening.row["id"] in fresh]
+        for opening in created:
+            opening.created = True
+        if created:
+            await session.execute(insert(Event), [opening.event for opening in created])
 
 
 async def _runs_of(rt: Runtime, tenant_id: str, origin: str) -> list[Any]:
@@ -278,36 +312,90 @@ async def finish(
     """Settle the run (under our lease) with its outcome and say so on the event feed; ``step``, the run's last
     step, is recorded in the same transaction (a one-step agent's whole run is then one write).
 
-    The outcome is also set on ``run`` itself, so whoever worked it here can answer without reading it back."""
+    Runs finishing at the same moment share one transaction (group commit: many inbound messages' agents
+    answer together), except one whose answer goes to the agent's default recipient, which goes through the
+    pipeline in its own. The outcome is also set on ``run`` itself, so whoever worked it here can answer without
+    reading it back."""
     now = utcnow()
     values: dict[str, Any] = {"status": status, "answer": answer, "error": error, "finished_at": now,
-                              "lease_owner": None, "lease_until": None}  # fmt: skip
+                              "lease_owner": None, "lease_until": None, "updated_at": now}  # fmt: skip
     if simulated is not None:
         values["simulated"] = simulated
     if step is not None:
         values["steps"] = step.seq
+    steps = step.seq if step is not None else run.steps
+    detail = {"agent_id": run.agent_id, "status": status, "error": error, "steps": steps}
+    event = event_row(run.tenant_id, f"agent.run.{status}", run.id, detail, at=now)
+    step_row = _step_row(step) if step is not None else None
+    # A run woken by the API, or one that waited for a person (its producer stopped waiting for it), has
+    # nobody to hand its answer to: it goes to the agent's default recipient.
+    unheard = run.woken_by == "api" or "waited_seconds" in run.context
+    if unheard and status == COMPLETED and answer and not run.sent_messages:
+        async with rt.sessions.begin() as session:
+            await _settle(session, [_Ending(run.id, owner, values, step_row, event)])
+            await _answer_to_default_recipient(rt, session, run, answer, simulated=bool(simulated))
+    else:
+        await _group(rt, _ENDINGS, _settle_all).submit(_Ending(run.id, owner, values, step_row, event))
+    for name, value in values.items():
+        setattr(run, name, value)
+
+
+@dataclass(eq=False)
+class _Ending:
+    run_id: str
+    owner: str
+    values: dict[str, Any]
+    step: dict[str, Any] | None
+    event: dict[str, Any]
+
+
+async def _settle_all(rt: Runtime, endings: list[_Ending]) -> None:
     async with rt.sessions.begin() as session:
+        await _settle(session, endings)
+
+
+async def _settle(session: AsyncSession, endings: list[_Ending]) -> None:
+    """Each run's end under its owner's lease, then their steps and events. A lost lease raises LeaseLost,
+    rolling the group back; the group commit then settles each run alone, so only that one fails."""
+    for ending in endings:
         done = await session.execute(
             update(AgentRun)
-            .where(AgentRun.id == run.id, AgentRun.lease_owner == owner, AgentRun.status == RUNNING)
-            .values(updated_at=now, **values)
+            .where(
+                AgentRun.id == ending.run_id, AgentRun.lease_owner == ending.owner, AgentRun.status == RUNNING
+            )
+            .values(**ending.values)
+            .execution_options(synchronize_session=False)
         )
         if done.rowcount == 0:  # type: ignore[attr-defined]
-            raise LeaseLost(run.id)
-        if step is not None:
-            session.add(step)
-            run.steps = step.seq
-        # A run woken by the API, or one that waited for a person (its producer stopped waiting for it), has
-        # nobody to hand its answer to: it goes to the agent's default recipient.
-        unheard = run.woken_by == "api" or "waited_seconds" in run.context
-        if unheard and status == COMPLETED and answer and not run.sent_messages:
-            await _answer_to_default_recipient(rt, session, run, answer, simulated=bool(simulated))
-        detail = {"agent_id": run.agent_id, "status": status, "error": error, "steps": run.steps}
-        await session.execute(
-            insert(Event), [event_row(run.tenant_id, f"agent.run.{status}", run.id, detail, at=now)]
-        )
-    for name, value in {"updated_at": now, **values}.items():
-        setattr(run, name, value)
+            raise LeaseLost(ending.run_id)
+    steps = [ending.step for ending in endings if ending.step is not None]
+    if steps:
+        await session.execute(insert(AgentRunStep), steps)
+    await session.execute(insert(Event), [ending.event for ending in endings])
+
+
+def _step_row(step: AgentRunStep) -> dict[str, Any]:
+    return {attr.key: getattr(step, attr.key) for attr in sa_inspect(AgentRunStep).column_attrs}
+
+
+_ENDINGS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]] = weakref.WeakKeyDictionary()
+_OPENINGS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]] = weakref.WeakKeyDictionary()
+
+
+def _group(
+    rt: Runtime,
+    groups: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]],
+    write: Callable[[Runtime, list[Any]], Awaitable[None]],
+) -> GroupCommit[Any]:
+    """This runtime's group commit for ``write`` (one per process and runtime, made on first use)."""
+    group = groups.get(rt)
+    if group is None:
+
+        async def bound(items: list[Any]) -> None:
+            await write(rt, items)
+
+        group = groups[rt] = GroupCommit(bound)
+    return group
 
 
 async def _answer_to_default_recipient(
