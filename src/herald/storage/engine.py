@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+IDLE_PING_SECONDS = 5.0
+"""A pooled PostgreSQL connection idle at least this long is pinged before it is handed out."""
 
 
 def create_engine(async_url: str, *, pool_size: int = 10) -> AsyncEngine:
@@ -19,9 +24,34 @@ def create_engine(async_url: str, *, pool_size: int = 10) -> AsyncEngine:
     url = make_url(async_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(async_url, url.database)
-    return create_async_engine(
-        async_url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True, pool_recycle=1800
-    )
+    engine = create_async_engine(async_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    _ping_when_idle(engine)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine) -> None:
+    """Ping a pooled connection before handing it out only when it sat idle for ``IDLE_PING_SECONDS``.
+
+    SQLAlchemy's ``pool_pre_ping`` pings at every checkout, and the asyncpg dialect's ping is three round trips
+    (BEGIN, an empty query, ROLLBACK, for pgbouncer's transaction mode): a single send's whole transaction is
+    six. A connection handed back a moment ago is as good as the work it just did; one that sat idle (a
+    restarted or failed-over server, a proxy's idle timeout) is checked, and replaced when dead. A connection that
+    dies while busy is caught by the dialect's disconnect handling, which also retires every connection the pool
+    made before it, so a restart costs each in-flight transaction one failure (a 503 to an API client), no more."""
+
+    @event.listens_for(engine.sync_engine, "checkin")
+    def _checked_in(_dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine.sync_engine, "checkout")
+    def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return  # new, or in use a moment ago
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            raise DisconnectionError("the pooled connection did not answer its ping") from exc
 
 
 def _sqlite_engine(async_url: str, database: str | None) -> AsyncEngine:
