@@ -7,6 +7,7 @@ humans acting at once cannot both win.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from sqlalchemy import Table, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core import attachments, logs
+from herald.core.batching import GroupCommit
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -25,6 +27,7 @@ from herald.pipeline import digests, escalation, templates
 from herald.pipeline.enrolment import require_agent
 from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
+from herald.storage import outage
 from herald.storage.audit import audit_row, event_row, keep_record
 from herald.storage.bulk import insert_rows
 from herald.storage.fingerprint import content_fingerprint
@@ -58,6 +61,41 @@ async def accept(rt: Runtime, session: AsyncSession, principal: Principal, inten
     await write(rt, session, [prepared])
     logs.bind(message_id=prepared.message.id, agent=prepared.message.agent_id)  # the request's lines name it
     return prepared.message
+
+
+async def accept_grouped(rt: Runtime, principal: Principal, intent: Intent) -> Message:
+    """:func:`accept` for a request that is a transaction of its own (an API send without an Idempotency-Key).
+
+    The message is prepared first (governance, routing and digests read caches, so usually without a statement;
+    an agent registered on first use in development is committed there), then written in a transaction shared with the messages accepted at the same moment
+    (group commit): one BEGIN, one INSERT per table, one NOTIFY and one COMMIT for all of them, where each
+    request used to pay for its own. Each caller returns only once its own message is committed, so a 201 still
+    means stored; a group that fails on one message's row is written again message by message."""
+    async with rt.sessions() as session:
+        prepared = await prepare(rt, session, principal, intent)
+        if session.in_transaction():  # it read, or registered the agent (development): kept either way
+            await session.commit()
+    await _writer(rt).submit(prepared)
+    logs.bind(message_id=prepared.message.id, agent=prepared.message.agent_id)
+    return prepared.message
+
+
+_WRITERS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Prepared]] = weakref.WeakKeyDictionary()
+
+
+def _writer(rt: Runtime) -> GroupCommit[Prepared]:
+    writer = _WRITERS.get(rt)
+    if writer is None:
+
+        async def write_all(batch: list[Prepared]) -> None:
+            for prepared in batch:  # a second attempt after a rolled-back group joins its digest afresh
+                prepared.values["digest_id"] = None
+            async with rt.sessions.begin() as session:
+                await write(rt, session, batch)
+
+        # An outage fails the whole group at once: writing each message alone would only fail again, slower.
+        writer = _WRITERS[rt] = GroupCommit(write_all, alone=lambda exc: not outage.is_outage(exc))
+    return writer
 
 
 async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> None:

@@ -2,8 +2,9 @@
 
 An outage is temporary and says nothing about the request or the work: the API answers it ``503`` with
 ``Retry-After`` (:mod:`herald.web.api.problems`), and the loops wait and try again. Everything else is a bug or
-a refusal and is treated as such. The pool pings a connection before lending it (``pool_pre_ping``) and drops
-those a failed statement invalidated, so the first statements after a restart find live connections.
+a refusal and is treated as such. The pool pings a connection that sat idle before lending it
+(:func:`herald.storage.engine.create_engine`) and drops those a failed statement invalidated, so the
+statements after a restart find live connections.
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from herald.storage.models import IdempotencyRecord
 from herald.storage.types import utcnow
 
 Create = Callable[[AsyncSession], Awaitable[dict[str, Any]]]
-_HEADER = "idempotency-key"
+IDEMPOTENCY_HEADER = "idempotency-key"
 
 
 def _fingerprint(request: Request, body: Any) -> str:
@@ -44,7 +44,7 @@ async def create_once(
     rt: Runtime, principal: Principal, request: Request, body: Any, create: Create, *, status_code: int = 201
 ) -> JSONResponse:
     """Run ``create`` in one transaction, at most once per idempotency key."""
-    key = request.headers.get(_HEADER)
+    key = request.headers.get(IDEMPOTENCY_HEADER)
     if key is None:
         async with rt.sessions.begin() as session:
             payload = await create(session)

@@ -18,7 +18,7 @@ from herald.pipeline import content, escalation
 from herald.storage.models import Attempt, Message
 from herald.web.api.contract import IDEMPOTENT, answers, errors
 from herald.web.api.deps import CurrentPrincipal, Cursor, Limit, RuntimeDep
-from herald.web.api.idempotency import create_once
+from herald.web.api.idempotency import IDEMPOTENCY_HEADER, create_once
 from herald.web.api.schemas import (
     ApproveRequest,
     ComposeRequest,
@@ -107,6 +107,10 @@ async def send(
     """Send a proactive message now (or at ``scheduled_for``), subject to the agent's maturity level. With
     ``compose``, the agent's model personalises ``content`` or writes the text; ``content`` is sent if it fails."""
     intent = await composed(rt, principal, body)
+    if (
+        request.headers.get(IDEMPOTENCY_HEADER) is None
+    ):  # a transaction of its own: shared with its neighbours
+        return JSONResponse(message_out(await service.accept_grouped(rt, principal, intent)), status_code=201)
 
     async def create(session: AsyncSession) -> dict[str, Any]:
         return message_out(await service.accept(rt, session, principal, intent))
@@ -126,6 +130,10 @@ async def schedule(
 ) -> JSONResponse:
     """Accept a message to be sent at ``scheduled_for`` (not before); ``compose`` as for ``/send``."""
     intent = await composed(rt, principal, body)
+    if (
+        request.headers.get(IDEMPOTENCY_HEADER) is None
+    ):  # a transaction of its own: shared with its neighbours
+        return JSONResponse(message_out(await service.accept_grouped(rt, principal, intent)), status_code=201)
 
     async def create(session: AsyncSession) -> dict[str, Any]:
         return message_out(await service.accept(rt, session, principal, intent))
