@@ -44,6 +44,7 @@ from herald.pipeline.routing import circuit, ratelimit
 from herald.providers import Action, Channel, OutboundMessage
 from herald.storage import outage
 from herald.storage.audit import audit_row, event_row
+from herald.storage.bulk import insert_rows
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
 
@@ -553,15 +554,14 @@ class Worker:
             "recipient_id": bindparam("b_recipient"), "channel_id": bindparam("b_channel"),
             "simulated": bindparam("b_simulated"),
         })  # fmt: skip
-        if batch.attempts:
-            await session.execute(insert(Attempt), batch.attempts)
+        # Core executemany (COPY for large groups on PostgreSQL), not the ORM's bulk insert: its per-row
+        # parameter processing was the largest single cost of a worker draining the dev inbox.
+        await insert_rows(session, _table(Attempt), batch.attempts)
         if batch.parts:
             # With the outcome, in this transaction: the retry or fallback just decided sees these parts.
             await session.execute(parts.record_statement(self.rt.dialect), batch.parts)
-        if batch.audits:
-            await session.execute(insert(AuditEntry), batch.audits)
-        if batch.events:
-            await session.execute(insert(Event), batch.events)
+        await insert_rows(session, _table(AuditEntry), batch.audits)
+        await insert_rows(session, _table(Event), batch.events)
         probes = {o.claimed.channel_id: o.probe for o in outcomes if o.probe and o.claimed.channel_id}
         if batch.successes or batch.failures or probes:
             await circuit.record(session, batch.successes, batch.failures, now, probes)
@@ -816,6 +816,12 @@ def _attempt_row(o: Outcome) -> dict[str, Any]:
         "duration_ms": round(o.duration * 1000, 3), "outcome": outcome,
         "provider_message_id": o.sent_now, "error": o.error, "retry_after": o.retry_after,
     }  # fmt: skip
+
+
+def _table(model: type[Attempt | AuditEntry | Event]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _messages() -> Table:
