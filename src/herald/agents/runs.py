@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import Table, and_, insert, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -179,12 +179,13 @@ async def _open_all(rt: Runtime, openings: list[_Opening]) -> None:
     for opening in openings:  # this may be a second attempt after a rolled-back group
         opening.created = False
     insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
+    table = AgentRun.__table__
+    assert isinstance(table, Table)
     async with rt.sessions.begin() as session:
-        written = await session.execute(
-            insert_(AgentRun)
-            .values([opening.row for opening in openings])
-            .on_conflict_do_nothing()
-            .returning(AgentRun.id)
+        connection = await session.connection()  # Core, many parameter sets: compiled once, not per row
+        written = await connection.execute(
+            insert_(table).on_conflict_do_nothing().returning(table.c.id),
+            [opening.row for opening in openings],
         )
         fresh = set(written.scalars())
         created = [opening for opening in openings if opening.row["id"] in fresh]

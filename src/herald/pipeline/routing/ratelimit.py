@@ -51,10 +51,12 @@ async def acquire(
     if not limits:
         return [0.0] * len(wants)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    await session.execute(
-        insert(RateBucket)
-        .values([{"key": k, "tokens": limit.burst, "updated_at": now} for k, limit in sorted(limits.items())])
-        .on_conflict_do_nothing(index_elements=["key"])
+    table = RateBucket.__table__
+    assert isinstance(table, Table)
+    connection = await session.connection()  # Core, many parameter sets: compiled once, not per row and batch
+    await connection.execute(
+        insert(table).on_conflict_do_nothing(index_elements=["key"]),
+        [{"key": k, "tokens": limit.burst, "updated_at": now} for k, limit in sorted(limits.items())],
     )
     query = select(RateBucket).where(RateBucket.key.in_(sorted(limits))).order_by(RateBucket.key)
     if dialect == "postgresql":
