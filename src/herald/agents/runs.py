@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -41,6 +41,7 @@ from herald.core.principal import Principal
 from herald.pipeline import accept
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
+from herald.storage.bulk import insert_rows
 from herald.storage.models import Agent, AgentRun, AgentRunStep, AuditEntry, Event
 from herald.storage.types import utcnow
 
@@ -357,22 +358,43 @@ async def _settle_all(rt: Runtime, endings: list[_Ending]) -> None:
 
 async def _settle(session: AsyncSession, endings: list[_Ending]) -> None:
     """Each run's end under its owner's lease, then their steps and events. A lost lease raises LeaseLost,
-    rolling the group back; the group commit then settles each run alone, so only that one fails."""
+    rolling the group back; the group commit then settles each run alone, so only that one fails.
+
+    The leases are checked with one locking read, then the runs updated with one executemany per shape of
+    update: a statement per run, one after the other, held the group's transaction open for as many round
+    trips while a busy process got round to each."""
+    connection = await session.connection()
+    held_query = select(AgentRun.id, AgentRun.lease_owner, AgentRun.status).where(
+        AgentRun.id.in_([ending.run_id for ending in endings])
+    )
+    if connection.dialect.name == "postgresql":
+        held_query = held_query.with_for_update()
+    held = {run_id: (owner, status) for run_id, owner, status in (await connection.execute(held_query)).all()}
+    shapes: dict[tuple[str, ...], list[_Ending]] = {}
     for ending in endings:
-        done = await session.execute(
-            update(AgentRun)
-            .where(
-                AgentRun.id == ending.run_id, AgentRun.lease_owner == ending.owner, AgentRun.status == RUNNING
-            )
-            .values(**ending.values)
-            .execution_options(synchronize_session=False)
-        )
-        if done.rowcount == 0:  # type: ignore[attr-defined]
+        if held.get(ending.run_id) != (ending.owner, RUNNING):
             raise LeaseLost(ending.run_id)
+        shapes.setdefault(tuple(sorted(ending.values)), []).append(ending)
+    table = AgentRun.__table__
+    assert isinstance(table, Table)
+    for names, group in shapes.items():
+        statement = (
+            update(table)
+            .where(table.c.id == bindparam("b_id"))
+            .values({name: bindparam(f"b_{name}") for name in names})
+        )
+        rows = [{"b_id": e.run_id, **{f"b_{name}": value for name, value in e.values.items()}} for e in group]
+        await connection.execute(statement, rows)
     steps = [ending.step for ending in endings if ending.step is not None]
     if steps:
-        await session.execute(insert(AgentRunStep), steps)
-    await session.execute(insert(Event), [ending.event for ending in endings])
+        await insert_rows(session, _table(AgentRunStep), steps)
+    await insert_rows(session, _table(Event), [ending.event for ending in endings])
+
+
+def _table(model: type[AgentRunStep | Event]) -> Table:
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
 
 
 def _step_row(step: AgentRunStep) -> dict[str, Any]:

@@ -753,6 +753,15 @@ class InboundMessage(Base):
         # A provider's retried delivery of the same message is stored once.
         Index("ix_inbound_once", "channel_id", "provider_message_id", unique=True),
         Index("ix_inbound_conversation", "conversation_id", "id"),
+        # The processor claims a message only when no earlier one of its conversation is open: that check reads
+        # this index, whose size is what is open, not every message the conversation ever had.
+        Index(
+            "ix_inbound_conversation_open",
+            "conversation_id",
+            "id",
+            postgresql_where=text("status IN ('pending', 'processing')"),
+            sqlite_where=text("status IN ('pending', 'processing')"),
+        ),
         Index(
             "ix_inbound_open",
             "next_attempt_at",
