@@ -273,3 +273,17 @@ async def test_messages_joining_during_a_flush_are_never_stranded(
     assert {b.status for b in batches} == {"sent"}
     assert sum(b.count for b in batches) == 7
     assert first["id"] in {m["id"] for m in ours}
+
+
+async def test_many_messages_join_one_batch_over_one_connection(
+    rt: Runtime, client: httpx.AsyncClient, auth: dict[str, str]
+) -> None:
+    """PostgreSQL plans a connection's prepared statement generically from its sixth execution on; the join's
+    ON CONFLICT must still name the open-batch index then (a bound parameter in its WHERE did not)."""
+    await make_agent(client, auth, "agent_auto", "AUTONOMOUS")
+    await rule(client, auth)
+    held = [await send(client, auth, f"n{n}") for n in range(12)]
+    assert {m["status"] for m in held} == {"held"}
+    async with rt.sessions() as session:
+        batches = (await session.execute(select(Digest))).scalars().all()
+    assert [b.count for b in batches] == [12]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, case, select
+from sqlalchemy import and_, case, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -147,7 +147,9 @@ async def join(
     reached = and_(Digest.max_messages.is_not(None), Digest.count + 1 >= Digest.max_messages)
     upsert = statement.on_conflict_do_update(
         index_elements=[Digest.rule_id, Digest.platform, Digest.recipient_id],
-        index_where=Digest.status == OPEN,
+        # Spelled as the index's own predicate, a literal: a bound parameter here makes PostgreSQL's generic plan
+        # (a connection's sixth execution of the prepared statement) unable to match the partial index.
+        index_where=text(f"status = '{OPEN}'"),
         set_={
             "count": Digest.count + 1,
             "status": case((reached, FULL), else_=OPEN),
