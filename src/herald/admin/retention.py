@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import ColumnElement, Table, delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,6 +32,7 @@ from herald.core.status import FINISHED
 from herald.producers.otp import service as otp
 from herald.producers.otp.policy import MAX_WINDOW_SECONDS
 from herald.storage import claims
+from herald.storage.bulk import table_of
 from herald.storage.models import DevInboxMessage, Message, OtpSend, OtpVerification, Tenant
 from herald.storage.types import utcnow
 
@@ -84,10 +85,10 @@ async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH)
             break
 
     keep = timedelta(hours=rt.settings.otp_retention_hours)
-    counts.verifications_deleted = await _delete(rt, _table(OtpVerification), [
+    counts.verifications_deleted = await _delete(rt, table_of(OtpVerification), [
         OtpVerification.expires_at < now - keep,
     ], batch)  # fmt: skip
-    counts.otp_sends_deleted = await _delete(rt, _table(OtpSend), [
+    counts.otp_sends_deleted = await _delete(rt, table_of(OtpSend), [
         OtpSend.sent_at < now - max(keep, timedelta(seconds=MAX_WINDOW_SECONDS)),
     ], batch)  # fmt: skip
 
@@ -105,11 +106,11 @@ async def purge(rt: Runtime, now: datetime | None = None, *, batch: int = BATCH)
         cutoff = now - timedelta(days=days)
         # Ids begin with their creation time in milliseconds (herald.core.ids), so "id below the cutoff's" walks
         # the (tenant_id, status, id) index; updated_at then spares messages that finished recently.
-        counts.messages_deleted += await _delete(rt, _table(Message), [
+        counts.messages_deleted += await _delete(rt, table_of(Message), [
             Message.tenant_id == tenant_id, Message.status.in_(FINISHED_MESSAGES),
             Message.id < _id_bound("msg", cutoff), Message.updated_at < cutoff,
         ], batch)  # fmt: skip
-        counts.devinbox_deleted += await _delete(rt, _table(DevInboxMessage), [
+        counts.devinbox_deleted += await _delete(rt, table_of(DevInboxMessage), [
             DevInboxMessage.tenant_id == tenant_id, DevInboxMessage.id < _id_bound("dev", cutoff),
             DevInboxMessage.received_at < cutoff,
         ], batch)  # fmt: skip
@@ -144,9 +145,3 @@ async def _delete(rt: Runtime, table: Table, conditions: list[ColumnElement[bool
 def _id_bound(prefix: str, at: datetime) -> str:
     """Every id made by ``herald.core.ids.new_id(prefix)`` before ``at`` sorts below this."""
     return f"{prefix}_{int(at.timestamp() * 1000):012x}"
-
-
-def _table(model: Any) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table

@@ -19,13 +19,11 @@ import contextlib
 import logging
 import os
 import socket
-import weakref
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import and_, bindparam, insert, or_, select, update
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -33,7 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.background import Loop
-from herald.core.batching import GroupCommit
+from herald.core.batching import GroupCommits
 from herald.core.errors import HeraldError, NotFound, RequestError
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -41,7 +39,7 @@ from herald.core.principal import Principal
 from herald.pipeline import accept
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.models import Agent, AgentRun, AgentRunStep, AuditEntry, Event
 from herald.storage.types import utcnow
 
@@ -162,7 +160,7 @@ async def _create(
     event = event_row(tenant_id, kind, row["id"], {"agent_id": agent_id, "woken_by": woken_by}, at=now)
     opening = _Opening(row, event)
     try:
-        await _group(rt, _OPENINGS, _open_all).submit(opening)
+        await _OPENINGS.of(rt).submit(opening)
     except IntegrityError:  # not the origin (a vanished agent's tenant): the caller finds no run and says so
         return None
     return AgentRun(**row) if opening.created else None
@@ -180,8 +178,7 @@ async def _open_all(rt: Runtime, openings: list[_Opening]) -> None:
     for opening in openings:  # this may be a second attempt after a rolled-back group
         opening.created = False
     insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
-    table = AgentRun.__table__
-    assert isinstance(table, Table)
+    table = table_of(AgentRun)
     async with rt.sessions.begin() as session:
         connection = await session.connection()  # Core, many parameter sets: compiled once, not per row
         written = await connection.execute(
@@ -337,7 +334,7 @@ async def finish(
             await _settle(session, [_Ending(run.id, owner, values, step_row, event)])
             await _answer_to_default_recipient(rt, session, run, answer, simulated=bool(simulated))
     else:
-        await _group(rt, _ENDINGS, _settle_all).submit(_Ending(run.id, owner, values, step_row, event))
+        await _ENDINGS.of(rt).submit(_Ending(run.id, owner, values, step_row, event))
     for name, value in values.items():
         setattr(run, name, value)
 
@@ -375,8 +372,7 @@ async def _settle(session: AsyncSession, endings: list[_Ending]) -> None:
         if held.get(ending.run_id) != (ending.owner, RUNNING):
             raise LeaseLost(ending.run_id)
         shapes.setdefault(tuple(sorted(ending.values)), []).append(ending)
-    table = AgentRun.__table__
-    assert isinstance(table, Table)
+    table = table_of(AgentRun)
     for names, group in shapes.items():
         statement = (
             update(table)
@@ -387,38 +383,12 @@ async def _settle(session: AsyncSession, endings: list[_Ending]) -> None:
         await connection.execute(statement, rows)
     steps = [ending.step for ending in endings if ending.step is not None]
     if steps:
-        await insert_rows(session, _table(AgentRunStep), steps)
-    await insert_rows(session, _table(Event), [ending.event for ending in endings])
-
-
-def _table(model: type[AgentRunStep | Event]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
+        await insert_rows(session, table_of(AgentRunStep), steps)
+    await insert_rows(session, table_of(Event), [ending.event for ending in endings])
 
 
 def _step_row(step: AgentRunStep) -> dict[str, Any]:
     return {attr.key: getattr(step, attr.key) for attr in sa_inspect(AgentRunStep).column_attrs}
-
-
-_ENDINGS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]] = weakref.WeakKeyDictionary()
-_OPENINGS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]] = weakref.WeakKeyDictionary()
-
-
-def _group(
-    rt: Runtime,
-    groups: weakref.WeakKeyDictionary[Runtime, GroupCommit[Any]],
-    write: Callable[[Runtime, list[Any]], Awaitable[None]],
-) -> GroupCommit[Any]:
-    """This runtime's group commit for ``write`` (one per process and runtime, made on first use)."""
-    group = groups.get(rt)
-    if group is None:
-
-        async def bound(items: list[Any]) -> None:
-            await write(rt, items)
-
-        group = groups[rt] = GroupCommit(bound)
-    return group
 
 
 async def _answer_to_default_recipient(
@@ -580,3 +550,7 @@ async def start(
     found = await get(rt, run_id)
     assert found is not None
     return found
+
+
+_OPENINGS: GroupCommits[Runtime, _Opening] = GroupCommits(_open_all)
+_ENDINGS: GroupCommits[Runtime, _Ending] = GroupCommits(_settle_all)

@@ -12,10 +12,12 @@ excluded from that with ``alone``: every submitter of the group then gets it at 
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import Awaitable, Callable
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 T = TypeVar("T")
+K = TypeVar("K")
 
 
 class GroupCommit(Generic[T]):
@@ -64,6 +66,27 @@ class GroupCommit(Generic[T]):
             else:
                 for _, done in batch:
                     _settle(done, None)
+
+
+class GroupCommits(Generic[K, T]):
+    """One :class:`GroupCommit` per owner (a runtime: its own database and sessions), made on first use and
+    dropped with its owner, for a module-level writer such as storing a webhook's messages."""
+
+    def __init__(self, write: Callable[[K, list[T]], Awaitable[None]], **options: Any) -> None:
+        self._write = write
+        self._options = options
+        self._groups: weakref.WeakKeyDictionary[Any, GroupCommit[T]] = weakref.WeakKeyDictionary()
+
+    def of(self, owner: K) -> GroupCommit[T]:
+        group = self._groups.get(owner)
+        if group is None:
+            write = self._write
+
+            async def bound(items: list[T]) -> None:
+                await write(owner, items)
+
+            group = self._groups[owner] = GroupCommit(bound, **self._options)
+        return group
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

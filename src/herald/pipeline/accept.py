@@ -7,16 +7,15 @@ humans acting at once cannot both win.
 
 from __future__ import annotations
 
-import weakref
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, case, insert, or_, select, update
+from sqlalchemy import case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core import attachments, logs
-from herald.core.batching import GroupCommit
+from herald.core.batching import GroupCommits
 from herald.core.errors import Conflict, Forbidden, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent
@@ -29,7 +28,7 @@ from herald.pipeline.governance import Decision, decide
 from herald.pipeline.routing import planner
 from herald.storage import outage
 from herald.storage.audit import audit_row, event_row, keep_record
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.fingerprint import content_fingerprint
 from herald.storage.models import Approval, Attempt, AuditEntry, Event, Message
 from herald.storage.queries import owned
@@ -75,27 +74,22 @@ async def accept_grouped(rt: Runtime, principal: Principal, intent: Intent) -> M
         prepared = await prepare(rt, session, principal, intent)
         if session.in_transaction():  # it read, or registered the agent (development): kept either way
             await session.commit()
-    await _writer(rt).submit(prepared)
+    await _WRITERS.of(rt).submit(prepared)
     logs.bind(message_id=prepared.message.id, agent=prepared.message.agent_id)
     return prepared.message
 
 
-_WRITERS: weakref.WeakKeyDictionary[Runtime, GroupCommit[Prepared]] = weakref.WeakKeyDictionary()
+async def _write_group(rt: Runtime, batch: list[Prepared]) -> None:
+    for prepared in batch:  # a second attempt after a rolled-back group joins its digest afresh
+        prepared.values["digest_id"] = None
+    async with rt.sessions.begin() as session:
+        await write(rt, session, batch)
 
 
-def _writer(rt: Runtime) -> GroupCommit[Prepared]:
-    writer = _WRITERS.get(rt)
-    if writer is None:
-
-        async def write_all(batch: list[Prepared]) -> None:
-            for prepared in batch:  # a second attempt after a rolled-back group joins its digest afresh
-                prepared.values["digest_id"] = None
-            async with rt.sessions.begin() as session:
-                await write(rt, session, batch)
-
-        # An outage fails the whole group at once: writing each message alone would only fail again, slower.
-        writer = _WRITERS[rt] = GroupCommit(write_all, alone=lambda exc: not outage.is_outage(exc))
-    return writer
+# An outage fails the whole group at once: writing each message alone would only fail again, slower.
+_WRITERS: GroupCommits[Runtime, Prepared] = GroupCommits(
+    _write_group, alone=lambda exc: not outage.is_outage(exc)
+)
 
 
 async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> None:
@@ -103,13 +97,13 @@ async def write(rt: Runtime, session: AsyncSession, batch: list[Prepared]) -> No
     if not batch:
         return
     await _join_digests(session, [p for p in batch if p.digest is not None])
-    await insert_rows(session, _table(Message), [p.values for p in batch])
-    await insert_rows(session, _table(AuditEntry), [p.audit for p in batch])
-    await insert_rows(session, _table(Event), [p.event for p in batch])
+    await insert_rows(session, table_of(Message), [p.values for p in batch])
+    await insert_rows(session, table_of(AuditEntry), [p.audit for p in batch])
+    await insert_rows(session, table_of(Event), [p.event for p in batch])
     if any(p.wake for p in batch):
         await notify_workers(rt, session)
     for p in batch:
-        rt.metrics.messages.labels(p.values["status"], p.values["platform"]).inc()
+        rt.metrics.count_message(p.values["status"], p.values["platform"])
 
 
 async def _join_digests(session: AsyncSession, held: list[Prepared]) -> None:
@@ -121,12 +115,6 @@ async def _join_digests(session: AsyncSession, held: list[Prepared]) -> None:
             session, p.values["tenant_id"], p.digest, p.values["platform"], p.values["recipient_id"],
             p.values["created_at"],
         )  # fmt: skip
-
-
-def _table(model: type[Message | AuditEntry | Event]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _route_plan(

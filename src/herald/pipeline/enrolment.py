@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from sqlalchemy import Insert, Table, insert
+from sqlalchemy import Insert, insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -22,6 +22,7 @@ from herald.core.maturity import MaturityLevel
 from herald.core.principal import Principal
 from herald.pipeline.governance import load_level
 from herald.storage.audit import audit_row
+from herald.storage.bulk import table_of
 from herald.storage.models import Agent, AuditEntry
 from herald.storage.types import utcnow
 
@@ -74,7 +75,7 @@ async def _register(rt: Runtime, session: AsyncSession, principal: Principal, ag
         "kind": "external", "created_at": now, "updated_at": now,
     }  # fmt: skip
     dialect = (await session.connection()).dialect.name
-    statement = _insert_new(dialect, row).returning(_agents().c.id)
+    statement = _insert_new(dialect, row).returning(table_of(Agent).c.id)
     inserted = (await session.execute(statement)).scalar_one_or_none()
     if inserted is None:  # registered by a concurrent request in the meantime: its level holds
         return await load_level(session, principal.tenant_id, agent_id) or level
@@ -95,12 +96,6 @@ def _insert_new(dialect: str, row: dict[str, object]) -> Insert:
     """INSERT ... ON CONFLICT DO NOTHING, in the dialect's words."""
     module = postgresql if dialect == "postgresql" else sqlite
     statement: Insert = (
-        module.insert(_agents()).values(row).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
+        module.insert(table_of(Agent)).values(row).on_conflict_do_nothing(index_elements=["tenant_id", "id"])
     )
     return statement
-
-
-def _agents() -> Table:
-    table = Agent.__table__
-    assert isinstance(table, Table)
-    return table

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core import attachments, logs
@@ -44,7 +44,7 @@ from herald.pipeline.routing import circuit, ratelimit
 from herald.providers import Action, Channel, OutboundMessage
 from herald.storage import outage
 from herald.storage.audit import audit_row, event_row
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.models import Attempt, AuditEntry, Event, Message, WorkerHeartbeat
 from herald.storage.types import utcnow
 
@@ -245,7 +245,7 @@ class Worker:
         outcome = await self._send(item, channel)
         outcome.probe = probe
         if outcome.kind in ("sent", "error"):
-            self.rt.metrics.attempt_seconds.labels(outcome.provider, outcome.kind).observe(outcome.duration)
+            self.rt.metrics.observe_attempt(outcome.provider, outcome.kind, outcome.duration)
         await self._record(outcome, lease)
 
     async def _record(self, outcome: Outcome, lease: _Lease) -> None:
@@ -532,7 +532,7 @@ class Worker:
         batch = _Batch(now)
         for outcome in outcomes:
             self._settle(batch, outcome)
-        table = _messages()
+        table = table_of(Message)
         # A finished message drops its sealed content: nothing readable outlives the send.
         await self._update(session, batch.sent, {
             "status": Status.SENT, "sent_at": bindparam("b_now"), "provider_message_id": bindparam("b_pid"),
@@ -556,12 +556,12 @@ class Worker:
         })  # fmt: skip
         # Core executemany (COPY for large groups on PostgreSQL), not the ORM's bulk insert: its per-row
         # parameter processing was the largest single cost of a worker draining the dev inbox.
-        await insert_rows(session, _table(Attempt), batch.attempts)
+        await insert_rows(session, table_of(Attempt), batch.attempts)
         if batch.parts:
             # With the outcome, in this transaction: the retry or fallback just decided sees these parts.
             await session.execute(parts.record_statement(self.rt.dialect), batch.parts)
-        await insert_rows(session, _table(AuditEntry), batch.audits)
-        await insert_rows(session, _table(Event), batch.events)
+        await insert_rows(session, table_of(AuditEntry), batch.audits)
+        await insert_rows(session, table_of(Event), batch.events)
         probes = {o.claimed.channel_id: o.probe for o in outcomes if o.probe and o.claimed.channel_id}
         if batch.successes or batch.failures or probes:
             await circuit.record(session, batch.successes, batch.failures, now, probes)
@@ -586,7 +586,7 @@ class Worker:
             batch.record(
                 c, "message.sent", {"provider": o.provider, "provider_message_id": o.provider_message_id}
             )
-            self.rt.metrics.messages.labels(Status.SENT, c.platform).inc()
+            self.rt.metrics.count_message(Status.SENT, c.platform)
             if c.channel_id:
                 batch.successes.add(c.channel_id)
             return
@@ -609,7 +609,7 @@ class Worker:
             batch.record(
                 c, "message.failed", {"provider": o.provider, "error": o.error, "attempts": c.attempts}
             )
-            self.rt.metrics.messages.labels(Status.FAILED, c.platform).inc()
+            self.rt.metrics.count_message(Status.FAILED, c.platform)
         else:
             settings = self.rt.settings
             delay = backoff_seconds(
@@ -635,7 +635,7 @@ class Worker:
         """Executemany; guarded by the lease so a worker that lost its lease cannot overwrite the new owner."""
         if not rows:
             return
-        table = _messages()
+        table = table_of(Message)
         statement = (
             update(table)
             .where(
@@ -816,18 +816,6 @@ def _attempt_row(o: Outcome) -> dict[str, Any]:
         "duration_ms": round(o.duration * 1000, 3), "outcome": outcome,
         "provider_message_id": o.sent_now, "error": o.error, "retry_after": o.retry_after,
     }  # fmt: skip
-
-
-def _table(model: type[Attempt | AuditEntry | Event]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _messages() -> Table:
-    table = Message.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 def _held(

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, Table, any_, bindparam, select, text
+from sqlalchemy import String, any_, bindparam, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,7 +35,8 @@ from herald.core.principal import Principal
 from herald.pipeline import accept as service
 from herald.pipeline.accept import Prepared
 from herald.pipeline.routing import planner
-from herald.storage.models import AuditEntry, IdempotencyRecord
+from herald.storage.bulk import table_of
+from herald.storage.models import IdempotencyRecord
 from herald.storage.types import UTCDateTime, utcnow
 
 if TYPE_CHECKING:
@@ -167,12 +168,6 @@ async def accept_many(rt: Runtime, principal: Principal, entries: Sequence[Entry
     return outcomes
 
 
-def _table(model: type[AuditEntry | IdempotencyRecord]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
-
-
 def _answer(entry: Entry, record: IdempotencyRecord) -> Outcome:
     """A replay when the key was used with this very item, else a conflict naming the key."""
     message_id = record.response.get("id") if record.request_hash == entry.fingerprint else None
@@ -242,7 +237,7 @@ async def _claim(session: AsyncSession, tenant_id: str, keyed: list[tuple[Entry,
              "response": response, "created_at": now}
             for (e, _), response in zip(keyed, responses, strict=True)
         ]  # fmt: skip
-        table = _table(IdempotencyRecord)
+        table = table_of(IdempotencyRecord)
         statement = sqlite.insert(table).on_conflict_do_nothing(index_elements=["tenant_id", "key"])
         claimed = set((await conn.execute(statement.returning(table.c.key), rows)).scalars())
     return [e for e, _ in keyed if e.key not in claimed]

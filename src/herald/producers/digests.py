@@ -36,7 +36,7 @@ from herald.core.status import Status
 from herald.pipeline import accept, digests
 from herald.storage import claims
 from herald.storage.audit import audit_row, event_row
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.models import AuditEntry, Digest, DigestRule, Event, Message
 from herald.storage.queries import owned
 from herald.storage.types import utcnow
@@ -174,10 +174,10 @@ async def _flush_one(rt: Runtime, session: AsyncSession, batch: Digest, now: dat
     batch.status, batch.closed_at, batch.message_id = digests.SENT, now, message_id
     actor = f"digest:{batch.id}"
     detail = {"digest_id": batch.id, "digest_message_id": message_id}
-    await insert_rows(session, _table(AuditEntry), [
+    await insert_rows(session, table_of(AuditEntry), [
         audit_row(batch.tenant_id, actor, "message.digested", "message", i, detail, at=now) for i in ids
     ])  # fmt: skip
-    await insert_rows(session, _table(Event), [
+    await insert_rows(session, table_of(Event), [
         event_row(batch.tenant_id, "message.digested", i, detail, at=now) for i in ids
     ])  # fmt: skip
 
@@ -245,10 +245,6 @@ async def _release(
                    {"reason": reason, "message_ids": ids}, at=now)],
     )  # fmt: skip
     await accept.notify_workers(rt, session)
-
-
-def _table(model: Any) -> Any:
-    return model.__table__
 
 
 async def flush_pass(rt: Runtime) -> int:

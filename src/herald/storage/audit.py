@@ -6,10 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.ids import new_id
+from herald.storage.bulk import table_of
 from herald.storage.models import AuditEntry, Event
 from herald.storage.sessions import keep
 from herald.storage.types import utcnow
@@ -62,14 +63,8 @@ def keep_record(
 ) -> None:
     """Record a refusal: the rows are written even if the caller's transaction rolls back (see
     :func:`herald.storage.sessions.keep`)."""
-    keep(session, _table(AuditEntry), audits)
-    keep(session, _table(Event), events or [])
-
-
-def _table(model: type[AuditEntry | Event]) -> Table:
-    table = model.__table__
-    assert isinstance(table, Table)
-    return table
+    keep(session, table_of(AuditEntry), audits)
+    keep(session, table_of(Event), events or [])
 
 
 async def list_entries(

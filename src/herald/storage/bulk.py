@@ -18,6 +18,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 COPY_THRESHOLD = 200
 
 
+def table_of(model: Any) -> Table:
+    """The Core table behind a mapped class: hot paths write through Core, which compiles one statement for
+    many parameter sets where the ORM would build and flush an object per row."""
+    table = model.__table__
+    assert isinstance(table, Table)
+    return table
+
+
 async def insert_rows(session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (dicts with the same keys) into ``table`` in the session's transaction."""
     if not rows:

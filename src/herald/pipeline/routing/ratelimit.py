@@ -11,11 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from herald.storage.bulk import table_of
 from herald.storage.models import RateBucket
 from herald.storage.types import utcnow
 
@@ -51,8 +52,7 @@ async def acquire(
     if not limits:
         return [0.0] * len(wants)
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = RateBucket.__table__
-    assert isinstance(table, Table)
+    table = table_of(RateBucket)
     connection = await session.connection()  # Core, many parameter sets: compiled once, not per row and batch
     await connection.execute(
         insert(table).on_conflict_do_nothing(index_elements=["key"]),
@@ -83,8 +83,7 @@ async def acquire(
         for lim in request:
             buckets[lim.key].tokens -= 1.0
         waits.append(0.0)
-    table = RateBucket.__table__
-    assert isinstance(table, Table)
+    table = table_of(RateBucket)
     conn = await session.connection()
     await conn.execute(
         update(table)

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import String, Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import String, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -42,6 +42,7 @@ from herald.pipeline.routing import planner
 from herald.producers.campaigns import model
 from herald.storage import claims, datasources
 from herald.storage.audit import audit_row, event_row
+from herald.storage.bulk import table_of
 from herald.storage.models import (
     Agent,
     AuditEntry,
@@ -529,8 +530,7 @@ async def _claim_keys(session: AsyncSession, plan: Plan, prepared: dict[str, acc
          "run_id": plan.run_id, "message_id": p.values["id"], "created_at": p.values["created_at"]}
         for key, p in prepared.items()
     ]  # fmt: skip
-    table = CampaignDelivery.__table__
-    assert isinstance(table, Table)
+    table = table_of(CampaignDelivery)
     conn = await session.connection()
     module: Any = postgresql if conn.dialect.name == "postgresql" else sqlite
     statement = module.insert(table).on_conflict_do_nothing().returning(table.c.dedupe_value)

@@ -9,19 +9,18 @@ spans all of that contact's conversations on every platform (seed 001's cross-in
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import regex
-from sqlalchemy import Table, case, func, insert, select, update
+from sqlalchemy import case, func, insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute, aliased
 
-from herald.core.batching import GroupCommit
+from herald.core.batching import GroupCommits
 from herald.core.errors import NotFound, ValidationFailed
 from herald.core.ids import new_id
 from herald.core.intent import Intent, Priority
@@ -32,7 +31,7 @@ from herald.pipeline.routing import circuit, planner
 from herald.providers.inbound import InboundMessage
 from herald.storage import responses
 from herald.storage.audit import audit_row, event_row
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.models import (
     AuditEntry,
     Channel,
@@ -64,9 +63,6 @@ class _Arrival:
     fresh: int = 0
 
 
-_STORES: weakref.WeakKeyDictionary[Runtime, GroupCommit[_Arrival]] = weakref.WeakKeyDictionary()
-
-
 async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) -> int:
     """Store new messages (a provider's repeat of a message id is ignored); returns how many were new.
 
@@ -75,15 +71,8 @@ async def store(rt: Runtime, channel: Channel, inbound: list[InboundMessage]) ->
     """
     if not inbound:
         return 0
-    writer = _STORES.get(rt)
-    if writer is None:
-
-        async def write(arrivals: list[_Arrival]) -> None:
-            await _store_all(rt, arrivals)
-
-        writer = _STORES[rt] = GroupCommit(write)
     arrival = _Arrival(channel, inbound)
-    await writer.submit(arrival)
+    await _STORES.of(rt).submit(arrival)
     return arrival.fresh
 
 
@@ -111,7 +100,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
         # INSERT ("insertmanyvalues"), where an ORM insert with .values(rows) coerced and compiled every row of
         # every group anew (a third of an API process's time on webhooks).
         insert_ = pg_insert if rt.dialect == "postgresql" else sqlite_insert
-        table = _inbound_table()
+        table = table_of(InboundRow)
         connection = await session.connection()
         stored = await connection.execute(
             insert_(table)
@@ -130,7 +119,7 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
                 events.append(event_row(channel.tenant_id, "inbound.received", row["id"],
                                         {"conversation_id": row["conversation_id"], "channel_id": channel.id,
                                          "platform": channel.platform, "sender_id": row["sender_id"]}, at=now))  # fmt: skip
-        await insert_rows(session, _event_table(), events)
+        await insert_rows(session, table_of(Event), events)
         await _mark_replies(session, rows, chats, new, now)
         # Silence longer than the idle time ends a session: the next message starts a new one.
         idle_since = now - timedelta(seconds=rt.settings.conversation_idle_seconds)
@@ -143,18 +132,6 @@ async def _store_all(rt: Runtime, arrivals: list[_Arrival]) -> None:
             .values(last_activity_at=now, session_started_at=restarted)
         )
         await rt.inbound_waker.wake_after_commit(session)
-
-
-def _inbound_table() -> Table:
-    table = InboundRow.__table__
-    assert isinstance(table, Table)
-    return table
-
-
-def _event_table() -> Table:
-    table = Event.__table__
-    assert isinstance(table, Table)
-    return table
 
 
 async def _mark_replies(
@@ -598,3 +575,6 @@ async def _traffic(
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
+
+
+_STORES: GroupCommits[Runtime, _Arrival] = GroupCommits(_store_all)

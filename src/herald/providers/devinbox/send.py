@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from sqlalchemy import Table, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from herald.core.batching import GroupCommit
 from herald.core.ids import new_id
 from herald.providers.base import Channel, ChannelConfig, OutboundMessage
-from herald.storage.bulk import insert_rows
+from herald.storage.bulk import insert_rows, table_of
 from herald.storage.models import DevInboxMessage
 from herald.storage.types import utcnow
 
@@ -29,8 +29,7 @@ class DevInboxStore:
         await self._group.submit(row)
 
     async def _write(self, rows: list[dict[str, Any]]) -> None:
-        table = DevInboxMessage.__table__
-        assert isinstance(table, Table)
+        table = table_of(DevInboxMessage)
         async with self._sessions.begin() as session:
             await insert_rows(
                 session, table, rows
