@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+_ORJSON_OPTIONS = orjson.OPT_NON_STR_KEYS  # {1: x} is stored as {"1": x}, as the standard library does
+
+
+def dumps(value: Any) -> str:
+    """JSON columns' encoder: orjson, several times faster than ``json.dumps`` on the rows every message writes
+    (its route, audit detail and event payload), with the standard library for what orjson refuses (integers
+    past 64 bits), so every value stored before is stored the same way now."""
+    try:
+        return orjson.dumps(value, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(value)
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON columns' decoder, orjson first for the same reason; the standard library reads what it refuses."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
+
 
 IDLE_PING_SECONDS = 5.0
 """A pooled PostgreSQL connection idle at least this long is pinged before it is handed out."""
@@ -24,7 +47,10 @@ def create_engine(async_url: str, *, pool_size: int = 10) -> AsyncEngine:
     url = make_url(async_url)
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(async_url, url.database)
-    engine = create_async_engine(async_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800)
+    engine = create_async_engine(
+        async_url, pool_size=pool_size, max_overflow=pool_size, pool_recycle=1800,
+        json_serializer=dumps, json_deserializer=loads,
+    )  # fmt: skip
     _ping_when_idle(engine)
     return engine
 
@@ -60,8 +86,9 @@ def _sqlite_engine(async_url: str, database: str | None) -> AsyncEngine:
     # One connection: SQLite has one writer anyway, and queueing in the pool is fairer and faster than
     # SQLite's busy-wait with growing sleeps. (Other processes still wait through busy_timeout.)
     engine = create_async_engine(
-        async_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60
-    )
+        async_url, connect_args={"timeout": 30}, pool_size=1, max_overflow=0, pool_timeout=60,
+        json_serializer=dumps, json_deserializer=loads,
+    )  # fmt: skip
 
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
