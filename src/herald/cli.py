@@ -149,13 +149,23 @@ def _run_until_signalled(command: str) -> None:
     _run_service(settings, run())
 
 
+YOUNG_COLLECTION_OBJECTS = 10_000
+
+
 def _freeze_startup_objects() -> None:
     """Move everything made while starting (modules, the ORM's mappers, the app's routes and models: hundreds
     of thousands of objects that live as long as the process) out of the cyclic garbage collector's sight.
     Otherwise each full collection walks all of them again, and a busy worker or API starts one every few
-    thousand allocations."""
+    thousand allocations.
+
+    The youngest generation is then collected every ``YOUNG_COLLECTION_OBJECTS`` allocations instead of 700: a
+    service's objects live for one request or one message, and a bulk request of 10,000 messages ran 270 young
+    collections, 25 middle and two full ones (0.1 s of its 0.85 s); with 10,000, 17 young, one middle and no
+    full one: half the collector's time, and about a tenth off the request."""
     gc.collect()
     gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_COLLECTION_OBJECTS, middle, old)
 
 
 def _run_service(settings: Settings, service: Coroutine[Any, Any, None]) -> None:

@@ -42,10 +42,13 @@ def test_a_service_runs_on_the_chosen_loop(choice: str, loop_type: type) -> None
 def test_startup_objects_are_frozen_out_of_the_collectors_sight() -> None:
     import gc
 
-    from herald.cli import _freeze_startup_objects
+    from herald.cli import YOUNG_COLLECTION_OBJECTS, _freeze_startup_objects
 
+    threshold = gc.get_threshold()
     try:
         _freeze_startup_objects()
         assert gc.get_freeze_count() > 10_000  # the modules and everything they made at import
+        assert gc.get_threshold()[0] == YOUNG_COLLECTION_OBJECTS  # a request's objects, not 700
     finally:
         gc.unfreeze()
+        gc.set_threshold(*threshold)
