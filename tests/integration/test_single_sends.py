@@ -79,3 +79,20 @@ async def test_a_message_the_database_refuses_fails_alone(
     assert [codes[c] for c in ("ok1", "ok2", "ok3")] == [201] * 3
     assert {"ok1", "ok2", "ok3"} <= set((await stored(rt)).values())
     assert "bad" not in (await stored(rt)).values()
+
+
+async def test_a_prepared_message_is_made_into_an_orm_object_once(
+    client: httpx.AsyncClient, auth: dict[str, str], rt: Runtime, ready: None
+) -> None:
+    made: list[str] = []
+
+    def counted(target: Message, args: Any, kwargs: dict[str, Any]) -> None:
+        made.append(kwargs["id"])
+
+    event.listen(Message, "init", counted)
+    try:
+        r = await client.post("/api/v1/messaging/proactive/send", json=BODY, headers=auth)
+    finally:
+        event.remove(Message, "init", counted)
+    assert r.status_code == 201, r.text
+    assert made == [r.json()["id"]]  # the answer is built from it; logging reads the row's values
