@@ -8,6 +8,7 @@ them), run through :func:`herald.storage.claims.claim` like every other loop's c
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -58,4 +59,7 @@ async def claim(
         sql.OUTBOX_CLAIM,
         {"owner": owner, "limit": limit, "now": now, "lease_until": now + timedelta(seconds=lease_seconds)},
     )
-    return [Claimed(**row._mapping) for row in rows]
+    # Positional: the statement returns the columns in Claimed's field order (a test holds them together);
+    # unpacking each row's mapping by name cost four times as much, 11 µs a message.
+    make: Callable[..., Claimed] = Claimed  # a row's length is not known to the type checker
+    return [make(*row) for row in rows]

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -48,6 +49,26 @@ def test_json_lines_carry_the_bound_request_id_and_tenant(output: io.StringIO) -
     assert fields == {"request_id": "req-1", "tenant": "ten_1", "message_id": "msg_1"}
     assert "request_id" not in after  # unbound when the work ended
     assert "tenant" not in after
+
+
+async def test_units_of_work_nest_and_a_task_inside_one_binds_into_it(output: io.StringIO) -> None:
+    log = logs.get_logger("herald.test")
+
+    async def deliver() -> None:
+        logs.bind(provider="webhook")  # a task of its own, inside the request's unit of work
+        log.info("in the task")
+
+    with logs.bound(request_id="req-2") as request:
+        with logs.bound(message_id="msg_2", tenant="ten_2"):
+            log.info("delivering", tenant="ten_explicit")  # what the call passes wins
+        await asyncio.create_task(deliver())
+        log.info("request done")
+    inner, task, done = [line for line in lines(output) if line["logger"] == "herald.test"]
+    assert (inner["request_id"], inner["message_id"], inner["tenant"]) == ("req-2", "msg_2", "ten_explicit")
+    assert task["request_id"] == "req-2"
+    assert task["provider"] == "webhook"
+    assert "message_id" not in done  # the inner unit's fields ended with it
+    assert request == {"request_id": "req-2", "provider": "webhook"}  # the summary line sees the task's field
 
 
 def fail_with(key: str) -> None:

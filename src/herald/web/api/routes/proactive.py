@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from herald.core.errors import Forbidden, ValidationFailed
@@ -36,14 +36,23 @@ router = APIRouter(prefix="/api/v1/messaging/proactive", tags=["proactive messag
 
 def message_out(message: Message, linked: dict[str, Message] | None = None) -> dict[str, Any]:
     """The message answer; ``linked`` holds the messages it escalated to or from (their current status)."""
-    data = MessageOut.model_validate(
+    return _answer(message, linked).model_dump(mode="json")
+
+
+def created(message: Message) -> Response:
+    """A new message's 201, encoded by pydantic in one step: a dict then ``json.dumps`` took 35 µs more, a
+    fortieth of a single send's time in the API process."""
+    return Response(_answer(message, None).model_dump_json(), status_code=201, media_type="application/json")
+
+
+def _answer(message: Message, linked: dict[str, Message] | None) -> MessageOut:
+    return MessageOut.model_validate(
         {
             **{c: getattr(message, c) for c in MessageOut.model_fields if c not in _DERIVED},
             "priority": Priority(message.priority).name,
             "escalation": escalation.view(message, linked),
         }
     )
-    return data.model_dump(mode="json")
 
 
 _DERIVED = frozenset({"priority", "escalation"})
@@ -101,16 +110,14 @@ def ask_from(body: ComposeRequest) -> content.Ask:
 @router.post(
     "/send", status_code=201, response_model=MessageOut, responses=errors(403, 409), openapi_extra=IDEMPOTENT
 )
-async def send(
-    body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
-) -> JSONResponse:
+async def send(body: SendRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal) -> Response:
     """Send a proactive message now (or at ``scheduled_for``), subject to the agent's maturity level. With
     ``compose``, the agent's model personalises ``content`` or writes the text; ``content`` is sent if it fails."""
     intent = await composed(rt, principal, body)
     if (
         request.headers.get(IDEMPOTENCY_HEADER) is None
     ):  # a transaction of its own: shared with its neighbours
-        return JSONResponse(message_out(await service.accept_grouped(rt, principal, intent)), status_code=201)
+        return created(await service.accept_grouped(rt, principal, intent))
 
     async def create(session: AsyncSession) -> dict[str, Any]:
         return message_out(await service.accept(rt, session, principal, intent))
@@ -127,13 +134,13 @@ async def send(
 )
 async def schedule(
     body: ScheduleRequest, request: Request, rt: RuntimeDep, principal: CurrentPrincipal
-) -> JSONResponse:
+) -> Response:
     """Accept a message to be sent at ``scheduled_for`` (not before); ``compose`` as for ``/send``."""
     intent = await composed(rt, principal, body)
     if (
         request.headers.get(IDEMPOTENCY_HEADER) is None
     ):  # a transaction of its own: shared with its neighbours
-        return JSONResponse(message_out(await service.accept_grouped(rt, principal, intent)), status_code=201)
+        return created(await service.accept_grouped(rt, principal, intent))
 
     async def create(session: AsyncSession) -> dict[str, Any]:
         return message_out(await service.accept(rt, session, principal, intent))
