@@ -204,6 +204,9 @@ def configure(*, json: bool, level: str = "INFO", stream: TextIO | None = None) 
         logger.propagate = True
         logger.disabled = False  # a dictConfig earlier in the process (uvicorn's own, alembic's) may have
         logger.setLevel(logging.NOTSET)  # disabled it or raised its level: the root decides from here
+    for name, existing in list(logging.root.manager.loggerDict.items()):
+        if name.split(".")[0] == "herald" and isinstance(existing, logging.Logger):
+            existing.disabled = False  # Herald's own, created at import, disabled by the same dictConfig
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
     logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)  # one line per plugin at start
     structlog.configure(

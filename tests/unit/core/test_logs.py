@@ -148,8 +148,11 @@ def test_before_configure_structured_lines_are_plain_stdlib_records(
 
 def test_configure_takes_back_uvicorn_loggers_an_earlier_dict_config_disabled() -> None:
     """uvicorn's own config (a test server, an embedding host) or alembic's may have disabled or silenced the
-    uvicorn loggers before Herald configures logging; their lines must still come out in Herald's format."""
+    uvicorn loggers, and Herald's own, before Herald configures logging; their lines must still come out in
+    Herald's format."""
     import logging.config
+
+    herald_logger = logging.getLogger("herald.pipeline.worker")  # exists before the dictConfig, as at import
 
     logging.config.dictConfig(
         {"version": 1, "disable_existing_loggers": True,
@@ -159,10 +162,12 @@ def test_configure_takes_back_uvicorn_loggers_an_earlier_dict_config_disabled() 
     logs.configure(json=True, level="INFO", stream=stream)
     try:
         logging.getLogger("uvicorn.error").info("Started server process")
+        herald_logger.error("channel webhook raised unexpectedly")
     finally:
         logs.reset()
-    (line,) = stream.getvalue().splitlines()
-    assert json.loads(line)["event"] == "Started server process"
+    started, herald_line = stream.getvalue().splitlines()
+    assert json.loads(started)["event"] == "Started server process"
+    assert json.loads(herald_line)["event"] == "channel webhook raised unexpectedly"
 
 
 def test_development_tracebacks_show_no_local_variables() -> None:
